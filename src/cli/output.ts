@@ -1,0 +1,51 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ExaiError, errorMessage } from '../common/errors.js';
+
+export function writeErr(line: string): void {
+  process.stderr.write(line.endsWith('\n') ? line : `${line}\n`);
+}
+
+export function writeOut(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+export function writeJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** One line on stderr, and the exit code: 2 for usage errors, 1 for everything else. */
+export function failure(err: unknown, json = false): number {
+  if (err instanceof ExaiError) {
+    if (json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n');
+    writeErr(`exai: ${err.code}: ${oneLine(err.message)}`);
+    return err.code === 'USAGE' ? 2 : 1;
+  }
+  writeErr(`exai: unexpected error: ${oneLine(errorMessage(err))}`);
+  if (process.env.EXAI_DEBUG && err instanceof Error && err.stack) writeErr(err.stack);
+  return 1;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ');
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs with exai's usage errors: unknown flags and missing values are exit 2. */
+export function parseCommand<O extends Options>(command: string, argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ExaiError('USAGE', `exai ${command}: ${errorMessage(err)}; run \`exai --help\` for usage`);
+  }
+}
+
+/** A port given on the command line: an integer in 1..65535. */
+export function parsePortOption(value: string | undefined, flag = '--port'): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ExaiError('USAGE', `${flag} ${JSON.stringify(value)} is not a port; give an integer from 1 to 65535`);
+  }
+  return port;
+}

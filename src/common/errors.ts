@@ -1,0 +1,48 @@
+/**
+ * Local errors carry a stable string code (for `--json` output and tests) and a message that
+ * says what to do next. The CLI layer maps them to exit codes; library code only throws them.
+ */
+export type ErrorCode =
+  | 'USAGE'
+  | 'ENV_INVALID'
+  | 'WORKSPACE_NOT_FOUND'
+  | 'WORKSPACE_NOT_REGISTERED'
+  | 'PORT_TAKEN'
+  | 'PORT_INVALID'
+  | 'NO_FREE_PORT'
+  | 'REGISTRY_CORRUPT'
+  | 'REGISTRY_WRITE_FAILED'
+  | 'HOME_NOT_WRITABLE'
+  | 'LOCK_TIMEOUT'
+  | 'CONFIG_UNPARSABLE'
+  | 'CONFIG_WRITE_FAILED'
+  | 'PM2_FAILED'
+  | 'DAEMON_UNHEALTHY'
+  | 'TOKEN_MISSING'
+  | 'CONNECT_FAILED'
+  | 'SERVERS_CONFIG_INVALID';
+
+export class ExaiError extends Error {
+  override readonly name = 'ExaiError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isExaiError(err: unknown, code?: ErrorCode): err is ExaiError {
+  return err instanceof ExaiError && (code === undefined || err.code === code);
+}
+
+/** Node system errors (`ENOENT`, `EADDRINUSE`, …) expose `code`; this narrows without `any`. */
+export function errnoCode(err: unknown): string | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

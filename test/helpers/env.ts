@@ -1,0 +1,150 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, realpathSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+export const PM2_BIN = join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2');
+
+export interface TestEnv {
+  /** Temp root holding everything this test file creates. */
+  dir: string;
+  home: string;
+  pm2Home: string;
+  portBase: number;
+  portStride: number;
+  /** Environment for child processes: the caller's, with exai/pm2 state pointed at temp dirs. */
+  env: NodeJS.ProcessEnv;
+  /** A fresh empty directory under `dir`, for use as a workspace. */
+  workspace(name?: string): string;
+  /** `pm2 kill` on this file's PM2_HOME (the CLI, never the API), then remove the temp dir. */
+  cleanup(): Promise<void>;
+}
+
+let workspaceCounter = 0;
+
+/**
+ * Per-test-file isolation: temp EXAI_HOME and PM2_HOME, and a random high port base so two
+ * files running at once (or a user's real daemons) never meet on a port.
+ */
+export function makeTestEnv(): TestEnv {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'exai-test-')));
+  const home = join(dir, 'home');
+  const pm2Home = join(dir, 'pm2');
+  const portStride = 10;
+  const portBase = 20_000 + Math.floor(Math.random() * 3_500) * 10;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    EXAI_HOME: home,
+    PM2_HOME: pm2Home,
+    EXAI_PORT_BASE: String(portBase),
+    EXAI_PORT_STRIDE: String(portStride),
+  };
+  return {
+    dir,
+    home,
+    pm2Home,
+    portBase,
+    portStride,
+    env,
+    workspace(name = `ws${++workspaceCounter}`) {
+      const path = join(dir, 'workspaces', name);
+      spawnSync('mkdir', ['-p', path]);
+      return path;
+    },
+    async cleanup() {
+      if (existsSync(pm2Home)) await pm2Kill(pm2Home);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function pm2Kill(pm2Home: string): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [PM2_BIN, 'kill'], {
+      env: { ...process.env, PM2_HOME: pm2Home },
+      stdio: 'ignore',
+    });
+    child.on('exit', () => resolve());
+    child.on('error', () => resolve());
+  });
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI as a real child process and collects its output. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { cwd?: string; input?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env,
+      cwd: options.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`exai ${args.join(' ')} did not finish in ${options.timeoutMs ?? 90_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 90_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs the pm2 CLI against a test PM2_HOME. */
+export function runPm2(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PM2_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Polls `check` until it returns a value (not undefined) or the deadline passes. */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  { timeoutMs = 30_000, intervalMs = 100, what = 'condition' } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function childExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
