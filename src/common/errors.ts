@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'WORKSPACE_NOT_FOUND'
   | 'WORKSPACE_NOT_REGISTERED'
   | 'PORT_TAKEN'
+  | 'ADDR_IN_USE'
   | 'PORT_INVALID'
   | 'NO_FREE_PORT'
   | 'REGISTRY_CORRUPT'

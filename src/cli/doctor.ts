@@ -1,0 +1,31 @@
+import { resolveExaiHome } from '../common/paths.js';
+import { runDoctor } from '../supervisor/doctor.js';
+import { withPm2 } from '../supervisor/pm2.js';
+import { failure, parseCommand, writeJson, writeOut } from './output.js';
+
+export async function run(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const args = parseCommand('doctor', argv, {
+      fix: { type: 'boolean' },
+      yes: { type: 'boolean', short: 'y' },
+      json: { type: 'boolean' },
+    });
+    json = args.json ?? false;
+    const home = resolveExaiHome();
+    const findings = await withPm2(home, (pm2) => runDoctor({ home, pm2, fix: args.fix ?? false, yes: args.yes ?? false }));
+    const problems = findings.filter((f) => f.status === 'problem').length;
+    if (json) {
+      writeJson({ ok: problems === 0, findings });
+    } else {
+      for (const f of findings) {
+        const mark = f.status === 'ok' ? 'ok     ' : f.status === 'fixed' ? 'fixed  ' : 'PROBLEM';
+        writeOut(`${mark}  ${f.scope}: ${f.message}${f.fix ? ` — fix: ${f.fix}` : ''}`);
+      }
+      writeOut(problems ? `${problems} problem(s) found${args.fix ? '' : '; `exai doctor --fix` repairs what it can'}` : 'no problems found');
+    }
+    return problems ? 1 : 0;
+  } catch (err) {
+    return failure(err, json);
+  }
+}

@@ -1,0 +1,34 @@
+import { resolveExaiHome } from '../common/paths.js';
+import { removeEntry, selectEntries } from '../supervisor/fleet.js';
+import { withPm2 } from '../supervisor/pm2.js';
+import { Registry } from '../supervisor/registry.js';
+import { failure, writeErr, writeJson, writeOut } from './output.js';
+import { parseTargets } from './targets.js';
+
+export async function run(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const target = parseTargets('remove', argv);
+    json = target.json;
+    const home = resolveExaiHome();
+    const registry = new Registry(home);
+    const entries = selectEntries(registry, target);
+    const removed = entries.length
+      ? await withPm2(home, async (pm2) => {
+          const out: { workspace: string; name: string; port: number; configFiles: string[]; problems: string[] }[] = [];
+          for (const e of entries) out.push({ workspace: e.workspace, name: e.name, port: e.port, ...(await removeEntry(home, pm2, registry, e)) });
+          return out;
+        })
+      : [];
+    for (const r of removed) for (const p of r.problems) writeErr(`exai: warning: ${p}`);
+    if (json) writeJson(removed);
+    else if (!removed.length) writeOut('no workspaces to remove');
+    else
+      for (const r of removed) {
+        writeOut(`removed  ${r.name}  port ${r.port} freed  ${r.workspace}${r.configFiles.length ? `\n         edited ${r.configFiles.join(', ')}` : ''}`);
+      }
+    return removed.some((r) => r.problems.length) ? 1 : 0;
+  } catch (err) {
+    return failure(err, json);
+  }
+}

@@ -1,0 +1,34 @@
+import { resolveExaiHome } from '../common/paths.js';
+import { selectEntries } from '../supervisor/fleet.js';
+import { Registry } from '../supervisor/registry.js';
+import { spawnWorkspace, type SpawnResult } from '../supervisor/spawn.js';
+import { failure, writeErr, writeJson, writeOut } from './output.js';
+import { parseTargets } from './targets.js';
+
+/** Restart is a spawn that never reuses: same port, health-checked, configs kept in step. */
+export async function run(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const target = parseTargets('restart', argv);
+    json = target.json;
+    const home = resolveExaiHome();
+    const entries = selectEntries(new Registry(home), target);
+    const results: SpawnResult[] = [];
+    for (const entry of entries) {
+      results.push(
+        await spawnWorkspace({
+          workspace: entry.workspace,
+          home,
+          restart: true,
+          onWarning: (m) => writeErr(`exai: warning: ${m}`),
+        }),
+      );
+    }
+    if (json) writeJson(results);
+    else if (!results.length) writeOut('no workspaces to restart');
+    else for (const r of results) writeOut(`restarted  ${r.name}  port ${r.port}  pid ${r.pid}  ${r.workspace}`);
+    return 0;
+  } catch (err) {
+    return failure(err, json);
+  }
+}

@@ -1,0 +1,56 @@
+import { ExaiError } from '../common/errors.js';
+import { resolveExaiHome } from '../common/paths.js';
+import type { ClientKind } from '../supervisor/registry.js';
+import { spawnWorkspace } from '../supervisor/spawn.js';
+import { failure, parseCommand, parsePortOption, writeErr, writeJson, writeOut } from './output.js';
+
+const CLIENTS: readonly ClientKind[] = ['vscode', 'claude', 'cursor'];
+
+export async function run(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const args = parseCommand('spawn', argv, {
+      workspace: { type: 'string', short: 'w' },
+      port: { type: 'string' },
+      client: { type: 'string', multiple: true },
+      'no-config': { type: 'boolean' },
+      restart: { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    json = args.json ?? false;
+    if (!args.workspace) throw new ExaiError('USAGE', 'exai spawn needs --workspace DIR (the folder the editor opens)');
+    const clients = (args.client ?? []).map((c) => {
+      if (!(CLIENTS as readonly string[]).includes(c)) {
+        throw new ExaiError('USAGE', `--client ${JSON.stringify(c)} is not known; use one of ${CLIENTS.join(', ')}`);
+      }
+      return c as ClientKind;
+    });
+    if (args['no-config'] && clients.length) throw new ExaiError('USAGE', '--no-config and --client contradict each other; give one of them');
+    const result = await spawnWorkspace({
+      workspace: args.workspace,
+      home: resolveExaiHome(),
+      port: parsePortOption(args.port),
+      clients,
+      writeConfig: !args['no-config'],
+      restart: args.restart ?? false,
+      onProgress: json ? undefined : (m) => writeErr(m),
+      onWarning: (m) => writeErr(`exai: warning: ${m}`),
+    });
+    if (json) {
+      writeJson(result);
+    } else {
+      const how = result.reused ? 'reused' : result.movedFrom !== undefined ? `started (moved from ${result.movedFrom})` : 'started';
+      writeOut(
+        [
+          `workspace  ${result.workspace}`,
+          `port       ${result.port}`,
+          `pm2        ${result.name} (${result.status}, pid ${result.pid}, ${how})`,
+          `configs    ${result.configFiles.length ? result.configFiles.join('\n           ') : '(none written)'}`,
+        ].join('\n'),
+      );
+    }
+    return 0;
+  } catch (err) {
+    return failure(err, json);
+  }
+}

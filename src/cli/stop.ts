@@ -1,0 +1,29 @@
+import { resolveExaiHome } from '../common/paths.js';
+import { selectEntries, stopEntry } from '../supervisor/fleet.js';
+import { withPm2 } from '../supervisor/pm2.js';
+import { Registry } from '../supervisor/registry.js';
+import { failure, writeJson, writeOut } from './output.js';
+import { parseTargets } from './targets.js';
+
+export async function run(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const target = parseTargets('stop', argv);
+    json = target.json;
+    const home = resolveExaiHome();
+    const entries = selectEntries(new Registry(home), target);
+    const stopped = entries.length
+      ? await withPm2(home, async (pm2) => {
+          const out: { workspace: string; name: string; port: number; stopped: boolean }[] = [];
+          for (const e of entries) out.push({ workspace: e.workspace, name: e.name, port: e.port, stopped: await stopEntry(pm2, e) });
+          return out;
+        })
+      : [];
+    if (json) writeJson(stopped);
+    else if (!stopped.length) writeOut('no workspaces to stop');
+    else for (const s of stopped) writeOut(`${s.stopped ? 'stopped' : 'not running'}  ${s.name}  port ${s.port}  ${s.workspace}`);
+    return 0;
+  } catch (err) {
+    return failure(err, json);
+  }
+}

@@ -1,0 +1,74 @@
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { uptimeMs, type DaemonState } from './state.js';
+
+/** A tool the daemon itself serves (as opposed to one from an upstream server). */
+export interface BuiltinTool {
+  readonly definition: Tool;
+  call(args: Record<string, unknown> | undefined): Promise<CallToolResult> | CallToolResult;
+}
+
+/** What `exai_status` returns as structured content. */
+export interface ExaiStatus {
+  workspace: string;
+  id: string;
+  name: string;
+  port: number;
+  pid: number;
+  version: string;
+  uptimeMs: number;
+  sessions: number;
+  upstreams: readonly object[];
+}
+
+export function statusSnapshot(state: DaemonState): ExaiStatus {
+  return {
+    workspace: state.workspace.path,
+    id: state.workspace.id,
+    name: state.workspace.name,
+    port: state.port,
+    pid: state.pid,
+    version: state.version,
+    uptimeMs: uptimeMs(state),
+    sessions: state.sessions.size,
+    upstreams: state.upstreams(),
+  };
+}
+
+const statusTool: Tool = {
+  name: 'exai_status',
+  title: 'exai daemon status',
+  description:
+    "Status of this workspace's exai daemon: workspace folder, id, port, pid, exai version, uptime, open sessions and upstream MCP servers.",
+  inputSchema: { type: 'object', properties: {} },
+  outputSchema: {
+    type: 'object',
+    properties: {
+      workspace: { type: 'string', description: 'canonical workspace folder' },
+      id: { type: 'string', description: 'workspace id (8 hex chars)' },
+      name: { type: 'string', description: 'pm2 app name' },
+      port: { type: 'integer' },
+      pid: { type: 'integer' },
+      version: { type: 'string', description: 'exai version' },
+      uptimeMs: { type: 'integer' },
+      sessions: { type: 'integer', description: 'open MCP sessions' },
+      upstreams: { type: 'array', items: { type: 'object' } },
+    },
+    required: ['workspace', 'id', 'name', 'port', 'pid', 'version', 'uptimeMs', 'sessions', 'upstreams'],
+  },
+  annotations: { readOnlyHint: true, openWorldHint: false },
+};
+
+export function builtinTools(state: DaemonState): BuiltinTool[] {
+  return [
+    {
+      definition: statusTool,
+      call: () => {
+        const status = statusSnapshot(state);
+        return {
+          content: [{ type: 'text', text: JSON.stringify(status, null, 2) }],
+          structuredContent: { ...status },
+        };
+      },
+    },
+  ];
+}

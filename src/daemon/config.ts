@@ -1,0 +1,86 @@
+import { statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { ExaiError, errnoCode, isExaiError } from '../common/errors.js';
+import { resolveWorkspace, type Workspace } from '../supervisor/workspace.js';
+
+export const DEFAULT_HEARTBEAT_MS = 30_000;
+
+/** Everything the daemon takes from its environment, validated. */
+export interface DaemonConfig {
+  port: number;
+  workspace: Workspace;
+  home: string;
+  heartbeatMs: number;
+}
+
+/**
+ * Reads EXAI_WS_PORT, EXAI_WORKSPACE, EXAI_HOME (all required: pm2 sets them from the
+ * registry, and a daemon guessing any of them would serve the wrong workspace or token) and
+ * the optional EXAI_HEARTBEAT_MS. Any problem is ENV_INVALID naming the variable.
+ */
+export function readDaemonConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
+  return {
+    port: readPort(env),
+    workspace: readWorkspace(env),
+    home: readHome(env),
+    heartbeatMs: readHeartbeat(env),
+  };
+}
+
+function invalid(message: string): ExaiError {
+  return new ExaiError('ENV_INVALID', message);
+}
+
+function readPort(env: NodeJS.ProcessEnv): number {
+  const raw = env.EXAI_WS_PORT;
+  if (raw === undefined || raw.trim() === '') {
+    throw invalid('EXAI_WS_PORT is not set; the daemon is started by `exai spawn`, which sets it (or set it to a port from 1 to 65535)');
+  }
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw invalid(`EXAI_WS_PORT=${JSON.stringify(raw)} is not a port; set it to an integer from 1 to 65535`);
+  }
+  return port;
+}
+
+function readWorkspace(env: NodeJS.ProcessEnv): Workspace {
+  const raw = env.EXAI_WORKSPACE;
+  if (raw === undefined || raw.trim() === '') {
+    throw invalid('EXAI_WORKSPACE is not set; set it to the workspace folder (`exai spawn --workspace DIR` does)');
+  }
+  try {
+    return resolveWorkspace(raw);
+  } catch (err) {
+    if (isExaiError(err, 'WORKSPACE_NOT_FOUND')) {
+      throw invalid(`EXAI_WORKSPACE=${JSON.stringify(raw)} is not an existing directory; set it to the workspace folder`);
+    }
+    throw err;
+  }
+}
+
+function readHome(env: NodeJS.ProcessEnv): string {
+  const raw = env.EXAI_HOME;
+  if (raw === undefined || raw.trim() === '') {
+    throw invalid('EXAI_HOME is not set; set it to exai\'s state directory (`exai spawn` does)');
+  }
+  if (!isAbsolute(raw)) {
+    throw invalid(`EXAI_HOME=${JSON.stringify(raw)} is not an absolute path; set it to an absolute directory`);
+  }
+  try {
+    if (!statSync(raw).isDirectory()) throw invalid(`EXAI_HOME=${JSON.stringify(raw)} is not a directory; point it at a directory`);
+  } catch (err) {
+    // A home that does not exist yet is created with the token; anything else is unusable.
+    if (errnoCode(err) !== 'ENOENT') throw isExaiError(err) ? err : invalid(`EXAI_HOME=${JSON.stringify(raw)} is unreadable (${errnoCode(err) ?? String(err)}); fix its permissions`);
+  }
+  return raw;
+}
+
+function readHeartbeat(env: NodeJS.ProcessEnv): number {
+  const raw = env.EXAI_HEARTBEAT_MS;
+  if (raw === undefined || raw.trim() === '') return DEFAULT_HEARTBEAT_MS;
+  const ms = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(ms) || ms < 10) {
+    throw invalid(`EXAI_HEARTBEAT_MS=${JSON.stringify(raw)} is not a heartbeat interval; set an integer number of milliseconds (>= 10) or unset it`);
+  }
+  return ms;
+}

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  isJSONRPCRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import type WebSocket from 'ws';
+import { errorMessage } from '../common/errors.js';
+import { WebSocketServerTransport } from '../transport/ws-server.js';
+import { builtinTools } from './builtins.js';
+import type { Logger } from './log.js';
+import type { DaemonState } from './state.js';
+
+/** One MCP connection: its own SDK Server (never shared: sharing leaks responses across clients). */
+export interface Session {
+  readonly id: string;
+  readonly server: Server;
+  readonly transport: WebSocketServerTransport;
+  /** Resolves once the connection is closed and the session is forgotten. */
+  readonly closed: Promise<void>;
+  /** Closes the WebSocket with `code` (1001 when the daemon shuts down). */
+  close(code?: number, reason?: string): Promise<void>;
+}
+
+/**
+ * The one place where a session's MCP handlers are registered. Today: the built-in tools.
+ * The upstream gateway hooks in here to serve the union of built-ins and upstream tools.
+ */
+export function registerHandlers(server: Server, state: DaemonState): void {
+  const tools = builtinTools(state);
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools.map((t) => t.definition) }));
+  server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    const tool = tools.find((t) => t.definition.name === request.params.name);
+    if (!tool) throw new McpError(ErrorCode.InvalidParams, `unknown tool ${JSON.stringify(request.params.name)}; call tools/list for the available tools`);
+    return tool.call(request.params.arguments);
+  });
+}
+
+export async function openSession(socket: WebSocket, state: DaemonState, log: Logger): Promise<Session> {
+  const id = randomUUID();
+  const info = { id, openedAt: Date.now(), requests: 0 };
+  const transport = new WebSocketServerTransport(socket, {
+    sessionId: id,
+    onIncoming: (message) => {
+      if (isJSONRPCRequest(message)) {
+        info.requests++;
+        state.counters.requests++;
+      }
+    },
+  });
+  const server = new Server({ name: 'exai', version: state.version }, { capabilities: { tools: {} } });
+  registerHandlers(server, state);
+
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  // The SDK's close handling aborts this session's in-flight handlers and drops its pending
+  // requests; no other session is touched.
+  server.onclose = () => {
+    state.sessions.delete(id);
+    log.info(`session ${id} closed (${info.requests} requests; ${state.sessions.size} open)`);
+    markClosed();
+  };
+  server.onerror = (err) => log.warn(`session ${id}: ${errorMessage(err)}`);
+
+  state.sessions.set(id, info);
+  state.counters.sessionsOpened++;
+  log.info(`session ${id} opened (${state.sessions.size} open)`);
+  await server.connect(transport);
+  return {
+    id,
+    server,
+    transport,
+    closed,
+    close: (code = 1000, reason = '') => transport.close(code, reason),
+  };
+}

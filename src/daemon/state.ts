@@ -1,0 +1,74 @@
+import type { Health } from '../supervisor/health.js';
+import type { Workspace } from '../supervisor/workspace.js';
+import { EXAI_VERSION } from '../common/version.js';
+
+/** One open MCP connection, as the status tool and metrics see it. */
+export interface SessionInfo {
+  readonly id: string;
+  readonly openedAt: number;
+  /** JSON-RPC requests this session sent. */
+  requests: number;
+}
+
+/**
+ * What the daemon knows about itself, in one plain object that every part reads: the
+ * handshake checks, /health, `exai_status`, and later the upstream gateway and pm2 metrics.
+ * Mutated only by the part named in each field's comment.
+ */
+export interface DaemonState {
+  readonly workspace: Workspace;
+  readonly home: string;
+  /** The bound port; set by the server once it listens. */
+  port: number;
+  readonly pid: number;
+  readonly version: string;
+  /** Date.now() when the daemon started. */
+  readonly startedAt: number;
+  /** Open sessions by id; session.ts adds and removes them. */
+  readonly sessions: Map<string, SessionInfo>;
+  /** Totals since start. */
+  readonly counters: {
+    /** Sessions ever opened (session.ts). */
+    sessionsOpened: number;
+    /** JSON-RPC requests received over all sessions (session.ts). */
+    requests: number;
+    /** Handshakes refused with 401/403/404/400 (server.ts). */
+    rejectedHandshakes: number;
+  };
+  /**
+   * The upstream MCP servers' status, for `exai_status`. The upstream gateway replaces this
+   * function when it starts; until then there are none.
+   */
+  upstreams: () => readonly object[];
+}
+
+export function createDaemonState(workspace: Workspace, home: string, port: number): DaemonState {
+  return {
+    workspace,
+    home,
+    port,
+    pid: process.pid,
+    version: EXAI_VERSION,
+    startedAt: Date.now(),
+    sessions: new Map(),
+    counters: { sessionsOpened: 0, requests: 0, rejectedHandshakes: 0 },
+    upstreams: () => [],
+  };
+}
+
+export function uptimeMs(state: DaemonState): number {
+  return Date.now() - state.startedAt;
+}
+
+/** The `GET /health` body (DESIGN.md "Daemon wire contract"). */
+export function healthBody(state: DaemonState): Health {
+  return {
+    ok: true,
+    version: state.version,
+    id: state.workspace.id,
+    pid: state.pid,
+    port: state.port,
+    uptimeMs: uptimeMs(state),
+    sessions: state.sessions.size,
+  };
+}

@@ -1,0 +1,247 @@
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { z } from 'zod';
+import { errnoCode, errorMessage } from '../../common/errors.js';
+
+/** Where a workspace declares its own MCP servers, relative to the workspace folder. */
+export const SERVERS_DIR = '.exai';
+export const SERVERS_FILE_NAME = 'servers.json';
+
+export function serversFile(workspace: string): string {
+  return join(workspace, SERVERS_DIR, SERVERS_FILE_NAME);
+}
+
+/**
+ * One upstream, ready to spawn: variables substituted, cwd absolute. Names never contain `__`
+ * and never end with `_`, so `<server>__<name>` splits unambiguously at its first `__`.
+ */
+export interface UpstreamSpec {
+  readonly name: string;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+}
+
+export type ServersConfig =
+  /** `specs` is empty when the file does not exist: no upstreams is a valid configuration. */
+  | { readonly ok: true; readonly file: string; readonly exists: boolean; readonly specs: readonly UpstreamSpec[] }
+  /** `error` is one line naming the file and the problem, for logs, `exai_status` and the CLI. */
+  | { readonly ok: false; readonly file: string; readonly exists: true; readonly error: string };
+
+export const SERVER_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+const serverNameSchema = z
+  .string()
+  .regex(SERVER_NAME_PATTERN, 'use only letters, digits, "_" and "-"')
+  .refine((name) => !name.includes('__'), 'must not contain "__" (it separates server and tool names)')
+  .refine((name) => !name.endsWith('_'), 'must not end with "_" (it would make prefixed names ambiguous)');
+
+// The same fields as an mcp.json stdio entry; a typo such as "arg" is an error rather than
+// an upstream silently started without its arguments.
+const entrySchema = z.strictObject({
+  type: z.literal('stdio', { error: 'only "stdio" servers are supported' }).optional(),
+  command: z.string().trim().min(1, 'must be a non-empty string'),
+  args: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  cwd: z.string().min(1).optional(),
+});
+
+const fileSchema = z.looseObject({
+  servers: z.record(z.string(), entrySchema).superRefine((servers, ctx) => {
+    for (const name of Object.keys(servers)) {
+      const checked = serverNameSchema.safeParse(name);
+      if (!checked.success) {
+        ctx.addIssue({ code: 'custom', message: `server name ${JSON.stringify(name)} ${checked.error.issues[0]?.message ?? 'is invalid'}` });
+      }
+    }
+  }),
+});
+
+/**
+ * Parses servers.json text (JSONC, like mcp.json: comments and trailing commas allowed).
+ * Never throws: a problem comes back as `{ ok: false, error }`.
+ */
+export function parseServersConfig(text: string, workspace: string, file: string = serversFile(workspace)): ServersConfig {
+  const fail = (problem: string): ServersConfig => ({
+    ok: false,
+    file,
+    exists: true,
+    error: `${file}: ${problem}; fix the file (the daemon keeps serving its built-in tools meanwhile)`,
+  });
+  const errors: ParseError[] = [];
+  const raw: unknown = parseJsonc(text, errors, { allowTrailingComma: true, disallowComments: false });
+  const first = errors[0];
+  if (first) return fail(`not valid JSON (${printParseErrorCode(first.error)} at ${position(text, first.offset)})`);
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `at ${issue.path.map(String).join('.')}: ` : '';
+    return fail(`${where}${issue?.message ?? 'invalid'} (expected {"servers": {"<name>": {"command": "...", "args": [...]}}})`);
+  }
+  const specs: UpstreamSpec[] = [];
+  for (const [name, entry] of Object.entries(parsed.data.servers)) {
+    const sub = (value: string) => substitute(value, workspace);
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(entry.env ?? {})) env[key] = sub(value);
+    const cwd = entry.cwd === undefined ? workspace : sub(entry.cwd);
+    specs.push({
+      name,
+      command: sub(entry.command),
+      args: (entry.args ?? []).map(sub),
+      env,
+      cwd: isAbsolute(cwd) ? cwd : resolve(workspace, cwd),
+    });
+  }
+  return { ok: true, file, exists: true, specs };
+}
+
+/** Reads and validates `<workspace>/.exai/servers.json`. A missing file means no upstreams. */
+export function loadServersConfig(workspace: string): ServersConfig {
+  const file = serversFile(workspace);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: true, file, exists: false, specs: [] };
+    return {
+      ok: false,
+      file,
+      exists: true,
+      error: `${file}: cannot read it (${code ?? errorMessage(err)}); make it readable by the daemon's user`,
+    };
+  }
+  return parseServersConfig(text, workspace, file);
+}
+
+export function sameSpec(a: UpstreamSpec, b: UpstreamSpec): boolean {
+  return JSON.stringify(canonicalSpec(a)) === JSON.stringify(canonicalSpec(b));
+}
+
+/** Whether two loads differ in anything the daemon acts on or reports. */
+export function sameConfig(a: ServersConfig, b: ServersConfig): boolean {
+  if (a.ok !== b.ok || a.exists !== b.exists) return false;
+  if (!a.ok || !b.ok) return !a.ok && !b.ok && a.error === b.error;
+  return a.specs.length === b.specs.length && a.specs.every((spec, i) => {
+    const other = b.specs[i];
+    return other !== undefined && sameSpec(spec, other);
+  });
+}
+
+function canonicalSpec(spec: UpstreamSpec): unknown {
+  const env = Object.keys(spec.env).sort().map((key) => [key, spec.env[key]]);
+  return [spec.name, spec.command, spec.args, env, spec.cwd];
+}
+
+/**
+ * `${workspaceFolder}` and `${env:NAME}`, as in VS Code's mcp.json, so an entry copied from
+ * there works unchanged and secrets can stay in the environment instead of the file.
+ */
+function substitute(value: string, workspace: string): string {
+  return value.replace(/\$\{(workspaceFolder|env:([A-Za-z_][A-Za-z0-9_]*))\}/g, (_match, what: string, envName?: string) =>
+    what === 'workspaceFolder' ? workspace : (process.env[envName ?? ''] ?? ''),
+  );
+}
+
+function position(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  return `line ${line}, column ${column}`;
+}
+
+export interface ServersConfigWatcherOptions {
+  workspace: string;
+  /** Called with every load that differs from the previous one (not for the initial load). */
+  onChange(config: ServersConfig): void;
+  /** Editors write files in several steps; wait for quiet before reloading. */
+  debounceMs?: number;
+}
+
+/**
+ * Watches servers.json without holding the file open: it watches the `.exai` folder (editors
+ * often replace a file by rename, which a file watch would lose), or the workspace folder
+ * until `.exai` appears.
+ */
+export class ServersConfigWatcher {
+  private watcher: FSWatcher | undefined;
+  private watching: 'dir' | 'workspace' | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private last: ServersConfig;
+  private readonly debounceMs: number;
+
+  constructor(private readonly options: ServersConfigWatcherOptions, initial?: ServersConfig) {
+    this.debounceMs = options.debounceMs ?? 150;
+    this.last = initial ?? loadServersConfig(options.workspace);
+  }
+
+  /** The most recent load. */
+  get current(): ServersConfig {
+    return this.last;
+  }
+
+  start(): void {
+    this.rewatch();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** Reloads now (also what every debounced watch event ends in). */
+  reload(): void {
+    if (this.closed) return;
+    this.rewatch();
+    const next = loadServersConfig(this.options.workspace);
+    if (sameConfig(next, this.last)) return;
+    this.last = next;
+    this.options.onChange(next);
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.reload();
+    }, this.debounceMs);
+    this.timer.unref();
+  }
+
+  /** Watches `.exai` when it exists, else the workspace; switches when `.exai` comes or goes. */
+  private rewatch(): void {
+    if (this.closed) return;
+    const dir = join(this.options.workspace, SERVERS_DIR);
+    const want = existsSync(dir) ? 'dir' : 'workspace';
+    if (this.watcher && this.watching === want) return;
+    this.watcher?.close();
+    this.watcher = undefined;
+    this.watching = undefined;
+    try {
+      const watcher = watch(want === 'dir' ? dir : this.options.workspace, { persistent: false }, () => this.schedule());
+      // A watched folder that is deleted reports an error on some platforms: go back to
+      // watching whatever exists now.
+      watcher.on('error', () => {
+        if (this.watcher === watcher) {
+          watcher.close();
+          this.watcher = undefined;
+          this.watching = undefined;
+          this.schedule();
+        }
+      });
+      this.watcher = watcher;
+      this.watching = want;
+    } catch {
+      // The workspace itself vanished or cannot be watched: nothing to follow; a later
+      // reload() (or a daemon restart) picks the file up again.
+    }
+    // `.exai` may have appeared (with servers.json in it) between the last event and this watch.
+    if (want === 'dir') this.schedule();
+  }
+}

@@ -1,0 +1,69 @@
+import type { StartOptions } from 'pm2';
+import { CLI_ENTRY, homeLayout } from '../common/paths.js';
+import { EXIT_ADDR_IN_USE } from '../daemon/exit-codes.js';
+import { PM2_NAMESPACE, type Workspace } from './workspace.js';
+
+/**
+ * The daemon must come up within this long after pm2 forks it; pm2 itself gives up on
+ * `wait_ready` silently, so the supervisor's own health wait is the real bound.
+ */
+export const LISTEN_TIMEOUT_MS = 10_000;
+
+/**
+ * The only variables the daemon inherits from whoever ran exai. pm2 otherwise copies the
+ * caller's whole environment into the app (`filter_env` turns that off); upstream servers
+ * still need a PATH, a HOME and a locale to start.
+ */
+const PASSED_ENV = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TMP', 'TEMP',
+  'SystemRoot', 'ComSpec', 'PATHEXT', 'APPDATA', 'LOCALAPPDATA', 'USERPROFILE', 'XDG_CONFIG_HOME',
+  'XDG_DATA_HOME', 'XDG_CACHE_HOME', 'XDG_RUNTIME_DIR', 'NODE_EXTRA_CA_CERTS',
+];
+
+export interface AppInput {
+  workspace: Workspace;
+  port: number;
+  home: string;
+  /** The environment to take PASSED_ENV from (the caller's, by default). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** One source of truth for a workspace daemon's pm2 options: `spawn` and ecosystem.config.js. */
+export function appOptions({ workspace, port, home, env = process.env }: AppInput): StartOptions {
+  const layout = homeLayout(home);
+  const passed: Record<string, string> = {};
+  for (const key of PASSED_ENV) {
+    const value = env[key];
+    if (value !== undefined) passed[key] = value;
+  }
+  return {
+    name: workspace.name,
+    namespace: PM2_NAMESPACE,
+    script: CLI_ENTRY,
+    args: ['daemon'],
+    interpreter: process.execPath,
+    cwd: workspace.path,
+    filter_env: true,
+    env: {
+      ...passed,
+      EXAI_WS_PORT: String(port),
+      EXAI_WORKSPACE: workspace.path,
+      EXAI_HOME: home,
+    },
+    autorestart: true,
+    wait_ready: true,
+    listen_timeout: LISTEN_TIMEOUT_MS,
+    // The daemon closes its sessions and exits within a second; give it three before SIGKILL.
+    kill_timeout: 3_000,
+    shutdown_with_message: true,
+    exp_backoff_restart_delay: 100,
+    max_restarts: 15,
+    min_uptime: 2_000,
+    // A port taken by someone else will stay taken: restarting would only spin. The
+    // supervisor sees the exit code and moves the workspace to another port.
+    stop_exit_codes: [EXIT_ADDR_IN_USE],
+    out_file: layout.outLog(workspace.name),
+    error_file: layout.errLog(workspace.name),
+    merge_logs: true,
+  } as StartOptions;
+}

@@ -1,0 +1,153 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { errorMessage, isExaiError } from '../common/errors.js';
+import { EXAI_VERSION } from '../common/version.js';
+import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
+import { exaiProcesses, removeEntry } from './fleet.js';
+import { probeDaemon } from './health.js';
+import type { Pm2 } from './pm2.js';
+import { Registry, type RegistryData, type RegistryEntry } from './registry.js';
+import { spawnWorkspace } from './spawn.js';
+import { readToken } from './token.js';
+import { workspaceFromCanonical } from './workspace.js';
+
+export interface Finding {
+  /** 'pm2', 'registry', or the workspace path. */
+  scope: string;
+  check: string;
+  status: 'ok' | 'problem' | 'fixed';
+  message: string;
+  /** What the user can run to fix it (for problems). */
+  fix?: string;
+}
+
+export interface DoctorOptions {
+  home: string;
+  pm2: Pm2;
+  fix: boolean;
+  /** Allows destructive fixes: dropping entries whose workspace folder is gone. */
+  yes: boolean;
+}
+
+const INSTALLED_PM2: string = (createRequire(import.meta.url)('pm2/package.json') as { version: string }).version;
+
+export async function runDoctor({ home, pm2, fix, yes }: DoctorOptions): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  const add = (f: Finding) => findings.push(f);
+
+  const pm2Version = await pm2.daemonVersion();
+  add(
+    pm2Version === INSTALLED_PM2
+      ? { scope: 'pm2', check: 'version', status: 'ok', message: `pm2 daemon reachable, version ${pm2Version}` }
+      : { scope: 'pm2', check: 'version', status: 'problem', message: `the pm2 daemon runs ${pm2Version} but ${INSTALLED_PM2} is installed`, fix: 'pm2 update' },
+  );
+
+  const registry = new Registry(home);
+  let data: RegistryData;
+  try {
+    data = registry.read();
+    add({ scope: 'registry', check: 'readable', status: 'ok', message: `${registry.file} holds ${Object.keys(data.workspaces).length} workspace(s)` });
+  } catch (err) {
+    if (!isExaiError(err, 'REGISTRY_CORRUPT')) throw err;
+    if (!fix) {
+      add({ scope: 'registry', check: 'readable', status: 'problem', message: errorMessage(err), fix: 'exai doctor --fix' });
+      return findings;
+    }
+    data = await rebuildRegistry(registry, pm2);
+    add({ scope: 'registry', check: 'readable', status: 'fixed', message: `rebuilt ${registry.file} from its backup and pm2: ${Object.keys(data.workspaces).length} workspace(s)` });
+  }
+
+  const procs = await exaiProcesses(pm2);
+  for (const entry of Object.values(data.workspaces)) {
+    await checkWorkspace(entry, { home, pm2, registry, fix, yes, add, hasApp: procs.has(entry.name) });
+  }
+  return findings;
+}
+
+interface WorkspaceCheck {
+  home: string;
+  pm2: Pm2;
+  registry: Registry;
+  fix: boolean;
+  yes: boolean;
+  hasApp: boolean;
+  add: (f: Finding) => void;
+}
+
+async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+  const scope = entry.workspace;
+  const quoted = JSON.stringify(entry.workspace);
+  if (!existsSync(entry.workspace)) {
+    if (c.fix && c.yes) {
+      await removeEntry(c.home, c.pm2, c.registry, entry);
+      c.add({ scope, check: 'directory', status: 'fixed', message: `workspace folder is gone; removed its daemon and freed port ${entry.port}` });
+    } else {
+      c.add({ scope, check: 'directory', status: 'problem', message: 'workspace folder is gone', fix: `exai remove --workspace ${quoted} (or exai doctor --fix --yes)` });
+    }
+    return;
+  }
+  c.add({ scope, check: 'directory', status: 'ok', message: 'workspace folder exists' });
+
+  const token = readToken(c.home, entry.id);
+  const probe = token ? await probeDaemon({ port: entry.port, id: entry.id, token }) : undefined;
+  let daemonProblem: string | undefined;
+  let stale = false;
+  if (!c.hasApp) daemonProblem = `no pm2 app ${entry.name}`;
+  else if (!probe) daemonProblem = 'its token is missing';
+  else if (probe.state === 'foreign') daemonProblem = `port ${entry.port} is held by another process (${probe.reason})`;
+  else if (probe.state !== 'healthy') daemonProblem = `the daemon on port ${entry.port} does not answer (${probe.reason})`;
+  else if (probe.health.version !== EXAI_VERSION) {
+    stale = true;
+    daemonProblem = `the daemon runs exai ${probe.health.version}, ${EXAI_VERSION} is installed`;
+  }
+  if (!daemonProblem) {
+    c.add({ scope, check: 'daemon', status: 'ok', message: `daemon healthy on port ${entry.port}, exai ${EXAI_VERSION}` });
+  } else if (c.fix) {
+    try {
+      const res = await spawnWorkspace({ workspace: entry.workspace, home: c.home, restart: stale });
+      c.add({ scope, check: 'daemon', status: 'fixed', message: `${daemonProblem}; now healthy on port ${res.port}${res.movedFrom ? ` (moved from ${res.movedFrom})` : ''}` });
+      entry = { ...entry, port: res.port };
+    } catch (err) {
+      c.add({ scope, check: 'daemon', status: 'problem', message: `${daemonProblem}; fixing failed: ${errorMessage(err)}`, fix: `exai logs --workspace ${quoted}` });
+    }
+  } else {
+    c.add({ scope, check: 'daemon', status: 'problem', message: daemonProblem, fix: stale ? `exai restart --workspace ${quoted}` : `exai spawn --workspace ${quoted}` });
+  }
+
+  for (const kind of entry.clients) {
+    const file = clientConfigPath(kind, entry.workspace);
+    const port = readClientEntryPort(kind, entry.workspace);
+    if (port === entry.port) {
+      c.add({ scope, check: `config ${kind}`, status: 'ok', message: `${file} points at port ${port}` });
+      continue;
+    }
+    const problem =
+      port === 'unparsable' ? `${file} cannot be parsed` : port === undefined ? `${file} has no exai entry` : `${file} points at port ${port}, the registry says ${entry.port}`;
+    if (c.fix && port !== 'unparsable') {
+      await writeClientConfig(kind, entry.workspace, entry.port);
+      c.add({ scope, check: `config ${kind}`, status: 'fixed', message: `${problem}; rewrote it` });
+    } else {
+      c.add({ scope, check: `config ${kind}`, status: 'problem', message: problem, fix: port === 'unparsable' ? `fix the JSON in ${file}, then exai doctor --fix` : 'exai doctor --fix' });
+    }
+  }
+}
+
+/**
+ * A corrupt registry is rebuilt, never reset: the last good backup first, then every pm2 app
+ * in exai's namespace (its env records workspace and port) fills in what the backup missed.
+ */
+async function rebuildRegistry(registry: Registry, pm2: Pm2): Promise<RegistryData> {
+  const data: RegistryData = registry.readBackup() ?? { version: 1, workspaces: {} };
+  const now = new Date().toISOString();
+  for (const proc of (await exaiProcesses(pm2)).values()) {
+    const env = (proc.pm2_env ?? {}) as { env?: Record<string, string>; EXAI_WORKSPACE?: string; EXAI_WS_PORT?: string };
+    const path = env.env?.EXAI_WORKSPACE ?? env.EXAI_WORKSPACE;
+    const port = Number(env.env?.EXAI_WS_PORT ?? env.EXAI_WS_PORT);
+    if (!path || !Number.isInteger(port)) continue;
+    const ws = workspaceFromCanonical(path);
+    if (data.workspaces[ws.id]) continue;
+    data.workspaces[ws.id] = { workspace: path, id: ws.id, name: ws.name, port, pinned: false, clients: [], createdAt: now, updatedAt: now };
+  }
+  await registry.restore(data);
+  return data;
+}

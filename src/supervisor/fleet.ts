@@ -1,0 +1,127 @@
+import { resolve } from 'node:path';
+import type { ProcessDescription } from 'pm2';
+import { ExaiError, isExaiError } from '../common/errors.js';
+import { probeDaemon } from './health.js';
+import type { Pm2 } from './pm2.js';
+import { removeClientEntry } from './client-config.js';
+import { Registry, type RegistryEntry } from './registry.js';
+import { deleteToken, readToken } from './token.js';
+import { resolveWorkspace, workspaceFromCanonical, PM2_NAMESPACE } from './workspace.js';
+
+/** One row of `exai list --json` (DESIGN.md "CLI"). */
+export interface ListRow {
+  workspace: string;
+  id: string;
+  name: string;
+  port: number;
+  pid: number | null;
+  status: string;
+  restarts: number;
+  memory: number;
+  cpu: number;
+  uptimeMs: number;
+  healthy: boolean;
+  version?: string;
+}
+
+/**
+ * `--workspace DIR` or `--all` to registry entries. A deleted workspace folder can still be
+ * named (to stop or remove its daemon): then the entry is found by its recorded path.
+ */
+export function selectEntries(registry: Registry, target: { workspace?: string; all?: boolean }): RegistryEntry[] {
+  const data = registry.read();
+  if (target.all) return Object.values(data.workspaces);
+  if (!target.workspace) throw new ExaiError('USAGE', 'name the workspace with --workspace DIR, or use --all');
+  let id: string;
+  try {
+    id = resolveWorkspace(target.workspace).id;
+  } catch (err) {
+    if (!isExaiError(err, 'WORKSPACE_NOT_FOUND')) throw err;
+    const path = resolve(target.workspace);
+    const gone = Object.values(data.workspaces).find((e) => e.workspace === path);
+    if (gone) return [gone];
+    id = workspaceFromCanonical(path).id;
+  }
+  const entry = data.workspaces[id];
+  if (!entry) {
+    throw new ExaiError(
+      'WORKSPACE_NOT_REGISTERED',
+      `${target.workspace} has no exai daemon; run \`exai spawn --workspace ${JSON.stringify(target.workspace)}\` first (\`exai list\` shows the known ones)`,
+    );
+  }
+  return [entry];
+}
+
+/** The pm2 apps in exai's namespace, by name. */
+export async function exaiProcesses(pm2: Pm2): Promise<Map<string, ProcessDescription>> {
+  const byName = new Map<string, ProcessDescription>();
+  for (const proc of await pm2.list()) {
+    const env = proc.pm2_env as { namespace?: string } | undefined;
+    if (proc.name && env?.namespace === PM2_NAMESPACE) byName.set(proc.name, proc);
+  }
+  return byName;
+}
+
+/** Registry entries joined with pm2's view and a real authenticated ping, all in parallel. */
+export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[], timeoutMs = 1_500): Promise<ListRow[]> {
+  const procs = await exaiProcesses(pm2);
+  return Promise.all(
+    entries.map(async (entry): Promise<ListRow> => {
+      const proc = procs.get(entry.name);
+      const env = proc?.pm2_env as { status?: string; pm_uptime?: number; restart_time?: number } | undefined;
+      const status = env?.status ?? 'not started';
+      let healthy = false;
+      let version: string | undefined;
+      const token = readToken(home, entry.id);
+      if (status === 'online' && token) {
+        const probe = await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs });
+        healthy = probe.state === 'healthy';
+        if (probe.state === 'healthy') version = probe.health.version;
+      }
+      return {
+        workspace: entry.workspace,
+        id: entry.id,
+        name: entry.name,
+        port: entry.port,
+        pid: status === 'online' && proc?.pid ? proc.pid : null,
+        status,
+        restarts: env?.restart_time ?? 0,
+        memory: proc?.monit?.memory ?? 0,
+        cpu: proc?.monit?.cpu ?? 0,
+        uptimeMs: status === 'online' && env?.pm_uptime ? Math.max(0, Date.now() - env.pm_uptime) : 0,
+        healthy,
+        ...(version ? { version } : {}),
+      };
+    }),
+  );
+}
+
+export async function stopEntry(pm2: Pm2, entry: RegistryEntry): Promise<boolean> {
+  if (!(await pm2.describe(entry.name))) return false;
+  await pm2.stop(entry.name);
+  return true;
+}
+
+/**
+ * Takes everything exai made for a workspace back: the pm2 app, exai's entry in each client
+ * config it wrote (nothing else in those files), the token, and the registry entry (which
+ * frees the port). A client config that cannot be parsed is left alone and reported.
+ */
+export async function removeEntry(home: string, pm2: Pm2, registry: Registry, entry: RegistryEntry): Promise<{ configFiles: string[]; problems: string[] }> {
+  if (await pm2.describe(entry.name)) await pm2.delete(entry.name);
+  const configFiles: string[] = [];
+  const problems: string[] = [];
+  for (const kind of entry.clients) {
+    try {
+      const { file, changed } = await removeClientEntry(kind, entry.workspace);
+      if (changed) configFiles.push(file);
+    } catch (err) {
+      problems.push(err instanceof Error ? err.message : String(err));
+    }
+  }
+  deleteToken(home, entry.id);
+  await registry.update((data) => {
+    delete data.workspaces[entry.id];
+  });
+  return { configFiles, problems };
+}

@@ -1,0 +1,247 @@
+import { readFileSync } from 'node:fs';
+import { ExaiError } from '../common/errors.js';
+import { homeLayout } from '../common/paths.js';
+import { EXAI_VERSION } from '../common/version.js';
+import { EXIT_ADDR_IN_USE } from '../daemon/exit-codes.js';
+import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
+import { writeClientConfig } from './client-config.js';
+import { probeDaemon, type Health } from './health.js';
+import { withLock } from './lock.js';
+import { withPm2, type Pm2 } from './pm2.js';
+import { checkPinnedPort, choosePort, portSettings } from './ports.js';
+import { Registry, type ClientKind, type RegistryEntry } from './registry.js';
+import { ensureToken } from './token.js';
+import { resolveWorkspace, type Workspace } from './workspace.js';
+
+export interface SpawnOptions {
+  /** The workspace directory as the user gave it. */
+  workspace: string;
+  home: string;
+  env?: NodeJS.ProcessEnv;
+  /** `--port N`: pin the workspace to this port. */
+  port?: number;
+  /** Client configs to write; default: those written before, or VS Code's for a new workspace. */
+  clients?: readonly ClientKind[];
+  /** `--no-config`: write no client config. */
+  writeConfig?: boolean;
+  /** `--restart`: restart even a healthy daemon. */
+  restart?: boolean;
+  onProgress?: (message: string) => void;
+  onWarning?: (message: string) => void;
+}
+
+export interface SpawnResult {
+  workspace: string;
+  id: string;
+  name: string;
+  port: number;
+  pid: number;
+  status: string;
+  reused: boolean;
+  configFiles: string[];
+  /** Set when a foreign process had taken the sticky port and the workspace moved. */
+  movedFrom?: number;
+}
+
+/** Ports tried before giving up when each one turns out taken at bind time. */
+const MAX_PORT_ATTEMPTS = 5;
+const HEALTH_GRACE_MS = 5_000;
+
+/**
+ * `exai spawn`, shared with the shim's self-start: idempotently brings the workspace's daemon
+ * up on its sticky port and returns once it answers an authenticated MCP ping.
+ */
+export async function spawnWorkspace(opts: SpawnOptions): Promise<SpawnResult> {
+  const workspace = resolveWorkspace(opts.workspace);
+  const env = opts.env ?? process.env;
+  const settings = portSettings(env);
+  const registry = new Registry(opts.home);
+  registry.read(); // a corrupt registry stops everything before anything is started
+  // One spawner per workspace at a time: five concurrent `spawn`s of one workspace agree.
+  return withLock(opts.home, `spawn-${workspace.id}`, () =>
+    withPm2(opts.home, async (pm2) => {
+      const token = ensureToken(opts.home, workspace.id);
+      const entry = registry.get(workspace.id);
+      const ctx: Context = { opts, env, workspace, registry, pm2, token, settings, entry };
+      if (!opts.restart) {
+        const reused = await tryReuse(ctx);
+        if (reused) return reused;
+      }
+      return start(ctx);
+    }),
+  );
+}
+
+interface Context {
+  opts: SpawnOptions;
+  env: NodeJS.ProcessEnv;
+  workspace: Workspace;
+  registry: Registry;
+  pm2: Pm2;
+  token: string;
+  settings: ReturnType<typeof portSettings>;
+  entry: RegistryEntry | undefined;
+}
+
+async function tryReuse(ctx: Context): Promise<SpawnResult | undefined> {
+  const { entry, workspace, pm2, opts } = ctx;
+  if (!entry || (opts.port !== undefined && opts.port !== entry.port)) return undefined;
+  const proc = await pm2.describe(workspace.name);
+  if (proc?.pm2_env?.status !== 'online') return undefined;
+  const probe = await probeDaemon({ port: entry.port, id: workspace.id, token: ctx.token });
+  // A daemon of another exai version must not survive an upgrade: restart it.
+  if (probe.state !== 'healthy' || probe.health.version !== EXAI_VERSION) return undefined;
+  const configFiles = await writeConfigs(ctx, entry.port);
+  return result(ctx, probe.health, 'online', true, configFiles);
+}
+
+async function start(ctx: Context): Promise<SpawnResult> {
+  const { workspace, pm2, registry, opts } = ctx;
+  const previousPort = ctx.entry?.port;
+  const tried = new Set<number>();
+  // Whatever runs now is replaced: stopping it first also frees its port for reuse.
+  if (await pm2.describe(workspace.name)) await pm2.delete(workspace.name);
+
+  for (let attempt = 0; attempt < MAX_PORT_ATTEMPTS; attempt++) {
+    const port = await reservePort(ctx, tried);
+    opts.onProgress?.(`starting ${workspace.name} on 127.0.0.1:${port}…`);
+    await pm2.start(appOptions({ workspace, port, home: opts.home, env: ctx.env }));
+    const outcome = await waitHealthy(ctx, port);
+    if (outcome.kind === 'healthy') {
+      const configFiles = await writeConfigs(ctx, port);
+      const res = result(ctx, outcome.health, outcome.status, false, configFiles);
+      if (previousPort !== undefined && previousPort !== port) {
+        res.movedFrom = previousPort;
+        opts.onWarning?.(
+          `port ${previousPort} of ${workspace.path} is taken by another process; moved ${previousPort} -> ${port}` +
+            (configFiles.length ? `, rewrote ${configFiles.join(', ')}` : ', no client config to rewrite'),
+        );
+      }
+      return res;
+    }
+    await pm2.delete(workspace.name).catch(() => undefined);
+    if (outcome.kind === 'port-taken' && opts.port === undefined && !ctx.entry?.pinned) {
+      tried.add(port);
+      continue;
+    }
+    await rollback(ctx);
+    if (outcome.kind === 'port-taken') {
+      throw new ExaiError('PORT_TAKEN', `port ${port} is pinned for ${workspace.path} but another process listens on it; free it or spawn with another --port`);
+    }
+    throw new ExaiError('DAEMON_UNHEALTHY', `the daemon for ${workspace.path} did not become healthy on port ${port}: ${outcome.reason}${logTail(ctx)}`);
+  }
+  await rollback(ctx);
+  throw new ExaiError('NO_FREE_PORT', `ports ${[...tried].join(', ')} were all taken when the daemon tried to bind; free one or set EXAI_PORT_BASE`);
+}
+
+/**
+ * Assigns the port under the registry lock so concurrent spawns of different workspaces never
+ * pick the same one; the daemon's bind then confirms it.
+ */
+function reservePort(ctx: Context, tried: ReadonlySet<number>): Promise<number> {
+  const { workspace, opts, settings } = ctx;
+  return ctx.registry.update(async (data) => {
+    const current = data.workspaces[workspace.id];
+    let port: number;
+    if (opts.port !== undefined) {
+      if (opts.port !== current?.port) await checkPinnedPort({ port: opts.port, data, id: workspace.id, ownPortInUseByUs: false });
+      port = opts.port;
+    } else if (current?.pinned && !tried.has(current.port)) {
+      port = current.port;
+    } else {
+      port = await choosePort({ settings, data, id: workspace.id, preferred: current?.port, exclude: tried });
+    }
+    const now = new Date().toISOString();
+    data.workspaces[workspace.id] = {
+      workspace: workspace.path,
+      id: workspace.id,
+      name: workspace.name,
+      port,
+      pinned: opts.port !== undefined || (current?.pinned ?? false),
+      clients: current?.clients ?? [],
+      createdAt: current?.createdAt ?? now,
+      updatedAt: now,
+    };
+    return port;
+  });
+}
+
+type Outcome =
+  | { kind: 'healthy'; health: Health; status: string }
+  | { kind: 'port-taken' }
+  | { kind: 'failed'; reason: string };
+
+/**
+ * pm2's `wait_ready` gives up silently, so readiness is ours to establish: the app online
+ * and an authenticated ping answered, within a bound. A daemon that exits with
+ * EXIT_ADDR_IN_USE lost its port to someone else.
+ */
+async function waitHealthy(ctx: Context, port: number): Promise<Outcome> {
+  const deadline = Date.now() + LISTEN_TIMEOUT_MS + HEALTH_GRACE_MS;
+  let delay = 25;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    const proc = await ctx.pm2.describe(ctx.workspace.name);
+    const pmEnv = proc?.pm2_env as ({ status?: string; exit_code?: number } | undefined);
+    const status = pmEnv?.status ?? 'missing';
+    if (pmEnv?.exit_code === EXIT_ADDR_IN_USE && status !== 'online' && status !== 'launching') return { kind: 'port-taken' };
+    if (status === 'errored' || status === 'stopped' || status === 'missing') {
+      return { kind: 'failed', reason: `pm2 reports it ${status}` };
+    }
+    if (status === 'online') {
+      const probe = await probeDaemon({ port, id: ctx.workspace.id, token: ctx.token, timeoutMs: 1_000 });
+      if (probe.state === 'healthy') return { kind: 'healthy', health: probe.health, status };
+      last = probe.reason;
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 250);
+  }
+  return { kind: 'failed', reason: `no healthy answer within ${LISTEN_TIMEOUT_MS + HEALTH_GRACE_MS} ms (${last})` };
+}
+
+/** A failed first spawn leaves no registry entry behind; an existing one keeps its old port. */
+async function rollback(ctx: Context): Promise<void> {
+  const { workspace, entry } = ctx;
+  await ctx.registry
+    .update((data) => {
+      if (entry) data.workspaces[workspace.id] = entry;
+      else delete data.workspaces[workspace.id];
+    })
+    .catch(() => undefined);
+}
+
+async function writeConfigs(ctx: Context, port: number): Promise<string[]> {
+  const { opts, workspace } = ctx;
+  if (opts.writeConfig === false) return [];
+  const current = ctx.registry.get(workspace.id);
+  const kinds = opts.clients?.length ? [...opts.clients] : current?.clients.length ? current.clients : (['vscode'] as ClientKind[]);
+  const files: string[] = [];
+  for (const kind of kinds) files.push((await writeClientConfig(kind, workspace.path, port)).file);
+  // Written configs are recorded only once they exist, so `remove` knows what to take back.
+  await ctx.registry.update((data) => {
+    const e = data.workspaces[workspace.id];
+    if (!e) return;
+    const merged = [...new Set([...e.clients, ...kinds])];
+    if (merged.length !== e.clients.length) {
+      e.clients = merged;
+      e.updatedAt = new Date().toISOString();
+    }
+  });
+  return files;
+}
+
+function result(ctx: Context, health: Health, status: string, reused: boolean, configFiles: string[]): SpawnResult {
+  const { workspace } = ctx;
+  return { workspace: workspace.path, id: workspace.id, name: workspace.name, port: health.port, pid: health.pid, status, reused, configFiles };
+}
+
+function logTail(ctx: Context, lines = 5): string {
+  try {
+    const text = readFileSync(homeLayout(ctx.opts.home).errLog(ctx.workspace.name), 'utf8').trimEnd();
+    if (!text) return '';
+    return `; last lines of its error log: ${text.split('\n').slice(-lines).join(' | ')}`;
+  } catch {
+    return '';
+  }
+}
+

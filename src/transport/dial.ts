@@ -1,0 +1,93 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import { errnoCode } from '../common/errors.js';
+import { MAX_PAYLOAD, MCP_SUBPROTOCOL } from './ws-server.js';
+
+export interface DialOptions {
+  port: number;
+  token: string;
+  host?: string;
+  /** Bound on the whole dial: TCP connect plus the WebSocket handshake. Default 5 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Why a dial failed. ECONNREFUSED: nothing listens; UNAUTHORIZED (401): wrong or missing
+ * token; FORBIDDEN (403): Host/Origin refused; TIMEOUT: no answer in time; HANDSHAKE_FAILED:
+ * anything else (another HTTP status, a listener that does not speak WebSocket/`mcp`).
+ */
+export type DialErrorCode = 'ECONNREFUSED' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'TIMEOUT' | 'HANDSHAKE_FAILED';
+
+export class DialError extends Error {
+  override readonly name = 'DialError';
+  constructor(
+    readonly code: DialErrorCode,
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Opens an authenticated MCP WebSocket to a workspace daemon. Resolves with the open socket;
+ * from then on the caller owns it and must attach its own `error` listener.
+ */
+export function dialDaemon({ port, token, host = '127.0.0.1', timeoutMs = 5_000 }: DialOptions): Promise<WebSocket> {
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  const where = `${hostPart}:${port}`;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${where}/mcp`, MCP_SUBPROTOCOL, {
+      headers: { Authorization: `Bearer ${token}` },
+      maxPayload: MAX_PAYLOAD,
+      perMessageDeflate: false,
+      followRedirects: false,
+    });
+    let settled = false;
+    const fail = (err: DialError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ws.terminate();
+      reject(err);
+    };
+    const timer = setTimeout(
+      () => fail(new DialError('TIMEOUT', `the exai daemon on ${where} did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onOpen = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ws.off('error', onError);
+      ws.off('unexpected-response', onResponse);
+      resolve(ws);
+    };
+    const onError = (err: Error) => {
+      const code = errnoCode(err);
+      if (code === 'ECONNREFUSED') {
+        fail(new DialError('ECONNREFUSED', `nothing listens on ${where}; start the daemon with \`exai spawn\``, undefined, { cause: err }));
+      } else {
+        fail(new DialError('HANDSHAKE_FAILED', `cannot open the MCP WebSocket on ${where}: ${err.message}`, undefined, { cause: err }));
+      }
+    };
+    const onResponse = (req: ClientRequest, res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      // ws leaves the refused handshake to us: drain and drop it.
+      res.resume();
+      req.destroy();
+      if (status === 401) {
+        fail(new DialError('UNAUTHORIZED', `the daemon on ${where} refused the token (401); the token in EXAI_HOME does not match this daemon`, status));
+      } else if (status === 403) {
+        fail(new DialError('FORBIDDEN', `the daemon on ${where} refused the connection (403: Host or Origin not allowed)`, status));
+      } else {
+        fail(new DialError('HANDSHAKE_FAILED', `${where} answered the WebSocket handshake with HTTP ${status}; is it an exai daemon?`, status));
+      }
+    };
+    ws.on('open', onOpen);
+    ws.on('error', onError);
+    // On failure onError stays attached, so late errors of the discarded socket cannot crash the caller.
+    ws.on('unexpected-response', onResponse);
+  });
+}

@@ -1,0 +1,126 @@
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import WebSocket, { type RawData } from 'ws';
+
+/**
+ * The largest frame either end accepts. The shim must carry 5 MB+ messages (file contents,
+ * screenshots); anything far beyond that is a bug or an attack, and ws closes it with 1009.
+ */
+export const MAX_PAYLOAD = 32 * 1024 * 1024;
+
+/** The WebSocket subprotocol both ends agree on. */
+export const MCP_SUBPROTOCOL = 'mcp';
+
+const PARSE_ERROR = -32700;
+const INVALID_REQUEST = -32600;
+
+export interface WebSocketServerTransportOptions {
+  sessionId?: string;
+  /** Called for every valid incoming message before the SDK sees it (counters, activity). */
+  onIncoming?: (message: JSONRPCMessage) => void;
+}
+
+/**
+ * One accepted WebSocket as an MCP transport: one text frame = one JSON-RPC message.
+ * Bad frames are answered on the wire and never reach the SDK, so a confused client keeps
+ * its connection and everyone else is unaffected.
+ */
+export class WebSocketServerTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T) => void;
+  readonly sessionId?: string;
+  private started = false;
+  private closed = false;
+  private readonly onIncoming?: (message: JSONRPCMessage) => void;
+
+  constructor(
+    private readonly socket: WebSocket,
+    options: WebSocketServerTransportOptions = {},
+  ) {
+    this.sessionId = options.sessionId;
+    this.onIncoming = options.onIncoming;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error('WebSocketServerTransport already started');
+    this.started = true;
+    this.socket.on('message', (data, isBinary) => this.receive(data, isBinary));
+    this.socket.on('error', (err) => this.onerror?.(err));
+    this.socket.on('close', () => this.fireClose());
+    if (this.socket.readyState === WebSocket.CLOSED) this.fireClose();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return this.sendText(JSON.stringify(message));
+  }
+
+  /** Closes with `code` (1000 by default; the daemon uses 1001 when it shuts down). */
+  async close(code = 1000, reason = ''): Promise<void> {
+    const state = this.socket.readyState;
+    if (state === WebSocket.OPEN || state === WebSocket.CONNECTING) this.socket.close(code, reason);
+    else if (state === WebSocket.CLOSED) this.fireClose();
+  }
+
+  private fireClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onclose?.();
+  }
+
+  /** A send on a socket that is closing or closed is dropped: the peer is gone, nobody can receive it. */
+  private sendText(text: string): Promise<void> {
+    if (this.socket.readyState !== WebSocket.OPEN) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.socket.send(text, (err) => {
+        if (err && this.socket.readyState === WebSocket.OPEN) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      void this.replyError(null, INVALID_REQUEST, 'Invalid Request: binary frames are not JSON-RPC; send one JSON-RPC message per text frame');
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(rawToString(data));
+    } catch (err) {
+      void this.replyError(null, PARSE_ERROR, `Parse error: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    if (Array.isArray(value)) {
+      void this.replyError(null, INVALID_REQUEST, 'Invalid Request: JSON-RPC batches are not supported by MCP; send one message per frame');
+      return;
+    }
+    const parsed = JSONRPCMessageSchema.safeParse(value);
+    if (!parsed.success) {
+      void this.replyError(readId(value), INVALID_REQUEST, 'Invalid Request: the frame is JSON but not a JSON-RPC 2.0 message');
+      return;
+    }
+    this.onIncoming?.(parsed.data);
+    this.onmessage?.(parsed.data);
+  }
+
+  private replyError(id: string | number | null, code: number, message: string): Promise<void> {
+    return this.sendText(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } })).catch((err: unknown) => {
+      this.onerror?.(err instanceof Error ? err : new Error(String(err)));
+    });
+  }
+}
+
+export function rawToString(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+function readId(value: unknown): string | number | null {
+  if (value && typeof value === 'object' && 'id' in value) {
+    const id = value.id;
+    if (typeof id === 'string' || typeof id === 'number') return id;
+  }
+  return null;
+}
