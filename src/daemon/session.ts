@@ -34,7 +34,10 @@ export function registerHandlers(server: Server, state: DaemonState): void {
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools.map((t) => t.definition) }));
   server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const tool = tools.find((t) => t.definition.name === request.params.name);
-    if (!tool) throw new McpError(ErrorCode.InvalidParams, `unknown tool ${JSON.stringify(request.params.name)}; call tools/list for the available tools`);
+    if (!tool) {
+      const name = JSON.stringify(request.params.name.slice(0, 100));
+      throw new McpError(ErrorCode.InvalidParams, `unknown tool ${name}; call tools/list for the available tools`);
+    }
     return tool.call(request.params.arguments);
   });
 }

@@ -76,8 +76,8 @@ export class LineSplitter {
     }
     if (this.partsLength + piece.length > this.maxLineBytes) {
       const parts = [...this.parts, piece];
-      let head = Buffer.alloc(0);
-      let tail = Buffer.alloc(0);
+      let head: Buffer = Buffer.alloc(0);
+      let tail: Buffer = Buffer.alloc(0);
       for (const part of parts) {
         if (head.length < OVERSIZE_KEEP_BYTES) head = Buffer.concat([head, part.subarray(0, OVERSIZE_KEEP_BYTES - head.length)]);
         tail = keepTail(tail, part);

@@ -154,8 +154,12 @@ function position(text: string, offset: number): string {
 
 export interface ServersConfigWatcherOptions {
   workspace: string;
-  /** Called with every load that differs from the previous one (not for the initial load). */
-  onChange(config: ServersConfig): void;
+  /**
+   * Called after every reload that a change in the watched folder caused, with whether the
+   * configuration differs from the previous load. Unchanged reloads matter too: saving the same
+   * file is how a user asks for a failed upstream to be retried.
+   */
+  onReload(config: ServersConfig, changed: boolean): void;
   /** Editors write files in several steps; wait for quiet before reloading. */
   debounceMs?: number;
 }
@@ -199,9 +203,9 @@ export class ServersConfigWatcher {
     if (this.closed) return;
     this.rewatch();
     const next = loadServersConfig(this.options.workspace);
-    if (sameConfig(next, this.last)) return;
+    const changed = !sameConfig(next, this.last);
     this.last = next;
-    this.options.onChange(next);
+    this.options.onReload(next, changed);
   }
 
   private schedule(): void {

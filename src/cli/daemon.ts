@@ -1,0 +1,27 @@
+import { isExaiError } from '../common/errors.js';
+import { EXIT_ADDR_IN_USE, EXIT_USAGE } from '../daemon/exit-codes.js';
+import { streamLogger } from '../daemon/log.js';
+import { runDaemon } from '../daemon/run.js';
+import { failure, parseCommand, writeErr } from './output.js';
+
+/**
+ * `exai daemon`: the process pm2 runs for one workspace. Configured by the environment only
+ * (EXAI_WS_PORT, EXAI_WORKSPACE, EXAI_HOME), so no secret or path ever sits in argv.
+ */
+export async function run(argv: string[]): Promise<number> {
+  const log = streamLogger(process.stdout, process.stderr);
+  try {
+    parseCommand('daemon', argv, {});
+    return await runDaemon({ env: process.env, log });
+  } catch (err) {
+    if (isExaiError(err, 'ENV_INVALID')) {
+      writeErr(`exai daemon: ENV_INVALID: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    if (isExaiError(err, 'ADDR_IN_USE')) {
+      log.error(err.message);
+      return EXIT_ADDR_IN_USE;
+    }
+    return failure(err);
+  }
+}

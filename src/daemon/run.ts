@@ -1,0 +1,89 @@
+import { ensureToken } from '../supervisor/token.js';
+import { resolveWorkspace, type Workspace } from '../supervisor/workspace.js';
+import { readDaemonConfig, DEFAULT_HEARTBEAT_MS } from './config.js';
+import { silentLogger, type Logger } from './log.js';
+import { listenDaemon } from './server.js';
+import { createDaemonState, type DaemonState } from './state.js';
+
+export { EXIT_ADDR_IN_USE } from './exit-codes.js';
+
+export interface StartDaemonOptions {
+  /** The workspace folder (resolved to its identity) or an identity already resolved. */
+  workspace: string | Workspace;
+  home: string;
+  /** 0 picks a free port (tests only; the supervisor always assigns one). */
+  port: number;
+  heartbeatMs?: number;
+  headersTimeoutMs?: number;
+  closeGraceMs?: number;
+  log?: Logger;
+}
+
+export interface RunningDaemon {
+  readonly port: number;
+  /** The workspace's bearer token (from EXAI_HOME, created on first need). */
+  readonly token: string;
+  readonly state: DaemonState;
+  close(): Promise<void>;
+}
+
+/** Starts serving one workspace; in-process (tests) or from runDaemon (the real process). */
+export async function startDaemon(options: StartDaemonOptions): Promise<RunningDaemon> {
+  const workspace = typeof options.workspace === 'string' ? resolveWorkspace(options.workspace) : options.workspace;
+  const token = ensureToken(options.home, workspace.id);
+  const state = createDaemonState(workspace, options.home, options.port);
+  const server = await listenDaemon({
+    state,
+    token,
+    log: options.log ?? silentLogger,
+    heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    headersTimeoutMs: options.headersTimeoutMs,
+    closeGraceMs: options.closeGraceMs,
+  });
+  return { port: server.port, token, state, close: () => server.close() };
+}
+
+type ShutdownReason = 'SIGINT' | 'SIGTERM' | 'shutdown message';
+
+/**
+ * The daemon process's whole life: read the environment, listen, tell pm2 it is ready, serve
+ * until SIGINT / SIGTERM / pm2's `shutdown` message, close every session with 1001, and
+ * resolve 0. Config errors reject with ENV_INVALID, a taken port with ADDR_IN_USE.
+ */
+export async function runDaemon({ env = process.env, log }: { env?: NodeJS.ProcessEnv; log: Logger }): Promise<number> {
+  const config = readDaemonConfig(env);
+  let requestShutdown!: (reason: ShutdownReason) => void;
+  const shutdown = new Promise<ShutdownReason>((resolve) => (requestShutdown = resolve));
+  const onSigint = () => requestShutdown('SIGINT');
+  const onSigterm = () => requestShutdown('SIGTERM');
+  // pm2 sends this instead of a signal when `shutdown_with_message` is set (Windows has no SIGINT).
+  const onMessage = (message: unknown) => {
+    if (message === 'shutdown') requestShutdown('shutdown message');
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  process.on('message', onMessage);
+  try {
+    const daemon = await startDaemon({
+      workspace: config.workspace,
+      home: config.home,
+      port: config.port,
+      heartbeatMs: config.heartbeatMs,
+      log,
+    });
+    log.info(
+      `exai daemon ${daemon.state.version} listening on 127.0.0.1:${daemon.port} for ${config.workspace.path} ` +
+        `(id ${config.workspace.id}, pid ${process.pid})`,
+    );
+    if (process.send && process.connected) process.send('ready');
+    const reason = await shutdown;
+    log.info(`${reason}: closing ${daemon.state.sessions.size} session(s)`);
+    await daemon.close();
+    log.info('stopped');
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    process.off('message', onMessage);
+  }
+}

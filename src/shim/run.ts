@@ -1,0 +1,233 @@
+/**
+ * The shim's wiring: environment -> workspace identity, token and port -> a Bridge whose
+ * connect function dials the daemon and, when the daemon is not there, starts it with the
+ * same spawn logic as `exai spawn`.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { statSync } from 'node:fs';
+import type WebSocket from 'ws';
+import { ExaiError, errnoCode, errorMessage, isExaiError } from '../common/errors.js';
+import { resolveExaiHome } from '../common/paths.js';
+import { Registry } from '../supervisor/registry.js';
+import { readToken } from '../supervisor/token.js';
+import { resolveWorkspace, workspaceFromCanonical, type Workspace } from '../supervisor/workspace.js';
+import { dialDaemon } from '../transport/dial.js';
+import { MAX_PAYLOAD } from '../transport/ws-server.js';
+import { Bridge, type BridgeOptions, type BridgeResult, type ConnectContext } from './bridge.js';
+import { ShimLog } from './log.js';
+
+export interface ShimRunOptions {
+  env?: NodeJS.ProcessEnv;
+  input?: Readable;
+  output?: Writable;
+  /** Where log lines for humans go (stderr). */
+  errorOutput?: Writable;
+  /** Aborting closes the bridge (SIGINT/SIGTERM in the CLI). */
+  signal?: AbortSignal;
+  /** Bridge tuning (backoff, bounds); streams and connect are set here. */
+  tuning?: Omit<BridgeOptions, 'input' | 'output' | 'connect' | 'log' | 'isFatal'>;
+  /** How long a connection that worked may be gone before the shim starts the daemon itself. */
+  selfStartAfterMs?: number;
+  dialTimeoutMs?: number;
+}
+
+/** pm2 restarts a crashed daemon within about a second; give it that before spawning. */
+const SELF_START_AFTER_MS = 3_000;
+
+export interface ShimTarget {
+  workspace: Workspace;
+  /** Whether the workspace folder exists, so the shim may start its daemon. */
+  canStart: boolean;
+}
+
+/** EXAI_WS_PORT: required, 1..65535. */
+export function parseEnvPort(env: NodeJS.ProcessEnv): number {
+  const raw = env.EXAI_WS_PORT;
+  if (raw === undefined || raw.trim() === '') {
+    throw new ExaiError(
+      'ENV_INVALID',
+      'EXAI_WS_PORT is not set; the exai entry of the MCP client config must set it (`exai spawn --workspace <dir>` rewrites the entry)',
+    );
+  }
+  const port = Number(raw.trim());
+  if (!/^\d+$/.test(raw.trim()) || port < 1 || port > 65535) {
+    throw new ExaiError(
+      'ENV_INVALID',
+      `EXAI_WS_PORT ${JSON.stringify(raw)} is not a port; set it to an integer from 1 to 65535 (\`exai spawn --workspace <dir>\` rewrites the client config)`,
+    );
+  }
+  return port;
+}
+
+/**
+ * Which workspace this shim serves: EXAI_WORKSPACE when it names a folder; otherwise the
+ * registered workspace that owns EXAI_WS_PORT (a client that did not expand
+ * `${workspaceFolder}` still reaches the right daemon).
+ */
+export function resolveTarget(env: NodeJS.ProcessEnv, home: string, envPort: number): ShimTarget {
+  const raw = env.EXAI_WORKSPACE?.trim();
+  let notFound: ExaiError | undefined;
+  if (raw) {
+    try {
+      return { workspace: resolveWorkspace(raw), canStart: true };
+    } catch (err) {
+      if (!isExaiError(err, 'WORKSPACE_NOT_FOUND')) throw err;
+      notFound = err;
+    }
+  }
+  let entries: { workspace: string; port: number }[] = [];
+  try {
+    entries = Object.values(new Registry(home).read().workspaces);
+  } catch {
+    // A corrupt registry is reported by the CLI commands; here it only means "no hint".
+  }
+  const owner = entries.find((entry) => entry.port === envPort);
+  if (owner) return { workspace: workspaceFromCanonical(owner.workspace), canStart: isDirectory(owner.workspace) };
+  if (notFound) {
+    throw new ExaiError(
+      'WORKSPACE_NOT_FOUND',
+      `EXAI_WORKSPACE ${JSON.stringify(raw)} is not an existing folder and no registered workspace uses port ${envPort}; set EXAI_WORKSPACE to the workspace folder in the client config`,
+    );
+  }
+  throw new ExaiError(
+    'ENV_INVALID',
+    `EXAI_WORKSPACE is not set and no registered workspace uses port ${envPort}; set EXAI_WORKSPACE to the workspace folder in the client config (\`exai spawn --workspace <dir>\` writes it)`,
+  );
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs the shim until stdin ends, the signal aborts, or the daemon can never be reached.
+ * Setup problems (bad environment) throw an ExaiError before anything is read.
+ */
+export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResult> {
+  const env = options.env ?? process.env;
+  const input = options.input ?? process.stdin;
+  const output = options.output ?? process.stdout;
+  const errorOutput = options.errorOutput ?? process.stderr;
+  const envPort = parseEnvPort(env);
+  const home = resolveExaiHome(env);
+  const target = resolveTarget(env, home, envPort);
+  const { workspace } = target;
+  const log = new ShimLog(home, workspace.id, errorOutput, Boolean(env.EXAI_DEBUG));
+  log.write('debug', `shim ${process.pid} for ${workspace.path} (${workspace.id}), port hint ${envPort}`);
+
+  const registry = new Registry(home);
+  const selfStartAfterMs = options.selfStartAfterMs ?? SELF_START_AFTER_MS;
+  let startedInOutage = -1;
+
+  const registeredPort = (): number | undefined => {
+    try {
+      return registry.get(workspace.id)?.port;
+    } catch (err) {
+      log.write('debug', `registry unreadable (${errorMessage(err)}); using port ${envPort}`);
+      return undefined;
+    }
+  };
+  /** The registry is the truth; the port from the client config only fills in when it is silent. */
+  const currentPort = (): number => registeredPort() ?? envPort;
+
+  const selfStart = async (ctx: ConnectContext): Promise<void> => {
+    startedInOutage = ctx.outage;
+    log.write('info', `the daemon of ${workspace.path} is not running; starting it`);
+    try {
+      // Loaded only when needed: the supervisor (pm2's client) is heavy and most starts never need it.
+      const { spawnWorkspace } = await import('../supervisor/spawn.js');
+      const result = await spawnWorkspace({
+        workspace: workspace.path,
+        home,
+        env,
+        onProgress: (message) => log.write('debug', `spawn: ${message}`),
+      });
+      log.write('info', `the daemon of ${workspace.path} is up on port ${result.port}`);
+    } catch (err) {
+      if (!ctx.everConnected) throw err;
+      // The editor's session is alive; keep retrying rather than exiting on a transient failure.
+      log.write('warn', `starting the daemon failed: ${errorMessage(err)}`);
+      throw new Error(`starting the daemon failed: ${errorMessage(err)}`, { cause: err });
+    }
+  };
+
+  /**
+   * Start the daemon only when a request waits for it (a running editor does not undo
+   * `exai stop` on its own), once per outage, and after a drop only when pm2 did not bring it
+   * back by itself. A workspace that was connected and is now gone from the registry was
+   * removed on purpose (`exai remove`): leave it removed.
+   */
+  const mayStart = (ctx: ConnectContext): boolean => {
+    if (!target.canStart || startedInOutage === ctx.outage || ctx.waitingRequests === 0) return false;
+    if (!ctx.everConnected) return true;
+    if (ctx.downForMs < selfStartAfterMs) return false;
+    if (registeredPort() === undefined) {
+      if (!removedNoticed) log.write('warn', `${workspace.path} is no longer registered (exai remove?); not restarting its daemon`);
+      removedNoticed = true;
+      return false;
+    }
+    return true;
+  };
+  let removedNoticed = false;
+
+  const dial = async (): Promise<WebSocket> => {
+    const token = readToken(home, workspace.id);
+    if (token === undefined) throw Object.assign(new Error('no token yet'), { code: 'NO_TOKEN' });
+    const port = currentPort();
+    try {
+      return await dialDaemon({ port, token, timeoutMs: options.dialTimeoutMs ?? 5_000 });
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
+        throw new ExaiError(
+          'CONNECT_FAILED',
+          `the daemon on port ${port} refused the shim of ${workspace.path} (${errorMessage(err)}); run \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` and reload the MCP server`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  };
+
+  const connect = async (ctx: ConnectContext): Promise<WebSocket> => {
+    try {
+      return await dial();
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== 'ECONNREFUSED' && code !== 'NO_TOKEN') throw err;
+      if (mayStart(ctx)) {
+        await selfStart(ctx);
+        return dial();
+      }
+      if (code === 'NO_TOKEN' && !target.canStart) {
+        throw new ExaiError(
+          'TOKEN_MISSING',
+          `workspace ${workspace.path} has no token in ${home} and its folder is gone; run \`exai spawn --workspace <dir>\` for it`,
+        );
+      }
+      throw err;
+    }
+  };
+
+  const bridge = new Bridge({
+    maxMessageBytes: MAX_PAYLOAD,
+    ...options.tuning,
+    input,
+    output,
+    connect,
+    log: (level, message) => log.write(level, message),
+    isFatal: (err) => err instanceof ExaiError,
+  });
+  const onAbort = () => void bridge.close('signal');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  bridge.start();
+  const result = await bridge.done;
+  options.signal?.removeEventListener('abort', onAbort);
+  log.write('debug', `shim ${process.pid} done (code ${result.code})`);
+  return result;
+}

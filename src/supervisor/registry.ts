@@ -1,0 +1,224 @@
+import { readFileSync } from 'node:fs';
+import Conf from 'conf';
+import { z } from 'zod';
+import { writeFileAtomic } from '../common/atomic-write.js';
+import { ExaiError, errnoCode, errorMessage } from '../common/errors.js';
+import { homeLayout } from '../common/paths.js';
+import { withLock, type LockOptions } from './lock.js';
+import { ensurePrivateDir } from './token.js';
+
+export type ClientKind = 'vscode' | 'claude' | 'cursor';
+export const CLIENT_KINDS: readonly ClientKind[] = ['vscode', 'claude', 'cursor'];
+
+export interface RegistryEntry {
+  /** Canonical path. */
+  workspace: string;
+  id: string;
+  name: string;
+  port: number;
+  /** The port was given with --port. */
+  pinned: boolean;
+  /** Client configs exai wrote for this workspace. */
+  clients: ClientKind[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A type alias (not an interface) so it satisfies conf's `Record<string, unknown>` bound. */
+export type RegistryData = { version: 1; workspaces: Record<string, RegistryEntry> };
+
+// Loose objects: fields a newer exai adds to an entry survive a rewrite by this one.
+const entrySchema = z.looseObject({
+  workspace: z.string().min(1),
+  id: z.string().min(1),
+  name: z.string().min(1),
+  port: z.number().int().min(1).max(65_535),
+  pinned: z.boolean(),
+  clients: z.array(z.enum(['vscode', 'claude', 'cursor'])),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const dataSchema = z
+  .looseObject({ version: z.literal(1), workspaces: z.record(z.string(), entrySchema) })
+  .superRefine((data, ctx) => {
+    for (const [key, entry] of Object.entries(data.workspaces)) {
+      if (entry.id !== key) ctx.addIssue({ code: 'custom', path: ['workspaces', key, 'id'], message: `does not match its key ${key}` });
+    }
+  });
+
+export function emptyRegistry(): RegistryData {
+  return { version: 1, workspaces: {} };
+}
+
+function serialize(data: RegistryData): string {
+  return JSON.stringify(data, null, 2) + '\n';
+}
+
+type Parsed = { ok: true; data: RegistryData } | { ok: false; problem: string };
+
+function parseRegistry(text: string): Parsed {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, problem: `not JSON: ${errorMessage(err)}` };
+  }
+  if (value && typeof value === 'object' && 'version' in value && typeof value.version === 'number' && value.version > 1) {
+    return { ok: false, problem: `format version ${value.version} is newer than this exai understands (upgrade exai)` };
+  }
+  const result = dataSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'top level';
+    return { ok: false, problem: `bad shape at ${where}: ${issue?.message ?? 'invalid'}` };
+  }
+  // Validated above; the loose schema's inferred type only differs by its index signatures.
+  return { ok: true, data: result.data as unknown as RegistryData };
+}
+
+/**
+ * The per-user registry (EXAI_HOME/registry.json): workspace id -> port, pm2 name, clients.
+ *
+ * Written through `conf` (atomic temp + rename, mode 0600). conf has no cross-process
+ * locking, so every read-modify-write goes through update(), which holds the 'registry' lock.
+ * A registry that cannot be parsed is reported, never reset: conf is only ever asked to write.
+ */
+export class Registry {
+  readonly file: string;
+  readonly backupFile: string;
+  #conf: Conf<RegistryData> | undefined;
+
+  constructor(
+    readonly home: string,
+    private readonly lockOptions: LockOptions = {},
+  ) {
+    const layout = homeLayout(home);
+    this.file = layout.registry;
+    this.backupFile = layout.registryBackup;
+  }
+
+  /** The registry as it is on disk now (no lock: a snapshot). A missing file is an empty registry. */
+  read(): RegistryData {
+    const text = this.readText(this.file);
+    if (text === undefined) return emptyRegistry();
+    const parsed = parseRegistry(text);
+    if (!parsed.ok) {
+      throw new ExaiError(
+        'REGISTRY_CORRUPT',
+        `the registry ${this.file} is unreadable (${parsed.problem}); run \`exai doctor --fix\` to rebuild it from ${this.backupFile} and pm2`,
+      );
+    }
+    return parsed.data;
+  }
+
+  get(id: string): RegistryEntry | undefined {
+    return this.read().workspaces[id];
+  }
+
+  /**
+   * Read-modify-write under the registry lock: `fn` mutates `data`; what it leaves is written
+   * atomically and then copied to the backup. If `fn` throws, nothing is written.
+   */
+  update<T>(fn: (data: RegistryData) => T | Promise<T>): Promise<T> {
+    return withLock(
+      this.home,
+      'registry',
+      async () => {
+        const data = this.read();
+        const result = await fn(data);
+        this.write(data);
+        return result;
+      },
+      this.lockOptions,
+    );
+  }
+
+  /** The last registry that was written successfully, if the backup is there and sound (for doctor). */
+  readBackup(): RegistryData | undefined {
+    let text: string | undefined;
+    try {
+      text = this.readText(this.backupFile);
+    } catch {
+      return undefined;
+    }
+    if (text === undefined) return undefined;
+    const parsed = parseRegistry(text);
+    return parsed.ok ? parsed.data : undefined;
+  }
+
+  /** Replaces the registry (and its backup) with `data`, under the lock (for doctor --fix). */
+  restore(data: RegistryData): Promise<void> {
+    return withLock(this.home, 'registry', () => this.write(data), this.lockOptions);
+  }
+
+  private readText(file: string): string | undefined {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw new ExaiError(
+        'HOME_NOT_WRITABLE',
+        `cannot read ${JSON.stringify(file)} (${errnoCode(err) ?? errorMessage(err)}); check the permissions of EXAI_HOME`,
+        { cause: err },
+      );
+    }
+  }
+
+  private write(data: RegistryData): void {
+    const checked = parseRegistry(JSON.stringify(data));
+    if (!checked.ok) {
+      // A caller bug, not a disk problem: refuse to persist a registry that read() would reject.
+      throw new ExaiError('REGISTRY_WRITE_FAILED', `refusing to write an invalid registry (${checked.problem}); this is a bug in exai, please report it`);
+    }
+    ensurePrivateDir(this.home);
+    try {
+      this.conf().store = data;
+    } catch (err) {
+      throw writeError(this.file, err);
+    }
+    try {
+      writeFileAtomic(this.backupFile, serialize(data), { mode: 0o600 });
+    } catch {
+      // The registry itself is written; a stale backup only makes `doctor --fix` less complete.
+    }
+  }
+
+  private conf(): Conf<RegistryData> {
+    // Created lazily, after EXAI_HOME exists with mode 0700 (conf would create it 0777 & umask).
+    this.#conf ??= new Conf<RegistryData>({
+      cwd: this.home,
+      configName: 'registry',
+      fileExtension: 'json',
+      configFileMode: 0o600,
+      clearInvalidConfig: false,
+      accessPropertiesByDotNotation: false,
+      watch: false,
+      serialize,
+      // conf parses the file only on its own construction and before each write (to carry its
+      // internal keys over); read() does the real, strict parsing. Tolerating garbage here
+      // keeps conf from throwing on, or ever resetting, a registry that doctor must see.
+      deserialize: (text: string) => {
+        const parsed = parseRegistry(text);
+        return parsed.ok ? parsed.data : emptyRegistry();
+      },
+    });
+    return this.#conf;
+  }
+}
+
+function writeError(file: string, err: unknown): ExaiError {
+  const code = errnoCode(err);
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR') {
+    return new ExaiError(
+      'HOME_NOT_WRITABLE',
+      `cannot write the registry ${file} (${code}); make EXAI_HOME writable or point EXAI_HOME elsewhere`,
+      { cause: err },
+    );
+  }
+  return new ExaiError(
+    'REGISTRY_WRITE_FAILED',
+    `could not write the registry ${file} (${code ?? errorMessage(err)}); it is unchanged — free disk space and run the command again`,
+    { cause: err },
+  );
+}

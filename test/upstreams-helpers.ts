@@ -1,0 +1,173 @@
+/**
+ * Shared by the upstream/gateway tests: real upstream servers from node_modules, a scriptable
+ * fixture server, and SDK client sessions wired to a Gateway in-process.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  type ClientCapabilities,
+  type CreateMessageRequest,
+  type CreateMessageResult,
+  type JSONRPCMessage,
+} from '@modelcontextprotocol/sdk/types.js';
+import { ROOT } from './helpers/env.js';
+import type { BuiltinTool } from '../src/daemon/builtins.js';
+import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from '../src/daemon/upstreams/gateway.js';
+
+const require = createRequire(import.meta.url);
+
+export const EVERYTHING = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+export const FILESYSTEM = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');
+
+export interface ServerEntry {
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export const everythingEntry = (): ServerEntry => ({ command: process.execPath, args: [EVERYTHING, 'stdio'] });
+export const filesystemEntry = (dir: string): ServerEntry => ({ command: process.execPath, args: [FILESYSTEM, dir] });
+
+export function writeServers(workspace: string, servers: Record<string, ServerEntry> | string): void {
+  mkdirSync(join(workspace, '.exai'), { recursive: true });
+  const text = typeof servers === 'string' ? servers : JSON.stringify({ servers }, null, 2);
+  // Atomic, like an editor's safe-write: the watcher must cope with rename-replacement.
+  const file = join(workspace, '.exai', 'servers.json');
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
+
+/**
+ * A small stdio MCP server (CommonJS, SDK resolved by absolute path so it runs from a temp dir)
+ * with tools that make the gateway's forwarding observable: a cancellable wait that reports
+ * cancellation on stderr, roots and elicitation requests, a tool added at runtime, and a crash.
+ */
+export function writeFixtureServer(dir: string): string {
+  const sdk = (p: string) => JSON.stringify(require.resolve(`@modelcontextprotocol/sdk/${p}`));
+  const zod = JSON.stringify(require.resolve('zod'));
+  const file = join(dir, 'fixture-server.cjs');
+  writeFileSync(
+    file,
+    `
+const { McpServer } = require(${sdk('server/mcp.js')});
+const { StdioServerTransport } = require(${sdk('server/stdio.js')});
+const { z } = require(${zod});
+const server = new McpServer({ name: 'fixture', version: '1.0.0' }, { capabilities: { logging: {} } });
+const text = (t) => ({ content: [{ type: 'text', text: t }] });
+server.registerTool('wait', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    extra.signal.addEventListener('abort', () => { clearTimeout(timer); console.error('cancelled request ' + extra.requestId); resolve(); });
+  });
+  return text('waited ' + ms);
+});
+server.registerTool('roots', {}, async () => text(JSON.stringify((await server.server.listRoots()).roots)));
+server.registerTool('elicit', {}, async () => {
+  const r = await server.server.elicitInput({ message: 'your name?', requestedSchema: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } });
+  return text(JSON.stringify(r));
+});
+server.registerTool('sample', {}, async () => {
+  const r = await server.server.createMessage({ messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 10 });
+  return text(JSON.stringify(r.content));
+});
+server.registerTool('add_tool', {}, async () => {
+  server.registerTool('added', {}, async () => text('I was added'));
+  return text('added');
+});
+server.registerTool('log', { inputSchema: { message: z.string() } }, async ({ message }) => {
+  await server.sendLoggingMessage({ level: 'info', logger: 'fx', data: message });
+  return text('logged');
+});
+server.registerTool('crash', {}, async () => { console.error('fixture: crashing on purpose'); process.exit(7); });
+server.registerPrompt('greet', { argsSchema: { who: z.string() } }, ({ who }) => ({ messages: [{ role: 'user', content: { type: 'text', text: 'hello ' + who } }] }));
+server.connect(new StdioServerTransport()).then(() => console.error('fixture: ready pid ' + process.pid));
+`,
+  );
+  return file;
+}
+
+export const fixtureEntry = (file: string): ServerEntry => ({ command: process.execPath, args: [file] });
+
+export interface TestSession {
+  client: Client;
+  server: Server;
+  /** Every message the client received, in order, at the transport level. */
+  received: JSONRPCMessage[];
+  close(): Promise<void>;
+}
+
+export interface SessionOptions {
+  name?: string;
+  capabilities?: ClientCapabilities;
+  onSampling?: (request: CreateMessageRequest) => CreateMessageResult | Promise<CreateMessageResult>;
+  roots?: { uri: string; name?: string }[];
+  onElicit?: () => { action: 'accept' | 'decline' | 'cancel'; content?: Record<string, string> };
+  builtins?: BuiltinTool[];
+}
+
+export const echoBuiltin: BuiltinTool = {
+  definition: { name: 'exai_status', description: 'test built-in', inputSchema: { type: 'object', properties: {} } },
+  call: () => ({ content: [{ type: 'text', text: 'built-in ok' }] }),
+};
+
+/** One session, like the daemon makes per WebSocket: its own Server, attached to the gateway. */
+export async function openSession(gateway: Gateway, options: SessionOptions = {}): Promise<TestSession> {
+  const server = new Server({ name: 'exai', version: 'test' }, { capabilities: GATEWAY_SERVER_CAPABILITIES });
+  const detach = gateway.attach(server, options.builtins ?? [echoBuiltin]);
+  server.onclose = detach;
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await server.connect(serverSide);
+  const capabilities: ClientCapabilities = { ...(options.capabilities ?? {}) };
+  if (options.onSampling) capabilities.sampling = {};
+  if (options.roots) capabilities.roots = {};
+  if (options.onElicit) capabilities.elicitation = {};
+  const client = new Client({ name: options.name ?? 'test', version: '1.0.0' }, { capabilities });
+  if (options.onSampling) {
+    const onSampling = options.onSampling;
+    client.setRequestHandler(CreateMessageRequestSchema, (request) => onSampling(request));
+  }
+  if (options.roots) {
+    const roots = options.roots;
+    client.setRequestHandler(ListRootsRequestSchema, () => ({ roots }));
+  }
+  if (options.onElicit) {
+    const onElicit = options.onElicit;
+    client.setRequestHandler(ElicitRequestSchema, () => onElicit());
+  }
+  const received: JSONRPCMessage[] = [];
+  await client.connect(clientSide);
+  // Record below the Client so that messages the SDK would swallow (e.g. progress for a token
+  // this client never issued) are still seen.
+  const deliver = clientSide.onmessage;
+  clientSide.onmessage = (message, extra) => {
+    received.push(message);
+    deliver?.(message, extra);
+  };
+  return { client, server, received, close: () => client.close() };
+}
+
+export function textOf(result: { content?: unknown }): string {
+  const content = (result.content ?? []) as { type: string; text?: string }[];
+  return content.map((c) => (c.type === 'text' ? (c.text ?? '') : '')).join('');
+}
+
+export function methods(messages: JSONRPCMessage[]): string[] {
+  return messages.flatMap((m) => ('method' in m ? [m.method] : []));
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
