@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from './helpers/daemon.js';
-import { makeTestEnv, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, pm2Apps, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
 
 interface Row {
   workspace: string;
@@ -98,7 +98,7 @@ describe('fleet commands', () => {
     expect(existsSync(tokenFile)).toBe(false);
     expect((await list()).some((row) => row.id === r.id)).toBe(false);
     await expect(getHealth(r.port)).rejects.toThrow();
-    const apps = JSON.parse((await runPm2(['jlist'], t.env)).stdout) as { name: string }[];
+    const apps = await pm2Apps(t.env);
     expect(apps.some((p) => p.name === r.name)).toBe(false);
   });
 

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPm2Daemons, getHealth, isAlive } from './helpers/daemon.js';
-import { makeTestEnv, runCli, runPm2, waitFor, CLI, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, pm2Apps, runCli, waitFor, CLI, type TestEnv } from './helpers/env.js';
 
 interface SpawnJson {
   workspace: string;
@@ -98,8 +98,7 @@ describe('exai spawn', () => {
     const results = await Promise.all(dirs.map((d) => spawnJson(d)));
     expect(new Set(results.map((r) => r.port)).size).toBe(8);
     for (const r of results) expect((await getHealth(r.port)).id).toBe(r.id);
-    const jlist = await runPm2(['jlist'], t.env);
-    const apps = (JSON.parse(jlist.stdout) as { name: string; pm2_env: { status: string } }[]).filter((p) => p.name.startsWith('exai-par'));
+    const apps = (await pm2Apps(t.env)).filter((p) => p.name.startsWith('exai-par'));
     expect(apps.filter((p) => p.pm2_env.status === 'online')).toHaveLength(8);
     expect(countPm2Daemons(t.pm2Home)).toBe(1);
   });
@@ -110,8 +109,7 @@ describe('exai spawn', () => {
     expect(new Set(results.map((r) => r.port)).size).toBe(1);
     expect(new Set(results.map((r) => r.pid)).size).toBe(1);
     expect(results.filter((r) => !r.reused)).toHaveLength(1);
-    const jlist = await runPm2(['jlist'], t.env);
-    const apps = (JSON.parse(jlist.stdout) as { name: string }[]).filter((p) => p.name === results[0]!.name);
+    const apps = (await pm2Apps(t.env)).filter((p) => p.name === results[0]!.name);
     expect(apps).toHaveLength(1);
   });
 

@@ -6,6 +6,7 @@ import { listenDaemon } from './server.js';
 import { createDaemonState, type DaemonState } from './state.js';
 
 export { EXIT_ADDR_IN_USE } from './exit-codes.js';
+import { publishPm2Metrics } from './metrics.js';
 
 export interface StartDaemonOptions {
   /** The workspace folder (resolved to its identity) or an identity already resolved. */
@@ -76,6 +77,7 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
         `(id ${config.workspace.id}, pid ${process.pid})`,
     );
     if (process.send && process.connected) process.send('ready');
+    publishPm2Metrics(daemon.state);
     const reason = await shutdown;
     log.info(`${reason}: closing ${daemon.state.sessions.size} session(s)`);
     await daemon.close();

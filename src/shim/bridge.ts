@@ -445,6 +445,8 @@ export class Bridge {
     this.replayId = undefined;
     if (info.value && 'error' in info.value) {
       this.log('warn', `the daemon refused the replayed initialize: ${JSON.stringify(info.value.error)}`);
+    } else {
+      this.log('debug', `replayed the client's initialize on the new connection`);
     }
     if (this.cachedInitialized) this.ws!.send(this.cachedInitialized, { binary: false });
     this.ready();

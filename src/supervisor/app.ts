@@ -1,6 +1,6 @@
 import type { StartOptions } from 'pm2';
 import { CLI_ENTRY, homeLayout } from '../common/paths.js';
-import { EXIT_ADDR_IN_USE } from '../daemon/exit-codes.js';
+import { EXIT_ADDR_IN_USE, EXIT_USAGE } from '../daemon/exit-codes.js';
 import { PM2_NAMESPACE, type Workspace } from './workspace.js';
 
 /**
@@ -59,9 +59,9 @@ export function appOptions({ workspace, port, home, env = process.env }: AppInpu
     exp_backoff_restart_delay: 100,
     max_restarts: 15,
     min_uptime: 2_000,
-    // A port taken by someone else will stay taken: restarting would only spin. The
-    // supervisor sees the exit code and moves the workspace to another port.
-    stop_exit_codes: [EXIT_ADDR_IN_USE],
+    // A port taken by someone else, or a bad environment, will not fix itself: restarting
+    // would only spin. The supervisor reads the exit code (and moves a port-less workspace).
+    stop_exit_codes: [EXIT_ADDR_IN_USE, EXIT_USAGE],
     out_file: layout.outLog(workspace.name),
     error_file: layout.errLog(workspace.name),
     merge_logs: true,

@@ -92,6 +92,17 @@ export async function writeClientConfig(kind: ClientKind, workspace: string, por
   return { file, changed: true };
 }
 
+/**
+ * Throws what writeClientConfig would for an unparsable file, without writing: spawn checks
+ * every config it will touch before it starts anything, so a bad file costs nothing.
+ */
+export function checkClientConfig(kind: ClientKind, workspace: string): void {
+  const file = clientConfigPath(kind, workspace);
+  const existing = readConfigText(file);
+  if (existing === undefined || existing.text.trim() === '') return;
+  parseOrThrow(splitBom(existing.text).body, file);
+}
+
 /** Takes exai's entry (only that) out of the client's config; a missing file or entry changes nothing. */
 export async function removeClientEntry(kind: ClientKind, workspace: string): Promise<{ file: string; changed: boolean }> {
   const file = clientConfigPath(kind, workspace);

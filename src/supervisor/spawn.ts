@@ -4,7 +4,7 @@ import { homeLayout } from '../common/paths.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { EXIT_ADDR_IN_USE } from '../daemon/exit-codes.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
-import { writeClientConfig } from './client-config.js';
+import { checkClientConfig, writeClientConfig } from './client-config.js';
 import { probeDaemon, type Health } from './health.js';
 import { withLock } from './lock.js';
 import { withPm2, type Pm2 } from './pm2.js';
@@ -60,8 +60,9 @@ export async function spawnWorkspace(opts: SpawnOptions): Promise<SpawnResult> {
   // One spawner per workspace at a time: five concurrent `spawn`s of one workspace agree.
   return withLock(opts.home, `spawn-${workspace.id}`, () =>
     withPm2(opts.home, async (pm2) => {
-      const token = ensureToken(opts.home, workspace.id);
       const entry = registry.get(workspace.id);
+      for (const kind of configKinds(opts, entry)) checkClientConfig(kind, workspace.path);
+      const token = ensureToken(opts.home, workspace.id);
       const ctx: Context = { opts, env, workspace, registry, pm2, token, settings, entry };
       if (!opts.restart) {
         const reused = await tryReuse(ctx);
@@ -212,9 +213,7 @@ async function rollback(ctx: Context): Promise<void> {
 
 async function writeConfigs(ctx: Context, port: number): Promise<string[]> {
   const { opts, workspace } = ctx;
-  if (opts.writeConfig === false) return [];
-  const current = ctx.registry.get(workspace.id);
-  const kinds = opts.clients?.length ? [...opts.clients] : current?.clients.length ? current.clients : (['vscode'] as ClientKind[]);
+  const kinds = configKinds(opts, ctx.registry.get(workspace.id));
   const files: string[] = [];
   for (const kind of kinds) files.push((await writeClientConfig(kind, workspace.path, port)).file);
   // Written configs are recorded only once they exist, so `remove` knows what to take back.
@@ -228,6 +227,13 @@ async function writeConfigs(ctx: Context, port: number): Promise<string[]> {
     }
   });
   return files;
+}
+
+/** The configs to write: those asked for, else those written before, else VS Code's. */
+function configKinds(opts: SpawnOptions, entry: RegistryEntry | undefined): ClientKind[] {
+  if (opts.writeConfig === false) return [];
+  if (opts.clients?.length) return [...opts.clients];
+  return entry?.clients.length ? [...entry.clients] : ['vscode'];
 }
 
 function result(ctx: Context, health: Health, status: string, reused: boolean, configFiles: string[]): SpawnResult {

@@ -148,3 +148,11 @@ export function childExit(child: ChildProcess): Promise<{ code: number | null; s
   }
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
+
+/** `pm2 jlist` for a test PM2_HOME, parsed (pm2 may print a banner or warnings around the JSON). */
+export async function pm2Apps(env: NodeJS.ProcessEnv): Promise<{ name: string; pid: number; pm2_env: { status: string } }[]> {
+  const res = await runPm2(['jlist'], env);
+  const line = res.stdout.split('\n').find((l) => l.startsWith('['));
+  if (!line) throw new Error(`pm2 jlist printed no JSON: ${res.stdout}${res.stderr}`);
+  return JSON.parse(line) as { name: string; pid: number; pm2_env: { status: string } }[];
+}

@@ -68,7 +68,7 @@ export function parseServersConfig(text: string, workspace: string, file: string
     ok: false,
     file,
     exists: true,
-    error: `${file}: ${problem}; fix the file (the daemon keeps serving its built-in tools meanwhile)`,
+    error: `${file}: ${problem}; fix the file (meanwhile exai serves its built-in tools and any upstreams already running)`,
   });
   const errors: ParseError[] = [];
   const raw: unknown = parseJsonc(text, errors, { allowTrailingComma: true, disallowComments: false });
@@ -78,7 +78,11 @@ export function parseServersConfig(text: string, workspace: string, file: string
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length > 0 ? `at ${issue.path.map(String).join('.')}: ` : '';
-    return fail(`${where}${issue?.message ?? 'invalid'} (expected {"servers": {"<name>": {"command": "...", "args": [...]}}})`);
+    // The expected shape helps when the top of the file is wrong; deeper, the path says enough.
+    const shape = !issue || issue.code === 'invalid_type' && issue.path.length <= 1
+      ? ' (expected {"servers": {"<name>": {"command": "...", "args": [...]}}})'
+      : '';
+    return fail(`${where}${issue?.message ?? 'invalid'}${shape}`);
   }
   const specs: UpstreamSpec[] = [];
   for (const [name, entry] of Object.entries(parsed.data.servers)) {

@@ -1,0 +1,115 @@
+/** servers.json: what a user writes, what the daemon makes of it, and how edits are noticed. */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
+import {
+  ServersConfigWatcher,
+  loadServersConfig,
+  parseServersConfig,
+  serversFile,
+  type ServersConfig,
+} from '../src/daemon/upstreams/config.js';
+
+let t: TestEnv;
+beforeAll(() => {
+  t = makeTestEnv();
+});
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+const WS = '/work/space';
+const parse = (text: string) => parseServersConfig(text, WS);
+const errorOf = (config: ServersConfig) => (config.ok ? undefined : config.error);
+
+describe('parsing servers.json', () => {
+  it('reads mcp.json-style stdio entries, with the workspace as default cwd', () => {
+    const config = parse(`{
+      // JSONC, like .vscode/mcp.json
+      "servers": {
+        "fs": { "type": "stdio", "command": "npx", "args": ["-y", "server-filesystem", "\${workspaceFolder}"], },
+        "py": { "command": "python", "args": ["-m", "srv"], "env": { "A": "1" }, "cwd": "tools/py" },
+        "abs": { "command": "srv", "cwd": "/opt/srv" },
+      },
+    }`);
+    expect(config.ok).toBe(true);
+    if (!config.ok) return;
+    expect(config.specs).toEqual([
+      { name: 'fs', command: 'npx', args: ['-y', 'server-filesystem', WS], env: {}, cwd: WS },
+      { name: 'py', command: 'python', args: ['-m', 'srv'], env: { A: '1' }, cwd: join(WS, 'tools/py') },
+      { name: 'abs', command: 'srv', args: [], env: {}, cwd: '/opt/srv' },
+    ]);
+  });
+
+  it('substitutes ${env:NAME} so secrets can stay out of the file', () => {
+    process.env.EXAI_TEST_SECRET = 's3cret';
+    const config = parse('{"servers": {"a": {"command": "x", "env": {"KEY": "${env:EXAI_TEST_SECRET}", "NONE": "${env:EXAI_TEST_UNSET_VAR}"}}}}');
+    expect(config.ok && config.specs[0]?.env).toEqual({ KEY: 's3cret', NONE: '' });
+  });
+
+  it('refuses bad files with one line naming the file and the problem', () => {
+    const cases: [string, RegExp][] = [
+      ['{"servers": {', /not valid JSON .*line 1/],
+      ['[]', /servers/],
+      ['{"servers": {"a": {"args": ["x"]}}}', /servers\.a\.command/],
+      ['{"servers": {"a": {"command": ""}}}', /non-empty/],
+      ['{"servers": {"a": {"command": "x", "arg": ["y"]}}}', /arg/],
+      ['{"servers": {"a": {"command": "x", "type": "http"}}}', /only "stdio"/],
+      ['{"servers": {"a__b": {"command": "x"}}}', /"a__b" must not contain "__"/],
+      ['{"servers": {"a_": {"command": "x"}}}', /must not end with "_"/],
+      ['{"servers": {"a b": {"command": "x"}}}', /letters, digits/],
+      ['{"servers": {"a": {"command": "x", "env": {"N": 1}}}}', /servers\.a\.env\.N/],
+    ];
+    for (const [text, problem] of cases) {
+      const error = errorOf(parse(text));
+      expect(error, text).toBeDefined();
+      expect(error, text).toMatch(problem);
+      expect(error, text).toContain(serversFile(WS));
+      expect(error, text).not.toContain('\n');
+    }
+  });
+
+  it('treats a missing file as no upstreams', () => {
+    const ws = t.workspace('missing');
+    expect(loadServersConfig(ws)).toEqual({ ok: true, file: serversFile(ws), exists: false, specs: [] });
+  });
+});
+
+describe('watching servers.json', () => {
+  it('notices the .exai folder appearing, edits, breakage, atomic replacement and removal', async () => {
+    const ws = t.workspace('watched');
+    const seen: ServersConfig[] = [];
+    const watcher = new ServersConfigWatcher({ workspace: ws, debounceMs: 50, onReload: (c, changed) => changed && seen.push(c) });
+    watcher.start();
+    try {
+      const names = () => {
+        const last = seen[seen.length - 1];
+        return last?.ok ? last.specs.map((s) => s.name).join(',') : last ? 'error' : 'none';
+      };
+      mkdirSync(join(ws, '.exai'));
+      writeFileSync(serversFile(ws), '{"servers": {"one": {"command": "x"}}}');
+      await waitFor(() => (names() === 'one' ? true : undefined), { what: 'the first server' });
+
+      writeFileSync(serversFile(ws), '{"servers": {"one": {"command": "x"}, "two": {"command": "y"}}}');
+      await waitFor(() => (names() === 'one,two' ? true : undefined), { what: 'an edit' });
+
+      writeFileSync(serversFile(ws), '{"servers": {');
+      await waitFor(() => (names() === 'error' ? true : undefined), { what: 'the breakage' });
+
+      writeFileSync(`${serversFile(ws)}.tmp`, '{"servers": {"three": {"command": "z"}}}');
+      const { renameSync } = await import('node:fs');
+      renameSync(`${serversFile(ws)}.tmp`, serversFile(ws));
+      await waitFor(() => (names() === 'three' ? true : undefined), { what: 'a rename-replacement' });
+
+      rmSync(join(ws, '.exai'), { recursive: true });
+      await waitFor(() => (names() === '' ? true : undefined), { what: 'the removal' });
+
+      mkdirSync(join(ws, '.exai'));
+      writeFileSync(serversFile(ws), '{"servers": {"four": {"command": "w"}}}');
+      await waitFor(() => (names() === 'four' ? true : undefined), { what: 'the folder coming back' });
+    } finally {
+      watcher.close();
+    }
+  });
+});

@@ -1,0 +1,202 @@
+/**
+ * Upstream lifecycle: configuration edits applied live, crash loops, bad files, and no upstream
+ * process outliving the daemon that started it.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, childExit, makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
+import { Gateway } from '../src/daemon/upstreams/gateway.js';
+import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
+import {
+  everythingEntry,
+  filesystemEntry,
+  fixtureEntry,
+  isAlive,
+  methods,
+  openSession,
+  textOf,
+  writeFixtureServer,
+  writeServers,
+  type TestSession,
+} from './upstreams-helpers.js';
+
+let t: TestEnv;
+let fixture: string;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(() => {
+  t = makeTestEnv();
+  fixture = writeFixtureServer(t.dir);
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+function startGateway(workspace: string, options: Partial<ConstructorParameters<typeof Gateway>[0]> = {}): Gateway {
+  const gateway = new Gateway({ workspace, debounceMs: 50, ...options });
+  gateway.start();
+  cleanups.push(() => gateway.close());
+  return gateway;
+}
+
+async function session(gateway: Gateway): Promise<TestSession> {
+  const s = await openSession(gateway);
+  cleanups.push(() => s.close());
+  return s;
+}
+
+const upstream = (gateway: Gateway, name: string): UpstreamStatus | undefined =>
+  gateway.status().upstreams.find((u) => u.name === name);
+
+const toolNames = async (s: TestSession) => (await s.client.listTools()).tools.map((x) => x.name);
+
+describe('configuration applied live', () => {
+  it('starts added servers, restarts changed ones, stops removed ones; sessions get list_changed', async () => {
+    const ws = t.workspace('live');
+    writeServers(ws, { everything: everythingEntry() });
+    const gateway = startGateway(ws);
+    const s = await session(gateway);
+    expect(await toolNames(s)).toContain('everything__echo');
+
+    let mark = s.received.length;
+    writeServers(ws, { everything: everythingEntry(), fx: fixtureEntry(fixture) });
+    await waitFor(() => (upstream(gateway, 'fx')?.state === 'up' ? true : undefined), { what: 'fx added' });
+    await waitFor(() => (methods(s.received.slice(mark)).includes('notifications/tools/list_changed') ? true : undefined));
+    expect(await toolNames(s)).toEqual(expect.arrayContaining(['exai_status', 'everything__echo', 'fx__wait']));
+
+    const everythingPid = upstream(gateway, 'everything')!.pid!;
+    const fxPid = upstream(gateway, 'fx')!.pid!;
+    writeServers(ws, { everything: everythingEntry(), fx: { ...fixtureEntry(fixture), env: { CHANGED: '1' } } });
+    await waitFor(() => {
+      const fx = upstream(gateway, 'fx');
+      return fx?.state === 'up' && fx.pid !== fxPid ? true : undefined;
+    }, { what: 'fx restarted with its new entry' });
+    expect(upstream(gateway, 'everything')!.pid).toBe(everythingPid);
+    await waitFor(() => (isAlive(fxPid) ? undefined : true), { what: 'the old fx process to exit' });
+
+    mark = s.received.length;
+    writeServers(ws, { fx: { ...fixtureEntry(fixture), env: { CHANGED: '1' } } });
+    await waitFor(() => (upstream(gateway, 'everything') ? undefined : true), { what: 'everything removed' });
+    await waitFor(() => (isAlive(everythingPid) ? undefined : true), { what: 'the everything process to exit' });
+    await waitFor(() => (methods(s.received.slice(mark)).includes('notifications/tools/list_changed') ? true : undefined));
+    const names = await toolNames(s);
+    expect(names.some((n) => n.startsWith('everything__'))).toBe(false);
+    expect(names).toContain('fx__wait');
+  });
+
+  it('serves built-ins while servers.json is broken; upstream tools appear once it is fixed', async () => {
+    const ws = t.workspace('broken');
+    writeServers(ws, '{"servers": { "fx": { "command": ');
+    const gateway = startGateway(ws);
+    const s = await session(gateway);
+    expect(await toolNames(s)).toEqual(['exai_status']);
+    expect(textOf(await s.client.callTool({ name: 'exai_status', arguments: {} }))).toBe('built-in ok');
+    const status = gateway.status();
+    expect(status.configError).toContain(join(ws, '.exai', 'servers.json'));
+    expect(status.configError).toContain('not valid JSON');
+    expect(status.upstreams).toEqual([]);
+
+    const mark = s.received.length;
+    writeServers(ws, { fx: fixtureEntry(fixture) });
+    await waitFor(() => (methods(s.received.slice(mark)).includes('notifications/tools/list_changed') ? true : undefined), {
+      what: 'list_changed after the fix',
+    });
+    expect(await toolNames(s)).toEqual(expect.arrayContaining(['exai_status', 'fx__wait']));
+    expect(gateway.status().configError).toBeNull();
+
+    // Breaking it again keeps what runs: a half-saved file must not take tools away.
+    const pid = upstream(gateway, 'fx')!.pid;
+    writeServers(ws, '{"servers": {"fx": {"command": 42}}}');
+    await waitFor(() => (gateway.status().configError ? true : undefined), { what: 'the new error' });
+    expect(gateway.status().configError).toMatch(/servers\.fx\.command/);
+    expect(upstream(gateway, 'fx')).toMatchObject({ state: 'up', pid });
+    expect(await toolNames(s)).toContain('fx__wait');
+  });
+});
+
+describe('crashes', () => {
+  it('marks an upstream that keeps crashing failed, with its last stderr lines, and retries when the file is saved', async () => {
+    const ws = t.workspace('crashy');
+    const crashy = {
+      command: process.execPath,
+      args: ['-e', 'console.error("loading model..."); console.error("fatal: no API key"); process.exit(3)'],
+    };
+    writeServers(ws, { crashy, fx: fixtureEntry(fixture) });
+    const gateway = startGateway(ws, { supervision: { initialBackoffMs: 20, maxCrashes: 3 } });
+    const s = await session(gateway);
+    const failed = await waitFor(() => (upstream(gateway, 'crashy')?.state === 'failed' ? upstream(gateway, 'crashy') : undefined), {
+      what: 'crashy to be marked failed',
+    });
+    expect(failed.restarts).toBe(2);
+    expect(failed.pid).toBeNull();
+    expect(failed.lastError).toContain('fatal: no API key');
+    expect(failed.stderrTail.slice(-2)).toEqual(['loading model...', 'fatal: no API key']);
+    // The other upstream is unaffected.
+    expect(upstream(gateway, 'fx')?.state).toBe('up');
+    expect(await toolNames(s)).toContain('fx__wait');
+
+    writeServers(ws, { crashy, fx: fixtureEntry(fixture) });
+    await waitFor(() => (upstream(gateway, 'crashy')?.state !== 'failed' ? true : undefined), { what: 'a retry after saving' });
+    await waitFor(() => (upstream(gateway, 'crashy')?.state === 'failed' ? true : undefined), { what: 'crashy to fail again' });
+  });
+
+  it('reports a command that does not exist', async () => {
+    const ws = t.workspace('nocmd');
+    writeServers(ws, { ghost: { command: 'exai-no-such-command-anywhere' } });
+    const gateway = startGateway(ws, { supervision: { initialBackoffMs: 20, maxCrashes: 2 } });
+    const failed = await waitFor(() => (upstream(gateway, 'ghost')?.state === 'failed' ? upstream(gateway, 'ghost') : undefined));
+    expect(failed.lastError).toMatch(/command "exai-no-such-command-anywhere" not found/);
+  });
+});
+
+describe('no orphans', () => {
+  it('stops every upstream process when the gateway closes', async () => {
+    const ws = t.workspace('closing');
+    writeFileSync(join(ws, 'f.txt'), 'x');
+    writeServers(ws, { everything: everythingEntry(), fs: filesystemEntry(ws) });
+    const gateway = new Gateway({ workspace: ws });
+    gateway.start();
+    await gateway.settled(60_000);
+    const pids = gateway.status().upstreams.map((u) => u.pid);
+    expect(pids.every((p) => typeof p === 'number' && isAlive(p))).toBe(true);
+    await gateway.close();
+    for (const pid of pids) expect(isAlive(pid!)).toBe(false);
+    expect(gateway.status().upstreams).toEqual([]);
+  });
+
+  it('upstreams exit when the process hosting the gateway is killed with SIGKILL', async () => {
+    const ws = t.workspace('kill9');
+    writeServers(ws, { everything: everythingEntry(), fs: filesystemEntry(ws) });
+    const host = join(t.dir, 'host.mjs');
+    const gatewayModule = JSON.stringify(join(ROOT, 'dist', 'daemon', 'upstreams', 'gateway.js'));
+    writeFileSync(
+      host,
+      `import { Gateway } from ${gatewayModule};
+const gateway = new Gateway({ workspace: ${JSON.stringify(ws)} });
+gateway.start();
+await gateway.settled(60_000);
+process.stdout.write(JSON.stringify(gateway.status().upstreams.map((u) => u.pid)) + '\\n');
+setInterval(() => {}, 1000);
+`,
+    );
+    const child = spawn(process.execPath, [host], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanups.push(async () => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const pids = await waitFor(() => (out.includes('\n') ? (JSON.parse(out) as number[]) : undefined), {
+      what: 'the host to report its upstream pids',
+      timeoutMs: 60_000,
+    });
+    expect(pids).toHaveLength(2);
+    expect(pids.every((p) => isAlive(p))).toBe(true);
+    child.kill('SIGKILL');
+    await childExit(child);
+    // Their stdin closes with the host: stdio MCP servers take that as the end.
+    await waitFor(() => (pids.some((p) => isAlive(p)) ? undefined : true), { what: 'the upstreams to exit', timeoutMs: 15_000 });
+  });
+});
