@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +198,40 @@ describe('exai doctor', () => {
       expect(repaired.code).toBe(0);
       const restored = JSON.parse((await run(['list', '--json'])).stdout) as Row[];
       expect(restored.map((r) => [r.id, r.port]).sort()).toEqual(before.map((r) => [r.id, r.port]).sort());
+    } finally {
+      await env.cleanup();
+    }
+  });
+});
+
+describe('upgrades', () => {
+  it('spawn restarts a healthy daemon that runs another exai version', async () => {
+    const env = makeTestEnv();
+    try {
+      // An "old" install: the same build with another version in package.json.
+      const old = join(env.dir, 'old-exai');
+      mkdirSync(old);
+      cpSync(join(ROOT, 'dist'), join(old, 'dist'), { recursive: true });
+      cpSync(join(ROOT, 'ecosystem.config.js'), join(old, 'ecosystem.config.js'));
+      const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+      writeFileSync(join(old, 'package.json'), JSON.stringify({ ...pkg, version: '0.0.0-old' }));
+      symlinkSync(join(ROOT, 'node_modules'), join(old, 'node_modules'));
+
+      const dir = env.workspace('upgraded');
+      const first = JSON.parse((await runCli(['spawn', '--workspace', dir, '--json'], env.env)).stdout) as { name: string; port: number };
+      expect((await runPm2(['delete', first.name], env.env)).code).toBe(0);
+      expect((await runPm2(['start', join(old, 'ecosystem.config.js')], env.env)).code).toBe(0);
+      const oldHealth = await waitFor(() => getHealth(first.port).catch(() => undefined), { what: 'the old daemon' });
+      expect(oldHealth.version).toBe('0.0.0-old');
+
+      const res = await runCli(['spawn', '--workspace', dir, '--json'], env.env);
+      expect(res.code).toBe(0);
+      const again = JSON.parse(res.stdout) as { reused: boolean; port: number; pid: number };
+      expect(again.reused).toBe(false);
+      expect(again.port).toBe(first.port);
+      const health = await getHealth(first.port);
+      expect(health.version).toBe(pkg.version);
+      expect(health.pid).toBe(again.pid);
     } finally {
       await env.cleanup();
     }

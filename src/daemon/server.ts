@@ -7,6 +7,7 @@ import { checkHostAndOrigin, checkUpgrade, type Refusal } from './guard.js';
 import type { Logger } from './log.js';
 import { openSession, type Session } from './session.js';
 import { healthBody, type DaemonState } from './state.js';
+import type { Gateway } from './upstreams/gateway.js';
 
 export interface DaemonServerOptions {
   state: DaemonState;
@@ -18,6 +19,8 @@ export interface DaemonServerOptions {
   headersTimeoutMs?: number;
   /** How long open sessions get to answer the 1001 close before they are cut. Default 500 ms. */
   closeGraceMs?: number;
+  /** Serves the workspace's upstream MCP servers to every session, next to the built-ins. */
+  gateway?: Gateway;
 }
 
 export interface DaemonServer {
@@ -132,7 +135,7 @@ export async function listenDaemon(options: DaemonServerOptions): Promise<Daemon
       ws.close(1001, 'exai daemon shutting down');
       return;
     }
-    openSession(ws, state, log).then(
+    openSession(ws, state, log, options.gateway).then(
       (session) => {
         sessions.add(session);
         void session.closed.then(() => sessions.delete(session));

@@ -13,6 +13,7 @@ import { WebSocketServerTransport } from '../transport/ws-server.js';
 import { builtinTools } from './builtins.js';
 import type { Logger } from './log.js';
 import type { DaemonState } from './state.js';
+import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from './upstreams/gateway.js';
 
 /** One MCP connection: its own SDK Server (never shared: sharing leaks responses across clients). */
 export interface Session {
@@ -26,11 +27,13 @@ export interface Session {
 }
 
 /**
- * The one place where a session's MCP handlers are registered. Today: the built-in tools.
- * The upstream gateway hooks in here to serve the union of built-ins and upstream tools.
+ * The one place where a session's MCP handlers are registered: with a gateway, the union of the
+ * built-in tools and the upstreams' tools, prompts and resources; without one, the built-ins.
+ * Returns what to call when the session closes.
  */
-export function registerHandlers(server: Server, state: DaemonState): void {
+export function registerHandlers(server: Server, state: DaemonState, gateway?: Gateway): () => void {
   const tools = builtinTools(state);
+  if (gateway) return gateway.attach(server, tools);
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools.map((t) => t.definition) }));
   server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const tool = tools.find((t) => t.definition.name === request.params.name);
@@ -40,9 +43,10 @@ export function registerHandlers(server: Server, state: DaemonState): void {
     }
     return tool.call(request.params.arguments);
   });
+  return () => undefined;
 }
 
-export async function openSession(socket: WebSocket, state: DaemonState, log: Logger): Promise<Session> {
+export async function openSession(socket: WebSocket, state: DaemonState, log: Logger, gateway?: Gateway): Promise<Session> {
   const id = randomUUID();
   const info = { id, openedAt: Date.now(), requests: 0 };
   const transport = new WebSocketServerTransport(socket, {
@@ -54,14 +58,18 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
       }
     },
   });
-  const server = new Server({ name: 'exai', version: state.version }, { capabilities: { tools: {} } });
-  registerHandlers(server, state);
+  // With a gateway the session may get upstream tools, prompts and resources at any time, and
+  // capabilities cannot grow after initialize: declare them all up front.
+  const capabilities = gateway ? GATEWAY_SERVER_CAPABILITIES : { tools: {} };
+  const server = new Server({ name: 'exai', version: state.version }, { capabilities });
+  const detach = registerHandlers(server, state, gateway);
 
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
   // The SDK's close handling aborts this session's in-flight handlers and drops its pending
   // requests; no other session is touched.
   server.onclose = () => {
+    detach();
     state.sessions.delete(id);
     log.info(`session ${id} closed (${info.requests} requests; ${state.sessions.size} open)`);
     markClosed();
