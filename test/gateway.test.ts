@@ -205,15 +205,18 @@ describe('per-session routing', () => {
     });
   });
 
-  it('forwards upstream log messages to sessions, naming the upstream', async () => {
+  it('forwards upstream log messages to sessions, naming the upstream and honouring each level', async () => {
     const a = await session({ name: 'a' });
     const b = await session({ name: 'b' });
+    const quiet = await session({ name: 'quiet' });
+    await quiet.client.setLoggingLevel('error');
     await a.client.callTool({ name: 'fx__log', arguments: { message: 'note this' } });
+    const isLog = (m: JSONRPCMessage) => 'method' in m && m.method === 'notifications/message';
     for (const s of [a, b]) {
-      await waitFor(() => s.received.find((m) => 'method' in m && m.method === 'notifications/message'), { what: 'a log message' });
-      const log = s.received.find((m) => 'method' in m && m.method === 'notifications/message') as JSONRPCNotification;
-      expect(log.params).toMatchObject({ level: 'info', logger: 'fx/fx', data: 'note this' });
+      await waitFor(() => s.received.find(isLog), { what: 'a log message' });
+      expect((s.received.find(isLog) as JSONRPCNotification).params).toMatchObject({ level: 'info', logger: 'fx/fx', data: 'note this' });
     }
+    expect(quiet.received.some(isLog)).toBe(false);
   });
 
   it('passes an upstream tools/list_changed on, with the new tool in the aggregate', async () => {

@@ -194,6 +194,25 @@ describe('exai shim in front of a real daemon process', () => {
     }
   });
 
+  it('keeps stdout for protocol bytes: stray console output of any library lands on stderr', async () => {
+    const script = `
+      const { claimStdout } = await import(${JSON.stringify(join(ROOT, 'dist', 'shim', 'stdout.js'))});
+      const protocol = claimStdout();
+      console.log('[PM2] Spawning PM2 daemon');
+      protocol.write('{"jsonrpc":"2.0","id":1,"result":{}}\\n');
+      process.stdout.write('more noise\\n');
+      protocol.end('{"jsonrpc":"2.0","id":2,"result":{}}\\n');
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    expect((await childExit(child)).code).toBe(0);
+    expect(stdout).toBe('{"jsonrpc":"2.0","id":1,"result":{}}\n{"jsonrpc":"2.0","id":2,"result":{}}\n');
+    expect(stderr).toBe('[PM2] Spawning PM2 daemon\nmore noise\n');
+  });
+
   it('never writes the token to its log', () => {
     const token = readToken(t.home, workspace.id)!;
     expect(shimLog().length).toBeGreaterThan(0);

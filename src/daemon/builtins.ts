@@ -18,6 +18,8 @@ export interface ExaiStatus {
   uptimeMs: number;
   sessions: number;
   upstreams: readonly object[];
+  /** Why `.exai/servers.json` is unusable; null when it is fine or absent. */
+  upstreamsConfigError: string | null;
 }
 
 export function statusSnapshot(state: DaemonState): ExaiStatus {
@@ -31,6 +33,7 @@ export function statusSnapshot(state: DaemonState): ExaiStatus {
     uptimeMs: uptimeMs(state),
     sessions: state.sessions.size,
     upstreams: state.upstreams(),
+    upstreamsConfigError: state.upstreamsConfigError(),
   };
 }
 
@@ -51,9 +54,14 @@ const statusTool: Tool = {
       version: { type: 'string', description: 'exai version' },
       uptimeMs: { type: 'integer' },
       sessions: { type: 'integer', description: 'open MCP sessions' },
-      upstreams: { type: 'array', items: { type: 'object' } },
+      upstreams: {
+        type: 'array',
+        description: 'the workspace\'s own MCP servers (.exai/servers.json): name, state (starting|up|restarting|failed|stopped), pid, restarts, tools, lastError, stderrTail',
+        items: { type: 'object' },
+      },
+      upstreamsConfigError: { type: ['string', 'null'], description: 'why .exai/servers.json is unusable; null when fine or absent' },
     },
-    required: ['workspace', 'id', 'name', 'port', 'pid', 'version', 'uptimeMs', 'sessions', 'upstreams'],
+    required: ['workspace', 'id', 'name', 'port', 'pid', 'version', 'uptimeMs', 'sessions', 'upstreams', 'upstreamsConfigError'],
   },
   annotations: { readOnlyHint: true, openWorldHint: false },
 };

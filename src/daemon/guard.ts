@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { tokensEqual } from '../supervisor/token.js';
-import { MCP_SUBPROTOCOL } from '../transport/ws-server.js';
+import { MCP_SUBPROTOCOL } from '../transport/constants.js';
 
 /** Why a request is refused: the HTTP status and a one-line reason (never containing the token). */
 export interface Refusal {

@@ -4,6 +4,7 @@ import { readDaemonConfig, DEFAULT_HEARTBEAT_MS } from './config.js';
 import { silentLogger, type Logger } from './log.js';
 import { listenDaemon } from './server.js';
 import { createDaemonState, type DaemonState } from './state.js';
+import { Gateway, type GatewayOptions } from './upstreams/gateway.js';
 
 export { EXIT_ADDR_IN_USE } from './exit-codes.js';
 import { publishPm2Metrics } from './metrics.js';
@@ -18,6 +19,8 @@ export interface StartDaemonOptions {
   headersTimeoutMs?: number;
   closeGraceMs?: number;
   log?: Logger;
+  /** Tuning for the upstream gateway (supervision, debounce); tests shorten it. */
+  upstreams?: Omit<GatewayOptions, 'workspace' | 'log'>;
 }
 
 export interface RunningDaemon {
@@ -25,6 +28,8 @@ export interface RunningDaemon {
   /** The workspace's bearer token (from EXAI_HOME, created on first need). */
   readonly token: string;
   readonly state: DaemonState;
+  /** The workspace's upstream MCP servers (from `.exai/servers.json`). */
+  readonly gateway: Gateway;
   close(): Promise<void>;
 }
 
@@ -33,15 +38,32 @@ export async function startDaemon(options: StartDaemonOptions): Promise<RunningD
   const workspace = typeof options.workspace === 'string' ? resolveWorkspace(options.workspace) : options.workspace;
   const token = ensureToken(options.home, workspace.id);
   const state = createDaemonState(workspace, options.home, options.port);
+  const log = options.log ?? silentLogger;
+  const gateway = new Gateway({ ...options.upstreams, workspace: workspace.path, log });
+  state.upstreams = () => gateway.status().upstreams;
+  state.upstreamsConfigError = () => gateway.status().configError;
   const server = await listenDaemon({
     state,
     token,
-    log: options.log ?? silentLogger,
+    log,
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     headersTimeoutMs: options.headersTimeoutMs,
     closeGraceMs: options.closeGraceMs,
+    gateway,
   });
-  return { port: server.port, token, state, close: () => server.close() };
+  // Upstreams start only once the port is ours: a daemon that cannot bind spawns nothing.
+  // Sessions that list tools while they initialize wait for them (bounded).
+  gateway.start();
+  return {
+    port: server.port,
+    token,
+    state,
+    gateway,
+    close: async () => {
+      await server.close();
+      await gateway.close();
+    },
+  };
 }
 
 type ShutdownReason = 'SIGINT' | 'SIGTERM' | 'shutdown message';

@@ -40,6 +40,8 @@ export interface DaemonState {
    * function when it starts; until then there are none.
    */
   upstreams: () => readonly object[];
+  /** Why `.exai/servers.json` is unusable, one line; null when it is fine or absent (gateway). */
+  upstreamsConfigError: () => string | null;
 }
 
 export function createDaemonState(workspace: Workspace, home: string, port: number): DaemonState {
@@ -53,6 +55,7 @@ export function createDaemonState(workspace: Workspace, home: string, port: numb
     sessions: new Map(),
     counters: { sessionsOpened: 0, requests: 0, rejectedHandshakes: 0 },
     upstreams: () => [],
+    upstreamsConfigError: () => null,
   };
 }
 

@@ -210,7 +210,8 @@ export class Bridge {
         return;
       }
     }
-    const message: Outgoing = { bytes, info, deadline: Date.now() + this.outageMs };
+    // Only the classification travels with the bytes: a queued 5 MB message must not also keep its parsed copy.
+    const message: Outgoing = { bytes, info: { kind: info.kind, id: info.id, method: info.method }, deadline: Date.now() + this.outageMs };
     if (this.state === 'open' && this.queue.length === 0) this.send(message);
     else this.enqueue(message);
   }

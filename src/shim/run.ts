@@ -8,13 +8,14 @@ import { statSync } from 'node:fs';
 import type WebSocket from 'ws';
 import { ExaiError, errnoCode, errorMessage, isExaiError } from '../common/errors.js';
 import { resolveExaiHome } from '../common/paths.js';
-import { Registry } from '../supervisor/registry.js';
+import { Registry, type RegistryEntry } from '../supervisor/registry.js';
 import { readToken } from '../supervisor/token.js';
 import { resolveWorkspace, workspaceFromCanonical, type Workspace } from '../supervisor/workspace.js';
 import { dialDaemon } from '../transport/dial.js';
-import { MAX_PAYLOAD } from '../transport/ws-server.js';
+import { MAX_PAYLOAD } from '../transport/constants.js';
 import { Bridge, type BridgeOptions, type BridgeResult, type ConnectContext } from './bridge.js';
 import { ShimLog } from './log.js';
+import { claimStdout } from './stdout.js';
 
 export interface ShimRunOptions {
   env?: NodeJS.ProcessEnv;
@@ -110,7 +111,8 @@ function isDirectory(path: string): boolean {
 export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResult> {
   const env = options.env ?? process.env;
   const input = options.input ?? process.stdin;
-  const output = options.output ?? process.stdout;
+  const claimed = options.output ? undefined : claimStdout();
+  const output = options.output ?? claimed!;
   const errorOutput = options.errorOutput ?? process.stderr;
   const envPort = parseEnvPort(env);
   const home = resolveExaiHome(env);
@@ -123,16 +125,17 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
   const selfStartAfterMs = options.selfStartAfterMs ?? SELF_START_AFTER_MS;
   let startedInOutage = -1;
 
-  const registeredPort = (): number | undefined => {
+  /** The workspace's registry entry; `null` when the registry cannot be read. */
+  const registered = (): RegistryEntry | undefined | null => {
     try {
-      return registry.get(workspace.id)?.port;
+      return registry.get(workspace.id);
     } catch (err) {
       log.write('debug', `registry unreadable (${errorMessage(err)}); using port ${envPort}`);
-      return undefined;
+      return null;
     }
   };
   /** The registry is the truth; the port from the client config only fills in when it is silent. */
-  const currentPort = (): number => registeredPort() ?? envPort;
+  const currentPort = (): number => registered()?.port ?? envPort;
 
   const selfStart = async (ctx: ConnectContext): Promise<void> => {
     startedInOutage = ctx.outage;
@@ -140,10 +143,13 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     try {
       // Loaded only when needed: the supervisor (pm2's client) is heavy and most starts never need it.
       const { spawnWorkspace } = await import('../supervisor/spawn.js');
+      const entry = registered();
       const result = await spawnWorkspace({
         workspace: workspace.path,
         home,
         env,
+        // Keep the configs exai wrote in step with the port, but never add one nobody asked for.
+        writeConfig: entry?.clients.length ? undefined : false,
         onProgress: (message) => log.write('debug', `spawn: ${message}`),
       });
       log.write('info', `the daemon of ${workspace.path} is up on port ${result.port}`);
@@ -165,7 +171,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     if (!target.canStart || startedInOutage === ctx.outage || ctx.waitingRequests === 0) return false;
     if (!ctx.everConnected) return true;
     if (ctx.downForMs < selfStartAfterMs) return false;
-    if (registeredPort() === undefined) {
+    if (registered() === undefined) {
       if (!removedNoticed) log.write('warn', `${workspace.path} is no longer registered (exai remove?); not restarting its daemon`);
       removedNoticed = true;
       return false;
@@ -228,6 +234,8 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
   bridge.start();
   const result = await bridge.done;
   options.signal?.removeEventListener('abort', onAbort);
+  // The last answers (errors for waiting requests) must reach the editor before the process exits.
+  if (claimed && !claimed.destroyed) await new Promise<void>((resolve) => claimed.end(() => resolve()));
   log.write('debug', `shim ${process.pid} done (code ${result.code})`);
   return result;
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import Conf from 'conf';
+import type Conf from 'conf';
 import { z } from 'zod';
 import { writeFileAtomic } from '../common/atomic-write.js';
 import { ExaiError, errnoCode, errorMessage } from '../common/errors.js';
@@ -127,7 +127,7 @@ export class Registry {
       async () => {
         const data = this.read();
         const result = await fn(data);
-        this.write(data);
+        await this.write(data);
         return result;
       },
       this.lockOptions,
@@ -165,15 +165,16 @@ export class Registry {
     }
   }
 
-  private write(data: RegistryData): void {
+  private async write(data: RegistryData): Promise<void> {
     const checked = parseRegistry(JSON.stringify(data));
     if (!checked.ok) {
       // A caller bug, not a disk problem: refuse to persist a registry that read() would reject.
       throw new ExaiError('REGISTRY_WRITE_FAILED', `refusing to write an invalid registry (${checked.problem}); this is a bug in exai, please report it`);
     }
     ensurePrivateDir(this.home);
+    const conf = await this.conf();
     try {
-      this.conf().store = data;
+      conf.store = data;
     } catch (err) {
       throw writeError(this.file, err);
     }
@@ -184,9 +185,11 @@ export class Registry {
     }
   }
 
-  private conf(): Conf<RegistryData> {
-    // Created lazily, after EXAI_HOME exists with mode 0700 (conf would create it 0777 & umask).
-    this.#conf ??= new Conf<RegistryData>({
+  private async conf(): Promise<Conf<RegistryData>> {
+    // Created lazily, after EXAI_HOME exists with mode 0700 (conf would create it 0777 & umask),
+    // and loaded only by writers: readers such as the shim start faster without it.
+    const { default: ConfClass } = await import('conf');
+    this.#conf ??= new ConfClass<RegistryData>({
       cwd: this.home,
       configName: 'registry',
       fileExtension: 'json',

@@ -1,7 +1,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { errnoCode } from '../common/errors.js';
-import { MAX_PAYLOAD, MCP_SUBPROTOCOL } from './ws-server.js';
+import { MAX_PAYLOAD, MCP_SUBPROTOCOL } from './constants.js';
 
 export interface DialOptions {
   port: number;

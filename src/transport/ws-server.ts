@@ -2,14 +2,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import WebSocket, { type RawData } from 'ws';
 
-/**
- * The largest frame either end accepts. The shim must carry 5 MB+ messages (file contents,
- * screenshots); anything far beyond that is a bug or an attack, and ws closes it with 1009.
- */
-export const MAX_PAYLOAD = 32 * 1024 * 1024;
-
-/** The WebSocket subprotocol both ends agree on. */
-export const MCP_SUBPROTOCOL = 'mcp';
+export { MAX_PAYLOAD, MCP_SUBPROTOCOL } from './constants.js';
 
 const PARSE_ERROR = -32700;
 const INVALID_REQUEST = -32600;

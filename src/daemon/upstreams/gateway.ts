@@ -322,7 +322,7 @@ export class Gateway {
     if (starting.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(starting.map((u) => u.whenSettled())),
+      Promise.all(starting.map((u) => u.whenStarted())),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, this.initialWaitMs))),
     ]);
     clearTimeout(timer);
@@ -439,10 +439,18 @@ export class Gateway {
       if (notification.method === 'notifications/message') {
         const { logger, ...rest } = notification.params;
         const params = { ...rest, logger: logger ? `${upstream.name}/${logger}` : upstream.name };
-        for (const s of this.sessions) if (ready(s)) s.server.sendLoggingMessage(params).catch(() => undefined);
+        // With the session id, the SDK applies the level that session chose with logging/setLevel.
+        for (const s of this.sessions) {
+          if (ready(s)) s.server.sendLoggingMessage(params, s.server.transport?.sessionId).catch(() => undefined);
+        }
       } else if (notification.method === 'notifications/resources/updated') {
         const set = this.subscribers.get(subscriptionKey(upstream.name, notification.params.uri));
         for (const s of set ?? []) if (ready(s)) s.server.sendResourceUpdated(notification.params).catch(() => undefined);
+      } else if (notification.method === 'notifications/elicitation/complete') {
+        // Which session got the URL elicitation is not recorded; those that can do URL mode learn it is over.
+        for (const s of this.sessions) {
+          if (ready(s) && s.server.getClientCapabilities()?.elicitation?.url) s.server.notification(notification).catch(() => undefined);
+        }
       }
     },
     onRequest: (upstream: Upstream, request: ServerRequest, signal: AbortSignal) => this.serveUpstreamRequest(upstream, request, signal),

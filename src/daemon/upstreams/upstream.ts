@@ -5,6 +5,7 @@ import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.j
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
+  ElicitationCompleteNotificationSchema,
   ErrorCode,
   ListPromptsResultSchema,
   ListResourceTemplatesResultSchema,
@@ -114,7 +115,8 @@ export const UPSTREAM_CLIENT_CAPABILITIES: ClientCapabilities = {
  * interpreters behave as in the user's shell. Everything else must be named in servers.json
  * (`${env:NAME}` works there), so nothing of the daemon's own environment leaks by accident.
  */
-const PASSTHROUGH_ENV = /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TMP|TEMP|SYSTEMROOT|COMSPEC|PATHEXT|WINDIR)$/i;
+const PASSTHROUGH_ENV =
+  /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TMP|TEMP|XDG_[A-Z_]+|NODE_EXTRA_CA_CERTS|SYSTEMROOT|COMSPEC|PATHEXT|WINDIR|APPDATA|LOCALAPPDATA|USERPROFILE)$/i;
 
 function upstreamEnv(spec: UpstreamSpec): Record<string, string> {
   const env: Record<string, string> = getDefaultEnvironment();
@@ -182,6 +184,7 @@ export class Upstream {
   private stderrPartial = '';
   private exitInfo: string | undefined;
   private settledWaiters: Array<() => void> = [];
+  private startedWaiters: Array<() => void> = [];
   private readonly refreshing = new Map<CatalogKind, Promise<void>>();
   private readonly refreshAgain = new Set<CatalogKind>();
   private readonly options: SupervisionOptions;
@@ -245,6 +248,12 @@ export class Upstream {
   whenSettled(): Promise<void> {
     if (this._state !== 'starting' && this._state !== 'restarting') return Promise.resolve();
     return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  /** Resolves when the first attempt is over (up, or crashed and waiting to restart). */
+  whenStarted(): Promise<void> {
+    if (this._state !== 'starting') return Promise.resolve();
+    return new Promise((resolve) => this.startedWaiters.push(resolve));
   }
 
   /** Stops the process (stdin closed, then SIGKILL after the grace period); no restart. */
@@ -316,6 +325,11 @@ export class Upstream {
     const previous = this._state;
     if (previous === next) return;
     this._state = next;
+    if (next !== 'starting') {
+      const waiters = this.startedWaiters;
+      this.startedWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
     if (next !== 'starting' && next !== 'restarting') {
       const waiters = this.settledWaiters;
       this.settledWaiters = [];
@@ -478,6 +492,9 @@ export class Upstream {
       if (current()) this.events.onNotification(this, n);
     });
     client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      if (current()) this.events.onNotification(this, n);
+    });
+    client.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => {
       if (current()) this.events.onNotification(this, n);
     });
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.refresh('tools', generation));

@@ -1,0 +1,102 @@
+/**
+ * Section "gateway": server-everything's `echo` through exai (SDK client -> `exai shim` ->
+ * daemon -> upstream, declared in `<workspace>/.exai/servers.json`) and through the daemon's
+ * WebSocket without the shim, beside the same server over direct stdio (the floor).
+ * When the daemon does not serve `everything__echo` (gateway not there yet), the exai rows
+ * say "not available" and the floor is still measured.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { exai, makeBenchEnv, sleep } from './lib/env.js';
+import { EVERYTHING, batch, closeAll, connectDaemonWs, connectShim, connectStdio, daemonToken } from './lib/mcp.js';
+import { fmtMs, fmtRatio, markdownTable, ratio, round, summarize } from './lib/stats.js';
+
+const PREFIXED = 'everything__echo';
+
+async function waitForTool(client, name, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const { tools } = await client.listTools();
+    if (tools.some((t) => t.name === name)) return true;
+    if (performance.now() > deadline) return false;
+    await sleep(250);
+  }
+}
+
+export async function run({ quick = false, log = () => {} } = {}) {
+  const rounds = quick ? 2 : 5;
+  const perRound = quick ? 50 : 200;
+  const e = makeBenchEnv('gateway');
+  const open = [];
+  try {
+    const workspace = e.workspace('gw');
+    mkdirSync(join(workspace, '.exai'), { recursive: true });
+    writeFileSync(
+      join(workspace, '.exai', 'servers.json'),
+      JSON.stringify({ servers: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } } }, null, 2),
+    );
+    const spawned = JSON.parse((await exai(['spawn', '--workspace', workspace, '--json', '--no-config'], e.env)).stdout);
+    const token = await daemonToken(e.home, spawned.id);
+
+    const paths = {};
+    const shim = await connectShim(e.env, { port: spawned.port, workspace });
+    open.push(shim);
+    log('gateway: waiting for everything__echo in tools/list');
+    const available = await waitForTool(shim, PREFIXED, quick ? 10_000 : 30_000);
+    if (available) {
+      const ws = await connectDaemonWs({ port: spawned.port, token });
+      open.push(ws);
+      await ws.listTools();
+      paths.shim = { client: shim, tool: PREFIXED };
+      paths.ws = { client: ws, tool: PREFIXED };
+    }
+    const direct = await connectStdio(process.execPath, [EVERYTHING, 'stdio'], e.env);
+    open.push(direct);
+    await direct.listTools();
+    paths.stdio = { client: direct, tool: 'echo' };
+
+    const acc = Object.fromEntries(Object.keys(paths).map((p) => [p, { latencies: [], wallMs: 0, calls: 0 }]));
+    const ops = Object.fromEntries(
+      Object.entries(paths).map(([p, { tool }]) => [p, (c) => c.callTool({ name: tool, arguments: { message: 'hello from bench' } })]),
+    );
+    for (const [p, { client }] of Object.entries(paths)) await batch([client], ops[p], perRound);
+    for (let r = 0; r < rounds; r++) {
+      log(`gateway: round ${r + 1}/${rounds}`);
+      const order = Object.keys(paths);
+      if (r % 2 === 1) order.reverse();
+      for (const p of order) {
+        const b = await batch([paths[p].client], ops[p], perRound);
+        acc[p].latencies.push(...b.latencies);
+        acc[p].wallMs += b.wallMs;
+        acc[p].calls += b.latencies.length;
+      }
+    }
+    const results = Object.fromEntries(
+      Object.entries(acc).map(([p, a]) => [p, { ...summarize(a.latencies), callsPerSec: round((a.calls / a.wallMs) * 1000, 0) }]),
+    );
+    const floor = results.stdio;
+    const row = (name, s) =>
+      s ? [name, fmtMs(s.p50), fmtMs(s.p99), s.callsPerSec, s === floor ? '' : fmtRatio(ratio(s.p50, floor.p50))] : [name, 'not available', '', '', ''];
+    const table = markdownTable(
+      ['`echo` of server-everything, 1 client (ms)', 'p50', 'p99', 'calls/s', 'p50 / floor'],
+      [
+        row('client → `exai shim` → daemon → upstream', results.shim),
+        row('client → daemon WebSocket → upstream', results.ws),
+        row('client → server-everything over stdio (floor)', floor),
+      ],
+    );
+    return {
+      title: 'Gateway',
+      note: available
+        ? `${rounds} interleaved rounds of ${perRound} calls after warm-up.`
+        : `\`${PREFIXED}\` did not show up in the daemon's tools/list: the gateway rows are not available in this build.`,
+      table,
+      data: { available, results },
+      targets: [],
+    };
+  } finally {
+    await closeAll(open);
+    await e.cleanup();
+  }
+}
