@@ -237,3 +237,38 @@ describe('upgrades', () => {
     }
   });
 });
+
+describe('upstream problems are visible from the CLI', () => {
+  it('spawn, list and doctor show a broken servers.json and an upstream that keeps crashing', async () => {
+    const broken = t.workspace('broken-servers');
+    mkdirSync(join(broken, '.exai'));
+    writeFileSync(join(broken, '.exai', 'servers.json'), '{ "servers": { "x": { "args": 5 } } }');
+    const spawned = await runCli(['spawn', '--workspace', broken, '--json'], t.env);
+    expect(spawned.code).toBe(0);
+    expect((JSON.parse(spawned.stdout) as { upstreamsConfigError?: string }).upstreamsConfigError).toMatch(/servers\.json/);
+    expect(spawned.stderr).toMatch(/warning: .*servers\.json/);
+
+    const crashing = t.workspace('crashing-upstream');
+    mkdirSync(join(crashing, '.exai'));
+    writeFileSync(join(crashing, '.exai', 'servers.json'), JSON.stringify({ servers: { dies: { command: process.execPath, args: ['-e', 'process.exit(3)'] } } }));
+    await spawnWs(crashing);
+    const row = await waitFor(
+      async () => {
+        const r = (await list()).find((x) => x.workspace === crashing) as (Row & { upstreams?: { name: string; state: string }[] }) | undefined;
+        return r?.upstreams?.[0]?.state === 'failed' ? r : undefined;
+      },
+      { what: 'the crashing upstream to be marked failed', timeoutMs: 60_000 },
+    );
+    expect(row.upstreams?.[0]?.name).toBe('dies');
+    const brokenRow = (await list()).find((x) => x.workspace === broken) as Row & { upstreamsConfigError?: string };
+    expect(brokenRow.upstreamsConfigError).toMatch(/servers\.json/);
+    expect(brokenRow.healthy).toBe(true);
+
+    const doctor = await runCli(['doctor'], t.env);
+    expect(doctor.code).toBe(1);
+    expect(doctor.stdout).toMatch(/upstream dies failed/);
+    expect(doctor.stdout).toMatch(/broken-servers.*servers\.json/);
+    await ok(['remove', '--workspace', broken]);
+    await ok(['remove', '--workspace', crashing]);
+  });
+});

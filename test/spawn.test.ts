@@ -252,6 +252,22 @@ describe('exai spawn', () => {
   });
 });
 
+describe('the daemon environment', () => {
+  it('holds only what exai passes, not the caller\'s whole environment; EXAI_PASS_ENV adds names', async () => {
+    const dir = t.workspace('envcheck');
+    const env = { ...t.env, EXAI_CANARY_SECRET: 'must-not-leak', EXAI_WANTED: 'passed-on', EXAI_PASS_ENV: 'EXAI_WANTED' };
+    const res = await runCli(['spawn', '--workspace', dir, '--json'], env);
+    expect(res.code).toBe(0);
+    const { pid, port } = JSON.parse(res.stdout) as SpawnJson;
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(environ).toContain(`EXAI_WS_PORT=${port}`);
+    expect(environ).toContain(`EXAI_WORKSPACE=${dir}`);
+    expect(environ).toContain('EXAI_WANTED=passed-on');
+    expect(environ.some((kv) => kv.startsWith('EXAI_CANARY_SECRET='))).toBe(false);
+    expect(environ.some((kv) => kv.startsWith('EXAI_PORT_BASE='))).toBe(false);
+  });
+});
+
 // The CLI must exit when its work is done even when it started the pm2 daemon itself.
 describe('exai spawn on a cold pm2', () => {
   it('exits on its own after starting the pm2 daemon', async () => {

@@ -3,7 +3,7 @@
  * process outliving the daemon that started it.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, childExit, makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
@@ -19,6 +19,7 @@ import {
   textOf,
   writeFixtureServer,
   writeServers,
+  type ServerEntry,
   type TestSession,
 } from './upstreams-helpers.js';
 
@@ -52,6 +53,54 @@ async function session(gateway: Gateway): Promise<TestSession> {
 
 const upstream = (gateway: Gateway, name: string): UpstreamStatus | undefined =>
   gateway.status().upstreams.find((u) => u.name === name);
+
+function hasPdeathsig(): boolean {
+  return process.platform === 'linux' && ['/usr/bin/setpriv', '/bin/setpriv'].some((p) => existsSync(p));
+}
+
+/**
+ * A process hosting a Gateway (what the daemon is, minus the WebSocket): reports its upstream
+ * pids once they are up, optionally after starting a call that keeps an upstream busy.
+ */
+async function startHost(name: string, servers: Record<string, ServerEntry>, busyCall?: { name: string; arguments: Record<string, unknown> }) {
+  const ws = t.workspace(name);
+  writeServers(ws, servers);
+  const file = join(t.dir, `${name}-host.mjs`);
+  const sdk = (p: string) => JSON.stringify(join(ROOT, 'node_modules', '@modelcontextprotocol', 'sdk', 'dist', 'esm', p));
+  writeFileSync(
+    file,
+    `import { Gateway, GATEWAY_SERVER_CAPABILITIES } from ${JSON.stringify(join(ROOT, 'dist', 'daemon', 'upstreams', 'gateway.js'))};
+import { Server } from ${sdk('server/index.js')};
+import { Client } from ${sdk('client/index.js')};
+import { InMemoryTransport } from ${sdk('inMemory.js')};
+const gateway = new Gateway({ workspace: ${JSON.stringify(ws)} });
+gateway.start();
+await gateway.settled(60_000);
+const busy = ${JSON.stringify(busyCall ?? null)};
+if (busy) {
+  const server = new Server({ name: 'host', version: '1' }, { capabilities: GATEWAY_SERVER_CAPABILITIES });
+  gateway.attach(server);
+  const [a, b] = InMemoryTransport.createLinkedPair();
+  await server.connect(b);
+  const client = new Client({ name: 'host', version: '1' });
+  await client.connect(a);
+  client.callTool(busy).catch(() => {});
+  await new Promise((r) => setTimeout(r, 500));
+}
+process.stdout.write(JSON.stringify(gateway.status().upstreams.map((u) => u.pid)) + '\\n');
+setInterval(() => {}, 1000);
+`,
+  );
+  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.push(async () => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const pids = await waitFor(() => (out.includes('\n') ? (JSON.parse(out) as number[]) : undefined), {
+    what: 'the host to report its upstream pids',
+    timeoutMs: 60_000,
+  });
+  return { child, pids };
+}
 
 const toolNames = async (s: TestSession) => (await s.client.listTools()).tools.map((x) => x.name);
 
@@ -145,12 +194,16 @@ describe('crashes', () => {
     await waitFor(() => (upstream(gateway, 'crashy')?.state === 'failed' ? true : undefined), { what: 'crashy to fail again' });
   });
 
-  it('reports a command that does not exist', async () => {
+  it('reports a command that does not exist, and a cwd that does not exist', async () => {
     const ws = t.workspace('nocmd');
-    writeServers(ws, { ghost: { command: 'exai-no-such-command-anywhere' } });
+    writeServers(ws, {
+      ghost: { command: 'exai-no-such-command-anywhere' },
+      lost: { ...fixtureEntry(fixture), cwd: 'no/such/dir' },
+    });
     const gateway = startGateway(ws, { supervision: { initialBackoffMs: 20, maxCrashes: 2 } });
-    const failed = await waitFor(() => (upstream(gateway, 'ghost')?.state === 'failed' ? upstream(gateway, 'ghost') : undefined));
-    expect(failed.lastError).toMatch(/command "exai-no-such-command-anywhere" not found/);
+    const failed = (name: string) => waitFor(() => (upstream(gateway, name)?.state === 'failed' ? upstream(gateway, name) : undefined));
+    expect((await failed('ghost')).lastError).toMatch(/command "exai-no-such-command-anywhere" not found/);
+    expect((await failed('lost')).lastError).toContain(`cwd ${JSON.stringify(join(ws, 'no/such/dir'))} does not exist`);
   });
 });
 
@@ -170,33 +223,22 @@ describe('no orphans', () => {
   });
 
   it('upstreams exit when the process hosting the gateway is killed with SIGKILL', async () => {
-    const ws = t.workspace('kill9');
-    writeServers(ws, { everything: everythingEntry(), fs: filesystemEntry(ws) });
-    const host = join(t.dir, 'host.mjs');
-    const gatewayModule = JSON.stringify(join(ROOT, 'dist', 'daemon', 'upstreams', 'gateway.js'));
-    writeFileSync(
-      host,
-      `import { Gateway } from ${gatewayModule};
-const gateway = new Gateway({ workspace: ${JSON.stringify(ws)} });
-gateway.start();
-await gateway.settled(60_000);
-process.stdout.write(JSON.stringify(gateway.status().upstreams.map((u) => u.pid)) + '\\n');
-setInterval(() => {}, 1000);
-`,
-    );
-    const child = spawn(process.execPath, [host], { stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanups.push(async () => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const pids = await waitFor(() => (out.includes('\n') ? (JSON.parse(out) as number[]) : undefined), {
-      what: 'the host to report its upstream pids',
-      timeoutMs: 60_000,
-    });
-    expect(pids).toHaveLength(2);
-    expect(pids.every((p) => isAlive(p))).toBe(true);
-    child.kill('SIGKILL');
-    await childExit(child);
-    // Their stdin closes with the host: stdio MCP servers take that as the end.
-    await waitFor(() => (pids.some((p) => isAlive(p)) ? undefined : true), { what: 'the upstreams to exit', timeoutMs: 15_000 });
+    const host = await startHost('kill9', { everything: everythingEntry(), fs: filesystemEntry(t.workspace('kill9-dir')) });
+    expect(host.pids).toHaveLength(2);
+    expect(host.pids.every((p) => isAlive(p))).toBe(true);
+    host.child.kill('SIGKILL');
+    await childExit(host.child);
+    await waitFor(() => (host.pids.some((p) => isAlive(p)) ? undefined : true), { what: 'the upstreams to exit', timeoutMs: 15_000 });
+  });
+
+  // An upstream busy with a call (a timer pending) does not exit on stdin EOF alone; on Linux the
+  // kernel's parent-death signal (via setpriv) takes it down.
+  it.skipIf(!hasPdeathsig())('a busy upstream exits too when its host is killed with SIGKILL (Linux, setpriv)', async () => {
+    const host = await startHost('kill9-busy', { fx: fixtureEntry(fixture) }, { name: 'fx__wait', arguments: { ms: 120_000 } });
+    const [pid] = host.pids;
+    expect(pid && isAlive(pid)).toBe(true);
+    host.child.kill('SIGKILL');
+    await childExit(host.child);
+    await waitFor(() => (isAlive(pid!) ? undefined : true), { what: 'the busy upstream to exit', timeoutMs: 10_000 });
   });
 });

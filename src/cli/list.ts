@@ -1,9 +1,17 @@
 import { resolveExaiHome } from '../common/paths.js';
-import { listRows } from '../supervisor/fleet.js';
+import { listRows, type ListRow } from '../supervisor/fleet.js';
 import { withPm2 } from '../supervisor/pm2.js';
 import { Registry } from '../supervisor/registry.js';
 import { bytes, duration, shortPath, table } from './format.js';
-import { failure, parseCommand, writeJson, writeOut } from './output.js';
+import { failure, parseCommand, writeErr, writeJson, writeOut } from './output.js';
+
+/** `up/total`, with a mark when something needs attention (details follow on stderr). */
+function upstreamCell(r: ListRow): string {
+  if (!r.upstreams) return '-';
+  const up = r.upstreams.filter((u) => u.state === 'up').length;
+  const failed = r.upstreams.some((u) => u.state === 'failed');
+  return `${up}/${r.upstreams.length}${failed || r.upstreamsConfigError ? ' !' : ''}`;
+}
 
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
@@ -24,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     writeOut(
       table(
-        ['WORKSPACE', 'PORT', 'STATUS', 'PID', 'UPTIME', 'RESTARTS', 'MEMORY', 'CPU', 'HEALTHY'],
+        ['WORKSPACE', 'PORT', 'STATUS', 'PID', 'UPTIME', 'RESTARTS', 'MEMORY', 'CPU', 'HEALTHY', 'UPSTREAMS'],
         rows.map((r) => [
           shortPath(r.workspace),
           String(r.port),
@@ -35,9 +43,17 @@ export async function run(argv: string[]): Promise<number> {
           bytes(r.memory),
           r.status === 'online' ? `${r.cpu}%` : '-',
           r.healthy ? 'yes' : 'no',
+          upstreamCell(r),
         ]),
       ),
     );
+    for (const r of rows) {
+      const problems = [
+        ...(r.upstreamsConfigError ? [r.upstreamsConfigError] : []),
+        ...(r.upstreams ?? []).filter((u) => u.state === 'failed').map((u) => `upstream ${u.name} failed: ${u.lastError ?? 'see exai logs'}`),
+      ];
+      for (const p of problems) writeErr(`exai: warning: ${shortPath(r.workspace)}: ${p}`);
+    }
     return 0;
   } catch (err) {
     return failure(err, json);

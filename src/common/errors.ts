@@ -47,3 +47,14 @@ export function errnoCode(err: unknown): string | undefined {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * The advice for a failed write under EXAI_HOME: a full disk needs space freed, not
+ * permissions changed (ENOSPC/EDQUOT otherwise read like a permission problem).
+ */
+export function homeWriteAdvice(err: unknown): string {
+  const code = errnoCode(err);
+  return code === 'ENOSPC' || code === 'EDQUOT'
+    ? 'the disk holding EXAI_HOME is full: free some space and run the command again'
+    : 'make EXAI_HOME writable or point EXAI_HOME elsewhere';
+}

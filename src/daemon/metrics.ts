@@ -11,6 +11,7 @@ export interface StatusReport {
   sessions: number;
   requests: number;
   upstreams: readonly object[];
+  upstreamsConfigError: string | null;
 }
 
 interface Tx2 {
@@ -48,5 +49,6 @@ export function statusReport(state: DaemonState): StatusReport {
     sessions: state.sessions.size,
     requests: state.counters.requests,
     upstreams: state.upstreams(),
+    upstreamsConfigError: state.upstreamsConfigError(),
   };
 }

@@ -32,7 +32,10 @@ export interface AppInput {
 export function appOptions({ workspace, port, home, env = process.env }: AppInput): StartOptions {
   const layout = homeLayout(home);
   const passed: Record<string, string> = {};
-  for (const key of PASSED_ENV) {
+  // EXAI_PASS_ENV=NAME,NAME adds the user's own variables (say, an API key that an upstream's
+  // `${env:NAME}` in servers.json refers to): opt-in, so nothing else of the caller leaks.
+  const extra = (env.EXAI_PASS_ENV ?? '').split(',').map((k) => k.trim()).filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
+  for (const key of [...PASSED_ENV, ...extra]) {
     const value = env[key];
     if (value !== undefined) passed[key] = value;
   }
@@ -43,7 +46,10 @@ export function appOptions({ workspace, port, home, env = process.env }: AppInpu
     args: ['daemon'],
     interpreter: process.execPath,
     cwd: workspace.path,
-    filter_env: true,
+    // pm2 copies the caller's whole environment into the app unless filtered. `filter_env:
+    // true` is documented for that but pm2 7 tests `.length` on it and so ignores it; a list
+    // drops every variable whose name contains an entry, and every name contains ''.
+    filter_env: [''],
     env: {
       ...passed,
       EXAI_WS_PORT: String(port),

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { errorMessage, isExaiError } from '../common/errors.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
 import { exaiProcesses, removeEntry } from './fleet.js';
-import { probeDaemon } from './health.js';
+import { probeDaemon, type DaemonStatus } from './health.js';
 import type { Pm2 } from './pm2.js';
-import { Registry, type RegistryData, type RegistryEntry } from './registry.js';
+import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
 import { spawnWorkspace } from './spawn.js';
 import { readToken } from './token.js';
 import { workspaceFromCanonical } from './workspace.js';
@@ -89,7 +90,7 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   c.add({ scope, check: 'directory', status: 'ok', message: 'workspace folder exists' });
 
   const token = readToken(c.home, entry.id);
-  const probe = token ? await probeDaemon({ port: entry.port, id: entry.id, token }) : undefined;
+  const probe = token ? await probeDaemon({ port: entry.port, id: entry.id, token, withStatus: true }) : undefined;
   let daemonProblem: string | undefined;
   let stale = false;
   if (!c.hasApp) daemonProblem = `no pm2 app ${entry.name}`;
@@ -102,6 +103,7 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   }
   if (!daemonProblem) {
     c.add({ scope, check: 'daemon', status: 'ok', message: `daemon healthy on port ${entry.port}, exai ${EXAI_VERSION}` });
+    if (probe?.state === 'healthy' && probe.status) checkUpstreams(scope, probe.status, c);
   } else if (c.fix) {
     try {
       const res = await spawnWorkspace({ workspace: entry.workspace, home: c.home, restart: stale });
@@ -133,6 +135,31 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
 }
 
 /**
+ * The workspace's own MCP servers: a broken servers.json and upstreams that kept crashing.
+ * Neither is for doctor to repair: the daemon retries as soon as the file is saved again.
+ */
+function checkUpstreams(scope: string, status: DaemonStatus, c: WorkspaceCheck): void {
+  const file = join(scope, '.exai', 'servers.json');
+  if (status.upstreamsConfigError) {
+    c.add({ scope, check: 'upstreams', status: 'problem', message: status.upstreamsConfigError, fix: `correct ${file}; the daemon reloads it on save` });
+  }
+  for (const u of status.upstreams) {
+    if (u.state !== 'failed') continue;
+    const tail = u.stderrTail.at(-1);
+    c.add({
+      scope,
+      check: `upstream ${u.name}`,
+      status: 'problem',
+      message: `upstream ${u.name} failed after ${u.restarts} restart(s): ${u.lastError ?? 'no error recorded'}${tail ? ` (stderr: ${tail})` : ''}`,
+      fix: `fix its command in ${file} and save the file (that retries it)`,
+    });
+  }
+  if (!status.upstreamsConfigError && status.upstreams.every((u) => u.state !== 'failed') && status.upstreams.length) {
+    c.add({ scope, check: 'upstreams', status: 'ok', message: `${status.upstreams.length} upstream server(s): ${status.upstreams.map((u) => `${u.name} ${u.state}`).join(', ')}` });
+  }
+}
+
+/**
  * A corrupt registry is rebuilt, never reset: the last good backup first, then every pm2 app
  * in exai's namespace (its env records workspace and port) fills in what the backup missed.
  */
@@ -146,7 +173,10 @@ async function rebuildRegistry(registry: Registry, pm2: Pm2): Promise<RegistryDa
     if (!path || !Number.isInteger(port)) continue;
     const ws = workspaceFromCanonical(path);
     if (data.workspaces[ws.id]) continue;
-    data.workspaces[ws.id] = { workspace: path, id: ws.id, name: ws.name, port, pinned: false, clients: [], createdAt: now, updatedAt: now };
+    // pm2 does not know which client configs exai wrote; the configs themselves do. Without
+    // this, a later `remove` would leave exai's entry behind in them.
+    const clients = CLIENT_KINDS.filter((kind) => typeof readClientEntryPort(kind, path) === 'number');
+    data.workspaces[ws.id] = { workspace: path, id: ws.id, name: ws.name, port, pinned: false, clients, createdAt: now, updatedAt: now };
   }
   await registry.restore(data);
   return data;

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { ProcessDescription } from 'pm2';
 import { ExaiError, isExaiError } from '../common/errors.js';
-import { probeDaemon } from './health.js';
+import { probeDaemon, type DaemonStatus, type UpstreamSummary } from './health.js';
 import type { Pm2 } from './pm2.js';
 import { removeClientEntry } from './client-config.js';
 import { Registry, type RegistryEntry } from './registry.js';
@@ -22,6 +22,10 @@ export interface ListRow {
   uptimeMs: number;
   healthy: boolean;
   version?: string;
+  /** The workspace's own MCP servers, as its daemon reports them (only when healthy). */
+  upstreams?: UpstreamSummary[];
+  /** Why `.exai/servers.json` is unusable, when it is. */
+  upstreamsConfigError?: string;
 }
 
 /**
@@ -72,11 +76,15 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       const status = env?.status ?? 'not started';
       let healthy = false;
       let version: string | undefined;
+      let daemon: DaemonStatus | undefined;
       const token = readToken(home, entry.id);
       if (status === 'online' && token) {
-        const probe = await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs });
+        const probe = await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs, withStatus: true });
         healthy = probe.state === 'healthy';
-        if (probe.state === 'healthy') version = probe.health.version;
+        if (probe.state === 'healthy') {
+          version = probe.health.version;
+          daemon = probe.status;
+        }
       }
       return {
         workspace: entry.workspace,
@@ -91,6 +99,8 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
         uptimeMs: status === 'online' && env?.pm_uptime ? Math.max(0, Date.now() - env.pm_uptime) : 0,
         healthy,
         ...(version ? { version } : {}),
+        ...(daemon ? { upstreams: daemon.upstreams } : {}),
+        ...(daemon?.upstreamsConfigError ? { upstreamsConfigError: daemon.upstreamsConfigError } : {}),
       };
     }),
   );

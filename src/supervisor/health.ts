@@ -14,7 +14,7 @@ export interface Health {
 }
 
 export type Probe =
-  | { state: 'healthy'; health: Health }
+  | { state: 'healthy'; health: Health; status?: DaemonStatus }
   /** Nothing listens on the port. */
   | { state: 'down'; reason: string }
   /** Something listens, but it is not this workspace's daemon (or not a daemon at all). */
@@ -48,40 +48,76 @@ export function fetchHealth(port: number, timeoutMs: number): Promise<Health> {
   });
 }
 
-/** An authenticated MCP `ping` over the daemon's WebSocket: the real readiness test. */
-export async function pingDaemon(port: number, token: string, timeoutMs: number): Promise<void> {
+/**
+ * One authenticated JSON-RPC request over the daemon's WebSocket, answered or refused within
+ * `timeoutMs`. The daemon serves requests without an `initialize` first, which keeps probes
+ * to one round trip.
+ */
+async function requestDaemon(port: number, token: string, method: string, params: object | undefined, timeoutMs: number): Promise<unknown> {
   const ws = await dialDaemon({ port, token, timeoutMs });
   try {
-    await new Promise<void>((resolve, reject) => {
-      const id = `exai-health-${process.pid}`;
-      const timer = setTimeout(() => reject(new Error(`MCP ping timed out after ${timeoutMs} ms`)), timeoutMs);
+    return await new Promise<unknown>((resolve, reject) => {
+      const id = `exai-probe-${process.pid}`;
+      const timer = setTimeout(() => reject(new Error(`MCP ${method} timed out after ${timeoutMs} ms`)), timeoutMs);
+      ws.on('error', () => undefined); // the close handler below reports it
       ws.on('message', (data) => {
         try {
-          const msg = JSON.parse(String(data)) as { id?: unknown; error?: { message?: string } };
+          const msg = JSON.parse(String(data)) as { id?: unknown; result?: unknown; error?: { message?: string } };
           if (msg.id !== id) return;
           clearTimeout(timer);
-          if (msg.error) reject(new Error(`MCP ping failed: ${msg.error.message ?? 'error'}`));
-          else resolve();
+          if (msg.error) reject(new Error(`MCP ${method} failed: ${msg.error.message ?? 'error'}`));
+          else resolve(msg.result);
         } catch {
-          // A frame we cannot read is not the answer to our ping; keep waiting.
+          // A frame we cannot read is not the answer to our request; keep waiting.
         }
       });
       ws.on('close', () => {
         clearTimeout(timer);
-        reject(new Error('the daemon closed the connection before answering the ping'));
+        reject(new Error(`the daemon closed the connection before answering ${method}`));
       });
-      ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' }));
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, ...(params ? { params } : {}) }));
     });
   } finally {
     ws.close(1000);
   }
 }
 
+/** An authenticated MCP `ping`: the real readiness test. */
+export async function pingDaemon(port: number, token: string, timeoutMs: number): Promise<void> {
+  await requestDaemon(port, token, 'ping', undefined, timeoutMs);
+}
+
+/** What the daemon's `exai_status` tool reports of its upstream servers. */
+export interface UpstreamSummary {
+  name: string;
+  state: string;
+  pid: number | null;
+  restarts: number;
+  lastError: string | null;
+  stderrTail: string[];
+}
+
+export interface DaemonStatus {
+  version: string;
+  upstreams: UpstreamSummary[];
+  upstreamsConfigError: string | null;
+}
+
+/** The daemon's own `exai_status`, authenticated: also proves the token works. */
+export async function daemonStatus(port: number, token: string, timeoutMs: number): Promise<DaemonStatus> {
+  const result = (await requestDaemon(port, token, 'tools/call', { name: 'exai_status', arguments: {} }, timeoutMs)) as {
+    structuredContent?: Partial<DaemonStatus>;
+  };
+  const status = result?.structuredContent;
+  if (!status || typeof status.version !== 'string') throw new Error('exai_status returned no status');
+  return { version: status.version, upstreams: status.upstreams ?? [], upstreamsConfigError: status.upstreamsConfigError ?? null };
+}
+
 /**
  * Is the daemon on `port` this workspace's, and does it answer an authenticated ping?
  * Never throws: the answer is a state the caller can act on.
  */
-export async function probeDaemon(opts: { port: number; id: string; token: string; timeoutMs?: number }): Promise<Probe> {
+export async function probeDaemon(opts: { port: number; id: string; token: string; timeoutMs?: number; withStatus?: boolean }): Promise<Probe> {
   const timeoutMs = opts.timeoutMs ?? 2_000;
   let health: Health;
   try {
@@ -95,6 +131,7 @@ export async function probeDaemon(opts: { port: number; id: string; token: strin
     return { state: 'foreign', reason: `port ${opts.port} is served by exai daemon ${health.id}, not ${opts.id}`, health };
   }
   try {
+    if (opts.withStatus) return { state: 'healthy', health, status: await daemonStatus(opts.port, opts.token, timeoutMs) };
     await pingDaemon(opts.port, opts.token, timeoutMs);
     return { state: 'healthy', health };
   } catch (err) {

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExaiError, errnoCode } from '../common/errors.js';
+import { ExaiError, errnoCode, homeWriteAdvice } from '../common/errors.js';
 import { homeLayout } from '../common/paths.js';
 import { ensurePrivateDir } from './token.js';
 
@@ -293,7 +293,7 @@ function timeoutError(file: string, timeoutMs: number, seen: Inspection | undefi
 function notWritable(file: string, err: unknown): ExaiError {
   return new ExaiError(
     'HOME_NOT_WRITABLE',
-    `cannot use the lock file ${JSON.stringify(file)} (${errnoCode(err) ?? String(err)}); make EXAI_HOME writable or point EXAI_HOME elsewhere`,
+    `cannot use the lock file ${JSON.stringify(file)} (${errnoCode(err) ?? String(err)}); ${homeWriteAdvice(err)}`,
     { cause: err },
   );
 }

@@ -5,7 +5,7 @@ import { EXAI_VERSION } from '../common/version.js';
 import { EXIT_ADDR_IN_USE } from '../daemon/exit-codes.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
 import { checkClientConfig, writeClientConfig } from './client-config.js';
-import { probeDaemon, type Health } from './health.js';
+import { daemonStatus, probeDaemon, type DaemonStatus, type Health } from './health.js';
 import { withLock } from './lock.js';
 import { withPm2, type Pm2 } from './pm2.js';
 import { checkPinnedPort, choosePort, portSettings } from './ports.js';
@@ -41,6 +41,8 @@ export interface SpawnResult {
   configFiles: string[];
   /** Set when a foreign process had taken the sticky port and the workspace moved. */
   movedFrom?: number;
+  /** Why the workspace's `.exai/servers.json` is unusable (the daemon serves only its built-ins). */
+  upstreamsConfigError?: string;
 }
 
 /** Ports tried before giving up when each one turns out taken at bind time. */
@@ -89,11 +91,11 @@ async function tryReuse(ctx: Context): Promise<SpawnResult | undefined> {
   if (!entry || (opts.port !== undefined && opts.port !== entry.port)) return undefined;
   const proc = await pm2.describe(workspace.name);
   if (proc?.pm2_env?.status !== 'online') return undefined;
-  const probe = await probeDaemon({ port: entry.port, id: workspace.id, token: ctx.token });
+  const probe = await probeDaemon({ port: entry.port, id: workspace.id, token: ctx.token, withStatus: true });
   // A daemon of another exai version must not survive an upgrade: restart it.
   if (probe.state !== 'healthy' || probe.health.version !== EXAI_VERSION) return undefined;
   const configFiles = await writeConfigs(ctx, entry.port);
-  return result(ctx, probe.health, 'online', true, configFiles);
+  return result(ctx, probe.health, 'online', true, configFiles, probe.status);
 }
 
 async function start(ctx: Context): Promise<SpawnResult> {
@@ -110,7 +112,8 @@ async function start(ctx: Context): Promise<SpawnResult> {
     const outcome = await waitHealthy(ctx, port);
     if (outcome.kind === 'healthy') {
       const configFiles = await writeConfigs(ctx, port);
-      const res = result(ctx, outcome.health, outcome.status, false, configFiles);
+      const status = await daemonStatus(port, ctx.token, 2_000).catch(() => undefined);
+      const res = result(ctx, outcome.health, outcome.status, false, configFiles, status);
       if (previousPort !== undefined && previousPort !== port) {
         res.movedFrom = previousPort;
         opts.onWarning?.(
@@ -236,9 +239,14 @@ function configKinds(opts: SpawnOptions, entry: RegistryEntry | undefined): Clie
   return entry?.clients.length ? [...entry.clients] : ['vscode'];
 }
 
-function result(ctx: Context, health: Health, status: string, reused: boolean, configFiles: string[]): SpawnResult {
+function result(ctx: Context, health: Health, status: string, reused: boolean, configFiles: string[], daemon?: DaemonStatus): SpawnResult {
   const { workspace } = ctx;
-  return { workspace: workspace.path, id: workspace.id, name: workspace.name, port: health.port, pid: health.pid, status, reused, configFiles };
+  const res: SpawnResult = { workspace: workspace.path, id: workspace.id, name: workspace.name, port: health.port, pid: health.pid, status, reused, configFiles };
+  if (daemon?.upstreamsConfigError) {
+    res.upstreamsConfigError = daemon.upstreamsConfigError;
+    ctx.opts.onWarning?.(daemon.upstreamsConfigError);
+  }
+  return res;
 }
 
 function logTail(ctx: Context, lines = 5): string {

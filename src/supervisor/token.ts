@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { ExaiError, errnoCode } from '../common/errors.js';
+import { ExaiError, errnoCode, homeWriteAdvice } from '../common/errors.js';
 import { homeLayout } from '../common/paths.js';
 
 /** EXAI_HOME and its token folder are private to the user: 0700. */
@@ -40,7 +40,7 @@ export function ensureToken(home: string, id: string): string {
   } catch (err) {
     throw new ExaiError(
       'HOME_NOT_WRITABLE',
-      `cannot write the token file in ${JSON.stringify(layout.tokens)} (${errnoCode(err) ?? String(err)}); make EXAI_HOME writable`,
+      `cannot write the token file in ${JSON.stringify(layout.tokens)} (${errnoCode(err) ?? String(err)}); ${homeWriteAdvice(err)}`,
       { cause: err },
     );
   } finally {

@@ -501,7 +501,9 @@ export function wsFrame(opts: {
 
 /** The close code in a server's close frame (first frame with opcode 8), if any. */
 export function closeCode(received: Buffer): number | undefined {
-  let offset = 0;
+  // Skip the HTTP 101 answer that precedes the frames on a raw upgraded socket.
+  const headEnd = received.subarray(0, 5).toString('latin1') === 'HTTP/' ? received.indexOf('\r\n\r\n') : -1;
+  let offset = headEnd >= 0 ? headEnd + 4 : 0;
   while (offset + 2 <= received.length) {
     const opcode = received[offset]! & 0x0f;
     let len = received[offset + 1]! & 0x7f;

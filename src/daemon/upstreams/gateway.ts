@@ -16,6 +16,9 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
   type CallToolResult,
+  type CompleteResult,
+  type GetPromptResult,
+  type ReadResourceResult,
   type ClientCapabilities,
   type Result,
   type ServerCapabilities,
@@ -148,7 +151,7 @@ export class Gateway {
     };
   }
 
-  /** Re-reads servers.json now instead of waiting for the watch (tests; `exai spawn` on an existing daemon). */
+  /** Re-reads servers.json now instead of waiting for the watch. */
   reload(): void {
     this.watcher.reload();
   }
@@ -205,7 +208,7 @@ export class Gateway {
     server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
       touch();
       const { upstream, name } = await this.route(request.params.name, 'prompt');
-      return this.forward(entry, upstream, 'prompts/get', { ...request.params, name }, extra) as never;
+      return (await this.forward(entry, upstream, 'prompts/get', { ...request.params, name }, extra)) as GetPromptResult;
     });
 
     server.setRequestHandler(ListResourcesRequestSchema, async () => {
@@ -223,7 +226,7 @@ export class Gateway {
     server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
       touch();
       const upstream = await this.routeUri(request.params.uri);
-      return this.forward(entry, upstream, 'resources/read', request.params, extra) as never;
+      return (await this.forward(entry, upstream, 'resources/read', request.params, extra)) as ReadResourceResult;
     });
 
     server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
@@ -264,7 +267,7 @@ export class Gateway {
       }
       // Completions are optional: an upstream without them simply offers nothing.
       if (!upstream.serverCapabilities?.completions) return { completion: { values: [] } };
-      return this.forward(entry, upstream, 'completion/complete', params, extra) as never;
+      return (await this.forward(entry, upstream, 'completion/complete', params, extra)) as CompleteResult;
     });
 
     let detached = false;
@@ -335,7 +338,7 @@ export class Gateway {
     if (!upstream) {
       throw new McpError(
         ErrorCode.InvalidParams,
-        `unknown ${what} ${JSON.stringify(prefixed)}; call ${what === 'tool' ? 'tools/list' : 'prompts/list'} for the available ones`,
+        `unknown ${what} ${JSON.stringify(prefixed.slice(0, 100))}; call ${what === 'tool' ? 'tools/list' : 'prompts/list'} for the available ones`,
       );
     }
     if (upstream.state === 'starting') await this.firstStart();
@@ -371,6 +374,9 @@ export class Gateway {
   }
 
   /**
+   * Results pass through as the upstream sent them (loosely parsed, unknown fields kept); the
+   * handlers name their result type, and the session's client validates it.
+   *
    * One request to an upstream on behalf of a session: progress comes back to this session only
    * (under the token it chose), its cancellation goes upstream, and while it runs the upstream's
    * sampling/elicitation/roots requests are answered by this session.

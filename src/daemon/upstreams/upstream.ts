@@ -1,4 +1,5 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
@@ -24,6 +25,9 @@ import {
   type JSONRPCMessage,
   type Progress,
   type ClientCapabilities,
+  type CreateMessageResult,
+  type ElicitResult,
+  type ListRootsResult,
   type Prompt,
   type Resource,
   type ResourceTemplate,
@@ -151,6 +155,32 @@ function track(child: ChildProcess): void {
 }
 
 /**
+ * Linux can signal a child when its parent dies, even by SIGKILL (PR_SET_PDEATHSIG); Node has
+ * no API for it, util-linux's `setpriv --pdeathsig` does, and then execs the command (same pid).
+ * Without it an upstream notices the daemon's death only when its stdin hits EOF *and* nothing
+ * else keeps its event loop alive: server-everything, with a roots request pending, lingered 60 s.
+ * SIGTERM rather than SIGKILL, so wrappers such as npx/uvx pass it on to the real server.
+ * Where setpriv is missing (other OSes, minimal images) upstreams are spawned directly.
+ */
+let deathSignalWrapper: string | null | undefined;
+function pdeathsigWrapper(): string | null {
+  if (deathSignalWrapper !== undefined) return deathSignalWrapper;
+  deathSignalWrapper = null;
+  if (process.platform !== 'linux') return null;
+  for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
+    const probe = spawnSync(candidate, ['--pdeathsig', 'TERM', '--', process.execPath, '-e', ''], { stdio: 'ignore', timeout: 5_000 });
+    if (probe.status === 0) {
+      deathSignalWrapper = candidate;
+      break;
+    }
+  }
+  return deathSignalWrapper;
+}
+/** setpriv's exit codes when it cannot exec the command (like a shell's). */
+const EXEC_NOT_FOUND = 127;
+const EXEC_NOT_EXECUTABLE = 126;
+
+/**
  * The SDK transport keeps its ChildProcess private, but only the process itself can tell the
  * exit code/signal (for `lastError`) and be killed without the SDK's 4-second close ladder.
  * Guarded: if a future SDK renames the field, we lose those details, not correctness.
@@ -183,6 +213,9 @@ export class Upstream {
   private readonly stderrTail: string[] = [];
   private stderrPartial = '';
   private exitInfo: string | undefined;
+  private exitCode: number | null = null;
+  /** Whether the current process runs under the pdeathsig wrapper. */
+  private wrapped = false;
   private settledWaiters: Array<() => void> = [];
   private startedWaiters: Array<() => void> = [];
   private readonly refreshing = new Map<CatalogKind, Promise<void>>();
@@ -240,17 +273,16 @@ export class Upstream {
     void this.attempt('starting');
   }
 
-  /**
-   * Resolves when the upstream is no longer `starting`/`restarting` (up, failed or stopped), or
-   * immediately if it is not. Lets the first tools/list include an upstream that is still
-   * initializing instead of answering without it.
-   */
+  /** Resolves when the upstream is no longer `starting`/`restarting` (up, failed or stopped). */
   whenSettled(): Promise<void> {
     if (this._state !== 'starting' && this._state !== 'restarting') return Promise.resolve();
     return new Promise((resolve) => this.settledWaiters.push(resolve));
   }
 
-  /** Resolves when the first attempt is over (up, or crashed and waiting to restart). */
+  /**
+   * Resolves when the first attempt is over (up, or crashed and waiting to restart). Lets the
+   * first tools/list include an upstream that is still initializing instead of answering without it.
+   */
   whenStarted(): Promise<void> {
     if (this._state !== 'starting') return Promise.resolve();
     return new Promise((resolve) => this.startedWaiters.push(resolve));
@@ -342,9 +374,24 @@ export class Upstream {
     const generation = ++this.generation;
     this.restartTimer = undefined;
     this.exitInfo = undefined;
+    this.exitCode = null;
     this.setState(state);
     const { command, args, cwd } = this.spec;
-    const transport = new StdioClientTransport({ command, args: [...args], cwd, env: upstreamEnv(this.spec), stderr: 'pipe' });
+    if (!existsSync(cwd)) {
+      // Node would report this as the command missing (ENOENT): say what is really wrong.
+      this.generation++;
+      this.crashed(`failed to start: its cwd ${JSON.stringify(cwd)} does not exist (check "cwd" in servers.json)`);
+      return;
+    }
+    const wrapper = pdeathsigWrapper();
+    this.wrapped = wrapper !== null;
+    const transport = new StdioClientTransport({
+      command: wrapper ?? command,
+      args: wrapper ? ['--pdeathsig', 'TERM', '--', command, ...args] : [...args],
+      cwd,
+      env: upstreamEnv(this.spec),
+      stderr: 'pipe',
+    });
     transport.stderr?.on('data', (chunk: Buffer) => this.onStderr(chunk));
     const client = new Client({ name: 'exai', version: EXAI_VERSION }, { capabilities: UPSTREAM_CLIENT_CAPABILITIES });
     this.wire(client, generation);
@@ -360,11 +407,13 @@ export class Upstream {
         this.child = child;
         track(child);
         child.once('exit', (code, signal) => {
-          if (generation === this.generation) this.exitInfo = signal ? `killed by ${signal}` : `exit code ${code}`;
+          if (generation !== this.generation) return;
+          this.exitCode = code;
+          this.exitInfo = signal ? `killed by ${signal}` : `exit code ${code}`;
         });
       }
     };
-    client.onclose = () => this.onClosed(generation, 'the process exited');
+    client.onclose = () => this.onClosed(generation);
 
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -387,7 +436,7 @@ export class Upstream {
       this.setState('up');
     } catch (err) {
       if (generation !== this.generation) return;
-      const detail = describeStartError(err, command);
+      const detail = this.execFailure() ?? describeStartError(err, command);
       // A failed start is a crash like any other; make sure the process is gone before retrying.
       this.generation++;
       this.client = undefined;
@@ -421,13 +470,24 @@ export class Upstream {
     };
   }
 
-  private onClosed(generation: number, fallback: string): void {
+  private onClosed(generation: number): void {
     if (generation !== this.generation) return;
+    const wasUp = this._state === 'up';
     this.generation++;
     this.client = undefined;
     this.transport = undefined;
     this.child = undefined;
-    this.crashed(this.exitInfo ? `exited (${this.exitInfo})` : fallback);
+    const exited = this.exitInfo ? `exited (${this.exitInfo})` : 'the process exited';
+    this.crashed(wasUp ? exited : `failed to start: ${this.execFailure() ?? `${exited} before initializing`}`);
+  }
+
+  /** Under the wrapper a missing command is an exit code, not a spawn error. */
+  private execFailure(): string | undefined {
+    if (!this.wrapped) return undefined;
+    const command = JSON.stringify(this.spec.command);
+    if (this.exitCode === EXEC_NOT_FOUND) return `command ${command} not found (check "command" and PATH)`;
+    if (this.exitCode === EXEC_NOT_EXECUTABLE) return `command ${command} is not executable`;
+    return undefined;
   }
 
   private crashed(reason: string): void {
@@ -484,10 +544,11 @@ export class Upstream {
     };
     const forwardRequest = (request: ServerRequest, extra: { signal: AbortSignal }) =>
       this.events.onRequest(this, request, extra.signal);
-    // The SDK's typed handlers validate the upstream's request and the session's answer.
-    client.setRequestHandler(CreateMessageRequestSchema, (request, extra) => forwardRequest(request, extra) as never);
-    client.setRequestHandler(ElicitRequestSchema, (request, extra) => forwardRequest(request, extra) as never);
-    client.setRequestHandler(ListRootsRequestSchema, (request, extra) => forwardRequest(request, extra) as never);
+    // The session's answer comes back loosely typed; the SDK Client validates sampling and
+    // elicitation answers against their schemas before they go to the upstream.
+    client.setRequestHandler(CreateMessageRequestSchema, (request, extra) => forwardRequest(request, extra) as Promise<CreateMessageResult>);
+    client.setRequestHandler(ElicitRequestSchema, (request, extra) => forwardRequest(request, extra) as Promise<ElicitResult>);
+    client.setRequestHandler(ListRootsRequestSchema, (request, extra) => forwardRequest(request, extra) as Promise<ListRootsResult>);
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
       if (current()) this.events.onNotification(this, n);
     });
