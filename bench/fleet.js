@@ -4,11 +4,13 @@
  * checkpoint, once the daemons sat idle for a moment, the RSS of every daemon (VmRSS from
  * /proc/<pid>/status) and the wall time of `exai list --json`.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { exai, makeBenchEnv, rssBytes, sleep } from './lib/env.js';
 import { fmtMB, fmtMs, markdownTable, median, round, summarize } from './lib/stats.js';
 
 /** Idle means: no sessions, no start-up work left; GC has had a moment to shrink the heap. */
-const SETTLE_MS = 3_000;
+const SETTLE_MS = 10_000;
 
 /** Least-squares slope of y over x: ms per additional workspace. */
 function slope(xs, ys) {
@@ -54,6 +56,12 @@ export async function run({ quick = false, log = () => {} } = {}) {
         rows = JSON.parse(l.stdout);
       }
       const healthy = rows.filter((row) => row.healthy).length;
+      let pm2DaemonRss;
+      try {
+        pm2DaemonRss = rssBytes(Number(readFileSync(join(e.pm2Home, 'pm2.pid'), 'utf8').trim()));
+      } catch {
+        // pm2's own RSS is context, not a result; without its pid file it is left out.
+      }
       points.push({
         workspaces: n,
         healthy,
@@ -61,6 +69,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
         rssPerDaemonBytes: { p50: median(rss), min: Math.min(...rss), max: Math.max(...rss) },
         listMs: summarize(listMs),
         spawnNthMs: round(r.ms, 1),
+        pm2DaemonRssBytes: pm2DaemonRss ?? null,
       });
     }
   } finally {
@@ -80,9 +89,10 @@ export async function run({ quick = false, log = () => {} } = {}) {
     `${fmtMB(p.rssPerDaemonBytes.p50)} (${fmtMB(p.rssPerDaemonBytes.min)}–${fmtMB(p.rssPerDaemonBytes.max)})`,
     `${fmtMs(p.listMs.p50)} / ${fmtMs(p.listMs.p99)}`,
     fmtMs(p.spawnNthMs),
+    fmtMB(p.pm2DaemonRssBytes),
   ]);
   const table =
-    markdownTable(['workspaces', 'healthy', 'RSS total (MB)', 'RSS per daemon p50 (min–max) MB', '`exai list` p50 / p99 (ms)', 'spawn of the Nth (ms)'], rows) +
+    markdownTable(['workspaces', 'healthy', 'RSS total (MB)', 'RSS per daemon p50 (min–max) MB', '`exai list` p50 / p99 (ms)', 'spawn of the Nth (ms)', 'pm2 daemon RSS (MB)'], rows) +
     `\n\nspawn time vs N: first 10 p50 ${fmtMs(growth.firstTenP50)} ms, last 10 p50 ${fmtMs(growth.lastTenP50)} ms, slope ${growth.slopeMsPerWorkspace} ms per workspace.`;
 
   const biggest = points.at(-1);

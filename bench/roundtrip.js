@@ -21,9 +21,9 @@ export const PATHS = {
 };
 
 export async function run({ quick = false, log = () => {} } = {}) {
-  const rounds = quick ? 2 : 5;
+  const rounds = quick ? 2 : 6;
   // Requests per client per round: 1 client sends more so its p99 rests on enough samples.
-  const perRound = { 1: quick ? 60 : 300, 8: quick ? 15 : 60 };
+  const perRound = { 1: quick ? 60 : 400, 8: quick ? 15 : 80 };
   const e = makeBenchEnv('roundtrip');
   const open = [];
   let gateway;

@@ -33,7 +33,7 @@ if (unknown.length) {
 }
 const chosen = named.length ? named : Object.keys(SECTIONS);
 
-installSignalCleanup();
+installSignalCleanup(async () => (await import('./lib/mcp.js')).closeLive());
 
 const log = (m) => process.stderr.write(`  … ${m}\n`);
 const machine = {
@@ -77,7 +77,8 @@ process.stdout.write(
   `\nnode ${process.version}, ${machine.cpu} x${machine.cores}, ${machine.memoryGB} GB, load at start ${machine.loadavgAtStart.join(' ')}; ${results.seconds} s\n`,
 );
 
-const dir = join(ROOT, 'bench', 'results');
+// A --quick run is a smoke test of the scripts: its numbers never replace the real ones.
+const dir = join(ROOT, 'bench', quick ? '.tmp' : 'results');
 mkdirSync(dir, { recursive: true });
 const file = join(dir, quick ? 'quick.json' : 'latest.json');
 // A run of some sections keeps the other sections of the last full run (each carries its date).

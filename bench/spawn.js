@@ -27,9 +27,9 @@ function spawnWs(env, workspace) {
 }
 
 export async function run({ quick = false, log = () => {} } = {}) {
-  const coldRuns = quick ? 2 : 5;
-  const warmRuns = quick ? 4 : 12;
-  const reuseRuns = quick ? 5 : 20;
+  const coldRuns = quick ? 2 : 6;
+  const warmRuns = quick ? 4 : 16;
+  const reuseRuns = quick ? 5 : 30;
   const samples = { coldExai: [], coldFloor: [], warmExai: [], warmFloor: [], reuse: [], nodeStart: [], exaiVersion: [] };
 
   // Cold: each measurement gets a fresh PM2_HOME, so pm2's own daemon start is in the number.

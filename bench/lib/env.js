@@ -5,7 +5,7 @@
  * dir, also when a section throws or the user presses Ctrl-C.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +18,8 @@ export const DIST = (rel) => join(ROOT, 'dist', rel);
 
 /** Every live environment, so a SIGINT (or a crash) can still take its pm2 daemon down. */
 const live = new Set();
+/** CLI children in flight: killed first on a signal, so none starts a pm2 daemon after the kill. */
+const running = new Set();
 
 let workspaceCounter = 0;
 
@@ -61,6 +63,46 @@ export function makeBenchEnv(label) {
   return benchEnv;
 }
 
+export function killRunning() {
+  for (const child of running) child.kill('SIGKILL');
+}
+
+/**
+ * Our own direct children (by ppid, from /proc): what a section started and could not close
+ * because the signal cut it short (bench/shim.js's daemon, say). SIGINT first, as the daemon
+ * shuts down gracefully on it; SIGKILL for whatever is left a second later.
+ */
+export async function killOwnChildren() {
+  const mine = () => {
+    try {
+      return readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number)
+        .filter((pid) => {
+          try {
+            // The command may contain spaces and parentheses: the fields after the last ')'.
+            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
+          } catch {
+            return false;
+          }
+        });
+    } catch {
+      return [];
+    }
+  };
+  const signal = (pids, sig) => pids.forEach((pid) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  });
+  signal(mine(), 'SIGINT');
+  await sleep(1_000);
+  signal(mine(), 'SIGKILL');
+}
+
 export async function cleanupAll() {
   await Promise.all([...live].map((e) => e.cleanup().catch(() => undefined)));
 }
@@ -72,8 +114,10 @@ export function installSignalCleanup(onSignal) {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`\nbench: ${signal}: cleaning up temp pm2 daemons and dirs…\n`);
+    killRunning();
     Promise.resolve(onSignal?.())
       .catch(() => undefined)
+      .then(() => killOwnChildren())
       .then(() => cleanupAll())
       .finally(() => process.exit(130));
   };
@@ -97,17 +141,20 @@ export function timedNode(args, env, { timeoutMs = 120_000, cwd } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', (err) => {
+      running.delete(child);
       clearTimeout(timer);
       reject(err);
     });
     child.on('close', (code, signal) => {
       const ms = performance.now() - started;
+      running.delete(child);
       clearTimeout(timer);
       if (code !== 0) {
         reject(new Error(`node ${args.map((a) => a.replace(ROOT, '')).join(' ')} exited ${code ?? signal}: ${stderr.trim() || stdout.trim()}`));

@@ -29,8 +29,25 @@ function stringEnv(env) {
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined));
 }
 
+/**
+ * Every open client and supergateway: on Ctrl-C they are closed before pm2 is killed, or a shim
+ * that sees its daemon vanish would start it again (that is its job) in a dir being removed.
+ */
+const live = new Set();
+
 function newClient(name) {
-  return new Client({ name, version: '1.0.0' });
+  const client = new Client({ name, version: '1.0.0' });
+  const close = client.close.bind(client);
+  client.close = async () => {
+    live.delete(client);
+    await close();
+  };
+  live.add(client);
+  return client;
+}
+
+export async function closeLive() {
+  await Promise.all([...live].map((c) => c.close().catch(() => undefined)));
 }
 
 /** Any stdio server: the floor, server-everything, or `exai shim`. */
@@ -114,16 +131,19 @@ export async function startSupergateway(env) {
       try {
         const probe = await connectSupergateway(port);
         await probe.close();
-        return {
+        const gateway = {
           port,
           child,
           async close() {
+            live.delete(gateway);
             if (child.exitCode !== null || child.signalCode !== null) return;
             const gone = new Promise((r) => child.once('exit', r));
             child.kill('SIGTERM');
             await Promise.race([gone, sleep(5_000).then(() => child.kill('SIGKILL'))]);
           },
         };
+        live.add(gateway);
+        return gateway;
       } catch {
         await sleep(100);
       }

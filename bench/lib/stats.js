@@ -35,7 +35,8 @@ export function fmtMs(x) {
   if (x === null || x === undefined || !Number.isFinite(x)) return 'n/a';
   if (x >= 100) return `${Math.round(x)}`;
   if (x >= 10) return x.toFixed(1);
-  return x.toFixed(2);
+  if (x >= 1) return x.toFixed(2);
+  return x.toFixed(3);
 }
 
 export function fmtMB(bytes) {

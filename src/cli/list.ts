@@ -1,6 +1,6 @@
 import { resolveExaiHome } from '../common/paths.js';
 import { listRows, type ListRow } from '../supervisor/fleet.js';
-import { withPm2 } from '../supervisor/pm2.js';
+import { withFleet } from '../supervisor/spawn.js';
 import { Registry } from '../supervisor/registry.js';
 import { bytes, duration, shortPath, table } from './format.js';
 import { failure, parseCommand, writeErr, writeJson, writeOut } from './output.js';
@@ -21,7 +21,7 @@ export async function run(argv: string[]): Promise<number> {
     const home = resolveExaiHome();
     const registry = new Registry(home);
     const entries = Object.values(registry.read().workspaces).sort((a, b) => a.port - b.port);
-    const rows = entries.length ? await withPm2(home, (pm2) => listRows(home, pm2, entries)) : [];
+    const rows = entries.length ? await withFleet(home, (pm2) => listRows(home, pm2, entries), (m) => writeErr(`exai: warning: ${m}`)) : [];
     if (json) {
       writeJson(rows);
       return 0;

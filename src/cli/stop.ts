@@ -1,6 +1,6 @@
 import { resolveExaiHome } from '../common/paths.js';
 import { selectEntries, stopEntry } from '../supervisor/fleet.js';
-import { withPm2 } from '../supervisor/pm2.js';
+import { withFleet } from '../supervisor/spawn.js';
 import { Registry } from '../supervisor/registry.js';
 import { failure, writeJson, writeOut } from './output.js';
 import { parseTargets } from './targets.js';
@@ -11,11 +11,12 @@ export async function run(argv: string[]): Promise<number> {
     const target = parseTargets('stop', argv);
     json = target.json;
     const home = resolveExaiHome();
-    const entries = selectEntries(new Registry(home), target);
+    const registry = new Registry(home);
+    const entries = selectEntries(registry, target);
     const stopped = entries.length
-      ? await withPm2(home, async (pm2) => {
+      ? await withFleet(home, async (pm2) => {
           const out: { workspace: string; name: string; port: number; stopped: boolean }[] = [];
-          for (const e of entries) out.push({ workspace: e.workspace, name: e.name, port: e.port, stopped: await stopEntry(pm2, e) });
+          for (const e of entries) out.push({ workspace: e.workspace, name: e.name, port: e.port, stopped: await stopEntry(pm2, registry, e) });
           return out;
         })
       : [];

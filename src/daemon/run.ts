@@ -66,7 +66,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<RunningD
   };
 }
 
-type ShutdownReason = 'SIGINT' | 'SIGTERM' | 'shutdown message';
+type ShutdownReason = 'SIGINT' | 'SIGTERM' | 'shutdown message' | 'supervisor gone';
 
 /**
  * The daemon process's whole life: read the environment, listen, tell pm2 it is ready, serve
@@ -83,9 +83,13 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
   const onMessage = (message: unknown) => {
     if (message === 'shutdown') requestShutdown('shutdown message');
   };
+  // Started by pm2 (an IPC channel), the daemon lives only as long as its supervisor: when
+  // the pm2 daemon dies, an orphan would hold the port that the next `exai spawn` restores.
+  const onDisconnect = () => requestShutdown('supervisor gone');
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
   process.on('message', onMessage);
+  if (process.send) process.on('disconnect', onDisconnect);
   try {
     const daemon = await startDaemon({
       workspace: config.workspace,
@@ -109,5 +113,6 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
     process.off('message', onMessage);
+    process.off('disconnect', onDisconnect);
   }
 }

@@ -106,7 +106,12 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
   );
 }
 
-export async function stopEntry(pm2: Pm2, entry: RegistryEntry): Promise<boolean> {
+/** Stops the daemon and remembers it was stopped on purpose (it is not brought back with the fleet). */
+export async function stopEntry(pm2: Pm2, registry: Registry, entry: RegistryEntry): Promise<boolean> {
+  await registry.update((data) => {
+    const e = data.workspaces[entry.id];
+    if (e) e.stopped = true;
+  });
   if (!(await pm2.describe(entry.name))) return false;
   await pm2.stop(entry.name);
   return true;

@@ -14,6 +14,8 @@ export interface Pm2 {
   restart(name: string): Promise<void>;
   delete(name: string): Promise<void>;
   trigger(name: string, action: string): Promise<unknown>;
+  /** This connect started the pm2 daemon (it was not running: first use, `pm2 kill`, a crash). */
+  readonly startedDaemon: boolean;
   /** The version of the running pm2 daemon (may differ from the installed pm2 after an upgrade). */
   daemonVersion(): Promise<string>;
   disconnect(): void;
@@ -37,8 +39,10 @@ export async function connectPm2(home: string): Promise<Pm2> {
   process.env.PM2_SILENT = 'true';
   const pm2: Pm2Module = (await import('pm2')).default as unknown as Pm2Module;
   const lockName = `pm2-${createHash('sha256').update(pm2Home()).digest('hex').slice(0, 8)}`;
-  await withLock(home, lockName, () => call<void>((cb) => pm2.connect(cb), 'connect to pm2'));
-  return wrap(pm2);
+  const meta = await withLock(home, lockName, () =>
+    call<{ new_pm2_instance?: boolean } | undefined>((cb) => pm2.connect(cb as (err: Error) => void), 'connect to pm2'),
+  );
+  return wrap(pm2, meta?.new_pm2_instance === true);
 }
 
 /** Runs `fn` with a connected pm2 client and always disconnects (else the process never exits). */
@@ -51,8 +55,9 @@ export async function withPm2<T>(home: string, fn: (pm2: Pm2) => Promise<T>): Pr
   }
 }
 
-function wrap(pm2: Pm2Module): Pm2 {
+function wrap(pm2: Pm2Module, startedDaemon: boolean): Pm2 {
   return {
+    startedDaemon,
     start: (options) => call((cb) => pm2.start(options, cb), `start ${options.name ?? 'app'}`).then(() => undefined),
     describe: async (name) => {
       const list = await call<ProcessDescription[]>((cb) => pm2.describe(name, cb), `describe ${name}`);

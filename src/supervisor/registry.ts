@@ -20,6 +20,8 @@ export interface RegistryEntry {
   pinned: boolean;
   /** Client configs exai wrote for this workspace. */
   clients: ClientKind[];
+  /** Stopped on purpose (`exai stop`): not brought back when a new pm2 daemon starts. */
+  stopped?: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -35,6 +37,7 @@ const entrySchema = z.looseObject({
   port: z.number().int().min(1).max(65_535),
   pinned: z.boolean(),
   clients: z.array(z.enum(['vscode', 'claude', 'cursor'])),
+  stopped: z.boolean().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -126,8 +129,10 @@ export class Registry {
       'registry',
       async () => {
         const data = this.read();
+        const before = serialize(data);
         const result = await fn(data);
-        await this.write(data);
+        // Most updates of a healthy fleet change nothing: skip the write (and the fsync).
+        if (serialize(data) !== before) await this.write(data);
         return result;
       },
       this.lockOptions,

@@ -1,17 +1,17 @@
-import { readFileSync } from 'node:fs';
-import { ExaiError } from '../common/errors.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { ExaiError, errorMessage } from '../common/errors.js';
 import { homeLayout } from '../common/paths.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { EXIT_ADDR_IN_USE } from '../daemon/exit-codes.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
 import { checkClientConfig, writeClientConfig } from './client-config.js';
-import { daemonStatus, probeDaemon, type DaemonStatus, type Health } from './health.js';
+import { daemonStatus, fetchHealth, probeDaemon, type DaemonStatus, type Health } from './health.js';
 import { withLock } from './lock.js';
 import { withPm2, type Pm2 } from './pm2.js';
 import { checkPinnedPort, choosePort, portSettings } from './ports.js';
 import { Registry, type ClientKind, type RegistryEntry } from './registry.js';
 import { ensureToken } from './token.js';
-import { resolveWorkspace, type Workspace } from './workspace.js';
+import { resolveWorkspace, workspaceFromCanonical, type Workspace } from './workspace.js';
 
 export interface SpawnOptions {
   /** The workspace directory as the user gave it. */
@@ -55,22 +55,54 @@ const HEALTH_GRACE_MS = 5_000;
  */
 export async function spawnWorkspace(opts: SpawnOptions): Promise<SpawnResult> {
   const workspace = resolveWorkspace(opts.workspace);
+  portSettings(opts.env ?? process.env); // bad EXAI_PORT_* is a usage error before any work
+  new Registry(opts.home).read(); // a corrupt registry stops everything before anything is started
+  return withFleet(opts.home, (pm2) => spawnWith(pm2, workspace, opts), opts.onWarning);
+}
+
+/**
+ * Spawns on an already connected pm2. One spawner per workspace at a time (a lock that is
+ * re-entrant within one async context), so five concurrent `spawn`s of one workspace agree.
+ */
+function spawnWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): Promise<SpawnResult> {
   const env = opts.env ?? process.env;
-  const settings = portSettings(env);
   const registry = new Registry(opts.home);
-  registry.read(); // a corrupt registry stops everything before anything is started
-  // One spawner per workspace at a time: five concurrent `spawn`s of one workspace agree.
-  return withLock(opts.home, `spawn-${workspace.id}`, () =>
-    withPm2(opts.home, async (pm2) => {
-      const entry = registry.get(workspace.id);
-      for (const kind of configKinds(opts, entry)) checkClientConfig(kind, workspace.path);
-      const token = ensureToken(opts.home, workspace.id);
-      const ctx: Context = { opts, env, workspace, registry, pm2, token, settings, entry };
-      if (!opts.restart) {
-        const reused = await tryReuse(ctx);
-        if (reused) return reused;
+  return withLock(opts.home, `spawn-${workspace.id}`, async () => {
+    const entry = registry.get(workspace.id);
+    for (const kind of configKinds(opts, entry)) checkClientConfig(kind, workspace.path);
+    const token = ensureToken(opts.home, workspace.id);
+    const ctx: Context = { opts, env, workspace, registry, pm2, token, settings: portSettings(env), entry };
+    if (!opts.restart) {
+      const reused = await tryReuse(ctx);
+      if (reused) return reused;
+    }
+    return start(ctx);
+  });
+}
+
+/**
+ * Runs `fn` with pm2 connected, after bringing the fleet back if this connect had to start the
+ * pm2 daemon: its death (a crash, `pm2 kill`) took every workspace daemon with it, and users
+ * expect the next exai command to restore them, each on its own port. Workspaces stopped on
+ * purpose stay stopped; a workspace that cannot come back is reported, not fatal.
+ */
+export function withFleet<T>(home: string, fn: (pm2: Pm2) => Promise<T>, onWarning?: (message: string) => void): Promise<T> {
+  return withPm2(home, async (pm2) => {
+    if (pm2.startedDaemon) await resurrect(home, pm2, onWarning);
+    return fn(pm2);
+  });
+}
+
+async function resurrect(home: string, pm2: Pm2, onWarning?: (message: string) => void): Promise<void> {
+  const entries = Object.values(new Registry(home).read().workspaces).filter((e) => !e.stopped && existsSync(e.workspace));
+  await Promise.all(
+    entries.map(async (entry) => {
+      try {
+        if (await pm2.describe(entry.name)) return; // someone else brought it back already
+        await spawnWith(pm2, workspaceFromCanonical(entry.workspace), { workspace: entry.workspace, home, onWarning });
+      } catch (err) {
+        onWarning?.(`could not bring back ${entry.workspace}: ${errorMessage(err)}`);
       }
-      return start(ctx);
     }),
   );
 }
@@ -104,6 +136,7 @@ async function start(ctx: Context): Promise<SpawnResult> {
   const tried = new Set<number>();
   // Whatever runs now is replaced: stopping it first also frees its port for reuse.
   if (await pm2.describe(workspace.name)) await pm2.delete(workspace.name);
+  if (previousPort !== undefined) await evictOrphan(ctx, previousPort);
 
   for (let attempt = 0; attempt < MAX_PORT_ATTEMPTS; attempt++) {
     const port = await reservePort(ctx, tried);
@@ -139,6 +172,33 @@ async function start(ctx: Context): Promise<SpawnResult> {
 }
 
 /**
+ * A daemon of this workspace that pm2 no longer manages (its pm2 daemon died a moment ago and
+ * it has not noticed yet) still holds the sticky port. It is ours — /health names our id — so
+ * it is stopped rather than taken for a foreign squatter that forces a move.
+ */
+async function evictOrphan(ctx: Context, port: number): Promise<void> {
+  const health = await fetchHealth(port, 1_000).catch(() => undefined);
+  if (!health || health.id !== ctx.workspace.id || health.pid === process.pid) return;
+  const alive = () => {
+    try {
+      process.kill(health.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    process.kill(health.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 3_000;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  if (alive()) process.kill(health.pid, 'SIGKILL');
+  while (alive()) await new Promise((r) => setTimeout(r, 25));
+}
+
+/**
  * Assigns the port under the registry lock so concurrent spawns of different workspaces never
  * pick the same one; the daemon's bind then confirms it.
  */
@@ -157,6 +217,8 @@ function reservePort(ctx: Context, tried: ReadonlySet<number>): Promise<number> 
     }
     const now = new Date().toISOString();
     data.workspaces[workspace.id] = {
+      ...current, // fields a newer exai wrote survive
+      stopped: undefined, // spawning undoes `exai stop`
       workspace: workspace.path,
       id: workspace.id,
       name: workspace.name,

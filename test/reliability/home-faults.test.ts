@@ -89,7 +89,7 @@ describe('EXAI_HOME not writable, or the disk full', () => {
     expect(readdirSync(dir)).toEqual([]);
     const name = resolveWorkspace(dir).name;
     expect((await pm2Apps(t.env)).some((a) => a.name === name)).toBe(false);
-    note(ctx, `EXAI_HOME=<file>/exai-home: \`${line.replace(t.dir, '<tmp>')}\`; workspace folder still empty, no pm2 app`);
+    note(ctx, `EXAI_HOME=<file>/exai-home: \`${line.replaceAll(t.dir, '<tmp>')}\`; workspace folder still empty, no pm2 app`);
   });
 
   it.skipIf(!canMount)('[F4] EXAI_HOME on a read-only filesystem (EROFS): spawn exits 1 with one line; the registry is byte-for-byte unchanged; no config, no app', async (ctx) => {
@@ -113,7 +113,7 @@ describe('EXAI_HOME not writable, or the disk full', () => {
     expect((await pm2Apps(t.env)).some((a) => a.name === resolveWorkspace(dir).name)).toBe(false);
     const listed = await runCli(['list'], homeEnv(home));
     const listLine = listed.code === 0 ? 'exit 0' : expectOneLineFailure(listed);
-    note(ctx, `read-only tmpfs: spawn -> \`${line.replace(mount, '<ro-mount>')}\`; registry unchanged; \`exai list\` -> ${listLine.replace(mount, '<ro-mount>')}`);
+    note(ctx, `read-only tmpfs: spawn -> \`${line.replaceAll(mount, '<ro-mount>')}\`; registry unchanged; \`exai list\` -> ${listLine.replaceAll(mount, '<ro-mount>')}`);
   });
 
   it.skipIf(!canMount)('[F4] disk full at each successive write of `exai spawn` (tmpfs filled to leave 0..7 free pages): one clear line and exit 1, or success; never a half-written registry, token, lock or config; recovers once space is freed', async (ctx) => {
@@ -147,7 +147,7 @@ describe('EXAI_HOME not writable, or the disk full', () => {
         expect(line).toMatch(/free (some )?(disk )?space/);
         const code = /exai: ([A-Z_]+):/.exec(line)?.[1] ?? '?';
         outcomes.push(`${freePages} free: exit 1 ${code}`);
-        lines.add(line.replace(mount, '<tmpfs>').replace(/[0-9a-f]{8}/g, '<id>'));
+        lines.add(line.replaceAll(mount, '<tmpfs>').replace(/[0-9a-f]{8}/g, '<id>'));
       }
       // Whatever happened: the registry parses, and it is the old file unless the spawn got far enough to record the new workspace.
       const after = readFileSync(join(home, 'registry.json'));

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from '../helpers/daemon.js';
-import { makeTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { makeTestEnv, type TestEnv } from '../helpers/env.js';
 import { connectClient, handshake, RawSession } from '../helpers/mcp-client.js';
 import { MAX_PAYLOAD } from '../../src/transport/ws-server.js';
 import {
