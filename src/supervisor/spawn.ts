@@ -10,7 +10,7 @@ import { withLock } from './lock.js';
 import { withPm2, type Pm2 } from './pm2.js';
 import { checkPinnedPort, choosePort, portSettings } from './ports.js';
 import { Registry, type ClientKind, type RegistryEntry } from './registry.js';
-import { ensureToken } from './token.js';
+import { ensureToken, readToken } from './token.js';
 import { resolveWorkspace, workspaceFromCanonical, type Workspace } from './workspace.js';
 
 export interface SpawnOptions {
@@ -55,8 +55,17 @@ const HEALTH_GRACE_MS = 5_000;
  */
 export async function spawnWorkspace(opts: SpawnOptions): Promise<SpawnResult> {
   const workspace = resolveWorkspace(opts.workspace);
-  portSettings(opts.env ?? process.env); // bad EXAI_PORT_* is a usage error before any work
-  new Registry(opts.home).read(); // a corrupt registry stops everything before anything is started
+  const env = opts.env ?? process.env;
+  const settings = portSettings(env); // bad EXAI_PORT_* is a usage error before any work
+  const registry = new Registry(opts.home);
+  const entry = registry.get(workspace.id); // a corrupt registry stops everything here
+  // The common case — a healthy daemon of this version on the sticky port — needs no pm2:
+  // skipping its connect keeps a reuse well under the cost of starting anything.
+  const token = entry && !opts.restart ? readToken(opts.home, workspace.id) : undefined;
+  if (token) {
+    const reused = await tryReuse({ opts, env, workspace, registry, token, settings, entry });
+    if (reused) return reused;
+  }
   return withFleet(opts.home, (pm2) => spawnWith(pm2, workspace, opts), opts.onWarning);
 }
 
@@ -73,7 +82,7 @@ function spawnWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): Promise<
     const token = ensureToken(opts.home, workspace.id);
     const ctx: Context = { opts, env, workspace, registry, pm2, token, settings: portSettings(env), entry };
     if (!opts.restart) {
-      const reused = await tryReuse(ctx);
+      const reused = await tryReuse(ctx, pm2);
       if (reused) return reused;
     }
     return start(ctx);
@@ -107,22 +116,26 @@ async function resurrect(home: string, pm2: Pm2, onWarning?: (message: string) =
   );
 }
 
-interface Context {
+/** What a spawn knows before it talks to pm2. */
+interface Base {
   opts: SpawnOptions;
   env: NodeJS.ProcessEnv;
   workspace: Workspace;
   registry: Registry;
-  pm2: Pm2;
   token: string;
   settings: ReturnType<typeof portSettings>;
   entry: RegistryEntry | undefined;
 }
 
-async function tryReuse(ctx: Context): Promise<SpawnResult | undefined> {
-  const { entry, workspace, pm2, opts } = ctx;
+interface Context extends Base {
+  pm2: Pm2;
+}
+
+/** Reuses a healthy daemon of this exai version; with pm2 at hand, only one pm2 calls online. */
+async function tryReuse(ctx: Base, pm2?: Pm2): Promise<SpawnResult | undefined> {
+  const { entry, workspace, opts } = ctx;
   if (!entry || (opts.port !== undefined && opts.port !== entry.port)) return undefined;
-  const proc = await pm2.describe(workspace.name);
-  if (proc?.pm2_env?.status !== 'online') return undefined;
+  if (pm2 && (await pm2.describe(workspace.name))?.pm2_env?.status !== 'online') return undefined;
   const probe = await probeDaemon({ port: entry.port, id: workspace.id, token: ctx.token, withStatus: true });
   // A daemon of another exai version must not survive an upgrade: restart it.
   if (probe.state !== 'healthy' || probe.health.version !== EXAI_VERSION) return undefined;
@@ -276,7 +289,7 @@ async function rollback(ctx: Context): Promise<void> {
     .catch(() => undefined);
 }
 
-async function writeConfigs(ctx: Context, port: number): Promise<string[]> {
+async function writeConfigs(ctx: Base, port: number): Promise<string[]> {
   const { opts, workspace } = ctx;
   const kinds = configKinds(opts, ctx.registry.get(workspace.id));
   const files: string[] = [];
@@ -301,7 +314,7 @@ function configKinds(opts: SpawnOptions, entry: RegistryEntry | undefined): Clie
   return entry?.clients.length ? [...entry.clients] : ['vscode'];
 }
 
-function result(ctx: Context, health: Health, status: string, reused: boolean, configFiles: string[], daemon?: DaemonStatus): SpawnResult {
+function result(ctx: Base, health: Health, status: string, reused: boolean, configFiles: string[], daemon?: DaemonStatus): SpawnResult {
   const { workspace } = ctx;
   const res: SpawnResult = { workspace: workspace.path, id: workspace.id, name: workspace.name, port: health.port, pid: health.pid, status, reused, configFiles };
   if (daemon?.upstreamsConfigError) {
