@@ -4,20 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startDaemon, type RunningDaemon } from '../src/daemon/run.js';
 import { MAX_PAYLOAD } from '../src/transport/ws-server.js';
+import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
 import { connectClient, handshake, httpGet, RawSession } from './helpers/mcp-client.js';
-
-interface Status {
-  workspace: string;
-  id: string;
-  name: string;
-  port: number;
-  pid: number;
-  version: string;
-  uptimeMs: number;
-  sessions: number;
-  upstreams: unknown[];
-}
 
 let t: TestEnv;
 let daemon: RunningDaemon;

@@ -4,20 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
-
-interface Row {
-  workspace: string;
-  id: string;
-  name: string;
-  port: number;
-  pid: number | null;
-  status: string;
-  restarts: number;
-  memory: number;
-  cpu: number;
-  uptimeMs: number;
-  healthy: boolean;
-}
+import type { ListRow as Row } from '../src/supervisor/fleet.js';
 
 let t: TestEnv;
 beforeAll(() => {
@@ -254,13 +241,13 @@ describe('upstream problems are visible from the CLI', () => {
     await spawnWs(crashing);
     const row = await waitFor(
       async () => {
-        const r = (await list()).find((x) => x.workspace === crashing) as (Row & { upstreams?: { name: string; state: string }[] }) | undefined;
+        const r = (await list()).find((x) => x.workspace === crashing);
         return r?.upstreams?.[0]?.state === 'failed' ? r : undefined;
       },
       { what: 'the crashing upstream to be marked failed', timeoutMs: 60_000 },
     );
     expect(row.upstreams?.[0]?.name).toBe('dies');
-    const brokenRow = (await list()).find((x) => x.workspace === broken) as Row & { upstreamsConfigError?: string };
+    const brokenRow = (await list()).find((x) => x.workspace === broken)!;
     expect(brokenRow.upstreamsConfigError).toMatch(/servers\.json/);
     expect(brokenRow.healthy).toBe(true);
 

@@ -17,6 +17,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveWorkspace } from '../src/supervisor/workspace.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
+import type { ExaiStatus } from '../src/daemon/builtins.js';
 import { CLI, ROOT, childExit, makeTestEnv, runCli, waitFor, type TestEnv } from './helpers/env.js';
 import {
   everythingEntry,
@@ -95,10 +96,9 @@ async function shimSession(
   return { client, received };
 }
 
-interface Status {
-  pid: number;
+/** `exai_status`, with its upstreams (typed loosely in the source) as the daemon reports them. */
+interface Status extends ExaiStatus {
   upstreams: UpstreamStatus[];
-  upstreamsConfigError: string | null;
 }
 
 async function status(client: Client): Promise<Status> {

@@ -14,6 +14,7 @@ import { Registry } from '../src/supervisor/registry.js';
 import { readToken } from '../src/supervisor/token.js';
 import { resolveWorkspace, type Workspace } from '../src/supervisor/workspace.js';
 import { LineSplitter } from '../src/shim/framing.js';
+import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import { CLI, ROOT, childExit, makeTestEnv, runCli, waitFor, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;
@@ -68,12 +69,6 @@ function rawShim(env: Record<string, string>) {
 }
 
 const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } };
-
-interface Status {
-  workspace: string;
-  port: number;
-  pid: number;
-}
 
 async function status(client: Client): Promise<Status> {
   const result = await client.callTool({ name: 'exai_status', arguments: {} });

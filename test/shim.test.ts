@@ -14,23 +14,10 @@ import { homeLayout } from '../src/common/paths.js';
 import { Registry } from '../src/supervisor/registry.js';
 import { resolveWorkspace } from '../src/supervisor/workspace.js';
 import { LineSplitter } from '../src/shim/framing.js';
+import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
+import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
 import { isAlive } from './helpers/daemon.js';
 import { CLI, ROOT, childExit, makeTestEnv, pm2Apps, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
-
-interface SpawnJson {
-  workspace: string;
-  id: string;
-  name: string;
-  port: number;
-  pid: number;
-}
-
-interface Status {
-  workspace: string;
-  id: string;
-  port: number;
-  pid: number;
-}
 
 let t: TestEnv;
 const clients: Client[] = [];

@@ -5,17 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPm2Daemons, getHealth, isAlive } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, runCli, waitFor, CLI, type TestEnv } from './helpers/env.js';
-
-interface SpawnJson {
-  workspace: string;
-  id: string;
-  name: string;
-  port: number;
-  pid: number;
-  status: string;
-  reused: boolean;
-  configFiles: string[];
-}
+import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
 
 let t: TestEnv;
 

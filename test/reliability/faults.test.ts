@@ -15,6 +15,7 @@ import { countPm2Daemons, getHealth, isAlive } from '../helpers/daemon.js';
 import { CLI, ROOT, makeTestEnv, pm2Apps, runCli, waitFor, type TestEnv } from '../helpers/env.js';
 import { connectClient } from '../helpers/mcp-client.js';
 import { resolveWorkspace } from '../../src/supervisor/workspace.js';
+import type { ExaiStatus as Status } from '../../src/daemon/builtins.js';
 import {
   expectOneLineFailure,
   listJson,
@@ -57,12 +58,6 @@ function isGone(pid: number): boolean {
 /** True once bytes sit unread in the receive queue of a connection accepted on `port`: a request in flight. */
 function requestQueuedAt(port: number): true | undefined {
   return tcpSockets().some((s) => s.state === '01' && s.port === port && s.rxQueue > 0) ? true : undefined;
-}
-
-interface Status {
-  pid: number;
-  port: number;
-  id: string;
 }
 
 async function statusOf(client: Client): Promise<Status> {
@@ -406,7 +401,7 @@ describe('the pm2 daemon itself killed', () => {
     });
     expect((await getHealth(a.port)).pid).toBe(orphan.pid);
     const res = await runCli(['spawn', '--workspace', a.workspace, '--json'], p.env);
-    const again = JSON.parse(res.stdout) as SpawnJson & { movedFrom?: number };
+    const again = JSON.parse(res.stdout) as SpawnJson;
     note(ctx, `port ${a.port} held by the workspace's own daemon (pid ${orphan.pid}, /health reports the same id ${a.id}): spawn answered port ${again.port}${again.movedFrom ? ` (moved from ${again.movedFrom}); stderr: ${res.stderr.trim().replaceAll(p.dir, '<tmp>')}` : ''}`);
     orphan.kill('SIGTERM');
     expect(again.port).toBe(a.port);

@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from '../helpers/daemon.js';
 import { CLI, ROOT, makeTestEnv, pm2Apps, runCli, waitFor, type TestEnv } from '../helpers/env.js';
 import { connectClient } from '../helpers/mcp-client.js';
+import type { ExaiStatus } from '../../src/daemon/builtins.js';
+import type { UpstreamStatus } from '../../src/daemon/upstreams/upstream.js';
 import { cliOk, expectOneLineFailure, filesUnder, listJson, note, spawnJson, tokenOf } from './support.js';
 
 let t: TestEnv;
@@ -37,11 +39,9 @@ function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 
-interface Status {
-  workspace: string;
-  id: string;
-  pid: number;
-  upstreams: { name: string; state: string; lastError: string | null; restarts: number }[];
+/** `exai_status`, with its upstreams (typed loosely in the source) as the daemon reports them. */
+interface Status extends ExaiStatus {
+  upstreams: UpstreamStatus[];
 }
 
 describe('hostile CLI input', () => {

@@ -11,6 +11,7 @@ import { getHealth } from '../helpers/daemon.js';
 import { makeTestEnv, type TestEnv } from '../helpers/env.js';
 import { connectClient, handshake, RawSession } from '../helpers/mcp-client.js';
 import { MAX_PAYLOAD } from '../../src/transport/ws-server.js';
+import type { ExaiStatus as Status } from '../../src/daemon/builtins.js';
 import {
   closeCode,
   listJson,
@@ -38,12 +39,6 @@ export interface HostileSizes {
   slowloris: number;
   /** Also run the JSON-RPC hostile-input tests (always-run suite only). */
   jsonrpc: boolean;
-}
-
-interface Status {
-  id: string;
-  pid: number;
-  port: number;
 }
 
 export function defineHostileSuite(sizes: HostileSizes): void {

@@ -13,6 +13,8 @@ import { pm2Apps, runCli, type CliResult, type TestEnv } from '../helpers/env.js
 import { RawSession } from '../helpers/mcp-client.js';
 import { probeDaemon } from '../../src/supervisor/health.js';
 import { Registry } from '../../src/supervisor/registry.js';
+import type { ListRow } from '../../src/supervisor/fleet.js';
+import type { SpawnResult as SpawnJson } from '../../src/supervisor/spawn.js';
 
 declare module 'vitest' {
   interface TaskMeta {
@@ -42,28 +44,7 @@ export const STRESS = process.env.EXAI_STRESS === '1';
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-export interface SpawnJson {
-  workspace: string;
-  id: string;
-  name: string;
-  port: number;
-  pid: number;
-  status: string;
-  reused: boolean;
-  configFiles: string[];
-}
-
-export interface ListRow {
-  workspace: string;
-  id: string;
-  name: string;
-  port: number;
-  pid: number | null;
-  status: string;
-  restarts: number;
-  memory: number;
-  healthy: boolean;
-}
+export type { SpawnJson };
 
 export async function cliOk(t: TestEnv, args: string[], env: NodeJS.ProcessEnv = t.env): Promise<CliResult> {
   const res = await runCli(args, env);
