@@ -6,7 +6,7 @@ import {
   readClientEntryPort,
   removeClientEntry,
   writeClientConfig,
-} from '../dist/supervisor/client-config.js';
+} from '../src/supervisor/client-config.js';
 import { makeTestEnv, ROOT, type TestEnv } from './helpers/env.js';
 
 const CLI_ENTRY = join(ROOT, 'dist', 'cli', 'main.js');

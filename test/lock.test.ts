@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withLock } from '../dist/supervisor/lock.js';
+import { withLock } from '../src/supervisor/lock.js';
 import { childExit, makeTestEnv, ROOT, type TestEnv } from './helpers/env.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures');

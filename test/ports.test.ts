@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkPinnedPort, choosePort, isPortFree, portCandidates, portSettings } from '../dist/supervisor/ports.js';
-import type { RegistryData } from '../dist/supervisor/registry.js';
+import { checkPinnedPort, choosePort, isPortFree, portCandidates, portSettings } from '../src/supervisor/ports.js';
+import type { RegistryData } from '../src/supervisor/registry.js';
 import { makeTestEnv, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Registry } from '../dist/supervisor/registry.js';
+import { Registry } from '../src/supervisor/registry.js';
 import { childExit, makeTestEnv, ROOT, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;

@@ -154,8 +154,9 @@ export async function openSession(gateway: Gateway, options: SessionOptions = {}
   return { client, server, received, close: () => client.close() };
 }
 
-export function textOf(result: { content?: unknown }): string {
-  const content = (result.content ?? []) as { type: string; text?: string }[];
+/** The text of a tool result (the SDK's result type is a union that includes the legacy `toolResult` shape). */
+export function textOf(result: object): string {
+  const content = ('content' in result && Array.isArray(result.content) ? result.content : []) as { type: string; text?: string }[];
   return content.map((c) => (c.type === 'text' ? (c.text ?? '') : '')).join('');
 }
 

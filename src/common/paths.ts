@@ -37,5 +37,8 @@ export function homeLayout(home: string) {
 }
 export type HomeLayout = ReturnType<typeof homeLayout>;
 
-/** The built CLI entry (dist/cli/main.js): what pm2 runs and what client configs launch. */
-export const CLI_ENTRY: string = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/**
+ * The built CLI entry (dist/cli/main.js): what pm2 runs and what client configs launch.
+ * Resolved from the package root, so it names the build also when this module runs from src/.
+ */
+export const CLI_ENTRY: string = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
