@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,46 @@ export interface TestEnv {
 let workspaceCounter = 0;
 
 /**
+ * Test ports come from blocks of 1,000 below Linux's ephemeral range (32768+), where the
+ * kernel never hands out a client socket's local port. Each TestEnv claims a whole block with
+ * a `wx` file holding its pid (stale when that pid is dead), so files running in parallel —
+ * and several envs in one file — never share a port.
+ */
+const PORT_BLOCK = 1_000;
+const PORT_BLOCKS = { first: 10, last: 31 }; // ports 10000..31999
+const PORT_CLAIMS = join(tmpdir(), 'exai-test-ports');
+
+function claimPortBlock(): { base: number; release(): void } {
+  mkdirSync(PORT_CLAIMS, { recursive: true });
+  const count = PORT_BLOCKS.last - PORT_BLOCKS.first + 1;
+  const start = Math.floor(Math.random() * count);
+  for (let i = 0; i < count; i++) {
+    const block = PORT_BLOCKS.first + ((start + i) % count);
+    const file = join(PORT_CLAIMS, `${block}.claim`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(file, String(process.pid), { flag: 'wx' });
+        return { base: block * PORT_BLOCK, release: () => rmSync(file, { force: true }) };
+      } catch {
+        const holder = Number(readFileSync(file, 'utf8'));
+        if (holder && isRunning(holder)) break;
+        rmSync(file, { force: true }); // left by a test process that died
+      }
+    }
+  }
+  throw new Error(`all test port blocks in ${PORT_CLAIMS} are claimed by live processes`);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
  * Per-test-file isolation: temp EXAI_HOME and PM2_HOME, and a random high port base so two
  * files running at once (or a user's real daemons) never meet on a port.
  */
@@ -34,7 +74,9 @@ export function makeTestEnv(): TestEnv {
   const home = join(dir, 'home');
   const pm2Home = join(dir, 'pm2');
   const portStride = 10;
-  const portBase = 20_000 + Math.floor(Math.random() * 3_500) * 10;
+  const block = claimPortBlock();
+  // A random offset inside the block keeps the base random, as the stride leaves room for 90 workspaces.
+  const portBase = block.base + Math.floor(Math.random() * 10);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     EXAI_HOME: home,
@@ -57,6 +99,7 @@ export function makeTestEnv(): TestEnv {
     async cleanup() {
       if (existsSync(pm2Home)) await pm2Kill(pm2Home);
       rmSync(dir, { recursive: true, force: true });
+      block.release();
     },
   };
 }
