@@ -44,6 +44,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const load = commands[name];
+  if (load && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (!load) {
     writeErr(`exai: unknown command ${JSON.stringify(name)}; run \`exai --help\` for the list of commands`);
     return 2;

@@ -71,14 +71,18 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
   server.onclose = () => {
     detach();
     state.sessions.delete(id);
-    log.info(`session ${id} closed (${info.requests} requests; ${state.sessions.size} open)`);
+    // Health probes (`exai spawn`, `exai list`) open a session for one request: logging
+    // those would bury the daemon's log under two lines per probe.
+    const lifetimeMs = Date.now() - info.openedAt;
+    if (info.requests > 1 || lifetimeMs > 1_000) {
+      log.info(`session ${id} closed after ${(lifetimeMs / 1000).toFixed(1)} s (${info.requests} requests; ${state.sessions.size} open)`);
+    }
     markClosed();
   };
   server.onerror = (err) => log.warn(`session ${id}: ${errorMessage(err)}`);
 
   state.sessions.set(id, info);
   state.counters.sessionsOpened++;
-  log.info(`session ${id} opened (${state.sessions.size} open)`);
   await server.connect(transport);
   return {
     id,
