@@ -148,7 +148,8 @@ describe('exai doctor', () => {
       rmSync(gone, { recursive: true, force: true });
       // foreign process on a registered port
       const squatRow = (JSON.parse((await run(['list', '--json'])).stdout) as Row[]).find((r) => r.workspace === squat)!;
-      expect((await run(['stop', '--workspace', squat])).code).toBe(0);
+      // The daemon went away without the user asking (not `exai stop`, which doctor respects).
+      expect((await runPm2(['stop', squatRow.name], env.env)).code).toBe(0);
       await waitFor(async () => ((await getHealth(squatRow.port).catch(() => undefined)) ? undefined : true), { what: 'port free' });
       const squatter = createServer((s) => s.destroy());
       await new Promise<void>((r) => squatter.listen(squatRow.port, '127.0.0.1', r));
@@ -172,6 +173,15 @@ describe('exai doctor', () => {
       } finally {
         squatter.close();
       }
+
+      // a workspace stopped on purpose is no fault, and --fix leaves it stopped
+      expect((await run(['stop', '--workspace', drift])).code).toBe(0);
+      const stoppedReport = await run(['doctor', '--fix']);
+      expect(stoppedReport.code).toBe(0);
+      expect(stoppedReport.stdout).toMatch(/drift: stopped with `exai stop`/);
+      const afterStop = JSON.parse((await run(['list', '--json'])).stdout) as Row[];
+      expect(afterStop.find((r) => r.workspace === drift)).toMatchObject({ status: 'stopped', healthy: false });
+      expect((await run(['spawn', '--workspace', drift])).code).toBe(0);
 
       // corrupt registry: named, never reset; --fix restores it from the backup and pm2
       const before = JSON.parse((await run(['list', '--json'])).stdout) as Row[];

@@ -6,6 +6,7 @@ import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
 import { exaiProcesses, removeEntry } from './fleet.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
+import { isPortFree } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
 import { spawnWorkspace } from './spawn.js';
@@ -89,6 +90,17 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   }
   c.add({ scope, check: 'directory', status: 'ok', message: 'workspace folder exists' });
 
+  if (entry.stopped) {
+    // Stopped on purpose: not a fault, and not for --fix to undo; a squatter on its port is
+    // worth knowing before the next start moves it.
+    if (await isPortFree(entry.port)) {
+      c.add({ scope, check: 'daemon', status: 'ok', message: `stopped with \`exai stop\`; \`exai spawn --workspace ${quoted}\` starts it on port ${entry.port}` });
+    } else {
+      c.add({ scope, check: 'daemon', status: 'problem', message: `stopped with \`exai stop\`, and port ${entry.port} is now held by another process`, fix: `exai spawn --workspace ${quoted} (moves it to a free port)` });
+    }
+    await checkConfigs(entry, c);
+    return;
+  }
   const token = readToken(c.home, entry.id);
   const probe = token ? await probeDaemon({ port: entry.port, id: entry.id, token, withStatus: true }) : undefined;
   let daemonProblem: string | undefined;
@@ -116,6 +128,11 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
     c.add({ scope, check: 'daemon', status: 'problem', message: daemonProblem, fix: stale ? `exai restart --workspace ${quoted}` : `exai spawn --workspace ${quoted}` });
   }
 
+  await checkConfigs(entry, c);
+}
+
+async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+  const scope = entry.workspace;
   for (const kind of entry.clients) {
     const file = clientConfigPath(kind, entry.workspace);
     const port = readClientEntryPort(kind, entry.workspace);
