@@ -5,7 +5,7 @@ import { EXAI_VERSION } from '../common/version.js';
 import { EXIT_ADDR_IN_USE } from '../daemon/exit-codes.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
 import { checkClientConfig, writeClientConfig } from './client-config.js';
-import { daemonStatus, fetchHealth, probeDaemon, type DaemonStatus, type Health } from './health.js';
+import { fetchHealth, probeDaemon, type DaemonStatus, type Health } from './health.js';
 import { withLock } from './lock.js';
 import { withPm2, type Pm2 } from './pm2.js';
 import { checkPinnedPort, choosePort, portSettings } from './ports.js';
@@ -158,8 +158,7 @@ async function start(ctx: Context): Promise<SpawnResult> {
     const outcome = await waitHealthy(ctx, port);
     if (outcome.kind === 'healthy') {
       const configFiles = await writeConfigs(ctx, port);
-      const status = await daemonStatus(port, ctx.token, 2_000).catch(() => undefined);
-      const res = result(ctx, outcome.health, outcome.status, false, configFiles, status);
+      const res = result(ctx, outcome.health, outcome.status, false, configFiles, outcome.daemon);
       if (previousPort !== undefined && previousPort !== port) {
         res.movedFrom = previousPort;
         opts.onWarning?.(
@@ -246,7 +245,7 @@ function reservePort(ctx: Context, tried: ReadonlySet<number>): Promise<number> 
 }
 
 type Outcome =
-  | { kind: 'healthy'; health: Health; status: string }
+  | { kind: 'healthy'; health: Health; status: string; daemon?: DaemonStatus }
   | { kind: 'port-taken' }
   | { kind: 'failed'; reason: string };
 
@@ -268,8 +267,8 @@ async function waitHealthy(ctx: Context, port: number): Promise<Outcome> {
       return { kind: 'failed', reason: `pm2 reports it ${status}` };
     }
     if (status === 'online') {
-      const probe = await probeDaemon({ port, id: ctx.workspace.id, token: ctx.token, timeoutMs: 1_000 });
-      if (probe.state === 'healthy') return { kind: 'healthy', health: probe.health, status };
+      const probe = await probeDaemon({ port, id: ctx.workspace.id, token: ctx.token, timeoutMs: 1_000, withStatus: true });
+      if (probe.state === 'healthy') return { kind: 'healthy', health: probe.health, status, daemon: probe.status };
       last = probe.reason;
     }
     await new Promise((r) => setTimeout(r, delay));
