@@ -306,7 +306,7 @@ export class Bridge {
   }
 
   private unavailableMessage(): string {
-    const seconds = Math.round(this.outageMs / 1000);
+    const seconds = this.outageMs < 10_000 ? (this.outageMs / 1000).toFixed(1) : String(Math.round(this.outageMs / 1000));
     return `exai shim: the workspace daemon did not answer within ${seconds} s${this.lastConnectError ? ` (${errorText(this.lastConnectError)})` : ''}; the shim keeps retrying — check \`exai list\` and \`exai logs --workspace <dir>\`, then retry the request`;
   }
 
