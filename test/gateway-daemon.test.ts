@@ -8,7 +8,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
   CallToolResultSchema,
   CreateMessageRequestSchema,
@@ -18,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveWorkspace } from '../src/supervisor/workspace.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
 import type { ExaiStatus } from '../src/daemon/builtins.js';
-import { CLI, ROOT, childExit, makeTestEnv, runCli, waitFor, type TestEnv } from './helpers/env.js';
+import { CLI, childExit, makeTestEnv, runCli, shimTransport, waitFor, type TestEnv } from './helpers/env.js';
 import {
   everythingEntry,
   filesystemEntry,
@@ -67,15 +66,7 @@ async function shimSession(
   daemon: { port: number; workspace: string },
   options: { sampling?: string } = {},
 ): Promise<ShimSession> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(t.env)) if (v !== undefined) env[k] = v;
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [CLI, 'shim'],
-    env: { ...env, EXAI_WS_PORT: String(daemon.port), EXAI_WORKSPACE: daemon.workspace },
-    stderr: 'pipe',
-    cwd: ROOT,
-  });
+  const transport = shimTransport(t.env, daemon.port, daemon.workspace);
   const client = new Client({ name: 'gateway-e2e', version: '1.0.0' }, { capabilities: options.sampling ? { sampling: {} } : {} });
   if (options.sampling) {
     const answer = options.sampling;

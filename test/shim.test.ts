@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { homeLayout } from '../src/common/paths.js';
@@ -17,7 +16,7 @@ import { LineSplitter } from '../src/shim/framing.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
 import { isAlive } from './helpers/daemon.js';
-import { CLI, ROOT, childExit, makeTestEnv, pm2Apps, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
+import { CLI, ROOT, childExit, makeTestEnv, pm2Apps, runCli, runPm2, shimTransport, waitFor, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;
 const clients: Client[] = [];
@@ -47,13 +46,7 @@ function shimEnv(port: number, workspace: string): Record<string, string> {
 }
 
 async function shimClient(port: number, workspace: string): Promise<Client> {
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [CLI, 'shim'],
-    env: shimEnv(port, workspace),
-    stderr: 'pipe',
-    cwd: ROOT,
-  });
+  const transport = shimTransport(t.env, port, workspace);
   const client = new Client({ name: 'shim-e2e', version: '1.0.0' });
   clients.push(client);
   await client.connect(transport);

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -198,4 +199,20 @@ export async function pm2Apps(env: NodeJS.ProcessEnv): Promise<{ name: string; p
   const line = res.stdout.split('\n').find((l) => l.startsWith('['));
   if (!line) throw new Error(`pm2 jlist printed no JSON: ${res.stdout}${res.stderr}`);
   return JSON.parse(line) as { name: string; pid: number; pm2_env: { status: string } }[];
+}
+
+/**
+ * The stdio transport an editor would use: `node dist/cli/main.js shim` with this test's
+ * EXAI_HOME/PM2_HOME, the workspace's port and folder, and stderr piped for the test to read.
+ */
+export function shimTransport(env: NodeJS.ProcessEnv, port: number, workspace: string, extra: Record<string, string> = {}): StdioClientTransport {
+  const strings: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) strings[k] = v;
+  return new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, 'shim'],
+    env: { ...strings, EXAI_WS_PORT: String(port), EXAI_WORKSPACE: workspace, ...extra },
+    stderr: 'pipe',
+    cwd: ROOT,
+  });
 }

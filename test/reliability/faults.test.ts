@@ -9,10 +9,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPm2Daemons, getHealth, isAlive } from '../helpers/daemon.js';
-import { CLI, ROOT, makeTestEnv, pm2Apps, runCli, waitFor, type TestEnv } from '../helpers/env.js';
+import { CLI, ROOT, makeTestEnv, pm2Apps, runCli, shimTransport, waitFor, type TestEnv } from '../helpers/env.js';
 import { connectClient } from '../helpers/mcp-client.js';
 import { resolveWorkspace } from '../../src/supervisor/workspace.js';
 import type { ExaiStatus as Status } from '../../src/daemon/builtins.js';
@@ -39,12 +38,6 @@ afterAll(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await t.cleanup();
 });
-
-function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  return out;
-}
 
 /** Exited, or a zombie its parent has not reaped yet (kill(pid, 0) still succeeds on those). */
 function isGone(pid: number): boolean {
@@ -127,13 +120,7 @@ describe('faults', () => {
   it('[F1] daemon kill -9 in the middle of a call made through `exai shim`: the call fails cleanly, the same session’s next call succeeds after pm2 restarts it', async (ctx) => {
     const dir = t.workspace('f1-shim');
     const r = await spawnJson(t, dir);
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [CLI, 'shim'],
-      env: { ...stringEnv(t.env), EXAI_WS_PORT: String(r.port), EXAI_WORKSPACE: dir },
-      stderr: 'pipe',
-      cwd: ROOT,
-    });
+    const transport = shimTransport(t.env, r.port, dir);
     let shimStderr = '';
     transport.stderr?.on('data', (d: Buffer) => (shimStderr += d.toString()));
     const client = new Client({ name: 'f1-shim', version: '0.0.0' });

@@ -7,10 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from '../helpers/daemon.js';
-import { CLI, ROOT, makeTestEnv, pm2Apps, runCli, waitFor, type TestEnv } from '../helpers/env.js';
+import { CLI, ROOT, makeTestEnv, pm2Apps, runCli, shimTransport, waitFor, type TestEnv } from '../helpers/env.js';
 import { connectClient } from '../helpers/mcp-client.js';
 import type { ExaiStatus } from '../../src/daemon/builtins.js';
 import type { UpstreamStatus } from '../../src/daemon/upstreams/upstream.js';
@@ -31,12 +30,6 @@ function markersFound(): string[] {
   const places = [...filesUnder(t.dir), ...readdirSync(ROOT).map((f) => join(ROOT, f)), ...readdirSync(process.cwd()).map((f) => join(process.cwd(), f))];
   // Folder names in this file contain the marker text on purpose; a created file is named by it.
   return places.filter((p) => basename(p).startsWith(marker));
-}
-
-function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  return out;
 }
 
 /** `exai_status`, with its upstreams (typed loosely in the source) as the daemon reports them. */
@@ -67,13 +60,7 @@ describe('hostile CLI input', () => {
       expect((await listJson(t)).find((x) => x.id === r.id)?.workspace).toBe(dir);
 
       // The editor launches the shim with the folder in EXAI_WORKSPACE: the same path must work there.
-      const transport = new StdioClientTransport({
-        command: process.execPath,
-        args: [CLI, 'shim'],
-        env: { ...stringEnv(t.env), EXAI_WS_PORT: String(r.port), EXAI_WORKSPACE: dir },
-        stderr: 'pipe',
-        cwd: ROOT,
-      });
+      const transport = shimTransport(t.env, r.port, dir);
       const viaShim = new Client({ name: 'h3', version: '0' });
       await viaShim.connect(transport);
       const shimStatus = (await viaShim.callTool({ name: 'exai_status', arguments: {} })).structuredContent as unknown as Status;

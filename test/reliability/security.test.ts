@@ -9,21 +9,14 @@ import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, ROOT, makeTestEnv, runPm2, waitFor, type CliResult, type TestEnv } from '../helpers/env.js';
+import { makeTestEnv, runPm2, shimTransport, waitFor, type CliResult, type TestEnv } from '../helpers/env.js';
 import { handshake } from '../helpers/mcp-client.js';
 import { EVERYTHING } from '../upstreams-helpers.js';
 import { cliOk, filesUnder, listeningSocketsOf, modeOf, note, pm2DaemonPids, spawnJson, tcpSockets, tokenOf, type SpawnJson } from './support.js';
 
 let t: TestEnv;
 let fleet: SpawnJson[] = [];
-
-function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  return out;
-}
 
 /** Every descendant of a process (parent links from /proc/<pid>/stat). */
 function descendants(pid: number): number[] {
@@ -92,13 +85,7 @@ describe('security invariants', () => {
     const up = fleet[0]!;
     await waitFor(() => (descendants(up.pid).length > 0 ? true : undefined), { what: 'the upstream process' });
 
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [CLI, 'shim'],
-      env: { ...stringEnv(t.env), EXAI_WS_PORT: String(up.port), EXAI_WORKSPACE: up.workspace },
-      stderr: 'pipe',
-      cwd: ROOT,
-    });
+    const transport = shimTransport(t.env, up.port, up.workspace);
     const viaShim = new Client({ name: 's1', version: '0' });
     await viaShim.connect(transport);
     try {
@@ -149,13 +136,7 @@ describe('security invariants', () => {
     expect((await handshake(d.port, { Authorization: `Bearer ${token}`, Host: `evil.example:${d.port}` })).status).toBe(403);
     expect((await handshake(d.port, { Authorization: `Bearer ${token.slice(0, 32)}` })).status).toBe(401);
     expect((await handshake(d.port, { Authorization: `Bearer ${token}` })).status).toBe(101);
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [CLI, 'shim'],
-      env: { ...stringEnv(t.env), EXAI_WS_PORT: String(d.port), EXAI_WORKSPACE: d.workspace, EXAI_DEBUG: '1' },
-      stderr: 'pipe',
-      cwd: ROOT,
-    });
+    const transport = shimTransport(t.env, d.port, d.workspace, { EXAI_DEBUG: '1' });
     let shimStderr = '';
     transport.stderr?.on('data', (c: Buffer) => (shimStderr += c.toString()));
     const viaShim = new Client({ name: 's2', version: '0' });
