@@ -4,8 +4,8 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_ADDR_IN_USE } from '../src/daemon/run.js';
-import { readToken } from '../src/supervisor/token.js';
-import { resolveWorkspace } from '../src/supervisor/workspace.js';
+import { readToken } from '../src/workspace/token.js';
+import { resolveWorkspace } from '../src/workspace/identity.js';
 import { CLI, childExit, makeTestEnv, type TestEnv } from './helpers/env.js';
 import { connectClient, httpGet, RawSession } from './helpers/mcp-client.js';
 

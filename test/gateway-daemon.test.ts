@@ -14,7 +14,7 @@ import {
   type JSONRPCMessage,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveWorkspace } from '../src/supervisor/workspace.js';
+import { resolveWorkspace } from '../src/workspace/identity.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
 import type { ExaiStatus } from '../src/daemon/builtins.js';
 import { CLI, childExit, makeTestEnv, runCli, shimTransport, waitFor, type TestEnv } from './helpers/env.js';

@@ -20,7 +20,7 @@ let distModules;
 async function dist() {
   distModules ??= {
     ...(await import(DIST('transport/ws-client.js'))),
-    ...(await import(DIST('supervisor/token.js'))),
+    ...(await import(DIST('workspace/token.js'))),
   };
   return distModules;
 }

@@ -1,5 +1,5 @@
 import { isExaiError } from '../common/errors.js';
-import { EXIT_ADDR_IN_USE, EXIT_USAGE } from '../daemon/exit-codes.js';
+import { EXIT_ADDR_IN_USE, EXIT_USAGE } from '../common/exit-codes.js';
 import { streamLogger } from '../daemon/log.js';
 import { runDaemon } from '../daemon/run.js';
 import { failure, parseCommand, writeErr } from './output.js';

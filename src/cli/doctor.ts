@@ -1,4 +1,4 @@
-import { resolveExaiHome } from '../common/paths.js';
+import { resolveExaiHome } from '../workspace/layout.js';
 import { runDoctor } from '../supervisor/doctor.js';
 import { withPm2 } from '../supervisor/pm2.js';
 import { failure, parseCommand, writeJson, writeOut } from './output.js';

@@ -1,4 +1,4 @@
-import { resolveExaiHome } from '../common/paths.js';
+import { resolveExaiHome } from '../workspace/layout.js';
 import { listRows, type ListRow } from '../supervisor/fleet.js';
 import { withFleet } from '../supervisor/spawn.js';
 import { Registry } from '../supervisor/registry.js';

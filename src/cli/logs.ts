@@ -1,5 +1,5 @@
 import { ExaiError } from '../common/errors.js';
-import { homeLayout, resolveExaiHome } from '../common/paths.js';
+import { homeLayout, resolveExaiHome } from '../workspace/layout.js';
 import { selectEntries } from '../supervisor/fleet.js';
 import { followFile, mergeByTime, tailLines } from '../supervisor/logs.js';
 import { Registry } from '../supervisor/registry.js';

@@ -1,4 +1,4 @@
-import { resolveExaiHome } from '../common/paths.js';
+import { resolveExaiHome } from '../workspace/layout.js';
 import { removeEntry, selectEntries } from '../supervisor/fleet.js';
 import { withPm2 } from '../supervisor/pm2.js';
 import { Registry } from '../supervisor/registry.js';

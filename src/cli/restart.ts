@@ -1,4 +1,4 @@
-import { resolveExaiHome } from '../common/paths.js';
+import { resolveExaiHome } from '../workspace/layout.js';
 import { selectEntries } from '../supervisor/fleet.js';
 import { Registry } from '../supervisor/registry.js';
 import { spawnWorkspace, type SpawnResult } from '../supervisor/spawn.js';

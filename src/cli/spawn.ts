@@ -1,5 +1,5 @@
 import { ExaiError } from '../common/errors.js';
-import { resolveExaiHome } from '../common/paths.js';
+import { resolveExaiHome } from '../workspace/layout.js';
 import type { ClientKind } from '../supervisor/registry.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeJson, writeOut } from './output.js';

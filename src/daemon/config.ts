@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { ExaiError, errnoCode, isExaiError } from '../common/errors.js';
-import { resolveWorkspace, type Workspace } from '../supervisor/workspace.js';
+import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
 
 export const DEFAULT_HEARTBEAT_MS = 30_000;
 

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { tokensEqual } from '../supervisor/token.js';
+import { tokensEqual } from '../workspace/token.js';
 import { MCP_SUBPROTOCOL } from '../transport/constants.js';
 
 /** Why a request is refused: the HTTP status and a one-line reason (never containing the token). */

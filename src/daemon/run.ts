@@ -1,12 +1,12 @@
-import { ensureToken } from '../supervisor/token.js';
-import { resolveWorkspace, type Workspace } from '../supervisor/workspace.js';
+import { ensureToken } from '../workspace/token.js';
+import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
 import { readDaemonConfig, DEFAULT_HEARTBEAT_MS } from './config.js';
 import { silentLogger, type Logger } from './log.js';
 import { listenDaemon } from './server.js';
 import { createDaemonState, type DaemonState } from './state.js';
 import { Gateway, type GatewayOptions } from './upstreams/gateway.js';
 
-export { EXIT_ADDR_IN_USE } from './exit-codes.js';
+export { EXIT_ADDR_IN_USE } from '../common/exit-codes.js';
 import { publishPm2Metrics } from './metrics.js';
 
 export interface StartDaemonOptions {

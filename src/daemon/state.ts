@@ -1,5 +1,5 @@
-import type { Health } from '../supervisor/health.js';
-import type { Workspace } from '../supervisor/workspace.js';
+import type { Health } from '../transport/health.js';
+import type { Workspace } from '../workspace/identity.js';
 import { EXAI_VERSION } from '../common/version.js';
 
 /** One open MCP connection, as the status tool and metrics see it. */

@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { homeLayout } from '../common/paths.js';
+import { homeLayout } from '../workspace/layout.js';
 import type { LogLevel } from './bridge.js';
 
 /**

@@ -1,7 +1,8 @@
 import type { StartOptions } from 'pm2';
-import { CLI_ENTRY, homeLayout } from '../common/paths.js';
-import { EXIT_ADDR_IN_USE, EXIT_USAGE } from '../daemon/exit-codes.js';
-import { PM2_NAMESPACE, type Workspace } from './workspace.js';
+import { CLI_ENTRY } from '../common/install.js';
+import { homeLayout } from '../workspace/layout.js';
+import { EXIT_ADDR_IN_USE, EXIT_USAGE } from '../common/exit-codes.js';
+import { PM2_NAMESPACE, type Workspace } from '../workspace/identity.js';
 
 /**
  * The daemon must come up within this long after pm2 forks it; pm2 itself gives up on

@@ -12,7 +12,7 @@ import {
 } from 'jsonc-parser';
 import { writeFileAtomic } from '../common/atomic-write.js';
 import { ExaiError, errnoCode, errorMessage } from '../common/errors.js';
-import { CLI_ENTRY } from '../common/paths.js';
+import { CLI_ENTRY } from '../common/install.js';
 import type { ClientKind } from './registry.js';
 
 /** The name of exai's entry in every client config. */

@@ -10,8 +10,8 @@ import { isPortFree } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
 import { spawnWorkspace } from './spawn.js';
-import { readToken } from './token.js';
-import { workspaceFromCanonical } from './workspace.js';
+import { readToken } from '../workspace/token.js';
+import { workspaceFromCanonical } from '../workspace/identity.js';
 
 export interface Finding {
   /** 'pm2', 'registry', or the workspace path. */

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { StartOptions } from 'pm2';
-import { resolveExaiHome } from '../common/paths.js';
+import { resolveExaiHome } from '../workspace/layout.js';
 import { appOptions } from './app.js';
 import { Registry } from './registry.js';
-import { workspaceFromCanonical } from './workspace.js';
+import { workspaceFromCanonical } from '../workspace/identity.js';
 
 /**
  * The pm2 apps for every registered workspace whose folder still exists, built by the same

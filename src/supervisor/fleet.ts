@@ -5,8 +5,8 @@ import { probeDaemon, type DaemonStatus, type UpstreamSummary } from './health.j
 import type { Pm2 } from './pm2.js';
 import { removeClientEntry } from './client-config.js';
 import { Registry, type RegistryEntry } from './registry.js';
-import { deleteToken, readToken } from './token.js';
-import { resolveWorkspace, workspaceFromCanonical, PM2_NAMESPACE } from './workspace.js';
+import { deleteToken, readToken } from '../workspace/token.js';
+import { resolveWorkspace, workspaceFromCanonical, PM2_NAMESPACE } from '../workspace/identity.js';
 
 /** One row of `exai list --json` (DESIGN.md "CLI"). */
 export interface ListRow {

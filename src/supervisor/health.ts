@@ -1,17 +1,8 @@
-import { request } from 'node:http';
 import { errnoCode, errorMessage } from '../common/errors.js';
 import { dialDaemon } from '../transport/dial.js';
+import { fetchHealth, type Health } from '../transport/health.js';
 
-/** What `GET /health` answers (DESIGN.md "Daemon wire contract"). */
-export interface Health {
-  ok: boolean;
-  version: string;
-  id: string;
-  pid: number;
-  port: number;
-  uptimeMs: number;
-  sessions: number;
-}
+export { fetchHealth, type Health };
 
 export type Probe =
   | { state: 'healthy'; health: Health; status?: DaemonStatus }
@@ -21,32 +12,6 @@ export type Probe =
   | { state: 'foreign'; reason: string; health?: Health }
   /** Our daemon answers /health but does not complete an authenticated MCP ping. */
   | { state: 'unresponsive'; reason: string; health: Health };
-
-export function fetchHealth(port: number, timeoutMs: number): Promise<Health> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path: '/health', method: 'GET', timeout: timeoutMs, headers: { host: `127.0.0.1:${port}` } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          try {
-            if (res.statusCode !== 200) throw new Error(`GET /health answered ${res.statusCode}`);
-            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Health;
-            if (typeof body.id !== 'string' || typeof body.version !== 'string') throw new Error('GET /health is not an exai daemon');
-            resolve(body);
-          } catch (err) {
-            reject(err);
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`GET /health timed out after ${timeoutMs} ms`), { code: 'TIMEOUT' })));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /**
  * One authenticated JSON-RPC request over the daemon's WebSocket, answered or refused within

@@ -15,8 +15,8 @@ import {
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExaiError, errnoCode, homeWriteAdvice } from '../common/errors.js';
-import { homeLayout } from '../common/paths.js';
-import { ensurePrivateDir } from './token.js';
+import { homeLayout } from '../workspace/layout.js';
+import { ensurePrivateDir } from '../workspace/token.js';
 
 export interface LockOptions {
   /** How long to wait for the lock before LOCK_TIMEOUT. */

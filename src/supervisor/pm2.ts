@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
 import type { ProcessDescription, StartOptions } from 'pm2';
 import { ExaiError, errorMessage } from '../common/errors.js';
+import { pm2Home } from '../workspace/layout.js';
 import { withLock } from './lock.js';
 
 /** What exai needs of pm2, as promises. One instance per connected CLI process. */
@@ -22,11 +21,6 @@ export interface Pm2 {
 }
 
 type Pm2Module = typeof import('pm2');
-
-/** pm2's own state dir, as pm2 computes it (PM2_HOME, else ~/.pm2). */
-export function pm2Home(env: NodeJS.ProcessEnv = process.env): string {
-  return env.PM2_HOME ? resolve(env.PM2_HOME) : join(homedir(), '.pm2');
-}
 
 /**
  * Connects to the pm2 daemon of PM2_HOME, starting it if needed. Concurrent cold connects

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import type Conf from 'conf';
 import { writeFileAtomic } from '../common/atomic-write.js';
 import { ExaiError, errnoCode, errorMessage } from '../common/errors.js';
-import { homeLayout } from '../common/paths.js';
+import { homeLayout } from '../workspace/layout.js';
 import { withLock, type LockOptions } from './lock.js';
-import { ensurePrivateDir } from './token.js';
+import { ensurePrivateDir } from '../workspace/token.js';
 
 export type ClientKind = 'vscode' | 'claude' | 'cursor';
 export const CLIENT_KINDS: readonly ClientKind[] = ['vscode', 'claude', 'cursor'];

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ExaiError, errorMessage } from '../common/errors.js';
-import { homeLayout } from '../common/paths.js';
+import { homeLayout } from '../workspace/layout.js';
 import { EXAI_VERSION } from '../common/version.js';
-import { EXIT_ADDR_IN_USE } from '../daemon/exit-codes.js';
+import { EXIT_ADDR_IN_USE } from '../common/exit-codes.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
 import { checkClientConfig, writeClientConfig } from './client-config.js';
 import { fetchHealth, probeDaemon, type DaemonStatus, type Health } from './health.js';
@@ -10,8 +10,8 @@ import { withLock } from './lock.js';
 import { withPm2, type Pm2 } from './pm2.js';
 import { checkPinnedPort, choosePort, portSettings } from './ports.js';
 import { Registry, type ClientKind, type RegistryEntry } from './registry.js';
-import { ensureToken, readToken } from './token.js';
-import { resolveWorkspace, workspaceFromCanonical, type Workspace } from './workspace.js';
+import { ensureToken, readToken } from '../workspace/token.js';
+import { resolveWorkspace, workspaceFromCanonical, type Workspace } from '../workspace/identity.js';
 
 export interface SpawnOptions {
   /** The workspace directory as the user gave it. */

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPm2Daemons, getHealth, isAlive } from '../helpers/daemon.js';
 import { CLI, ROOT, makeTestEnv, pm2Apps, runCli, shimTransport, waitFor, type TestEnv } from '../helpers/env.js';
 import { connectClient } from '../helpers/mcp-client.js';
-import { resolveWorkspace } from '../../src/supervisor/workspace.js';
+import { resolveWorkspace } from '../../src/workspace/identity.js';
 import type { ExaiStatus as Status } from '../../src/daemon/builtins.js';
 import {
   expectOneLineFailure,

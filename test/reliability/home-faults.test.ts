@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from '../helpers/daemon.js';
 import { makeTestEnv, pm2Apps, runCli, type TestEnv } from '../helpers/env.js';
 import { Registry } from '../../src/supervisor/registry.js';
-import { resolveWorkspace } from '../../src/supervisor/workspace.js';
+import { resolveWorkspace } from '../../src/workspace/identity.js';
 import { expectOneLineFailure, filesUnder, note, spawnJson } from './support.js';
 
 let t: TestEnv;

@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ExaiError, errnoCode, homeWriteAdvice } from '../common/errors.js';
-import { homeLayout } from '../common/paths.js';
+import { homeLayout } from './layout.js';
 
 /** EXAI_HOME and its token folder are private to the user: 0700. */
 export function ensurePrivateDir(dir: string): void {

@@ -1,6 +1,6 @@
+import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 /**
  * Where exai keeps its state. EXAI_HOME wins; otherwise the OS per-user config dir, the
@@ -19,6 +19,25 @@ export function resolveExaiHome(env: NodeJS.ProcessEnv = process.env): string {
   return fromEnv && fromEnv.trim() !== '' ? resolve(fromEnv) : defaultExaiHome(env);
 }
 
+/** pm2's own state dir, as pm2 7 computes it (`paths.js`): PM2_HOME, else ~/.pm2. */
+export function pm2Home(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PM2_HOME && env.PM2_HOME.trim() !== '' ? resolve(env.PM2_HOME) : join(homedir(), '.pm2');
+}
+
+/** pm2's default state dir (what a client that passes no PM2_HOME gets). */
+export function defaultPm2Home(): string {
+  return join(homedir(), '.pm2');
+}
+
+/**
+ * A short, stable tag of a state dir (4 hex chars of sha256 of its path), for names that
+ * must differ between two EXAI_HOMEs sharing one pm2 (WINDOWS.md #2: on Windows every
+ * PM2_HOME shares one pm2 daemon).
+ */
+export function homeTag(home: string): string {
+  return createHash('sha256').update(resolve(home)).digest('hex').slice(0, 4);
+}
+
 /** The layout of EXAI_HOME in one place, so no module invents its own file names. */
 export function homeLayout(home: string) {
   return {
@@ -27,6 +46,8 @@ export function homeLayout(home: string) {
     registryBackup: join(home, 'registry.json.bak'),
     tokens: join(home, 'tokens'),
     tokenFile: (id: string) => join(home, 'tokens', `${id}.token`),
+    /** Values of the variables the launch spec passes to the daemon (beside the token, 0600). */
+    envFile: (id: string) => join(home, 'tokens', `${id}.env.json`),
     logs: join(home, 'logs'),
     outLog: (name: string) => join(home, 'logs', `${name}.out.log`),
     errLog: (name: string) => join(home, 'logs', `${name}.err.log`),
@@ -36,9 +57,3 @@ export function homeLayout(home: string) {
   };
 }
 export type HomeLayout = ReturnType<typeof homeLayout>;
-
-/**
- * The built CLI entry (dist/cli/main.js): what pm2 runs and what client configs launch.
- * Resolved from the package root, so it names the build also when this module runs from src/.
- */
-export const CLI_ENTRY: string = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));

@@ -1,0 +1,7 @@
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The built CLI entry (dist/cli/main.js): what pm2 runs and what client configs launch.
+ * Resolved from the package root, so it names the build also when this module runs from src/.
+ */
+export const CLI_ENTRY: string = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));

@@ -1,0 +1,49 @@
+import { request } from 'node:http';
+
+/**
+ * What `GET /health` answers (DESIGN.md "Daemon wire contract"), plus `home` (the state dir
+ * the daemon reads its token from, so a shim of another EXAI_HOME can say so) and `spec` (a
+ * hash of the launch spec it runs with, so every start path can see a daemon started with
+ * other inputs). Both are paths or hashes, never secrets.
+ */
+export interface Health {
+  ok: boolean;
+  version: string;
+  id: string;
+  pid: number;
+  port: number;
+  uptimeMs: number;
+  sessions: number;
+  home?: string;
+  spec?: string;
+}
+
+/**
+ * `GET /health` on 127.0.0.1:port. Rejects with the socket error (`ECONNREFUSED`, …), a
+ * `TIMEOUT` error after `timeoutMs`, or an Error when what answers is not an exai daemon.
+ */
+export function fetchHealth(port: number, timeoutMs: number): Promise<Health> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/health', method: 'GET', timeout: timeoutMs, headers: { host: `127.0.0.1:${port}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            if (res.statusCode !== 200) throw new Error(`GET /health answered ${res.statusCode}`);
+            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Health;
+            if (typeof body.id !== 'string' || typeof body.version !== 'string') throw new Error('GET /health is not an exai daemon');
+            resolve(body);
+          } catch (err) {
+            reject(err);
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`GET /health timed out after ${timeoutMs} ms`), { code: 'TIMEOUT' })));
+    req.on('error', reject);
+    req.end();
+  });
+}
