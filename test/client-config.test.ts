@@ -1,5 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'jsonc-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   clientConfigPath,
@@ -7,9 +9,12 @@ import {
   removeClientEntry,
   writeClientConfig,
 } from '../src/supervisor/client-config.js';
+import { defaultExaiHome, type StateDirs } from '../src/workspace/layout.js';
 import { makeTestEnv, ROOT, type TestEnv } from './helpers/env.js';
 
 const CLI_ENTRY = join(ROOT, 'dist', 'cli', 'main.js');
+/** The state dirs a client with a bare environment would find by itself: nothing to write. */
+const DIRS: StateDirs = { home: defaultExaiHome({}), pm2Home: join(homedir(), '.pm2') };
 
 let t: TestEnv;
 
@@ -59,7 +64,7 @@ function insertedChunk(before: string, after: string): string | undefined {
 describe('client configs', () => {
   it('creates .vscode/mcp.json with its folder, in the shape DESIGN.md gives', async () => {
     const ws = t.workspace();
-    const result = await writeClientConfig('vscode', ws, 8079);
+    const result = await writeClientConfig('vscode', ws, 8079, DIRS);
     expect(result).toEqual({ file: join(ws, '.vscode', 'mcp.json'), changed: true });
     expect(JSON.parse(readFileSync(result.file, 'utf8'))).toEqual({
       servers: {
@@ -77,9 +82,9 @@ describe('client configs', () => {
 
   it('does not rewrite a file that already says the same', async () => {
     const ws = t.workspace();
-    const { file } = await writeClientConfig('vscode', ws, 8079);
+    const { file } = await writeClientConfig('vscode', ws, 8079, DIRS);
     const mtime = statSync(file).mtimeMs;
-    expect(await writeClientConfig('vscode', ws, 8079)).toEqual({ file, changed: false });
+    expect(await writeClientConfig('vscode', ws, 8079, DIRS)).toEqual({ file, changed: false });
     expect(statSync(file).mtimeMs).toBe(mtime);
   });
 
@@ -87,7 +92,7 @@ describe('client configs', () => {
     const ws = t.workspace();
     const file = configFile(ws, '.vscode/mcp.json', HAND_WRITTEN);
     chmodSync(file, 0o640);
-    expect((await writeClientConfig('vscode', ws, 8079)).changed).toBe(true);
+    expect((await writeClientConfig('vscode', ws, 8079, DIRS)).changed).toBe(true);
     const written = readFileSync(file, 'utf8');
 
     // The original is intact around one inserted chunk (the chunk is exai's entry alone: it is
@@ -106,7 +111,7 @@ describe('client configs', () => {
     const ws = t.workspace();
     const text = '\uFEFF{\r\n  "servers": {\r\n    "a": { "command": "x" } // note\r\n  }\r\n}\r\n';
     const file = configFile(ws, '.vscode/mcp.json', text);
-    await writeClientConfig('vscode', ws, 8079);
+    await writeClientConfig('vscode', ws, 8079, DIRS);
     const written = readFileSync(file, 'utf8');
     expect(written.startsWith('\uFEFF{\r\n')).toBe(true);
     expect(written).not.toMatch(/[^\r]\n/);
@@ -118,9 +123,9 @@ describe('client configs', () => {
   it('changes only the port value when the port changes', async () => {
     const ws = t.workspace();
     const file = configFile(ws, '.vscode/mcp.json', HAND_WRITTEN);
-    await writeClientConfig('vscode', ws, 8079);
+    await writeClientConfig('vscode', ws, 8079, DIRS);
     const before = readFileSync(file, 'utf8');
-    expect((await writeClientConfig('vscode', ws, 8179)).changed).toBe(true);
+    expect((await writeClientConfig('vscode', ws, 8179, DIRS)).changed).toBe(true);
     const after = readFileSync(file, 'utf8');
     expect(after).toBe(before.replace('"EXAI_WS_PORT": "8079"', '"EXAI_WS_PORT": "8179"'));
     expect(readClientEntryPort('vscode', ws)).toBe(8179);
@@ -130,7 +135,7 @@ describe('client configs', () => {
     const ws = t.workspace();
     const text = '{\n  "servers": {\n    "exai": {\n      "command": "node", // old\n      "env": { "EXTRA": "1" }\n    }\n  }\n}\n';
     const file = configFile(ws, '.vscode/mcp.json', text);
-    await writeClientConfig('vscode', ws, 8079);
+    await writeClientConfig('vscode', ws, 8079, DIRS);
     const value = JSON.parse(readFileSync(file, 'utf8').replace(' // old', '')) as { servers: { exai: Record<string, unknown> } };
     expect(value.servers.exai).toMatchObject({
       type: 'stdio',
@@ -146,7 +151,7 @@ describe('client configs', () => {
     const broken = '{\n  "servers": {\n    "fs": { "command": "npx" },,\n  }\n}\n';
     const file = configFile(ws, '.vscode/mcp.json', broken);
     const mtime = statSync(file).mtimeMs;
-    const err = await writeClientConfig('vscode', ws, 8079).catch((e: unknown) => e);
+    const err = await writeClientConfig('vscode', ws, 8079, DIRS).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'CONFIG_UNPARSABLE' });
     expect((err as Error).message).toContain(`${file}:3:32`);
     expect((err as Error).message).toMatch(/fix it|delete/);
@@ -161,7 +166,7 @@ describe('client configs', () => {
     const ws = t.workspace();
     const text = '{ "servers": [] }\n';
     const file = configFile(ws, '.vscode/mcp.json', text);
-    await expect(writeClientConfig('vscode', ws, 8079)).rejects.toMatchObject({ code: 'CONFIG_UNPARSABLE' });
+    await expect(writeClientConfig('vscode', ws, 8079, DIRS)).rejects.toMatchObject({ code: 'CONFIG_UNPARSABLE' });
     expect(readFileSync(file, 'utf8')).toBe(text);
   });
 
@@ -180,7 +185,7 @@ describe('client configs', () => {
     const ws = t.workspace();
     const text = '{\n    "inputs": []\n}\n';
     const file = configFile(ws, '.vscode/mcp.json', text);
-    await writeClientConfig('vscode', ws, 8079);
+    await writeClientConfig('vscode', ws, 8079, DIRS);
     const written = readFileSync(file, 'utf8');
     expect(insertedChunk(text, written)).toBeDefined();
     expect(written).toMatch(/^\{\n {4}"servers": \{\n {8}"exai": \{\n {12}"type"/);
@@ -194,7 +199,7 @@ describe('client configs', () => {
     const other = '{\n  "mcpServers": {\n    "github": { "command": "gh-mcp" }\n  }\n}\n';
     configFile(ws, '.mcp.json', other);
     for (const kind of ['claude', 'cursor'] as const) {
-      const { file, changed } = await writeClientConfig(kind, ws, 8279);
+      const { file, changed } = await writeClientConfig(kind, ws, 8279, DIRS);
       expect(changed).toBe(true);
       const value = JSON.parse(readFileSync(file, 'utf8')) as { mcpServers: Record<string, unknown>; servers?: unknown };
       expect(value.servers).toBeUndefined();
@@ -211,4 +216,25 @@ describe('client configs', () => {
     await removeClientEntry('claude', ws);
     expect(readFileSync(join(ws, '.mcp.json'), 'utf8')).toBe(other);
   });
+
+  it('carries EXAI_HOME and PM2_HOME when they are not the defaults, and takes them out again when they are', async () => {
+    const ws = t.workspace();
+    const file = configFile(ws, '.vscode/mcp.json', HAND_WRITTEN);
+    await writeClientConfig('vscode', ws, 8079, DIRS);
+    const plain = readFileSync(file, 'utf8');
+    await writeClientConfig('vscode', ws, 8079, { home: t.home, pm2Home: t.pm2Home });
+    const custom = JSON.parse(JSON.stringify(readConfig(file))) as { servers: { exai: { env: Record<string, string> } } };
+    expect(custom.servers.exai.env).toEqual({ EXAI_WS_PORT: '8079', EXAI_WORKSPACE: '${workspaceFolder}', EXAI_HOME: t.home, PM2_HOME: t.pm2Home });
+    // Only exai's entry changed: the hand-written rest is still there byte for byte.
+    expect(readFileSync(file, 'utf8')).toContain('// Team MCP servers — keep this comment');
+    await writeClientConfig('vscode', ws, 8079, DIRS);
+    expect(readFileSync(file, 'utf8')).toBe(plain);
+    await removeClientEntry('vscode', ws);
+    expect(readFileSync(file, 'utf8')).toBe(HAND_WRITTEN);
+  });
 });
+
+/** JSONC (comments, trailing commas) read as a value. */
+function readConfig(file: string): unknown {
+  return parse(readFileSync(file, 'utf8'), [], { allowTrailingComma: true });
+}

@@ -13,6 +13,7 @@ import {
 import { writeFileAtomic } from '../common/atomic-write.js';
 import { ExaiError, errnoCode, errorMessage } from '../common/errors.js';
 import { CLI_ENTRY } from '../common/install.js';
+import { stateDirsEnv, type StateDirs } from '../workspace/layout.js';
 import type { ClientKind } from './registry.js';
 
 /** The name of exai's entry in every client config. */
@@ -22,7 +23,8 @@ export interface ClientEntry {
   type: 'stdio';
   command: string;
   args: string[];
-  env: { EXAI_WS_PORT: string; EXAI_WORKSPACE: string };
+  /** EXAI_HOME and PM2_HOME are present only when not the defaults; `undefined` = take it out. */
+  env: { EXAI_WS_PORT: string; EXAI_WORKSPACE: string; EXAI_HOME: string | undefined; PM2_HOME: string | undefined };
 }
 
 export function clientConfigPath(kind: ClientKind, workspace: string): string {
@@ -44,9 +46,10 @@ export function serversKey(kind: ClientKind): 'servers' | 'mcpServers' {
 /**
  * exai's entry. Absolute node and CLI paths, so editors whose PATH lacks node still start
  * the shim. VS Code expands ${workspaceFolder}; Claude Code and Cursor do not do so
- * reliably, so they get the absolute workspace path.
+ * reliably, so they get the absolute workspace path. Non-default state dirs are written
+ * too: many clients hand the shim only what the entry lists (DESIGN.md "Environment").
  */
-export function clientEntry(kind: ClientKind, port: number, workspace: string): ClientEntry {
+export function clientEntry(kind: ClientKind, port: number, workspace: string, dirs: StateDirs): ClientEntry {
   return {
     type: 'stdio',
     command: process.execPath,
@@ -54,6 +57,7 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string): 
     env: {
       EXAI_WS_PORT: String(port),
       EXAI_WORKSPACE: kind === 'vscode' ? '${workspaceFolder}' : workspace,
+      ...stateDirsEnv(dirs),
     },
   };
 }
@@ -63,12 +67,12 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string): 
  * Everything outside the entry is kept byte for byte: only exai's members are inserted or
  * replaced, by hand-placed text edits. An unparsable file is left untouched (CONFIG_UNPARSABLE).
  */
-export async function writeClientConfig(kind: ClientKind, workspace: string, port: number): Promise<{ file: string; changed: boolean }> {
+export async function writeClientConfig(kind: ClientKind, workspace: string, port: number, dirs: StateDirs): Promise<{ file: string; changed: boolean }> {
   const file = clientConfigPath(kind, workspace);
-  const entry = clientEntry(kind, port, workspace);
+  const entry = clientEntry(kind, port, workspace, dirs);
   const existing = readConfigText(file);
   if (existing === undefined || existing.text.trim() === '') {
-    const text = serializeNew({ [serversKey(kind)]: { [ENTRY_NAME]: entry } });
+    const text = serializeNew({ [serversKey(kind)]: { [ENTRY_NAME]: JSON.parse(JSON.stringify(entry)) as unknown } });
     writeConfig(file, text, existing?.mode);
     return { file, changed: true };
   }
@@ -224,8 +228,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The entry exai wants is there; members the user added to it are tolerated. */
+/** The entry exai wants is there; members the user added to it are tolerated, those exai takes out are gone. */
 function entryMatches(actual: unknown, wanted: unknown): boolean {
+  if (wanted === undefined) return actual === undefined;
   if (isPlainObject(wanted)) {
     return isPlainObject(actual) && Object.entries(wanted).every(([k, v]) => entryMatches(actual[k], v));
   }
@@ -325,6 +330,12 @@ function ensureValue(text: string, node: Node, path: string[], wanted: unknown, 
   }
   if (isPlainObject(wanted) && node.type === 'object') {
     for (const [key, value] of Object.entries(wanted)) {
+      if (value === undefined) {
+        // A member exai owns but no longer wants (EXAI_HOME back at its default).
+        const property = findProperty(node, key);
+        if (property !== undefined) return removeProperty(text, node, property);
+        continue;
+      }
       const child = memberValue(node, key);
       if (child === undefined) return insertMember(text, node, key, value, style);
       const edited = ensureValue(text, child, [], value, style, file);

@@ -6,6 +6,7 @@ import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
 import { exaiProcesses, removeEntry } from './fleet.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
+import { pm2Home } from '../workspace/layout.js';
 import { isPortFree } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
@@ -143,7 +144,7 @@ async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<vo
     const problem =
       port === 'unparsable' ? `${file} cannot be parsed` : port === undefined ? `${file} has no exai entry` : `${file} points at port ${port}, the registry says ${entry.port}`;
     if (c.fix && port !== 'unparsable') {
-      await writeClientConfig(kind, entry.workspace, entry.port);
+      await writeClientConfig(kind, entry.workspace, entry.port, { home: c.home, pm2Home: pm2Home() });
       c.add({ scope, check: `config ${kind}`, status: 'fixed', message: `${problem}; rewrote it` });
     } else {
       c.add({ scope, check: `config ${kind}`, status: 'problem', message: problem, fix: port === 'unparsable' ? `fix the JSON in ${file}, then exai doctor --fix` : 'exai doctor --fix' });

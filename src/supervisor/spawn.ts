@@ -6,6 +6,7 @@ import { EXIT_ADDR_IN_USE } from '../common/exit-codes.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
 import { checkClientConfig, writeClientConfig } from './client-config.js';
 import { fetchHealth, probeDaemon, type DaemonStatus, type Health } from './health.js';
+import { pm2Home } from '../workspace/layout.js';
 import { withLock } from './lock.js';
 import { withPm2, type Pm2 } from './pm2.js';
 import { checkPinnedPort, choosePort, portSettings } from './ports.js';
@@ -292,7 +293,7 @@ async function writeConfigs(ctx: Base, port: number): Promise<string[]> {
   const { opts, workspace } = ctx;
   const kinds = configKinds(opts, ctx.registry.get(workspace.id));
   const files: string[] = [];
-  for (const kind of kinds) files.push((await writeClientConfig(kind, workspace.path, port)).file);
+  for (const kind of kinds) files.push((await writeClientConfig(kind, workspace.path, port, { home: opts.home, pm2Home: pm2Home(ctx.env) })).file);
   // Written configs are recorded only once they exist, so `remove` knows what to take back.
   await ctx.registry.update((data) => {
     const e = data.workspaces[workspace.id];

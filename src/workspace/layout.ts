@@ -24,9 +24,26 @@ export function pm2Home(env: NodeJS.ProcessEnv = process.env): string {
   return env.PM2_HOME && env.PM2_HOME.trim() !== '' ? resolve(env.PM2_HOME) : join(homedir(), '.pm2');
 }
 
-/** pm2's default state dir (what a client that passes no PM2_HOME gets). */
-export function defaultPm2Home(): string {
-  return join(homedir(), '.pm2');
+/** The two state dirs a process needs to reach the same daemons: exai's and pm2's. */
+export interface StateDirs {
+  /** EXAI_HOME, absolute. */
+  home: string;
+  /** PM2_HOME, absolute. */
+  pm2Home: string;
+}
+
+/**
+ * The variables a client config must carry so that a shim launched with nothing else (the
+ * Python SDK, Codex and Inspector pass only what the config lists, plus HOME and PATH) finds
+ * these state dirs: each one only when it differs from what such a bare environment would
+ * default to (DESIGN.md "Environment"). An undefined value means "leave it out".
+ */
+export function stateDirsEnv(dirs: StateDirs): { EXAI_HOME: string | undefined; PM2_HOME: string | undefined } {
+  const bare: NodeJS.ProcessEnv = process.platform === 'win32' ? { APPDATA: process.env.APPDATA, LOCALAPPDATA: process.env.LOCALAPPDATA } : {};
+  return {
+    EXAI_HOME: resolve(dirs.home) === defaultExaiHome(bare) ? undefined : resolve(dirs.home),
+    PM2_HOME: resolve(dirs.pm2Home) === pm2Home({}) ? undefined : resolve(dirs.pm2Home),
+  };
 }
 
 /**
