@@ -159,7 +159,7 @@ describe('exai shim in front of a real daemon process', () => {
     }
   });
 
-  it('exits 1 with one stderr line when the token is refused, answering the waiting request', async () => {
+  it('exits 1 with one stderr line naming both state dirs when its token is refused, answering the waiting request', async () => {
     const otherHome = join(t.dir, 'other-home');
     mkdirSync(join(otherHome, 'tokens'), { recursive: true, mode: 0o700 });
     writeFileSync(homeLayout(otherHome).tokenFile(workspace.id), 'f'.repeat(64) + '\n', { mode: 0o600 });
@@ -169,7 +169,9 @@ describe('exai shim in front of a real daemon process', () => {
     expect(exit.code).toBe(1);
     const lines = shim.stderr().trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/CONNECT_FAILED.*401.*exai spawn --workspace/);
+    // The daemon reports its state dir on /health: the line says where the shim looked and where to look.
+    expect(lines[0]).toMatch(/STATE_DIR_MISMATCH: .*uses the state dir .*, but this shim looked for its token in .*other-home.*exai spawn --workspace/);
+    expect(lines[0]).toContain(t.home);
     expect(shim.lines.find((m) => m.id === 1)).toMatchObject({ error: { code: -32000 } });
   });
 

@@ -6,6 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPm2Daemons, getHealth, isAlive } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, runCli, waitFor, CLI, type TestEnv } from './helpers/env.js';
 import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
+import { resolveWorkspace } from '../src/workspace/identity.js';
+import { readToken } from '../src/workspace/token.js';
+import { connectClient } from './helpers/mcp-client.js';
+import { upstreamEnv } from './helpers/strict-client.js';
+import { everythingEntry, writeServers } from './upstreams-helpers.js';
 
 let t: TestEnv;
 
@@ -45,7 +50,8 @@ describe('exai spawn', () => {
     expect(b.port).toBe(t.portBase + t.portStride);
     expect(a.reused).toBe(false);
     expect(a.status).toBe('online');
-    expect(a.name).toMatch(/^exai-alpha-[0-9a-f]{8}$/);
+    // Under a non-default EXAI_HOME (every test's) the name carries the home's tag (WINDOWS.md #2).
+    expect(a.name).toMatch(/^exai-alpha-[0-9a-f]{8}-[0-9a-f]{4}$/);
     expect((await getHealth(a.port)).id).toBe(a.id);
     expect((await getHealth(b.port)).id).toBe(b.id);
     expect(a.id).not.toBe(b.id);
@@ -57,7 +63,8 @@ describe('exai spawn', () => {
       type: 'stdio',
       command: process.execPath,
       args: [CLI, 'shim'],
-      env: { EXAI_WS_PORT: String(a.port), EXAI_WORKSPACE: '${workspaceFolder}' },
+      // Non-default state dirs travel with the entry: strict clients pass nothing else (DESIGN.md "Environment").
+      env: { EXAI_WS_PORT: String(a.port), EXAI_WORKSPACE: '${workspaceFolder}', EXAI_HOME: t.home, PM2_HOME: t.pm2Home },
     });
     expect(a.configFiles).toEqual([join(a.workspace, '.vscode', 'mcp.json')]);
   });
@@ -177,7 +184,7 @@ describe('exai spawn', () => {
     expect((await getHealth(r.port)).id).toBe(r.id);
     expect(r.workspace).toBe(dir);
     expect(existsSync(marker)).toBe(false);
-    expect(r.name).toMatch(/^exai-[a-z0-9-]{1,24}-[0-9a-f]{8}$/);
+    expect(r.name).toMatch(/^exai-[a-z0-9-]{1,24}-[0-9a-f]{8}-[0-9a-f]{4}$/);
   });
 
   it('writes claude and cursor configs on request, none with --no-config', async () => {
@@ -243,8 +250,9 @@ describe('exai spawn', () => {
 });
 
 describe('the daemon environment', () => {
-  it('holds only what exai passes, not the caller\'s whole environment; EXAI_PASS_ENV adds names', async () => {
+  it('holds only what exai passes, not the caller\'s whole environment; passed values reach upstreams, not pm2', async () => {
     const dir = t.workspace('envcheck');
+    writeServers(dir, { ev: { ...everythingEntry(), env: { WANTED_HERE: '${env:EXAI_WANTED}' } } });
     const env = { ...t.env, EXAI_CANARY_SECRET: 'must-not-leak', EXAI_WANTED: 'passed-on', EXAI_PASS_ENV: 'EXAI_WANTED' };
     const res = await runCli(['spawn', '--workspace', dir, '--json'], env);
     expect(res.code).toBe(0);
@@ -252,9 +260,19 @@ describe('the daemon environment', () => {
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     expect(environ).toContain(`EXAI_WS_PORT=${port}`);
     expect(environ).toContain(`EXAI_WORKSPACE=${dir}`);
-    expect(environ).toContain('EXAI_WANTED=passed-on');
+    // Passed values are read from beside the token, never handed over in pm2's env.
+    expect(environ.some((kv) => kv.includes('passed-on'))).toBe(false);
     expect(environ.some((kv) => kv.startsWith('EXAI_CANARY_SECRET='))).toBe(false);
     expect(environ.some((kv) => kv.startsWith('EXAI_PORT_BASE='))).toBe(false);
+    const client = await connectClient(port, readToken(t.home, resolveWorkspace(dir).id)!);
+    try {
+      const upstream = await waitFor(() => upstreamEnv(client, 'ev').catch(() => undefined), { what: 'the ev upstream', timeoutMs: 30_000 });
+      expect(upstream.WANTED_HERE, JSON.stringify(upstream)).toBe('passed-on');
+      expect(upstream.EXAI_CANARY_SECRET).toBeUndefined();
+      expect(upstream.PATH).toBe(process.env.PATH);
+    } finally {
+      await client.close();
+    }
   });
 });
 

@@ -1,10 +1,10 @@
+import { parseDuration } from '../common/duration.js';
 import { ExaiError } from '../common/errors.js';
 import { resolveExaiHome } from '../workspace/layout.js';
-import type { ClientKind } from '../supervisor/registry.js';
+import { parsePassEnvNames } from '../workspace/launch-env.js';
+import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeJson, writeOut } from './output.js';
-
-const CLIENTS: readonly ClientKind[] = ['vscode', 'claude', 'cursor'];
 
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
@@ -15,17 +15,21 @@ export async function run(argv: string[]): Promise<number> {
       client: { type: 'string', multiple: true },
       'no-config': { type: 'boolean' },
       restart: { type: 'boolean' },
+      'idle-timeout': { type: 'string' },
+      'pass-env': { type: 'string', multiple: true },
       json: { type: 'boolean' },
     });
     json = args.json ?? false;
     if (!args.workspace) throw new ExaiError('USAGE', 'exai spawn needs --workspace DIR (the folder the editor opens)');
     const clients = (args.client ?? []).map((c) => {
-      if (!(CLIENTS as readonly string[]).includes(c)) {
-        throw new ExaiError('USAGE', `--client ${JSON.stringify(c)} is not known; use one of ${CLIENTS.join(', ')}`);
+      if (!(CLIENT_KINDS as readonly string[]).includes(c)) {
+        throw new ExaiError('USAGE', `--client ${JSON.stringify(c)} is not known; use one of ${CLIENT_KINDS.join(', ')}`);
       }
       return c as ClientKind;
     });
     if (args['no-config'] && clients.length) throw new ExaiError('USAGE', '--no-config and --client contradict each other; give one of them');
+    const passEnv = parsePassEnvNames([process.env.EXAI_PASS_ENV ?? '', ...(args['pass-env'] ?? [])]);
+    const idleTimeoutMs = args['idle-timeout'] === undefined ? undefined : parseDuration(args['idle-timeout'], '--idle-timeout');
     const result = await spawnWorkspace({
       workspace: args.workspace,
       home: resolveExaiHome(),
@@ -33,6 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       clients,
       writeConfig: !args['no-config'],
       restart: args.restart ?? false,
+      explicit: { passEnv, idleTimeoutMs, defaultClients: args['no-config'] ? [] : ['vscode'] },
       onProgress: json ? undefined : (m) => writeErr(m),
       onWarning: (m) => writeErr(`exai: warning: ${m}`),
     });

@@ -21,7 +21,11 @@ export type ErrorCode =
   | 'DAEMON_UNHEALTHY'
   | 'TOKEN_MISSING'
   | 'CONNECT_FAILED'
-  | 'SERVERS_CONFIG_INVALID';
+  | 'SERVERS_CONFIG_INVALID'
+  | 'WORKSPACE_STOPPED'
+  | 'STATE_DIR_MISMATCH'
+  | 'PORT_FORBIDDEN'
+  | 'APP_NOT_OWNED';
 
 export class ExaiError extends Error {
   override readonly name = 'ExaiError';

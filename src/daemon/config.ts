@@ -1,7 +1,9 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { ExaiError, errnoCode, isExaiError } from '../common/errors.js';
+import { ExaiError, errnoCode, errorMessage, isExaiError } from '../common/errors.js';
 import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
+import { readLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
+import { readRegistry, type RegistryEntry } from '../workspace/registry-file.js';
 
 export const DEFAULT_HEARTBEAT_MS = 30_000;
 
@@ -11,6 +13,48 @@ export interface DaemonConfig {
   workspace: Workspace;
   home: string;
   heartbeatMs: number;
+}
+
+/** The workspace's launch spec as the daemon finds it at start (DESIGN.md "Lifecycle"). */
+export interface DaemonLaunch {
+  /** The registry entry; undefined for a daemon started by hand for an unregistered folder. */
+  entry: RegistryEntry | undefined;
+  /** The recorded launch environment (PATH, HOME, passed variables), if any. */
+  env: LaunchEnv | undefined;
+  /** The port to bind: the registry's, which wins over a stale EXAI_WS_PORT. */
+  port: number;
+  /** Things worth a log line (a stale port in pm2's env, an unreadable registry). */
+  notes: string[];
+}
+
+/**
+ * Reads the launch spec of `config.workspace` from EXAI_HOME. Throws WORKSPACE_STOPPED when
+ * the user stopped it (a bulk path such as `pm2 resurrect` started it anyway), and, under pm2
+ * (`pm_id` in the environment), WORKSPACE_NOT_REGISTERED when the registry no longer has it.
+ * A corrupt registry is not the daemon's to judge: it runs from its environment and says so.
+ */
+export function readDaemonLaunch(config: DaemonConfig, env: NodeJS.ProcessEnv = process.env): DaemonLaunch {
+  const notes: string[] = [];
+  let entry: RegistryEntry | undefined;
+  let readable = true;
+  try {
+    entry = readRegistry(config.home).workspaces[config.workspace.id];
+  } catch (err) {
+    readable = false;
+    notes.push(`the registry is unreadable (${errorMessage(err)}); running from the environment pm2 gave`);
+  }
+  const quoted = JSON.stringify(config.workspace.path);
+  if (entry?.stopped) {
+    throw new ExaiError('WORKSPACE_STOPPED', `${config.workspace.path} was stopped with \`exai stop\`; not starting (\`exai spawn --workspace ${quoted}\` starts it)`);
+  }
+  if (!entry && readable && env.pm_id !== undefined) {
+    throw new ExaiError(
+      'WORKSPACE_NOT_REGISTERED',
+      `${config.workspace.path} is not registered in ${config.home} (removed with \`exai remove\`?); not starting — \`exai spawn --workspace ${quoted}\` registers it again`,
+    );
+  }
+  if (entry && entry.port !== config.port) notes.push(`pm2 gave port ${config.port}, the launch spec says ${entry.port}; binding ${entry.port}`);
+  return { entry, env: entry ? readLaunchEnv(config.home, config.workspace.id) : undefined, port: entry?.port ?? config.port, notes };
 }
 
 /**

@@ -1,6 +1,8 @@
 import { ensureToken } from '../workspace/token.js';
 import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
-import { readDaemonConfig, DEFAULT_HEARTBEAT_MS } from './config.js';
+import { DEFAULT_IDLE_TIMEOUT_MS } from '../workspace/registry-file.js';
+import { launchDigest, launchVariables } from '../workspace/launch-env.js';
+import { readDaemonConfig, readDaemonLaunch, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
 import { silentLogger, type Logger } from './log.js';
 import { listenDaemon } from './server.js';
 import { createDaemonState, type DaemonState } from './state.js';
@@ -21,6 +23,8 @@ export interface StartDaemonOptions {
   log?: Logger;
   /** Tuning for the upstream gateway (supervision, debounce); tests shorten it. */
   upstreams?: Omit<GatewayOptions, 'workspace' | 'log'>;
+  /** The launch spec read at start (the real process); tests may leave it out. */
+  launch?: Pick<DaemonLaunch, 'entry' | 'env'>;
 }
 
 export interface RunningDaemon {
@@ -38,6 +42,11 @@ export async function startDaemon(options: StartDaemonOptions): Promise<RunningD
   const workspace = typeof options.workspace === 'string' ? resolveWorkspace(options.workspace) : options.workspace;
   const token = ensureToken(options.home, workspace.id);
   const state = createDaemonState(workspace, options.home, options.port);
+  const entry = options.launch?.entry;
+  if (entry) {
+    state.launchDigest = launchDigest(entry, options.launch?.env, token);
+    state.idleTimeoutMs = entry.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  }
   const log = options.log ?? silentLogger;
   const gateway = new Gateway({ ...options.upstreams, workspace: workspace.path, log });
   state.upstreams = () => gateway.status().upstreams;
@@ -75,6 +84,15 @@ type ShutdownReason = 'SIGINT' | 'SIGTERM' | 'shutdown message' | 'supervisor go
  */
 export async function runDaemon({ env = process.env, log }: { env?: NodeJS.ProcessEnv; log: Logger }): Promise<number> {
   const config = readDaemonConfig(env);
+  const launch = readDaemonLaunch(config, env);
+  for (const note of launch.notes) log.warn(note);
+  // The recorded environment of the spawning shell (PATH, HOME, passed variables), whatever
+  // path started this process: upstreams inherit it (src/workspace/launch-env.ts).
+  if (launch.env) Object.assign(process.env, launchVariables(launch.env));
+  else if (launch.entry) {
+    log.warn('no recorded launch environment (tokens/<id>.env.json); upstreams get a default PATH — run `exai spawn` for this workspace to record yours');
+    if (process.platform !== 'win32') process.env.PATH ??= '/usr/local/bin:/usr/bin:/bin';
+  }
   let requestShutdown!: (reason: ShutdownReason) => void;
   const shutdown = new Promise<ShutdownReason>((resolve) => (requestShutdown = resolve));
   const onSigint = () => requestShutdown('SIGINT');
@@ -94,9 +112,10 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
     const daemon = await startDaemon({
       workspace: config.workspace,
       home: config.home,
-      port: config.port,
+      port: launch.port,
       heartbeatMs: config.heartbeatMs,
       log,
+      launch,
     });
     log.info(
       `exai daemon ${daemon.state.version} listening on 127.0.0.1:${daemon.port} for ${config.workspace.path} ` +

@@ -24,6 +24,10 @@ export interface DaemonState {
   readonly version: string;
   /** Date.now() when the daemon started. */
   readonly startedAt: number;
+  /** The launch spec's digest (src/workspace/launch-env.ts `launchDigest`); set once at start. */
+  launchDigest: string | undefined;
+  /** Idle timeout in ms from the launch spec, 0 = never. */
+  idleTimeoutMs: number;
   /** Open sessions by id; session.ts adds and removes them. */
   readonly sessions: Map<string, SessionInfo>;
   /** Totals since start. */
@@ -52,6 +56,8 @@ export function createDaemonState(workspace: Workspace, home: string, port: numb
     pid: process.pid,
     version: EXAI_VERSION,
     startedAt: Date.now(),
+    launchDigest: undefined,
+    idleTimeoutMs: 0,
     sessions: new Map(),
     counters: { sessionsOpened: 0, requests: 0, rejectedHandshakes: 0 },
     upstreams: () => [],
@@ -73,5 +79,7 @@ export function healthBody(state: DaemonState): Health {
     port: state.port,
     uptimeMs: uptimeMs(state),
     sessions: state.sessions.size,
+    home: state.home,
+    ...(state.launchDigest ? { spec: state.launchDigest } : {}),
   };
 }

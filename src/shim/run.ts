@@ -8,11 +8,12 @@ import { statSync } from 'node:fs';
 import type WebSocket from 'ws';
 import { ExaiError, errnoCode, errorMessage, isExaiError } from '../common/errors.js';
 import { resolveExaiHome } from '../workspace/layout.js';
-import { Registry, type RegistryEntry } from '../supervisor/registry.js';
+import { readRegistry, type RegistryEntry } from '../workspace/registry-file.js';
 import { readToken } from '../workspace/token.js';
 import { resolveWorkspace, workspaceFromCanonical, type Workspace } from '../workspace/identity.js';
 import { dialDaemon } from '../transport/dial.js';
 import { MAX_PAYLOAD } from '../transport/constants.js';
+import { fetchHealth, type Health } from '../transport/health.js';
 import { Bridge, type BridgeOptions, type BridgeResult, type ConnectContext } from './bridge.js';
 import { ShimLog } from './log.js';
 import { claimStdout } from './stdout.js';
@@ -78,7 +79,7 @@ export function resolveTarget(env: NodeJS.ProcessEnv, home: string, envPort: num
   }
   let entries: { workspace: string; port: number }[] = [];
   try {
-    entries = Object.values(new Registry(home).read().workspaces);
+    entries = Object.values(readRegistry(home).workspaces);
   } catch {
     // A corrupt registry is reported by the CLI commands; here it only means "no hint".
   }
@@ -121,35 +122,64 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
   const log = new ShimLog(home, workspace.id, errorOutput, Boolean(env.EXAI_DEBUG));
   log.write('debug', `shim ${process.pid} for ${workspace.path} (${workspace.id}), port hint ${envPort}`);
 
-  const registry = new Registry(home);
   const selfStartAfterMs = options.selfStartAfterMs ?? SELF_START_AFTER_MS;
   let startedInOutage = -1;
+  let portNoticed = false;
 
   /** The workspace's registry entry; `null` when the registry cannot be read. */
   const registered = (): RegistryEntry | undefined | null => {
     try {
-      return registry.get(workspace.id);
+      return readRegistry(home).workspaces[workspace.id];
     } catch (err) {
       log.write('debug', `registry unreadable (${errorMessage(err)}); using port ${envPort}`);
       return null;
     }
   };
-  /** The registry is the truth; the port from the client config only fills in when it is silent. */
-  const currentPort = (): number => registered()?.port ?? envPort;
+  /**
+   * The registry is the truth; the port from the client config only fills in when it is
+   * silent. A config naming another port (a teammate's committed one, or one from before a
+   * move) is worth one line.
+   */
+  const currentPort = (): number => {
+    const port = registered()?.port ?? envPort;
+    if (port !== envPort && !portNoticed) {
+      portNoticed = true;
+      log.write('info', `the client config says port ${envPort}, but ${workspace.path} is registered on port ${port}; using ${port}`);
+    }
+    return port;
+  };
+
+  /**
+   * What answers /health on the port, if anything: the shim never starts a daemon for a
+   * workspace whose port already answers with its id (DESIGN.md "Lifecycle").
+   */
+  const healthOf = (port: number): Promise<Health | undefined> => fetchHealth(port, 1_000).catch(() => undefined);
+
+  /** A daemon of this workspace answers, but this shim holds no token for it: another state dir. */
+  const stateDirMismatch = (port: number, health: Health): ExaiError =>
+    new ExaiError(
+      'STATE_DIR_MISMATCH',
+      `the daemon of ${workspace.path} on port ${port} uses the state dir ${health.home ?? '(another EXAI_HOME)'}, but this shim looked for its token in ${home}; ` +
+        `set EXAI_HOME${health.home ? `=${health.home}` : ''} (and PM2_HOME) in the exai entry's env of the client config — \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` writes them`,
+    );
 
   const selfStart = async (ctx: ConnectContext): Promise<void> => {
     startedInOutage = ctx.outage;
-    log.write('info', `the daemon of ${workspace.path} is not running; starting it`);
+    const entry = registered();
+    log.write(
+      'info',
+      entry?.stopped
+        ? `${workspace.path} was stopped with \`exai stop\`; a client connected, so starting it`
+        : `the daemon of ${workspace.path} is not running; starting it`,
+    );
     try {
       // Loaded only when needed: the supervisor (pm2's client) is heavy and most starts never need it.
       const { spawnWorkspace } = await import('../supervisor/spawn.js');
-      const entry = registered();
+      // Not an explicit spawn: the launch spec as recorded, and only the configs it recorded.
       const result = await spawnWorkspace({
         workspace: workspace.path,
         home,
         env,
-        // Keep the configs exai wrote in step with the port, but never add one nobody asked for.
-        writeConfig: entry?.clients.length ? undefined : false,
         onProgress: (message) => log.write('debug', `spawn: ${message}`),
       });
       log.write('info', `the daemon of ${workspace.path} is up on port ${result.port}`);
@@ -181,14 +211,22 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
   let removedNoticed = false;
 
   const dial = async (): Promise<WebSocket> => {
-    const token = readToken(home, workspace.id);
-    if (token === undefined) throw Object.assign(new Error('no token yet'), { code: 'NO_TOKEN' });
     const port = currentPort();
+    const token = readToken(home, workspace.id);
+    if (token === undefined) {
+      const health = await healthOf(port);
+      if (health?.id === workspace.id) throw stateDirMismatch(port, health);
+      throw Object.assign(new Error('no token yet'), { code: 'NO_TOKEN' });
+    }
     try {
       return await dialDaemon({ port, token, timeoutMs: options.dialTimeoutMs ?? 5_000 });
     } catch (err) {
       const code = errnoCode(err);
       if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
+        const health = await healthOf(port);
+        // Another workspace's daemon took the port while ours was down: start ours (it moves).
+        if (health && health.id !== workspace.id) throw Object.assign(new Error(`port ${port} is served by workspace ${health.id}`), { code: 'FOREIGN' });
+        if (health?.home !== undefined && health.home !== home) throw stateDirMismatch(port, health);
         throw new ExaiError(
           'CONNECT_FAILED',
           `the daemon on port ${port} refused the shim of ${workspace.path} (${errorMessage(err)}); run \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` and reload the MCP server`,
@@ -204,8 +242,15 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
       return await dial();
     } catch (err) {
       const code = errnoCode(err);
-      if (code !== 'ECONNREFUSED' && code !== 'NO_TOKEN') throw err;
+      if (code !== 'ECONNREFUSED' && code !== 'NO_TOKEN' && code !== 'FOREIGN') throw err;
       if (mayStart(ctx)) {
+        const port = currentPort();
+        const health = await healthOf(port);
+        if (health?.id === workspace.id) {
+          // Ours answers after all (it was restarting): dial again rather than start a second one.
+          return dial();
+        }
+        if (health && !portNoticed) log.write('info', `port ${port} is served by another workspace's daemon (${health.id}); starting ${workspace.path}'s own`);
         await selfStart(ctx);
         return dial();
       }

@@ -1,8 +1,9 @@
 import type { StartOptions } from 'pm2';
 import { CLI_ENTRY } from '../common/install.js';
+import { NO_RESTART_EXIT_CODES } from '../common/exit-codes.js';
+import { PM2_NAMESPACE } from '../workspace/identity.js';
 import { homeLayout } from '../workspace/layout.js';
-import { EXIT_ADDR_IN_USE, EXIT_USAGE } from '../common/exit-codes.js';
-import { PM2_NAMESPACE, type Workspace } from '../workspace/identity.js';
+import type { RegistryEntry } from '../workspace/registry-file.js';
 
 /**
  * The daemon must come up within this long after pm2 forks it; pm2 itself gives up on
@@ -11,37 +12,20 @@ import { PM2_NAMESPACE, type Workspace } from '../workspace/identity.js';
 export const LISTEN_TIMEOUT_MS = 10_000;
 
 /**
- * The only variables the daemon inherits from whoever ran exai. pm2 otherwise copies the
- * caller's whole environment into the app (`filter_env` turns that off); upstream servers
- * still need a PATH, a HOME and a locale to start.
+ * The pm2 app of a workspace, from its registry entry (its launch spec) alone: the one
+ * function behind every start path — `exai spawn`, `exai restart`, the shim's start, the fleet
+ * brought back after pm2 died, and ecosystem.config.js (whose apps `pm2 save`/`pm2 resurrect`
+ * then carry) — so they all start the identical app (DESIGN.md "Lifecycle").
+ *
+ * Nothing here comes from the caller's environment: the env holds only the three paths the
+ * daemon needs to find its launch spec; PATH, HOME and the user's passed variables are read by
+ * the daemon from `tokens/<id>.env.json` (src/workspace/launch-env.ts), so they never show in
+ * `pm2 env`/`pm2 show`/`pm2 jlist` and no path starts the daemon with another shell's.
  */
-const PASSED_ENV = [
-  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TMP', 'TEMP',
-  'SystemRoot', 'ComSpec', 'PATHEXT', 'APPDATA', 'LOCALAPPDATA', 'USERPROFILE', 'XDG_CONFIG_HOME',
-  'XDG_DATA_HOME', 'XDG_CACHE_HOME', 'XDG_RUNTIME_DIR', 'NODE_EXTRA_CA_CERTS',
-];
-
-export interface AppInput {
-  workspace: Workspace;
-  port: number;
-  home: string;
-  /** The environment to take PASSED_ENV from (the caller's, by default). */
-  env?: NodeJS.ProcessEnv;
-}
-
-/** One source of truth for a workspace daemon's pm2 options: `spawn` and ecosystem.config.js. */
-export function appOptions({ workspace, port, home, env = process.env }: AppInput): StartOptions {
+export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'port'>, home: string): StartOptions {
   const layout = homeLayout(home);
-  const passed: Record<string, string> = {};
-  // EXAI_PASS_ENV=NAME,NAME adds the user's own variables (say, an API key that an upstream's
-  // `${env:NAME}` in servers.json refers to): opt-in, so nothing else of the caller leaks.
-  const extra = (env.EXAI_PASS_ENV ?? '').split(',').map((k) => k.trim()).filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
-  for (const key of [...PASSED_ENV, ...extra]) {
-    const value = env[key];
-    if (value !== undefined) passed[key] = value;
-  }
   return {
-    name: workspace.name,
+    name: entry.name,
     namespace: PM2_NAMESPACE,
     script: CLI_ENTRY,
     args: ['daemon'],
@@ -53,16 +37,17 @@ export function appOptions({ workspace, port, home, env = process.env }: AppInpu
     // pm2 otherwise preloads its @pm2/io agent into the app before our code (~35 ms of start-up);
     // the daemon publishes its metrics itself through tx2, which works without it.
     pmx: false,
-    cwd: workspace.path,
+    // Not the workspace: a process's cwd pins its folder on Windows (no rename, no delete,
+    // no `git worktree remove`: WINDOWS.md #11), and the daemon needs none.
+    cwd: home,
     // pm2 copies the caller's whole environment into the app unless filtered. `filter_env:
     // true` is documented for that but pm2 7 tests `.length` on it and so ignores it; a list
     // drops every variable whose name contains an entry, and every name contains ''.
     filter_env: [''],
     env: {
-      ...passed,
-      EXAI_WS_PORT: String(port),
-      EXAI_WORKSPACE: workspace.path,
       EXAI_HOME: home,
+      EXAI_WORKSPACE: entry.workspace,
+      EXAI_WS_PORT: String(entry.port),
     },
     autorestart: true,
     wait_ready: true,
@@ -70,14 +55,16 @@ export function appOptions({ workspace, port, home, env = process.env }: AppInpu
     // The daemon closes its sessions and exits within a second; give it three before SIGKILL.
     kill_timeout: 3_000,
     shutdown_with_message: true,
-    exp_backoff_restart_delay: 100,
+    // No restart delay: pm2 7 marks an app "waiting restart" whenever one is set, even after
+    // an exit it was told not to restart (God.js handleExit), so a daemon that exited 98 or
+    // idle would show "waiting restart" with pid 0 forever instead of "stopped".
     max_restarts: 15,
     min_uptime: 2_000,
-    // A port taken by someone else, or a bad environment, will not fix itself: restarting
-    // would only spin. The supervisor reads the exit code (and moves a port-less workspace).
-    stop_exit_codes: [EXIT_ADDR_IN_USE, EXIT_USAGE],
-    out_file: layout.outLog(workspace.name),
-    error_file: layout.errLog(workspace.name),
+    // A port taken by someone else, a bad environment, a stopped or removed workspace, an idle
+    // exit: restarting would only spin or undo the user's intent. The supervisor reads the code.
+    stop_exit_codes: [...NO_RESTART_EXIT_CODES],
+    out_file: layout.outLog(entry.name),
+    error_file: layout.errLog(entry.name),
     merge_logs: true,
   } as StartOptions;
 }

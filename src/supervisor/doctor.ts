@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { errorMessage, isExaiError } from '../common/errors.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
-import { exaiProcesses, removeEntry } from './fleet.js';
+import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
+import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
 import { pm2Home } from '../workspace/layout.js';
 import { isPortFree } from './ports.js';
@@ -60,9 +61,9 @@ export async function runDoctor({ home, pm2, fix, yes }: DoctorOptions): Promise
     add({ scope: 'registry', check: 'readable', status: 'fixed', message: `rebuilt ${registry.file} from its backup and pm2: ${Object.keys(data.workspaces).length} workspace(s)` });
   }
 
-  const procs = await exaiProcesses(pm2);
+  const procs = await exaiProcesses(pm2, home);
   for (const entry of Object.values(data.workspaces)) {
-    await checkWorkspace(entry, { home, pm2, registry, fix, yes, add, hasApp: procs.has(entry.name) });
+    await checkWorkspace(entry, { home, pm2, registry, fix, yes, add, hasApp: procs.has(entry.name), status: workspaceStatus(entry, procs.get(entry.name)) });
   }
   return findings;
 }
@@ -74,6 +75,8 @@ interface WorkspaceCheck {
   fix: boolean;
   yes: boolean;
   hasApp: boolean;
+  /** `workspaceStatus`: pm2's, with idle and stopped told apart. */
+  status: string;
   add: (f: Finding) => void;
 }
 
@@ -102,6 +105,13 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
     await checkConfigs(entry, c);
     return;
   }
+  checkPassedVariables(entry, c);
+  if (c.status === 'idle') {
+    // Exited after its idle timeout, as designed: the next client or `exai spawn` wakes it.
+    c.add({ scope, check: 'daemon', status: 'ok', message: `idle (exited after its idle timeout); the next client or \`exai spawn\` wakes it on port ${entry.port}` });
+    await checkConfigs(entry, c);
+    return;
+  }
   const token = readToken(c.home, entry.id);
   const probe = token ? await probeDaemon({ port: entry.port, id: entry.id, token, withStatus: true }) : undefined;
   let daemonProblem: string | undefined;
@@ -113,6 +123,9 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   else if (probe.health.version !== EXAI_VERSION) {
     stale = true;
     daemonProblem = `the daemon runs exai ${probe.health.version}, ${EXAI_VERSION} is installed`;
+  } else if (token && probe.health.spec !== launchDigest(entry, readLaunchEnv(c.home, entry.id), token)) {
+    stale = true;
+    daemonProblem = 'the daemon was started with other launch inputs (port, idle timeout or passed variables) than its registry entry records';
   }
   if (!daemonProblem) {
     c.add({ scope, check: 'daemon', status: 'ok', message: `daemon healthy on port ${entry.port}, exai ${EXAI_VERSION}` });
@@ -153,6 +166,37 @@ async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<vo
 }
 
 /**
+ * `${env:NAME}` in `.exai/servers.json` that the daemon's recorded launch environment cannot
+ * fill: the server would silently get an empty string (issue 11, "passed variables vanish").
+ */
+function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
+  const file = join(entry.workspace, '.exai', 'servers.json');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return;
+  }
+  const wanted = [...new Set([...text.matchAll(/\$\{env:([^}]+)\}/g)].map((m) => m[1]!.trim()))];
+  if (!wanted.length) return;
+  const recorded = readLaunchEnv(c.home, entry.id);
+  const have = recorded ? launchVariables(recorded) : {};
+  const missing = wanted.filter((name) => have[name] === undefined);
+  const quoted = JSON.stringify(entry.workspace);
+  if (!missing.length) {
+    c.add({ scope: entry.workspace, check: 'passed variables', status: 'ok', message: `${wanted.map((n) => '${env:' + n + '}').join(', ')} in ${file} resolve` });
+    return;
+  }
+  c.add({
+    scope: entry.workspace,
+    check: 'passed variables',
+    status: 'problem',
+    message: `${file} uses ${missing.map((n) => '${env:' + n + '}').join(', ')} but the daemon's environment has no ${missing.join(', ')}: the server gets an empty string`,
+    fix: `from a shell where ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} set: exai spawn --workspace ${quoted} ${missing.map((n) => `--pass-env ${n}`).join(' ')}`,
+  });
+}
+
+/**
  * The workspace's own MCP servers: a broken servers.json and upstreams that kept crashing.
  * Neither is for doctor to repair: the daemon retries as soon as the file is saved again.
  */
@@ -184,7 +228,7 @@ function checkUpstreams(scope: string, status: DaemonStatus, c: WorkspaceCheck):
 async function rebuildRegistry(registry: Registry, pm2: Pm2): Promise<RegistryData> {
   const data: RegistryData = registry.readBackup() ?? { version: 1, workspaces: {} };
   const now = new Date().toISOString();
-  for (const proc of (await exaiProcesses(pm2)).values()) {
+  for (const proc of (await exaiProcesses(pm2, registry.home)).values()) {
     const env = (proc.pm2_env ?? {}) as { env?: Record<string, string>; EXAI_WORKSPACE?: string; EXAI_WS_PORT?: string };
     const path = env.env?.EXAI_WORKSPACE ?? env.EXAI_WORKSPACE;
     const port = Number(env.env?.EXAI_WS_PORT ?? env.EXAI_WS_PORT);
@@ -194,7 +238,7 @@ async function rebuildRegistry(registry: Registry, pm2: Pm2): Promise<RegistryDa
     // pm2 does not know which client configs exai wrote; the configs themselves do. Without
     // this, a later `remove` would leave exai's entry behind in them.
     const clients = CLIENT_KINDS.filter((kind) => typeof readClientEntryPort(kind, path) === 'number');
-    data.workspaces[ws.id] = { workspace: path, id: ws.id, name: ws.name, port, pinned: false, clients, createdAt: now, updatedAt: now };
+    data.workspaces[ws.id] = { workspace: path, id: ws.id, name: proc.name ?? ws.name, port, pinned: false, clients, createdAt: now, updatedAt: now };
   }
   await registry.restore(data);
   return data;

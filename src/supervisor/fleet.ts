@@ -1,12 +1,16 @@
 import { resolve } from 'node:path';
 import type { ProcessDescription } from 'pm2';
 import { ExaiError, isExaiError } from '../common/errors.js';
-import { probeDaemon, type DaemonStatus, type UpstreamSummary } from './health.js';
-import type { Pm2 } from './pm2.js';
-import { removeClientEntry } from './client-config.js';
-import { Registry, type RegistryEntry } from './registry.js';
+import { EXIT_ADDR_IN_USE, EXIT_IDLE, EXIT_STOPPED } from '../common/exit-codes.js';
+import { deleteLaunchEnv } from '../workspace/launch-env.js';
 import { deleteToken, readToken } from '../workspace/token.js';
 import { resolveWorkspace, workspaceFromCanonical, PM2_NAMESPACE } from '../workspace/identity.js';
+import { removeClientEntry } from './client-config.js';
+import { probeDaemon, type DaemonStatus, type UpstreamSummary } from './health.js';
+import type { Pm2 } from './pm2.js';
+import { describePortHolder } from './port-owner.js';
+import { Registry, type RegistryEntry } from './registry.js';
+import { appHome, assertOwnApp } from './start.js';
 
 /** One row of `exai list --json` (DESIGN.md "CLI"). */
 export interface ListRow {
@@ -26,6 +30,8 @@ export interface ListRow {
   upstreams?: UpstreamSummary[];
   /** Why `.exai/servers.json` is unusable, when it is. */
   upstreamsConfigError?: string;
+  /** Who holds the port when the daemon exited because it was taken (the next `spawn` moves it). */
+  portHolder?: string;
 }
 
 /**
@@ -56,24 +62,44 @@ export function selectEntries(registry: Registry, target: { workspace?: string; 
   return [entry];
 }
 
-/** The pm2 apps in exai's namespace, by name. */
-export async function exaiProcesses(pm2: Pm2): Promise<Map<string, ProcessDescription>> {
+/**
+ * The pm2 apps in exai's namespace that this EXAI_HOME started, by name: another home's apps
+ * in a shared pm2 are never listed, adopted or touched (WINDOWS.md #2).
+ */
+export async function exaiProcesses(pm2: Pm2, home: string): Promise<Map<string, ProcessDescription>> {
   const byName = new Map<string, ProcessDescription>();
   for (const proc of await pm2.list()) {
     const env = proc.pm2_env as { namespace?: string } | undefined;
-    if (proc.name && env?.namespace === PM2_NAMESPACE) byName.set(proc.name, proc);
+    const owner = appHome(proc);
+    if (proc.name && env?.namespace === PM2_NAMESPACE && (owner === undefined || resolve(owner) === resolve(home))) byName.set(proc.name, proc);
   }
   return byName;
 }
 
+/**
+ * A workspace's status as users read it (DESIGN.md "CLI"): pm2's, except that a daemon that
+ * exited after its idle timeout is `idle`, one that refused to run because it was stopped on
+ * purpose is `stopped`, one whose port was taken is `errored`, and a registered workspace pm2
+ * does not know is `stopped` when the user stopped it, else `not started`.
+ */
+export function workspaceStatus(entry: RegistryEntry, proc: ProcessDescription | undefined): string {
+  const env = proc?.pm2_env as { status?: string; exit_code?: number } | undefined;
+  if (!env?.status) return entry.stopped ? 'stopped' : 'not started';
+  if (env.status === 'stopped' && env.exit_code === EXIT_IDLE) return 'idle';
+  if (env.status === 'stopped' && env.exit_code === EXIT_STOPPED) return 'stopped';
+  if (env.status === 'stopped' && env.exit_code === EXIT_ADDR_IN_USE) return 'errored';
+  return env.status;
+}
+
 /** Registry entries joined with pm2's view and a real authenticated ping, all in parallel. */
 export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[], timeoutMs = 1_500): Promise<ListRow[]> {
-  const procs = await exaiProcesses(pm2);
+  const procs = await exaiProcesses(pm2, home);
   return Promise.all(
     entries.map(async (entry): Promise<ListRow> => {
       const proc = procs.get(entry.name);
-      const env = proc?.pm2_env as { status?: string; pm_uptime?: number; restart_time?: number } | undefined;
-      const status = env?.status ?? 'not started';
+      const env = proc?.pm2_env as { status?: string; pm_uptime?: number; restart_time?: number; exit_code?: number } | undefined;
+      const status = workspaceStatus(entry, proc);
+      const portHolder = status !== 'online' && env?.exit_code === EXIT_ADDR_IN_USE ? await describePortHolder(entry.port) : undefined;
       let healthy = false;
       let version: string | undefined;
       let daemon: DaemonStatus | undefined;
@@ -101,6 +127,7 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
         ...(version ? { version } : {}),
         ...(daemon ? { upstreams: daemon.upstreams } : {}),
         ...(daemon?.upstreamsConfigError ? { upstreamsConfigError: daemon.upstreamsConfigError } : {}),
+        ...(portHolder ? { portHolder } : {}),
       };
     }),
   );
@@ -108,11 +135,13 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
 
 /** Stops the daemon and remembers it was stopped on purpose (it is not brought back with the fleet). */
 export async function stopEntry(pm2: Pm2, registry: Registry, entry: RegistryEntry): Promise<boolean> {
+  const proc = await pm2.describe(entry.name);
+  assertOwnApp(proc, registry.home, entry.name);
   await registry.update((data) => {
     const e = data.workspaces[entry.id];
     if (e) e.stopped = true;
   });
-  if (!(await pm2.describe(entry.name))) return false;
+  if (!proc) return false;
   await pm2.stop(entry.name);
   return true;
 }
@@ -123,7 +152,9 @@ export async function stopEntry(pm2: Pm2, registry: Registry, entry: RegistryEnt
  * frees the port). A client config that cannot be parsed is left alone and reported.
  */
 export async function removeEntry(home: string, pm2: Pm2, registry: Registry, entry: RegistryEntry): Promise<{ configFiles: string[]; problems: string[] }> {
-  if (await pm2.describe(entry.name)) await pm2.delete(entry.name);
+  const proc = await pm2.describe(entry.name);
+  assertOwnApp(proc, home, entry.name);
+  if (proc) await pm2.delete(entry.name);
   const configFiles: string[] = [];
   const problems: string[] = [];
   for (const kind of entry.clients) {
@@ -135,6 +166,7 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
     }
   }
   deleteToken(home, entry.id);
+  deleteLaunchEnv(home, entry.id);
   await registry.update((data) => {
     delete data.workspaces[entry.id];
   });

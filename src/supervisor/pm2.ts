@@ -1,7 +1,14 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
 import type { ProcessDescription, StartOptions } from 'pm2';
 import { ExaiError, errorMessage } from '../common/errors.js';
+import { PM2_LAUNCHER } from '../common/install.js';
+import { BASE_ENV_NAMES } from '../workspace/launch-env.js';
 import { pm2Home } from '../workspace/layout.js';
+import { ensurePrivateDir } from '../workspace/token.js';
+
 import { withLock } from './lock.js';
 
 /** What exai needs of pm2, as promises. One instance per connected CLI process. */
@@ -26,6 +33,8 @@ type Pm2Module = typeof import('pm2');
  * Connects to the pm2 daemon of PM2_HOME, starting it if needed. Concurrent cold connects
  * from several processes each start a pm2 daemon (seen here), so the connect is serialized
  * by a lock keyed to PM2_HOME; once one process has started the daemon the others attach.
+ * A missing pm2 daemon is started through a detached launcher (`pm2-launch.ts`), in EXAI_HOME
+ * as its working folder, so it is neither this process's child nor pinning its folder.
  */
 export async function connectPm2(home: string): Promise<Pm2> {
   // pm2 prints "Spawning PM2 daemon…" on stdout unless silenced; the shim's stdout carries
@@ -33,10 +42,68 @@ export async function connectPm2(home: string): Promise<Pm2> {
   process.env.PM2_SILENT = 'true';
   const pm2: Pm2Module = (await import('pm2')).default as unknown as Pm2Module;
   const lockName = `pm2-${createHash('sha256').update(pm2Home()).digest('hex').slice(0, 8)}`;
-  const meta = await withLock(home, lockName, () =>
-    call<{ new_pm2_instance?: boolean } | undefined>((cb) => pm2.connect(cb as (err: Error) => void), 'connect to pm2'),
-  );
-  return wrap(pm2, meta?.new_pm2_instance === true);
+  const { started, meta } = await withLock(home, lockName, async () => {
+    const launched = (await pm2Answers(pm2RpcSocket())) ? false : await launchPm2(home);
+    const connected = await call<{ new_pm2_instance?: boolean } | undefined>((cb) => pm2.connect(cb as (err: Error) => void), 'connect to pm2');
+    return { started: launched, meta: connected };
+  });
+  return wrap(pm2, started || meta?.new_pm2_instance === true);
+}
+
+/** pm2's RPC socket (pm2 `paths.js`): one fixed pipe on Windows whatever PM2_HOME says (WINDOWS.md #2). */
+function pm2RpcSocket(env: NodeJS.ProcessEnv = process.env): string {
+  return process.platform === 'win32' ? '\\\\.\\pipe\\rpc.sock' : join(pm2Home(env), 'rpc.sock');
+}
+
+/** Whether a pm2 daemon accepts on its RPC socket (a refused or missing socket: none runs). */
+function pm2Answers(socket: string): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const conn = createConnection(socket);
+    const done = (up: boolean) => {
+      conn.destroy();
+      resolvePromise(up);
+    };
+    conn.setTimeout(2_000, () => done(false));
+    conn.once('connect', () => done(true));
+    conn.once('error', () => done(false));
+  });
+}
+
+/** How long the launcher may take to bring pm2 up (pm2 itself waits for its daemon's first message). */
+const LAUNCH_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs `pm2-launch.js` detached and waits for it: true when it started the pm2 daemon. Its
+ * environment is the caller's base variables plus pm2's own (PM2_*): pm2 copies its daemon's
+ * environment into nothing exai starts (`filter_env`), but a shim's client may hand it secrets.
+ */
+function launchPm2(home: string): Promise<boolean> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of [...BASE_ENV_NAMES, ...Object.keys(process.env).filter((k) => k.startsWith('PM2_'))]) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  env.PM2_HOME = pm2Home();
+  env.PM2_SILENT = 'true';
+  ensurePrivateDir(home);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [PM2_LAUNCHER], { cwd: home, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2_000)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new ExaiError('PM2_FAILED', `pm2 did not start within ${LAUNCH_TIMEOUT_MS} ms; check the pm2 log in ${pm2Home()}`));
+    }, LAUNCH_TIMEOUT_MS);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new ExaiError('PM2_FAILED', `cannot run the pm2 launcher: ${errorMessage(err)}`, { cause: err }));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0 || code === 3) resolvePromise(code === 0);
+      else reject(new ExaiError('PM2_FAILED', `pm2 could not start: ${stderr.trim().split('\n').at(-1) ?? `exit ${code}`}; check the pm2 log in ${pm2Home()}`));
+    });
+  });
 }
 
 /** Runs `fn` with a connected pm2 client and always disconnects (else the process never exits). */

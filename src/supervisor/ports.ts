@@ -118,3 +118,33 @@ export async function checkPinnedPort(opts: CheckPinnedPortOptions): Promise<voi
     throw new ExaiError('PORT_TAKEN', `port ${port} on 127.0.0.1 is in use by another process; stop that process or choose another --port`);
   }
 }
+
+export type PortState = 'free' | 'in-use' | 'forbidden';
+
+/**
+ * Like isPortFree, but tells a port someone listens on (EADDRINUSE) from one this user may
+ * not bind at all (EACCES: below 1024 without privileges, or a Windows excluded range), so
+ * errors can name the real cause (issue 15 item 3).
+ */
+export function probePort(port: number): Promise<PortState> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', (err) => {
+      const code = errnoCode(err);
+      if (code === 'EADDRINUSE') resolve('in-use');
+      else if (code === 'EACCES' || code === 'EADDRNOTAVAIL') resolve('forbidden');
+      else reject(err);
+    });
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
+      server.close(() => resolve('free'));
+    });
+  });
+}
+
+/** The one-line reason a port cannot be bound, with the fix (`--port` is the user's flag). */
+export function forbiddenPortMessage(port: number): string {
+  return port < 1024
+    ? `port ${port} needs privileges: ports below 1024 need root (or CAP_NET_BIND_SERVICE on Linux); choose --port 1024 or above`
+    : `port ${port} on 127.0.0.1 may not be bound by this user (a reserved or excluded port range?); choose another --port`;
+}

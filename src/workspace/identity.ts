@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { ExaiError, errnoCode } from '../common/errors.js';
+import { defaultExaiHome, homeTag } from './layout.js';
 
 export const PM2_NAMESPACE = 'exai';
 
@@ -11,7 +12,7 @@ export interface Workspace {
   /** First 8 hex chars of sha256 of the comparison key. */
   readonly id: string;
   readonly slug: string;
-  /** pm2 app name: exai-<slug>-<id>. */
+  /** pm2 app name under the default EXAI_HOME: exai-<slug>-<id> (`appName` gives it for any home). */
   readonly name: string;
 }
 
@@ -43,6 +44,16 @@ export function workspaceFromCanonical(canonicalPath: string): Workspace {
   const id = workspaceId(canonicalPath);
   const slug = workspaceSlug(canonicalPath);
   return { path: canonicalPath, id, slug, name: `exai-${slug}-${id}` };
+}
+
+/**
+ * The pm2 app name of a workspace under the state dir `home`: `exai-<slug>-<id>` (DESIGN.md
+ * "Workspace identity") under the default EXAI_HOME, `exai-<slug>-<id>-<tag>` under any
+ * other. Two EXAI_HOMEs may share one pm2 (on Windows they always do, WINDOWS.md #2): the
+ * same folder registered in both must never give two homes one app to delete or adopt.
+ */
+export function appName(workspace: Workspace, home: string, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(home) === defaultExaiHome(env) ? workspace.name : `${workspace.name}-${homeTag(home)}`;
 }
 
 /**

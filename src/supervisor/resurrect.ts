@@ -1,0 +1,39 @@
+import { existsSync } from 'node:fs';
+import { errorMessage } from '../common/errors.js';
+import { workspaceFromCanonical } from '../workspace/identity.js';
+import { readRegistry } from '../workspace/registry-file.js';
+import { withPm2, type Pm2 } from './pm2.js';
+import { startWith } from './start.js';
+
+/**
+ * Runs `fn` with pm2 connected, after bringing the fleet back if this connect had to start the
+ * pm2 daemon: its death (a crash, `pm2 kill`) took every workspace daemon with it, and users
+ * expect the next exai command to restore them, each on its own port, from its launch spec.
+ * A bulk path (DESIGN.md "Lifecycle"): workspaces stopped on purpose stay stopped, none gets a
+ * client config it did not record, and one that cannot come back is reported, not fatal.
+ */
+export function withFleet<T>(home: string, fn: (pm2: Pm2) => Promise<T>, onWarning?: (message: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+  return withPm2(home, async (pm2) => {
+    if (pm2.startedDaemon) await resurrect(home, pm2, env, onWarning);
+    return fn(pm2);
+  });
+}
+
+async function resurrect(home: string, pm2: Pm2, env: NodeJS.ProcessEnv, onWarning?: (message: string) => void): Promise<void> {
+  let entries;
+  try {
+    entries = Object.values(readRegistry(home).workspaces).filter((e) => !e.stopped && existsSync(e.workspace));
+  } catch {
+    return; // a corrupt registry is the command's to report
+  }
+  await Promise.all(
+    entries.map(async (entry) => {
+      try {
+        if (await pm2.describe(entry.name)) return; // someone else brought it back already
+        await startWith(pm2, workspaceFromCanonical(entry.workspace), { workspace: entry.workspace, home, env, onWarning });
+      } catch (err) {
+        onWarning?.(`could not bring back ${entry.workspace}: ${errorMessage(err)}`);
+      }
+    }),
+  );
+}

@@ -1,0 +1,360 @@
+/**
+ * Starting (or reusing) one workspace's daemon on a connected pm2: the core that every start
+ * path runs — `exai spawn`, `exai restart`, the shim's start, the fleet brought back, `doctor
+ * --fix` — under a per-workspace lock, from the launch spec in the registry (DESIGN.md
+ * "Lifecycle"). A start that fails leaves what ran before it as it was (issue 15 item 1).
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProcessDescription } from 'pm2';
+import { ExaiError, errorMessage } from '../common/errors.js';
+import { EXIT_ADDR_IN_USE } from '../common/exit-codes.js';
+import { EXAI_VERSION } from '../common/version.js';
+import { appName, type Workspace } from '../workspace/identity.js';
+import { deleteLaunchEnv, launchDigest, readLaunchEnv, writeLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
+import { homeLayout, pm2Home } from '../workspace/layout.js';
+import type { RegistryEntry } from '../workspace/registry-file.js';
+import { deleteToken, ensureToken, readToken } from '../workspace/token.js';
+import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
+import { checkClientConfig, writeClientConfig } from './client-config.js';
+import { probeDaemon, type DaemonStatus, type Health, type Probe } from './health.js';
+import { planLaunch, type LaunchPlan, type SpawnOptions } from './launch-plan.js';
+import { withLock } from './lock.js';
+import { evictOrphan } from './orphan.js';
+import type { Pm2 } from './pm2.js';
+import { describePortHolder } from './port-owner.js';
+import { choosePort, forbiddenPortMessage, portSettings, probePort } from './ports.js';
+import { Registry } from './registry.js';
+
+export interface SpawnResult {
+  workspace: string;
+  id: string;
+  name: string;
+  port: number;
+  pid: number;
+  status: string;
+  reused: boolean;
+  configFiles: string[];
+  /** Set when a foreign process had taken the sticky port and the workspace moved. */
+  movedFrom?: number;
+  /** Why the workspace's `.exai/servers.json` is unusable (the daemon serves only its built-ins). */
+  upstreamsConfigError?: string;
+}
+
+/** Ports tried before giving up when each one turns out taken at bind time. */
+const MAX_PORT_ATTEMPTS = 5;
+const HEALTH_GRACE_MS = 5_000;
+
+/** What a start knows before it talks to pm2. */
+export interface StartContext {
+  opts: SpawnOptions;
+  env: NodeJS.ProcessEnv;
+  workspace: Workspace;
+  home: string;
+  /** The pm2 app name (the registry's, else `appName`). */
+  name: string;
+  registry: Registry;
+  token: string;
+  entry: RegistryEntry | undefined;
+  plan: LaunchPlan;
+  /** The launch environment recorded before this start (restored if it fails). */
+  recorded: LaunchEnv | undefined;
+}
+
+/**
+ * Starts or reuses the workspace's daemon with pm2 connected. One starter per workspace at a
+ * time (a lock re-entrant within one async context), so concurrent starts agree. Whatever
+ * fails, the registry entry, launch environment and token are as they were before.
+ */
+export function startWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): Promise<SpawnResult> {
+  const { home } = opts;
+  return withLock(home, `spawn-${workspace.id}`, async () => {
+    const registry = new Registry(home);
+    const entry = registry.get(workspace.id);
+    const recorded = readLaunchEnv(home, workspace.id);
+    const plan = planLaunch(opts, entry, recorded);
+    for (const kind of plan.writeKinds) checkClientConfig(kind, workspace.path);
+    const hadToken = readToken(home, workspace.id) !== undefined;
+    const token = ensureToken(home, workspace.id);
+    const ctx: StartContext = {
+      opts,
+      env: opts.env ?? process.env,
+      workspace,
+      home,
+      name: entry?.name ?? appName(workspace, home),
+      registry,
+      token,
+      entry,
+      plan,
+      recorded,
+    };
+    try {
+      // The daemon reads it at start; written before, restored if the start fails.
+      writeLaunchEnv(home, workspace.id, plan.env);
+      if (!opts.restart) {
+        const reused = await tryReuse(ctx, pm2);
+        if (reused) return reused;
+      }
+      return await start(ctx, pm2);
+    } catch (err) {
+      restoreLaunchEnv(ctx);
+      if (!hadToken && !registry.get(workspace.id)) deleteToken(home, workspace.id);
+      throw err;
+    }
+  });
+}
+
+function restoreLaunchEnv(ctx: StartContext): void {
+  try {
+    if (ctx.recorded) writeLaunchEnv(ctx.home, ctx.workspace.id, ctx.recorded);
+    else deleteLaunchEnv(ctx.home, ctx.workspace.id);
+  } catch {
+    // The error being reported matters more; the next explicit spawn records it again.
+  }
+}
+
+/**
+ * Reuses a healthy daemon of this exai version launched with this launch spec. With pm2 at
+ * hand, only one that pm2 calls online; a refused connect then is confirmed before the daemon
+ * is given up for dead (WINDOWS.md #19: a busy or Windows loopback listener can refuse once).
+ */
+export async function tryReuse(ctx: StartContext, pm2?: Pm2): Promise<SpawnResult | undefined> {
+  const { entry, workspace, opts } = ctx;
+  if (!entry || entry.stopped || (opts.port !== undefined && opts.port !== entry.port)) return undefined;
+  if (pm2 && (await pm2.describe(ctx.name))?.pm2_env?.status !== 'online') return undefined;
+  const probe = () => probeDaemon({ port: entry.port, id: workspace.id, token: ctx.token, withStatus: true });
+  const outcome = pm2 ? await probeUntilSettled(probe) : await probe();
+  if (!reusable(ctx, outcome)) return undefined;
+  const configFiles = await writeConfigs(ctx, entry.port);
+  return result(ctx, outcome.health, 'online', true, configFiles, outcome.status);
+}
+
+/** A daemon is reused only if healthy, of this version, and started with this launch spec. */
+function reusable(ctx: StartContext, probe: Probe): probe is Extract<Probe, { state: 'healthy' }> {
+  if (probe.state !== 'healthy' || probe.health.version !== EXAI_VERSION) return false;
+  const spec = { port: ctx.entry!.port, idleTimeoutMs: ctx.plan.idleTimeoutMs };
+  return probe.health.spec === launchDigest(spec, ctx.plan.env, ctx.token);
+}
+
+/**
+ * Probes until the answer is not "down", at most `attempts` times `delayMs` apart: the caller
+ * knows the daemon should be up (pm2 says online), so one refused connect proves nothing.
+ */
+export async function probeUntilSettled(probe: () => Promise<Probe>, { attempts = 4, delayMs = 150 } = {}): Promise<Probe> {
+  let last = await probe();
+  for (let i = 1; i < attempts && last.state === 'down'; i++) {
+    await sleep(delayMs);
+    last = await probe();
+  }
+  return last;
+}
+
+async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
+  const { workspace, opts, entry: previous } = ctx;
+  // A port the user asked for is checked before anything that runs is touched.
+  if (opts.port !== undefined && opts.port !== previous?.port) await checkRequestedPort(ctx, opts.port);
+  const existing = await pm2.describe(ctx.name);
+  assertOwnApp(existing, ctx.home, ctx.name);
+  const wasRunning = existing?.pm2_env?.status === 'online';
+  if (existing) await pm2.delete(ctx.name);
+  if (previous) await evictOrphan({ port: previous.port, id: workspace.id, home: ctx.home });
+
+  const tried = new Set<number>();
+  for (let attempt = 0; attempt < MAX_PORT_ATTEMPTS; attempt++) {
+    const spec = await reserve(ctx, tried);
+    opts.onProgress?.(`starting ${ctx.name} on 127.0.0.1:${spec.port}…`);
+    await pm2.start(appOptions(spec, ctx.home));
+    const outcome = await waitHealthy(ctx, pm2, spec.port);
+    if (outcome.kind === 'healthy') {
+      const configFiles = await writeConfigs(ctx, spec.port);
+      const res = result(ctx, outcome.health, outcome.status, false, configFiles, outcome.daemon);
+      if (previous !== undefined && previous.port !== spec.port && opts.port === undefined) {
+        res.movedFrom = previous.port;
+        opts.onWarning?.(
+          `port ${previous.port} of ${workspace.path} is taken by another process; moved ${previous.port} -> ${spec.port}` +
+            (configFiles.length ? `, rewrote ${configFiles.join(', ')}` : ', no client config to rewrite'),
+        );
+      }
+      return res;
+    }
+    await pm2.delete(ctx.name).catch(() => undefined);
+    if (outcome.kind === 'port-taken' && opts.port === undefined && !spec.pinned) {
+      tried.add(spec.port);
+      continue;
+    }
+    await restorePrevious(ctx, pm2, wasRunning);
+    if (outcome.kind === 'port-taken') {
+      const holder = (await describePortHolder(spec.port)) ?? 'another process';
+      throw new ExaiError('PORT_TAKEN', `port ${spec.port} is pinned for ${workspace.path} but ${holder} listens on it; free it, or spawn with another --port`);
+    }
+    throw new ExaiError('DAEMON_UNHEALTHY', `the daemon for ${workspace.path} did not become healthy on port ${spec.port}: ${outcome.reason}${logTail(ctx)}`);
+  }
+  await restorePrevious(ctx, pm2, wasRunning);
+  throw new ExaiError('NO_FREE_PORT', `ports ${[...tried].join(', ')} were all taken when the daemon tried to bind; free one or set EXAI_PORT_BASE`);
+}
+
+/** `--port N` to another port than the sticky one: refused up front if it cannot work. */
+async function checkRequestedPort(ctx: StartContext, port: number): Promise<void> {
+  const holder = Object.values(ctx.registry.read().workspaces).find((e) => e.port === port && e.id !== ctx.workspace.id);
+  if (holder) {
+    throw new ExaiError('PORT_TAKEN', `port ${port} belongs to the workspace ${holder.workspace}; choose another --port, or remove that workspace first with \`exai remove\``);
+  }
+  const state = await probePort(port);
+  if (state === 'forbidden') throw new ExaiError('PORT_FORBIDDEN', forbiddenPortMessage(port));
+  if (state === 'in-use') {
+    const who = (await describePortHolder(port)) ?? 'another process';
+    throw new ExaiError('PORT_TAKEN', `port ${port} on 127.0.0.1 is in use by ${who}; stop it or choose another --port`);
+  }
+}
+
+/**
+ * Never delete or adopt an app that another EXAI_HOME started: two homes can share one pm2
+ * (on Windows they always do: WINDOWS.md #2).
+ */
+export function assertOwnApp(proc: ProcessDescription | undefined, home: string, name: string): void {
+  const owner = appHome(proc);
+  if (proc && owner !== undefined && resolve(owner) !== resolve(home)) {
+    throw new ExaiError('APP_NOT_OWNED', `pm2 app ${name} belongs to EXAI_HOME ${owner}, not ${home}; exai leaves it alone — manage it from that EXAI_HOME, or give this one its own PM2_HOME`);
+  }
+}
+
+/** The EXAI_HOME a pm2 app was started for (its env), if it says. */
+export function appHome(proc: ProcessDescription | undefined): string | undefined {
+  const env = proc?.pm2_env as { env?: { EXAI_HOME?: string }; EXAI_HOME?: string } | undefined;
+  return env?.env?.EXAI_HOME ?? env?.EXAI_HOME;
+}
+
+/**
+ * Writes the launch spec (port, spec fields) under the registry lock, so concurrent starts of
+ * different workspaces never pick the same port; the daemon's bind then confirms it.
+ */
+function reserve(ctx: StartContext, tried: ReadonlySet<number>): Promise<RegistryEntry> {
+  const { workspace, opts, plan } = ctx;
+  return ctx.registry.update(async (data) => {
+    const current = data.workspaces[workspace.id];
+    let port: number;
+    if (opts.port !== undefined) {
+      const holder = Object.values(data.workspaces).find((e) => e.port === opts.port && e.id !== workspace.id);
+      if (holder) throw new ExaiError('PORT_TAKEN', `port ${opts.port} belongs to the workspace ${holder.workspace}; choose another --port`);
+      port = opts.port;
+    } else if (current?.pinned && !tried.has(current.port)) {
+      port = current.port;
+    } else {
+      port = await choosePort({ settings: portSettings(ctx.env), data, id: workspace.id, preferred: current?.port, exclude: tried });
+    }
+    const now = new Date().toISOString();
+    const next: RegistryEntry = {
+      ...current, // fields a newer exai wrote survive
+      stopped: undefined, // starting undoes `exai stop`
+      workspace: workspace.path,
+      id: workspace.id,
+      name: ctx.name,
+      port,
+      pinned: opts.port !== undefined || (current?.pinned ?? false),
+      clients: current?.clients ?? [],
+      passEnv: plan.passEnv.length ? plan.passEnv : undefined,
+      idleTimeoutMs: plan.idleTimeoutMs,
+      createdAt: current?.createdAt ?? now,
+      updatedAt: now,
+    };
+    data.workspaces[workspace.id] = next;
+    return next;
+  });
+}
+
+type Outcome =
+  | { kind: 'healthy'; health: Health; status: string; daemon?: DaemonStatus }
+  | { kind: 'port-taken' }
+  | { kind: 'failed'; reason: string };
+
+/**
+ * pm2's `wait_ready` gives up silently, so readiness is ours to establish: the app online
+ * and an authenticated ping answered, within a bound. A daemon that exits with
+ * EXIT_ADDR_IN_USE lost its port to someone else.
+ */
+async function waitHealthy(ctx: StartContext, pm2: Pm2, port: number): Promise<Outcome> {
+  const deadline = Date.now() + LISTEN_TIMEOUT_MS + HEALTH_GRACE_MS;
+  let delay = 25;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    const proc = await pm2.describe(ctx.name);
+    const pmEnv = proc?.pm2_env as { status?: string; exit_code?: number } | undefined;
+    const status = pmEnv?.status ?? 'missing';
+    if (pmEnv?.exit_code === EXIT_ADDR_IN_USE && status !== 'online' && status !== 'launching') return { kind: 'port-taken' };
+    if (status === 'errored' || status === 'stopped' || status === 'missing') {
+      return { kind: 'failed', reason: `pm2 reports it ${status}${pmEnv?.exit_code !== undefined ? ` (exit ${pmEnv.exit_code})` : ''}` };
+    }
+    if (status === 'online') {
+      const probe = await probeDaemon({ port, id: ctx.workspace.id, token: ctx.token, timeoutMs: 1_000, withStatus: true });
+      if (probe.state === 'healthy') return { kind: 'healthy', health: probe.health, status, daemon: probe.status };
+      last = probe.reason;
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 250);
+  }
+  return { kind: 'failed', reason: `no healthy answer within ${LISTEN_TIMEOUT_MS + HEALTH_GRACE_MS} ms (${last})` };
+}
+
+/**
+ * A failed start puts back what was there: the registry entry (a first spawn leaves none),
+ * the launch environment, and — when one ran before — the daemon on its old port.
+ */
+async function restorePrevious(ctx: StartContext, pm2: Pm2, wasRunning: boolean): Promise<void> {
+  const { workspace, entry: previous } = ctx;
+  await ctx.registry
+    .update((data) => {
+      if (previous) data.workspaces[workspace.id] = previous;
+      else delete data.workspaces[workspace.id];
+    })
+    .catch(() => undefined);
+  restoreLaunchEnv(ctx);
+  if (!previous || !wasRunning) return;
+  try {
+    await pm2.start(appOptions(previous, ctx.home));
+    const outcome = await waitHealthy(ctx, pm2, previous.port);
+    if (outcome.kind !== 'healthy') throw new Error(outcome.kind === 'failed' ? outcome.reason : 'its port is taken');
+  } catch (err) {
+    ctx.opts.onWarning?.(`could not bring back the daemon that ran on port ${previous.port}: ${errorMessage(err)}`);
+  }
+}
+
+async function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
+  const { workspace, plan } = ctx;
+  const dirs = { home: ctx.home, pm2Home: pm2Home(ctx.env) };
+  const files: string[] = [];
+  for (const kind of plan.writeKinds) files.push((await writeClientConfig(kind, workspace.path, port, dirs)).file);
+  // Written configs are recorded only once they exist, so `remove` knows what to take back.
+  await ctx.registry.update((data) => {
+    const e = data.workspaces[workspace.id];
+    if (!e) return;
+    const merged = [...new Set([...e.clients, ...plan.writeKinds])];
+    if (merged.length !== e.clients.length) {
+      e.clients = merged;
+      e.updatedAt = new Date().toISOString();
+    }
+  });
+  return files;
+}
+
+function result(ctx: StartContext, health: Health, status: string, reused: boolean, configFiles: string[], daemon?: DaemonStatus): SpawnResult {
+  const { workspace } = ctx;
+  const res: SpawnResult = { workspace: workspace.path, id: workspace.id, name: ctx.name, port: health.port, pid: health.pid, status, reused, configFiles };
+  if (daemon?.upstreamsConfigError) {
+    res.upstreamsConfigError = daemon.upstreamsConfigError;
+    ctx.opts.onWarning?.(daemon.upstreamsConfigError);
+  }
+  return res;
+}
+
+/** The last line of the daemon's error log, short: errors stay one line (issue 15 item 3). */
+function logTail(ctx: StartContext): string {
+  try {
+    const text = readFileSync(homeLayout(ctx.home).errLog(ctx.name), 'utf8').trimEnd();
+    const last = text.split('\n').at(-1)?.trim();
+    if (!last) return '';
+    return `; its error log ends: ${last.length > 200 ? `${last.slice(0, 197)}...` : last} (\`exai logs --workspace ${JSON.stringify(ctx.workspace.path)}\`)`;
+  } catch {
+    return '';
+  }
+}
