@@ -20,8 +20,9 @@ export async function run(argv: string[]): Promise<number> {
     json = args.json ?? false;
     const home = resolveExaiHome();
     const registry = new Registry(home);
-    const entries = Object.values(registry.read().workspaces).sort((a, b) => a.port - b.port);
-    const rows = entries.length ? await withFleet(home, (pm2) => listRows(home, pm2, entries), (m) => writeErr(`exai: warning: ${m}`)) : [];
+    const entries = () => Object.values(registry.read().workspaces).sort((a, b) => a.port - b.port);
+    // Read again once pm2 is connected: bringing the fleet back may have moved a workspace.
+    const rows = entries().length ? await withFleet(home, (pm2) => listRows(home, pm2, entries()), (m) => writeErr(`exai: warning: ${m}`)) : [];
     if (json) {
       writeJson(rows);
       return 0;
