@@ -17,7 +17,8 @@ const LOOPBACK_HOSTNAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
 export function isAllowedHost(host: string | undefined, port: number): boolean {
   if (!host) return false;
   const value = host.toLowerCase();
-  return [...LOOPBACK_HOSTNAMES].some((name) => value === `${name}:${port}`);
+  // A client omits the scheme's default port (RFC 9110 §7.2): `127.0.0.1` is port 80.
+  return [...LOOPBACK_HOSTNAMES].some((name) => value === `${name}:${port}` || (port === 80 && value === name));
 }
 
 /** Non-browser clients send no Origin; a browser page's Origin must be a loopback page. */

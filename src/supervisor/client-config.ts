@@ -104,7 +104,17 @@ export function checkClientConfig(kind: ClientKind, workspace: string): void {
   const file = clientConfigPath(kind, workspace);
   const existing = readConfigText(file);
   if (existing === undefined || existing.text.trim() === '') return;
-  parseOrThrow(splitBom(existing.text).body, file);
+  const root = parseOrThrow(splitBom(existing.text).body, file);
+  // Parsable but the wrong shape (`"servers": []`) would fail only once the daemon runs.
+  const key = serversKey(kind);
+  const servers = memberValue(root, key);
+  if (servers !== undefined && servers.type !== 'object') {
+    throw new ExaiError('CONFIG_UNPARSABLE', `${file}: "${key}" is ${servers.type === 'array' ? 'an array' : `a ${servers.type}`}, not an object; exai left the file untouched — fix it or delete the file`);
+  }
+  const entry = servers && memberValue(servers, ENTRY_NAME);
+  if (entry !== undefined && entry.type !== 'object') {
+    throw new ExaiError('CONFIG_UNPARSABLE', `${file}: "${key}.${ENTRY_NAME}" is not an object; exai left the file untouched — fix it or delete exai's entry`);
+  }
 }
 
 /** Takes exai's entry (only that) out of the client's config; a missing file or entry changes nothing. */

@@ -26,6 +26,7 @@ import type { Pm2 } from './pm2.js';
 import { describePortHolder } from './port-owner.js';
 import { choosePort, forbiddenPortMessage, portSettings, probePort } from './ports.js';
 import { Registry } from './registry.js';
+import { upstreamProblems } from './upstream-report.js';
 
 export interface SpawnResult {
   workspace: string;
@@ -45,6 +46,8 @@ export interface SpawnResult {
 /** Ports tried before giving up when each one turns out taken at bind time. */
 const MAX_PORT_ATTEMPTS = 5;
 const HEALTH_GRACE_MS = 5_000;
+/** How long a fresh start waits for the workspace's own servers to come up or fail once. */
+const UPSTREAM_SETTLE_MS = 3_000;
 
 /** What a start knows before it talks to pm2. */
 export interface StartContext {
@@ -127,6 +130,7 @@ export async function tryReuse(ctx: StartContext, pm2?: Pm2): Promise<SpawnResul
   const outcome = pm2 ? await probeUntilSettled(probe) : await probe();
   if (!reusable(ctx, outcome)) return undefined;
   const configFiles = await writeConfigs(ctx, entry.port);
+  for (const problem of await upstreamProblems({ port: entry.port, token: ctx.token, workspace: workspace.path, status: outcome.status })) opts.onWarning?.(problem);
   return result(ctx, outcome.health, 'online', true, configFiles, outcome.status);
 }
 
@@ -167,8 +171,20 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
     await pm2.start(appOptions(spec, ctx.home));
     const outcome = await waitHealthy(ctx, pm2, spec.port);
     if (outcome.kind === 'healthy') {
-      const configFiles = await writeConfigs(ctx, spec.port);
+      let configFiles: string[];
+      try {
+        configFiles = await writeConfigs(ctx, spec.port);
+      } catch (err) {
+        // Checked before the start, but a file can change meanwhile: a start that cannot wire
+        // its configs is undone, not left running unreachable.
+        await pm2.delete(ctx.name).catch(() => undefined);
+        await restorePrevious(ctx, pm2, wasRunning);
+        throw err;
+      }
       const res = result(ctx, outcome.health, outcome.status, false, configFiles, outcome.daemon);
+      for (const problem of await upstreamProblems({ port: spec.port, token: ctx.token, workspace: workspace.path, status: outcome.daemon, settleMs: UPSTREAM_SETTLE_MS })) {
+        opts.onWarning?.(problem);
+      }
       if (previous !== undefined && previous.port !== spec.port && opts.port === undefined) {
         res.movedFrom = previous.port;
         opts.onWarning?.(

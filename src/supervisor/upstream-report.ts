@@ -1,0 +1,31 @@
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { daemonStatus, type DaemonStatus, type UpstreamSummary } from './health.js';
+
+/**
+ * The workspace's own MCP servers that did not come up, one readable line each (issue 15
+ * item 5: a servers.json command that does not exist must not pass in silence). After a fresh
+ * start it waits, up to `settleMs`, until every server has come up or failed at least once.
+ */
+export async function upstreamProblems(opts: { port: number; token: string; workspace: string; status?: DaemonStatus; settleMs?: number }): Promise<string[]> {
+  let status = opts.status;
+  const deadline = Date.now() + (opts.settleMs ?? 0);
+  while (status && status.upstreams.some(unsettled) && Date.now() < deadline) {
+    await sleep(150);
+    status = await daemonStatus(opts.port, opts.token, 2_000).catch(() => status);
+  }
+  const file = join(opts.workspace, '.exai', 'servers.json');
+  return (status?.upstreams ?? [])
+    .filter((u) => u.state === 'failed' || (u.state !== 'up' && u.lastError))
+    .map((u) => `upstream ${u.name} ${u.state === 'failed' ? 'failed' : 'did not start'}: ${firstLine(u.lastError ?? u.stderrTail.at(-1) ?? 'no error recorded')} (fix it in ${file}; saving the file retries it)`);
+}
+
+/** Still on its way: starting or restarting with no error to show yet. */
+function unsettled(u: UpstreamSummary): boolean {
+  return (u.state === 'starting' || u.state === 'restarting') && !u.lastError;
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n').find((l) => l.trim() !== '')?.trim() ?? text;
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}

@@ -1,0 +1,141 @@
+/**
+ * A failed command changes nothing (issue 15 items 1-3 and 5; DESIGN.md "bad input loses
+ * nothing"): a re-pin that cannot work leaves the running daemon, its registry entry and its
+ * configs exactly as they were; a failed first spawn leaves no entry, token, app or config;
+ * port errors name the real cause in one line; a server that cannot start is not silent.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAllowedHost } from '../src/daemon/guard.js';
+import type { SpawnResult } from '../src/supervisor/spawn.js';
+import { getHealth } from './helpers/daemon.js';
+import { CLI, makeTestEnv, pm2Apps, runCli, type CliResult, type TestEnv } from './helpers/env.js';
+import { squat } from './helpers/squatter.js';
+
+let t: TestEnv;
+beforeAll(() => {
+  t = makeTestEnv();
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+async function spawnJson(dir: string, env = t.env, ...extra: string[]): Promise<SpawnResult> {
+  const res = await runCli(['spawn', '--workspace', dir, '--json', ...extra], env);
+  expect(res.code, res.stderr).toBe(0);
+  return JSON.parse(res.stdout) as SpawnResult;
+}
+
+function oneLine(res: CliResult): string {
+  const lines = res.stderr.trim().split('\n');
+  expect(lines, res.stderr).toHaveLength(1);
+  expect(lines[0]!.length).toBeLessThan(400);
+  return lines[0]!;
+}
+
+function entryOf(home: string, id: string): string | undefined {
+  const data = JSON.parse(readFileSync(join(home, 'registry.json'), 'utf8')) as { workspaces: Record<string, unknown> };
+  return data.workspaces[id] === undefined ? undefined : JSON.stringify(data.workspaces[id]);
+}
+
+describe('a re-pin that fails', () => {
+  it('to a port another process holds: one line naming it; daemon, registry entry and mcp.json untouched', async () => {
+    const ws = t.workspace('repin');
+    const before = await spawnJson(ws);
+    const entry = entryOf(t.home, before.id);
+    const config = readFileSync(join(ws, '.vscode', 'mcp.json'), 'utf8');
+    const squatter = await squat(t.portBase + 7);
+    try {
+      const res = await runCli(['spawn', '--workspace', ws, '--port', String(t.portBase + 7)], t.env);
+      expect(res.code).toBe(1);
+      expect(oneLine(res)).toMatch(new RegExp(`PORT_TAKEN: port ${t.portBase + 7} on 127.0.0.1 is in use by pid ${squatter.pid} .*choose another --port`));
+    } finally {
+      await squatter.close();
+    }
+    expect((await getHealth(before.port)).pid).toBe(before.pid);
+    expect(entryOf(t.home, before.id)).toBe(entry);
+    expect(readFileSync(join(ws, '.vscode', 'mcp.json'), 'utf8')).toBe(config);
+  });
+
+  it('to a free port: a move the user asked for, said as such', async () => {
+    const ws = t.workspace('move-asked');
+    const before = await spawnJson(ws);
+    const res = await runCli(['spawn', '--workspace', ws, '--port', String(t.portBase + 8), '--json'], t.env);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).not.toMatch(/taken|another process/);
+    const after = JSON.parse(res.stdout) as SpawnResult;
+    expect(after.port).toBe(t.portBase + 8);
+    expect(after.movedFrom).toBeUndefined();
+    expect(readFileSync(join(ws, '.vscode', 'mcp.json'), 'utf8')).toContain(`"EXAI_WS_PORT": "${t.portBase + 8}"`);
+    await expect(getHealth(before.port, 1_000)).rejects.toThrow();
+  });
+
+  // Ports below 1024 need privileges: run the whole scenario as an unprivileged user.
+  const nobody = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
+  it.runIf(nobody)('to a privileged port as a normal user: EACCES named at once; nothing touched', async () => {
+    const dir = join(t.dir, 'as-nobody');
+    mkdirSync(join(dir, 'ws'), { recursive: true });
+    for (const p of [dir, join(dir, 'ws')]) {
+      chownSync(p, 65534, 65534);
+      chmodSync(p, 0o755);
+    }
+    chmodSync(t.dir, 0o755);
+    const env = { ...t.env, HOME: dir, EXAI_HOME: join(dir, 'home'), PM2_HOME: join(dir, 'pm2') };
+    const asNobody = (...args: string[]) =>
+      spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], { env, encoding: 'utf8', timeout: 120_000 });
+    try {
+      const first = asNobody('spawn', '--workspace', join(dir, 'ws'), '--json');
+      expect(first.status, first.stderr).toBe(0);
+      const before = JSON.parse(first.stdout) as SpawnResult;
+      const entry = entryOf(env.EXAI_HOME, before.id);
+      const res = asNobody('spawn', '--workspace', join(dir, 'ws'), '--port', '80');
+      expect(res.status).toBe(1);
+      expect(res.stderr.trim().split('\n')).toHaveLength(1);
+      expect(res.stderr).toMatch(/PORT_FORBIDDEN: port 80 needs privileges: ports below 1024 need root .*choose --port 1024 or above/);
+      expect((await getHealth(before.port)).pid).toBe(before.pid);
+      expect(entryOf(env.EXAI_HOME, before.id)).toBe(entry);
+    } finally {
+      spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(CLI, '..', '..', '..', 'node_modules', 'pm2', 'bin', 'pm2'), 'kill'], { env, timeout: 60_000 });
+    }
+  });
+
+  it('port 80 is a valid Host without its port (the default is omitted), for the daemon that runs there as root', () => {
+    expect(isAllowedHost('127.0.0.1', 80)).toBe(true);
+    expect(isAllowedHost('localhost', 80)).toBe(true);
+    expect(isAllowedHost('127.0.0.1', 8079)).toBe(false);
+    expect(isAllowedHost('evil.example', 80)).toBe(false);
+  });
+});
+
+describe('a first spawn that fails', () => {
+  it('on a parsable mcp.json of the wrong shape: nothing registered, no token, no app, the file as it was', async () => {
+    const ws = t.workspace('bad-shape');
+    mkdirSync(join(ws, '.vscode'));
+    writeFileSync(join(ws, '.vscode', 'mcp.json'), '{"servers": []}');
+    const res = await runCli(['spawn', '--workspace', ws], t.env);
+    expect(res.code).toBe(1);
+    expect(oneLine(res)).toMatch(/CONFIG_UNPARSABLE: .*mcp\.json: "servers" is an array, not an object/);
+    expect(readFileSync(join(ws, '.vscode', 'mcp.json'), 'utf8')).toBe('{"servers": []}');
+    const registry = existsSync(join(t.home, 'registry.json')) ? readFileSync(join(t.home, 'registry.json'), 'utf8') : '';
+    expect(registry).not.toContain(ws);
+    const tokens = existsSync(join(t.home, 'tokens')) ? readdirSync(join(t.home, 'tokens')) : [];
+    const { resolveWorkspace } = await import('../src/workspace/identity.js');
+    expect(tokens.filter((f) => f.startsWith(resolveWorkspace(ws).id))).toEqual([]);
+    expect((await pm2Apps(t.env)).some((a) => a.name.includes(resolveWorkspace(ws).id))).toBe(false);
+  });
+});
+
+describe('a servers.json whose command does not exist', () => {
+  it('spawn says which server and why on stderr, and still starts the daemon', async () => {
+    const ws = t.workspace('no-such-cmd');
+    mkdirSync(join(ws, '.exai'));
+    writeFileSync(join(ws, '.exai', 'servers.json'), JSON.stringify({ servers: { ghost: { command: 'exai-no-such-command-xyz' } } }));
+    const res = await runCli(['spawn', '--workspace', ws], t.env);
+    expect(res.code, res.stderr).toBe(0);
+    const warning = res.stderr.split('\n').find((l) => l.includes('upstream ghost'));
+    expect(warning, res.stderr).toMatch(/exai: warning: upstream ghost (failed|did not start): .*exai-no-such-command-xyz.*not found/);
+    expect(warning).not.toContain('setpriv');
+  });
+});
