@@ -12,7 +12,10 @@ export async function run(argv: string[]): Promise<number> {
     const target = parseTargets('restart', argv);
     json = target.json;
     const home = resolveExaiHome();
-    const entries = selectEntries(new Registry(home), target);
+    const selected = selectEntries(new Registry(home), target);
+    // `--all` is a bulk path: a workspace stopped on purpose stays stopped (DESIGN.md "Lifecycle").
+    const entries = target.all ? selected.filter((e) => !e.stopped) : selected;
+    if (!json) for (const e of selected) if (!entries.includes(e)) writeOut(`skipped    ${e.name}  stopped with \`exai stop\` (\`exai restart --workspace ${JSON.stringify(e.workspace)}\` starts it)`);
     const results: SpawnResult[] = [];
     for (const entry of entries) {
       results.push(
