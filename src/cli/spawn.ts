@@ -1,6 +1,7 @@
 import { parseDuration } from '../common/duration.js';
 import { ExaiError } from '../common/errors.js';
 import { resolveExaiHome } from '../workspace/layout.js';
+import { clientHints } from '../supervisor/client-config.js';
 import { parsePassEnvNames } from '../workspace/launch-env.js';
 import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
@@ -53,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
           `configs    ${result.configFiles.length ? result.configFiles.join('\n           ') : '(none written)'}`,
         ].join('\n'),
       );
+      for (const hint of clientHints(result.workspace, result.configFiles)) writeOut(`todo       ${hint}`);
     }
     return 0;
   } catch (err) {

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { ExaiError, errnoCode, errorMessage } from '../common/errors.js';
 import { homeLayout } from './layout.js';
 
-export type ClientKind = 'vscode' | 'claude' | 'cursor';
-export const CLIENT_KINDS: readonly ClientKind[] = ['vscode', 'claude', 'cursor'];
+export type ClientKind = 'vscode' | 'claude' | 'cursor' | 'gemini' | 'codex';
+export const CLIENT_KINDS: readonly ClientKind[] = ['vscode', 'claude', 'cursor', 'gemini', 'codex'];
 
 /** 30 minutes: the daemon's idle timeout when the launch spec names none (DESIGN.md "Lifecycle"). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
