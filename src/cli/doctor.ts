@@ -19,7 +19,7 @@ export async function run(argv: string[]): Promise<number> {
       writeJson({ ok: problems === 0, findings });
     } else {
       for (const f of findings) {
-        const mark = f.status === 'ok' ? 'ok     ' : f.status === 'fixed' ? 'fixed  ' : 'PROBLEM';
+        const mark = f.status === 'ok' ? 'ok     ' : f.status === 'fixed' ? 'fixed  ' : f.status === 'warning' ? 'WARNING' : 'PROBLEM';
         writeOut(`${mark}  ${f.scope}: ${f.message}${f.fix ? ` — fix: ${f.fix}` : ''}`);
       }
       writeOut(problems ? `${problems} problem(s) found${args.fix ? '' : '; `exai doctor --fix` repairs what it can'}` : 'no problems found');

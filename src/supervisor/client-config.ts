@@ -128,3 +128,16 @@ export function readClientEntryPort(kind: ClientKind, workspace: string): number
 export function clientHints(workspace: string, files: readonly string[]): string[] {
   return CLIENT_KINDS.filter((kind) => files.includes(clientConfigPath(kind, workspace))).flatMap((kind) => CLIENT_SPECS[kind].hint?.(workspace) ?? []);
 }
+
+/** The client's config holds exai's entry and nothing else (no other server, no other setting). */
+export function holdsOnlyExai(kind: ClientKind, workspace: string): boolean {
+  const existing = readConfigText(clientConfigPath(kind, workspace));
+  if (existing === undefined) return false;
+  const spec = CLIENT_SPECS[kind];
+  let value = spec.format === 'toml' ? tomlValue(existing.body) : jsoncValue(existing.body);
+  for (const key of spec.entryPath.slice(0, -1)) {
+    if (typeof value !== 'object' || value === null || Object.keys(value).length !== 1) return false;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return typeof value === 'object' && value !== null && Object.keys(value).length === 1 && ENTRY_NAME in value;
+}

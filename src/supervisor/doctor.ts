@@ -12,6 +12,7 @@ import { isPortFree } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
 import { spawnWorkspace } from './spawn.js';
+import { trackedConfigFindings } from './tracked-configs.js';
 import { readToken } from '../workspace/token.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
 
@@ -19,7 +20,8 @@ export interface Finding {
   /** 'pm2', 'registry', or the workspace path. */
   scope: string;
   check: string;
-  status: 'ok' | 'problem' | 'fixed';
+  /** A warning is worth knowing but not a fault (doctor still exits 0). */
+  status: 'ok' | 'problem' | 'fixed' | 'warning';
   message: string;
   /** What the user can run to fix it (for problems). */
   fix?: string;
@@ -160,9 +162,10 @@ async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<vo
       await writeClientConfig(kind, entry.workspace, entry.port, { home: c.home, pm2Home: pm2Home() });
       c.add({ scope, check: `config ${kind}`, status: 'fixed', message: `${problem}; rewrote it` });
     } else {
-      c.add({ scope, check: `config ${kind}`, status: 'problem', message: problem, fix: port === 'unparsable' ? `fix the JSON in ${file}, then exai doctor --fix` : 'exai doctor --fix' });
+      c.add({ scope, check: `config ${kind}`, status: 'problem', message: problem, fix: port === 'unparsable' ? `fix ${file}, then exai doctor --fix` : 'exai doctor --fix' });
     }
   }
+  for (const finding of trackedConfigFindings(entry)) c.add(finding);
 }
 
 /**

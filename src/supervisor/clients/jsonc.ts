@@ -54,13 +54,22 @@ export function setJsonc(text: string, path: readonly string[], wanted: unknown,
   return next;
 }
 
-/** Takes the member at `path` out; the same text when it is not there. */
+/**
+ * Takes the member at `path` out; the same text when it is not there. A parent object left
+ * with nothing inside (no member, no comment) held only that member and goes too, so that
+ * removing what setJsonc added to a file without `mcpServers` gives the original bytes back.
+ */
 export function deleteJsonc(text: string, path: readonly string[], file: string): string {
   if (text.trim() === '' || path.length === 0) return text;
-  const parent = nodeAt(parseObject(text, file), path.slice(0, -1));
+  const parentPath = path.slice(0, -1);
+  const parent = nodeAt(parseObject(text, file), parentPath);
   if (parent?.type !== 'object') return text;
   const property = findProperty(parent, path[path.length - 1]!);
-  return property === undefined ? text : removeChild(text, parent, property);
+  if (property === undefined) return text;
+  const next = removeChild(text, parent, property);
+  const emptied = parentPath.length > 0 ? nodeAt(parseObject(next, file), parentPath) : undefined;
+  if (emptied !== undefined && next.slice(emptied.offset + 1, emptied.offset + emptied.length - 1).trim() === '') return deleteJsonc(next, parentPath, file);
+  return next;
 }
 
 /** Adds `item` to the list at `path` (created when absent) unless it is there already. */
