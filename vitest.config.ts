@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: process.env.EXAI_STRESS ? [] : ['test/stress/**'],
+    // The real-client suite runs only through `npm run test:clients` (its own config).
+    exclude: [...(process.env.EXAI_STRESS ? [] : ['test/stress/**']), 'test/clients/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -1,0 +1,101 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import type { Installed } from '../../scripts/test-clients/install.mjs';
+import type { ClientKind } from '../../src/supervisor/registry.js';
+import { makeTestEnv, runCli, waitFor, type TestEnv } from '../helpers/env.js';
+import { everythingEntry, writeServers } from '../upstreams-helpers.js';
+import type { Row } from './table.js';
+
+/** A workspace with exai spawned for one client, everything isolated: EXAI_HOME, PM2_HOME, HOME, port block. */
+export interface Scenario {
+  t: TestEnv;
+  workspace: string;
+  /** The client's HOME (and XDG dirs below it): trust files go here, as the client would write them. */
+  home: string;
+  /** The environment a user's shell would hand the client: theirs, with the isolated dirs. */
+  env: NodeJS.ProcessEnv;
+  port: number;
+  configFile: string;
+  cleanup(): Promise<void>;
+}
+
+/** The upstream every scenario configures: its tools must reach the client through exai. */
+export const UPSTREAM_TOOL = 'everything__echo';
+
+export function installed(client: string): Installed {
+  const all = inject('clients');
+  return all[client] ?? { client: client as Installed['client'], ok: false, reason: 'not selected (EXAI_CLIENTS)' };
+}
+
+export function record(row: Row): void {
+  appendFileSync(inject('resultsFile'), JSON.stringify(row) + '\n');
+}
+
+export function skippedRow(client: string, reason: string): Row {
+  return { client, version: '—', connected: `skipped: ${reason}`, tools: '—', call: '—', seconds: '—' };
+}
+
+/**
+ * `exai spawn --client <kind>` in a fresh git workspace whose .exai/servers.json declares
+ * server-everything, then waits until that upstream is up (so its tools are in the catalog
+ * the client lists).
+ */
+export async function spawnScenario(kind: ClientKind): Promise<Scenario> {
+  const t = makeTestEnv();
+  const home = join(t.dir, 'user-home');
+  mkdirSync(home, { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...t.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local', 'share') };
+  const workspace = t.workspace('project');
+  spawnSync('git', ['init', '-q'], { cwd: workspace });
+  writeServers(workspace, { everything: everythingEntry() });
+  const res = await runCli(['spawn', '--workspace', workspace, '--client', kind, '--json'], env);
+  if (res.code !== 0) throw new Error(`exai spawn failed: ${res.stderr}`);
+  const spawned = JSON.parse(res.stdout) as { port: number; configFiles: string[] };
+  await waitFor(
+    async () => {
+      const list = await runCli(['list', '--json'], env);
+      const rows = JSON.parse(list.stdout) as { workspace: string; upstreams?: { name: string; state: string }[] }[];
+      return rows.find((r) => r.workspace === workspace)?.upstreams?.some((u) => u.name === 'everything' && u.state === 'up') ? true : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 500, what: 'server-everything up behind exai' },
+  );
+  return { t, workspace, home, env, port: spawned.port, configFile: spawned.configFiles[0]!, cleanup: () => t.cleanup() };
+}
+
+export interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a client's command to completion (killed after `timeoutMs`), collecting its output. */
+export function runClient(command: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 120_000} ms\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `<cli> --version`'s first line, with a throwaway HOME (clients write into it even for this). */
+export async function versionOf(bin: string, env: NodeJS.ProcessEnv, cwd: string): Promise<string> {
+  const res = await runClient(bin, ['--version'], { cwd, env });
+  return res.stdout.trim().split('\n')[0] ?? '?';
+}
+
+export function seconds(started: number): string {
+  return ((Date.now() - started) / 1000).toFixed(1);
+}
