@@ -15,10 +15,10 @@ import { runVsCode } from './vscode.js';
 const PYTHON_CLIENT = fileURLToPath(new URL('./python_client.py', import.meta.url));
 
 /** Skips the test (and records why) when the client could not be installed. */
-function need(client: string, skip: (note: string) => void): ReturnType<typeof installed> {
+function need(client: string, label: string, skip: (note: string) => void): ReturnType<typeof installed> {
   const it = installed(client);
   if (!it.ok) {
-    record(skippedRow(client, it.reason ?? 'not installed'));
+    record(skippedRow(label, it.reason ?? 'not installed'));
     skip(it.reason ?? 'not installed');
   }
   return it;
@@ -26,7 +26,7 @@ function need(client: string, skip: (note: string) => void): ReturnType<typeof i
 
 describe('real clients', () => {
   it('VS Code (code-server): starts exai from .vscode/mcp.json, lists its tools and an upstream’s, and calls exai_status', async ({ skip }) => {
-    const vs = need('vscode', skip);
+    const vs = need('vscode', 'VS Code (code-server)', skip);
     const s = await spawnScenario('vscode');
     try {
       const started = Date.now();
@@ -44,7 +44,7 @@ describe('real clients', () => {
   });
 
   it('Claude Code: `claude mcp list` / `claude mcp get exai` show exai connected with no manual approval', async ({ skip }) => {
-    const claude = need('claude', skip);
+    const claude = need('claude', 'Claude Code', skip);
     const s = await spawnScenario('claude');
     try {
       // What accepting Claude Code's folder-trust prompt records (~/.claude.json); the approval
@@ -70,7 +70,7 @@ describe('real clients', () => {
   });
 
   it('Gemini CLI: `gemini mcp list` in the trusted folder shows exai connected', async ({ skip }) => {
-    const gemini = need('gemini', skip);
+    const gemini = need('gemini', 'Gemini CLI', skip);
     const s = await spawnScenario('gemini');
     try {
       // What choosing "Trust folder" in Gemini CLI's prompt records.
@@ -88,7 +88,7 @@ describe('real clients', () => {
   });
 
   it('Codex: `codex app-server` loads exai from .codex/config.toml in the trusted project, lists its tools and calls exai_status', async ({ skip }) => {
-    const codex = need('codex', skip);
+    const codex = need('codex', 'Codex', skip);
     const s = await spawnScenario('codex');
     let app: CodexAppServer | undefined;
     try {
@@ -125,7 +125,7 @@ describe('real clients', () => {
   });
 
   it('Python SDK: initialize, list, call and progress with only the env .mcp.json lists', async ({ skip }) => {
-    const py = need('python', skip);
+    const py = need('python', 'Python SDK', skip);
     const s = await spawnScenario('claude');
     try {
       const started = Date.now();

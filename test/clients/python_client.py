@@ -9,7 +9,6 @@ and UPSTREAM_TOOL, calls PROGRESS_TOOL with a progress callback, and prints one 
 
 import json
 import sys
-from datetime import timedelta
 from importlib.metadata import version
 
 import anyio
@@ -27,13 +26,13 @@ async def main(config_file, server_name, upstream_tool, progress_tool):
     params = StdioServerParameters(command=entry["command"], args=entry.get("args", []), env=entry.get("env"))
     out = {"sdk": version("mcp")}
     async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write, read_timeout_seconds=timedelta(seconds=60)) as session:
+        async with ClientSession(read, write, read_timeout_seconds=60) as session:
             init = await session.initialize()
-            out["server"] = init.serverInfo.name
+            out["server"] = init.server_info.name
             tools = await session.list_tools()
             out["tools"] = [t.name for t in tools.tools]
             status = await session.call_tool("exai_status", {})
-            out["status"] = status.structuredContent or json.loads(text_of(status))
+            out["status"] = status.structured_content or json.loads(text_of(status))
             echo = await session.call_tool(upstream_tool, {"message": "hello from python"})
             out["echo"] = text_of(echo)
             progress = []
