@@ -1,14 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'jsonc-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkClientConfig, clientConfigPath, clientHints, readClientEntryPort, removeClientEntry, writeClientConfig } from '../src/supervisor/client-config.js';
-import { defaultExaiHome, type StateDirs } from '../src/workspace/layout.js';
-import { makeTestEnv, ROOT, type TestEnv } from './helpers/env.js';
-
-const CLI_ENTRY = join(ROOT, 'dist', 'cli', 'main.js');
-const DIRS: StateDirs = { home: defaultExaiHome({}), pm2Home: join(homedir(), '.pm2') };
+import { CLI_ENTRY, configFile as write, DEFAULT_DIRS as DIRS } from './helpers/client-configs.js';
+import { makeTestEnv, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;
 beforeAll(() => {
@@ -17,13 +13,6 @@ beforeAll(() => {
 afterAll(async () => {
   await t.cleanup();
 });
-
-function write(ws: string, rel: string, text: string): string {
-  const file = join(ws, rel);
-  mkdirSync(join(file, '..'), { recursive: true });
-  writeFileSync(file, text);
-  return file;
-}
 
 /** Claude Code's local settings as a user has them: comments, permissions, another approved server. */
 const LOCAL_SETTINGS = [

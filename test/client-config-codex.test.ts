@@ -1,14 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from '@decimalturn/toml-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkClientConfig, clientConfigPath, readClientEntryPort, removeClientEntry, writeClientConfig } from '../src/supervisor/client-config.js';
-import { defaultExaiHome, type StateDirs } from '../src/workspace/layout.js';
-import { makeTestEnv, ROOT, type TestEnv } from './helpers/env.js';
-
-const CLI_ENTRY = join(ROOT, 'dist', 'cli', 'main.js');
-const DIRS: StateDirs = { home: defaultExaiHome({}), pm2Home: join(homedir(), '.pm2') };
+import { CLI_ENTRY, configFile as writeConfig, DEFAULT_DIRS as DIRS } from './helpers/client-configs.js';
+import { makeTestEnv, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;
 beforeAll(() => {
@@ -38,12 +34,7 @@ const HAND_WRITTEN = [
   '',
 ].join('\n');
 
-function configFile(ws: string, text: string): string {
-  const file = join(ws, '.codex', 'config.toml');
-  mkdirSync(join(file, '..'), { recursive: true });
-  writeFileSync(file, text);
-  return file;
-}
+const configFile = (ws: string, text: string): string => writeConfig(ws, '.codex/config.toml', text);
 
 interface CodexConfig {
   mcp_servers: Record<string, { command: string; args: string[]; env: Record<string, string> }>;

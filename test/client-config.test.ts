@@ -1,5 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'jsonc-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,12 +8,8 @@ import {
   removeClientEntry,
   writeClientConfig,
 } from '../src/supervisor/client-config.js';
-import { defaultExaiHome, type StateDirs } from '../src/workspace/layout.js';
-import { makeTestEnv, ROOT, type TestEnv } from './helpers/env.js';
-
-const CLI_ENTRY = join(ROOT, 'dist', 'cli', 'main.js');
-/** The state dirs a client with a bare environment would find by itself: nothing to write. */
-const DIRS: StateDirs = { home: defaultExaiHome({}), pm2Home: join(homedir(), '.pm2') };
+import { CLI_ENTRY, configFile, DEFAULT_DIRS as DIRS } from './helpers/client-configs.js';
+import { makeTestEnv, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;
 
@@ -43,13 +38,6 @@ const HAND_WRITTEN = [
   '}',
   '',
 ].join('\n');
-
-function configFile(ws: string, rel: string, text: string): string {
-  const file = join(ws, rel);
-  mkdirSync(join(file, '..'), { recursive: true });
-  writeFileSync(file, text);
-  return file;
-}
 
 /** `after` is `before` with exactly one contiguous chunk inserted: that chunk, or undefined. */
 function insertedChunk(before: string, after: string): string | undefined {
