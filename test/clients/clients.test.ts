@@ -37,7 +37,7 @@ describe('real clients', () => {
       expect(probe.status?.port).toBe(s.port);
       expect(probe.status?.workspace).toBe(s.workspace);
       expect(probe.echo).toContain('hello from VS Code');
-      record({ client: 'VS Code (code-server)', version: `${version} (VS Code ${probe.vscode})`, connected: 'yes', tools: `${probe.tools!.length}`, call: `exai_status port ${probe.status!.port} = spawned; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
+      record({ client: 'VS Code (code-server)', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes', tools: `${probe.tools!.length}`, call: `exai_status port ${probe.status!.port} = spawned; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
     } finally {
       await s.cleanup();
     }
