@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { isFileContention, sleepSync } from './contention.js';
 import { errnoCode } from './errors.js';
 
 /**
@@ -11,8 +12,15 @@ import { errnoCode } from './errors.js';
  *
  * `mode` is applied with chmod, not only at open, so an existing file's mode survives the
  * umask (a 0600 file stays 0600, a 0644 file stays 0644).
+ *
+ * On Windows a read-only target (Perforce and TFVC keep files read-only until checked out)
+ * fails at once with "read-only, not checked out?", before any temp file is made: the rename
+ * would fail EPERM after a second of retries (WINDOWS.md #24). On POSIX, rename replaces it.
+ * `platform` defaults to the running one; tests pass 'win32'.
  */
-export function writeFileAtomic(file: string, data: string, opts: { mode?: number } = {}): void {
+export function writeFileAtomic(file: string, data: string, opts: { mode?: number; platform?: NodeJS.Platform } = {}): void {
+  const platform = opts.platform ?? process.platform;
+  if (platform === 'win32') refuseReadOnly(file);
   const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fd: number | undefined;
   try {
@@ -22,7 +30,7 @@ export function writeFileAtomic(file: string, data: string, opts: { mode?: numbe
     closeSync(fd);
     fd = undefined;
     if (opts.mode !== undefined) chmodSync(temp, opts.mode);
-    renameWithRetry(temp, file);
+    renameWithRetry(temp, file, platform);
   } catch (err) {
     if (fd !== undefined) {
       try {
@@ -42,20 +50,31 @@ function writeAll(fd: number, data: string): void {
   while (offset < buffer.length) offset += writeSync(fd, buffer, offset, buffer.length - offset);
 }
 
+/** Throws (without an errno code, so callers print the message) when `file` exists and is read-only. */
+function refuseReadOnly(file: string): void {
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw err;
+  }
+  // Node maps the read-only attribute to a mode without the write bits (fs docs, "File modes").
+  if ((mode & 0o200) === 0) throw new Error('read-only, not checked out?');
+}
+
 /**
  * On Windows a rename over a file that another process (an editor, a virus scanner) has open
  * fails transiently with EPERM/EBUSY/EACCES; a few short retries ride that out.
  */
-function renameWithRetry(from: string, to: string): void {
+function renameWithRetry(from: string, to: string, platform: NodeJS.Platform): void {
   for (let attempt = 0; ; attempt++) {
     try {
       renameSync(from, to);
       return;
     } catch (err) {
-      const code = errnoCode(err);
-      const transient = process.platform === 'win32' && (code === 'EPERM' || code === 'EBUSY' || code === 'EACCES');
-      if (!transient || attempt >= 10) throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 * (attempt + 1));
+      if (!isFileContention(err, platform) || attempt >= 10) throw err;
+      sleepSync(20 * (attempt + 1));
     }
   }
 }

@@ -1,19 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fstatSync,
-  linkSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  utimesSync,
-  writeSync,
-} from 'node:fs';
+import * as nodeFs from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isFileContention, removeQuietly } from '../common/contention.js';
 import { ExaiError, errnoCode, homeWriteAdvice } from '../common/errors.js';
 import { homeLayout } from '../workspace/layout.js';
 import { ensurePrivateDir } from '../workspace/token.js';
@@ -23,6 +13,22 @@ export interface LockOptions {
   timeoutMs?: number;
   /** A lock untouched for this long is abandoned, even if its pid is alive (pid reuse). */
   staleMs?: number;
+  /** The file operations to use (tests inject Windows' errors); default node:fs. */
+  fs?: LockFs;
+  /** Whose error semantics apply (WINDOWS.md #13); default the running platform. */
+  platform?: NodeJS.Platform;
+}
+
+/** The synchronous node:fs calls the lock makes. */
+export type LockFs = Pick<
+  typeof nodeFs,
+  'openSync' | 'writeSync' | 'closeSync' | 'fstatSync' | 'readFileSync' | 'renameSync' | 'rmSync' | 'statSync' | 'linkSync' | 'utimesSync'
+>;
+
+/** The file system and the platform whose errors it speaks. */
+interface Io {
+  fs: LockFs;
+  platform: NodeJS.Platform;
 }
 
 /** What a lock file holds. */
@@ -53,6 +59,11 @@ const ownTokens = new Set<string>();
  * `staleMs`; the holder refreshes its mtime every staleMs/3, so a long `fn` is not mistaken
  * for an abandoned lock. Re-entrant within one async context; other contexts in this process
  * wait like other processes do.
+ *
+ * On Windows, EPERM/EBUSY/EACCES from creating, opening or renaming the lock mean a lock file
+ * that its last holder deleted while someone still had it open, or that a scanner holds: they
+ * are waited out like a held lock, until the deadline (WINDOWS.md #13). Errors: LOCK_TIMEOUT,
+ * HOME_NOT_WRITABLE. Releasing never throws.
  */
 export async function withLock<T>(home: string, name: string, fn: () => Promise<T> | T, opts: LockOptions = {}): Promise<T> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
@@ -68,57 +79,69 @@ export async function withLock<T>(home: string, name: string, fn: () => Promise<
   ensurePrivateDir(home);
   ensurePrivateDir(layout.locks);
 
-  const token = await acquire(file, timeoutMs, staleMs);
-  const heartbeat = setInterval(() => refresh(file, token), Math.max(20, Math.floor(staleMs / 3)));
+  const io: Io = { fs: opts.fs ?? nodeFs, platform: opts.platform ?? process.platform };
+  const token = await acquire(io, file, timeoutMs, staleMs);
+  const heartbeat = setInterval(() => refresh(io, file, token), Math.max(20, Math.floor(staleMs / 3)));
   heartbeat.unref();
   try {
     return await heldByContext.run(new Set([...(held ?? []), file]), fn);
   } finally {
     clearInterval(heartbeat);
-    release(file, token);
+    release(io, file, token);
   }
 }
 
-async function acquire(file: string, timeoutMs: number, staleMs: number): Promise<string> {
+async function acquire(io: Io, file: string, timeoutMs: number, staleMs: number): Promise<string> {
   const token = randomBytes(16).toString('hex');
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   let lastSeen: Inspection | undefined;
   for (;;) {
-    if (tryCreate(file, token)) return token;
-    const seen = inspect(file, staleMs);
-    if (seen.state === 'gone') continue;
-    if (seen.state === 'stale' && takeOver(file, seen)) continue;
+    const created = tryCreate(io, file, token);
+    if (created === true) return token;
+    const seen = inspect(io, file, staleMs);
+    // Gone: create again at once, unless Windows called the create busy (mid-delete): then wait, not spin.
+    if (seen.state === 'gone' && created === false) continue;
+    if (seen.state === 'stale' && takeOver(io, file, seen)) continue;
     lastSeen = seen;
     const remaining = deadline - Date.now();
-    if (remaining <= 0) throw timeoutError(file, timeoutMs, lastSeen);
+    if (remaining <= 0) {
+      // Windows' "file busy" for the whole wait is no longer contention: name the error.
+      if (seen.state === 'busy') throw notWritable(file, seen.err);
+      if (seen.state === 'gone' && created !== false) throw notWritable(file, created.err);
+      throw timeoutError(file, timeoutMs, lastSeen);
+    }
     // Jitter keeps contenders that woke together from colliding again on the next try.
     await sleep(Math.min(remaining, delay + Math.random() * delay));
     delay = Math.min(delay * 1.5, 200);
   }
 }
 
-/** Exclusive create; true when this call made the lock file (with its full content). */
-function tryCreate(file: string, token: string): boolean {
+/**
+ * Exclusive create: true when this call made the lock file (with its full content), false when
+ * it exists, `{ err }` when Windows said the file is busy (contention, not a verdict).
+ */
+function tryCreate({ fs, platform }: Io, file: string, token: string): true | false | { err: unknown } {
   const info: LockInfo = { pid: process.pid, host: hostname(), createdAt: new Date().toISOString(), token };
   let fd: number;
   try {
-    fd = openSync(file, 'wx', 0o600);
+    fd = fs.openSync(file, 'wx', 0o600);
   } catch (err) {
     if (errnoCode(err) === 'EEXIST') return false;
+    if (isFileContention(err, platform)) return { err };
     throw notWritable(file, err);
   }
   try {
-    writeSync(fd, JSON.stringify(info) + '\n');
-    closeSync(fd);
+    fs.writeSync(fd, JSON.stringify(info) + '\n');
+    fs.closeSync(fd);
   } catch (err) {
     // A half-written lock would block everyone for UNREADABLE_GRACE_MS: take it back out.
     try {
-      closeSync(fd);
+      fs.closeSync(fd);
     } catch {
       // the write error is the one worth reporting
     }
-    rmSync(file, { force: true });
+    removeQuietly(file, fs.rmSync, platform);
     throw notWritable(file, err);
   }
   ownTokens.add(token);
@@ -132,14 +155,16 @@ interface Seen {
   ino: number;
   reason?: string;
 }
-type Inspection = { state: 'gone' } | Seen;
+/** `busy`: Windows would not let us read it just now (pending delete, a scanner): ask again later. */
+type Inspection = { state: 'gone' } | { state: 'busy'; err: unknown } | Seen;
 
-function inspect(file: string, staleMs: number): Inspection {
+function inspect({ fs, platform }: Io, file: string, staleMs: number): Inspection {
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    fd = fs.openSync(file, 'r');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return { state: 'gone' };
+    if (isFileContention(err, platform)) return { state: 'busy', err };
     throw notWritable(file, err);
   }
   let raw: string;
@@ -147,12 +172,15 @@ function inspect(file: string, staleMs: number): Inspection {
   let mtimeMs: number;
   try {
     // One descriptor for stat and content: both describe the same file even if it is replaced meanwhile.
-    const st = fstatSync(fd);
+    const st = fs.fstatSync(fd);
     ino = st.ino;
     mtimeMs = st.mtimeMs;
-    raw = readFileSync(fd, 'utf8');
+    raw = fs.readFileSync(fd, 'utf8');
+  } catch (err) {
+    if (isFileContention(err, platform)) return { state: 'busy', err };
+    throw err;
   } finally {
-    closeSync(fd);
+    fs.closeSync(fd);
   }
   const info = parseLockInfo(raw);
   const now = Date.now();
@@ -203,85 +231,95 @@ function pidAlive(pid: number): boolean {
  * it and a new holder created one in between), it is linked back.
  * True when the caller should retry creating the lock at once.
  */
-function takeOver(file: string, judged: Seen): boolean {
+function takeOver(io: Io, file: string, judged: Seen): boolean {
+  const { fs, platform } = io;
   const guard = `${file}.takeover`;
   let guardFd: number;
   try {
-    guardFd = openSync(guard, 'wx', 0o600);
+    guardFd = fs.openSync(guard, 'wx', 0o600);
   } catch (err) {
-    if (errnoCode(err) === 'EEXIST') clearAbandonedGuard(guard);
+    if (errnoCode(err) === 'EEXIST') clearAbandonedGuard(io, guard);
     return false;
   }
   try {
-    writeSync(guardFd, `${process.pid}\n`);
+    fs.writeSync(guardFd, `${process.pid}\n`);
     const aside = `${file}.${randomBytes(4).toString('hex')}.stale`;
     try {
-      renameSync(file, aside);
+      fs.renameSync(file, aside);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return true;
+      if (isFileContention(err, platform)) return false;
       throw notWritable(file, err);
     }
     let moved: { raw: string; ino: number } | undefined;
     try {
-      moved = { raw: readFileSync(aside, 'utf8'), ino: statSync(aside).ino };
+      moved = { raw: fs.readFileSync(aside, 'utf8'), ino: fs.statSync(aside).ino };
     } catch {
       moved = undefined;
     }
     if (moved === undefined || moved.raw !== judged.raw || moved.ino !== judged.ino) {
       try {
-        linkSync(aside, file);
+        fs.linkSync(aside, file);
       } catch {
         // Someone created a new lock meanwhile: theirs stands, the moved one's holder will find it gone.
       }
-      rmSync(aside, { force: true });
+      removeQuietly(aside, fs.rmSync, platform);
       return false;
     }
-    rmSync(aside, { force: true });
+    removeQuietly(aside, fs.rmSync, platform);
     return true;
   } finally {
-    closeSync(guardFd);
-    rmSync(guard, { force: true });
+    try {
+      fs.closeSync(guardFd);
+    } catch {
+      // nothing to do; the guard is removed below or cleared later as abandoned
+    }
+    removeQuietly(guard, fs.rmSync, platform);
   }
 }
 
-function clearAbandonedGuard(guard: string): void {
+function clearAbandonedGuard({ fs, platform }: Io, guard: string): void {
   try {
-    const st = statSync(guard);
-    const pid = Number.parseInt(readFileSync(guard, 'utf8'), 10);
+    const st = fs.statSync(guard);
+    const pid = Number.parseInt(fs.readFileSync(guard, 'utf8'), 10);
     const deadPid = Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid);
-    if (deadPid || Date.now() - st.mtimeMs > GUARD_STALE_MS) rmSync(guard, { force: true });
+    if (deadPid || Date.now() - st.mtimeMs > GUARD_STALE_MS) removeQuietly(guard, fs.rmSync, platform);
   } catch {
     // gone already, or unreadable for a moment while its owner writes it
   }
 }
 
-function readOwnToken(file: string): string | undefined {
+function readOwnToken({ fs }: Io, file: string): string | undefined {
   try {
-    return parseLockInfo(readFileSync(file, 'utf8'))?.token;
+    return parseLockInfo(fs.readFileSync(file, 'utf8'))?.token;
   } catch {
     return undefined;
   }
 }
 
-function refresh(file: string, token: string): void {
-  if (readOwnToken(file) !== token) return;
+function refresh(io: Io, file: string, token: string): void {
+  if (readOwnToken(io, file) !== token) return;
   try {
     const now = new Date();
-    utimesSync(file, now, now);
+    io.fs.utimesSync(file, now, now);
   } catch {
     // a missed heartbeat only matters after staleMs; the next one may succeed
   }
 }
 
-/** Only the owner deletes its lock: a lock taken over meanwhile belongs to someone else. */
-function release(file: string, token: string): void {
+/**
+ * Only the owner deletes its lock: a lock taken over meanwhile belongs to someone else. Never
+ * throws: it runs in a `finally`, where an error would replace the result of work that is done;
+ * a lock file left behind is stale once its pid is gone.
+ */
+function release(io: Io, file: string, token: string): void {
   ownTokens.delete(token);
-  if (readOwnToken(file) === token) rmSync(file, { force: true });
+  if (readOwnToken(io, file) === token) removeQuietly(file, io.fs.rmSync, io.platform);
 }
 
 function timeoutError(file: string, timeoutMs: number, seen: Inspection | undefined): ExaiError {
   const holder =
-    seen && seen.state !== 'gone' && seen.info
+    (seen?.state === 'live' || seen?.state === 'stale') && seen.info
       ? ` (held by pid ${seen.info.pid} on ${seen.info.host} since ${seen.info.createdAt})`
       : '';
   return new ExaiError(

@@ -1,13 +1,51 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
+import { userInfo } from 'node:os';
+import { isFileContention, removeQuietly, sleepSync } from '../common/contention.js';
 import { ExaiError, errnoCode, homeWriteAdvice } from '../common/errors.js';
 import { homeLayout } from './layout.js';
 
-/** EXAI_HOME and its token folder are private to the user: 0700. */
-export function ensurePrivateDir(dir: string): void {
+/** Runs a program to completion (spawnSync's shape, narrowed); tests inject a fake. */
+export type RunSync = (command: string, args: string[]) => { status: number | null; error?: Error; stdout?: string; stderr?: string };
+
+export interface PrivateDirOptions {
+  /** Default: the running platform. */
+  platform?: NodeJS.Platform;
+  /** Runs icacls on Windows; default spawnSync with windowsHide. */
+  run?: RunSync;
+  /** USERDOMAIN (and USERNAME when the OS does not say) on Windows; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+const runHidden: RunSync = (command, args) => spawnSync(command, args, { encoding: 'utf8', windowsHide: true, timeout: 30_000 });
+
+/**
+ * The icacls arguments that make `dir` readable by the current user and SYSTEM only: inherited
+ * entries removed (`/inheritance:r`), full control granted to both (`/grant:r`), inherited by
+ * files (OI) and folders (CI) created inside. On NTFS the mode bits do nothing but toggle
+ * read-only (Node fs docs, "File modes"), so a custom EXAI_HOME such as `C:\exai` would
+ * otherwise inherit `BUILTIN\Users:(RX)` and let every local user read the tokens
+ * (WINDOWS.md #14). S-1-5-18 is LocalSystem (Microsoft, "Well-known SIDs").
+ */
+export function icaclsArgs(dir: string, user: { domain?: string; name: string }): string[] {
+  const account = user.domain ? `${user.domain}\\${user.name}` : user.name;
+  return [dir, '/inheritance:r', '/grant:r', `${account}:(OI)(CI)F`, '*S-1-5-18:(OI)(CI)F'];
+}
+
+/**
+ * EXAI_HOME and its token folder are private to the user: 0700 on POSIX; on Windows, when
+ * this call creates the folder, an ACL for the user and SYSTEM only (icacls, see icaclsArgs).
+ * A folder that already existed keeps its ACL (`exai doctor` is the place to check it).
+ * Errors: HOME_NOT_WRITABLE, also when icacls fails (a token folder that others can read is
+ * not used).
+ */
+export function ensurePrivateDir(dir: string, opts: PrivateDirOptions = {}): void {
+  const platform = opts.platform ?? process.platform;
+  let created: string | undefined;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
+    created = nodeFs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    nodeFs.chmodSync(dir, 0o700);
   } catch (err) {
     throw new ExaiError(
       'HOME_NOT_WRITABLE',
@@ -15,14 +53,35 @@ export function ensurePrivateDir(dir: string): void {
       { cause: err },
     );
   }
+  if (platform !== 'win32' || created === undefined) return;
+  const env = opts.env ?? process.env;
+  const args = icaclsArgs(dir, { domain: env.USERDOMAIN, name: env.USERNAME ?? userInfo().username });
+  const res = (opts.run ?? runHidden)('icacls', args);
+  if (res.status !== 0) {
+    const why = res.error?.message ?? (res.stderr || res.stdout || `exit ${res.status}`).trim().split(/\r?\n/)[0];
+    throw new ExaiError(
+      'HOME_NOT_WRITABLE',
+      `cannot restrict ${JSON.stringify(dir)} to your user (icacls: ${why}); delete that folder and run the command again, or set EXAI_HOME to a folder under your profile`,
+    );
+  }
 }
+
+/** The synchronous node:fs calls token creation makes (tests inject Windows' errors). */
+export type TokenFs = Pick<typeof nodeFs, 'writeFileSync' | 'linkSync' | 'rmSync'>;
+
+/** How long token creation rides out Windows' "file busy" on the hard link (WINDOWS.md #13). */
+const LINK_CONTENTION_MS = 2_000;
 
 /**
  * The workspace's bearer token (256 random bits, hex), created on first need. Creation is
  * race-free across processes: the token is written to a private temp file and hard-linked
- * into place, so two creators agree on whichever link won.
+ * into place, so two creators agree on whichever link won. On Windows a link that fails with
+ * EPERM/EBUSY/EACCES (a token file pending delete, a scanner) is retried for up to 2 s.
+ * Errors: HOME_NOT_WRITABLE, TOKEN_MISSING.
  */
-export function ensureToken(home: string, id: string): string {
+export function ensureToken(home: string, id: string, io: { fs?: TokenFs; platform?: NodeJS.Platform } = {}): string {
+  const fs = io.fs ?? nodeFs;
+  const platform = io.platform ?? process.platform;
   const layout = homeLayout(home);
   const existing = readToken(home, id);
   if (existing !== undefined) return existing;
@@ -31,11 +90,17 @@ export function ensureToken(home: string, id: string): string {
   const file = layout.tokenFile(id);
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    writeFileSync(temp, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
-    try {
-      linkSync(temp, file);
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') throw err;
+    fs.writeFileSync(temp, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+    const deadline = Date.now() + LINK_CONTENTION_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        fs.linkSync(temp, file);
+        break;
+      } catch (err) {
+        if (errnoCode(err) === 'EEXIST') break;
+        if (!isFileContention(err, platform) || Date.now() >= deadline) throw err;
+        sleepSync(Math.min(10 * attempt, 100));
+      }
     }
   } catch (err) {
     throw new ExaiError(
@@ -44,7 +109,8 @@ export function ensureToken(home: string, id: string): string {
       { cause: err },
     );
   } finally {
-    rmSync(temp, { force: true });
+    // A temp file left behind is harmless; an error here would hide the token just made.
+    removeQuietly(temp, fs.rmSync, platform);
   }
   const token = readToken(home, id);
   if (token === undefined) {
@@ -55,7 +121,7 @@ export function ensureToken(home: string, id: string): string {
 
 export function readToken(home: string, id: string): string | undefined {
   try {
-    const token = readFileSync(homeLayout(home).tokenFile(id), 'utf8').trim();
+    const token = nodeFs.readFileSync(homeLayout(home).tokenFile(id), 'utf8').trim();
     return token === '' ? undefined : token;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
@@ -68,7 +134,7 @@ export function readToken(home: string, id: string): string | undefined {
 }
 
 export function deleteToken(home: string, id: string): void {
-  rmSync(homeLayout(home).tokenFile(id), { force: true });
+  nodeFs.rmSync(homeLayout(home).tokenFile(id), { force: true });
 }
 
 /** Constant-time comparison; hashing first makes the lengths equal without leaking them. */
