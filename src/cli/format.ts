@@ -7,10 +7,16 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-/** `~` for the home dir, and the tail of long paths (the folder name is what users scan for). */
-export function shortPath(path: string, max = 40): string {
-  const home = homedir();
-  const p = home && path.startsWith(home + '/') ? '~' + path.slice(home.length) : path;
+/**
+ * `~` for the home dir, and the tail of long paths (the folder name is what users scan for).
+ * On Windows the separator is `\` and the prefix compares without case (WINDOWS.md #29);
+ * `home` and `platform` are for tests.
+ */
+export function shortPath(path: string, max = 40, home: string = homedir(), platform: NodeJS.Platform = process.platform): string {
+  const win = platform === 'win32';
+  const prefix = home + (win ? '\\' : '/');
+  const underHome = home !== '' && (win ? path.toLowerCase().startsWith(prefix.toLowerCase()) : path.startsWith(prefix));
+  const p = underHome ? '~' + path.slice(home.length) : path;
   return p.length <= max ? p : '…' + p.slice(p.length - (max - 1));
 }
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CLI_ENTRY } from '../common/install.js';
+import { CLI_ENTRY, nodeExecutable } from '../common/install.js';
 import { stateDirsEnv, type StateDirs } from '../workspace/layout.js';
 import { CLIENT_SPECS, ENTRY_NAME } from './clients/catalog.js';
 import { approveExai, checkClaudeApproval, revokeExai } from './clients/claude-approval.js';
@@ -39,7 +39,7 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string, d
   const spec = CLIENT_SPECS[kind];
   return {
     ...(spec.typed ? { type: 'stdio' as const } : {}),
-    command: process.execPath,
+    command: nodeExecutable(),
     args: [CLI_ENTRY, 'shim'],
     env: {
       EXAI_WS_PORT: String(port),

@@ -1,10 +1,10 @@
-import { resolve } from 'node:path';
+import { posix, resolve, win32 } from 'node:path';
 import type { ProcessDescription } from 'pm2';
 import { ExaiError, isExaiError } from '../common/errors.js';
 import { EXIT_ADDR_IN_USE, EXIT_IDLE, EXIT_STOPPED } from '../common/exit-codes.js';
 import { deleteLaunchEnv } from '../workspace/launch-env.js';
 import { deleteToken, readToken } from '../workspace/token.js';
-import { resolveWorkspace, workspaceFromCanonical, PM2_NAMESPACE } from '../workspace/identity.js';
+import { comparisonKey, resolveWorkspace, workspaceFromCanonical, PM2_NAMESPACE } from '../workspace/identity.js';
 import { removeClientEntry } from './client-config.js';
 import { probeDaemon, type DaemonStatus, type UpstreamSummary } from './health.js';
 import type { Pm2 } from './pm2.js';
@@ -36,9 +36,11 @@ export interface ListRow {
 
 /**
  * `--workspace DIR` or `--all` to registry entries. A deleted workspace folder can still be
- * named (to stop or remove its daemon): then the entry is found by its recorded path.
+ * named (to stop or remove its daemon): then the entry is found by its recorded path, compared
+ * as the OS compares paths (on Windows: any case, either separator; WINDOWS.md #28). `platform`
+ * defaults to the running one; tests pass 'win32'.
  */
-export function selectEntries(registry: Registry, target: { workspace?: string; all?: boolean }): RegistryEntry[] {
+export function selectEntries(registry: Registry, target: { workspace?: string; all?: boolean }, platform: NodeJS.Platform = process.platform): RegistryEntry[] {
   const data = registry.read();
   if (target.all) return Object.values(data.workspaces);
   if (!target.workspace) throw new ExaiError('USAGE', 'name the workspace with --workspace DIR, or use --all');
@@ -47,10 +49,11 @@ export function selectEntries(registry: Registry, target: { workspace?: string; 
     id = resolveWorkspace(target.workspace).id;
   } catch (err) {
     if (!isExaiError(err, 'WORKSPACE_NOT_FOUND')) throw err;
-    const path = resolve(target.workspace);
-    const gone = Object.values(data.workspaces).find((e) => e.workspace === path);
+    const path = (platform === 'win32' ? win32 : posix).resolve(target.workspace);
+    const key = comparisonKey(path, platform);
+    const gone = Object.values(data.workspaces).find((e) => comparisonKey(e.workspace, platform) === key);
     if (gone) return [gone];
-    id = workspaceFromCanonical(path).id;
+    id = workspaceFromCanonical(path, platform).id;
   }
   const entry = data.workspaces[id];
   if (!entry) {

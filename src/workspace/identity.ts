@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { posix, resolve, win32 } from 'node:path';
 import { ExaiError, errnoCode } from '../common/errors.js';
 import { defaultExaiHome, homeTag } from './layout.js';
 
@@ -17,20 +17,27 @@ export interface Workspace {
 }
 
 /** Filesystems on Windows and macOS fold case by default: one folder, one id. */
-const foldsCase = process.platform === 'win32' || process.platform === 'darwin';
+function foldsCase(platform: NodeJS.Platform): boolean {
+  return platform === 'win32' || platform === 'darwin';
+}
 
-/** What the id hashes: one separator style, case-folded where the OS folds case. */
-export function comparisonKey(canonicalPath: string): string {
+/**
+ * What the id hashes, and how two spellings of one path are compared: one separator style,
+ * case-folded where the OS folds case (DESIGN.md "Workspace identity"). `platform` defaults
+ * to the running one; tests pass 'win32'.
+ */
+export function comparisonKey(canonicalPath: string, platform: NodeJS.Platform = process.platform): string {
   const oneStyle = canonicalPath.replace(/\\/g, '/');
-  return foldsCase ? oneStyle.toLowerCase() : oneStyle;
+  return foldsCase(platform) ? oneStyle.toLowerCase() : oneStyle;
 }
 
-export function workspaceId(canonicalPath: string): string {
-  return createHash('sha256').update(comparisonKey(canonicalPath)).digest('hex').slice(0, 8);
+export function workspaceId(canonicalPath: string, platform: NodeJS.Platform = process.platform): string {
+  return createHash('sha256').update(comparisonKey(canonicalPath, platform)).digest('hex').slice(0, 8);
 }
 
-export function workspaceSlug(canonicalPath: string): string {
-  const slug = basename(canonicalPath)
+export function workspaceSlug(canonicalPath: string, platform: NodeJS.Platform = process.platform): string {
+  const slug = (platform === 'win32' ? win32 : posix)
+    .basename(canonicalPath)
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/-+/g, '-')
@@ -40,10 +47,44 @@ export function workspaceSlug(canonicalPath: string): string {
   return slug === '' ? 'ws' : slug;
 }
 
-export function workspaceFromCanonical(canonicalPath: string): Workspace {
-  const id = workspaceId(canonicalPath);
-  const slug = workspaceSlug(canonicalPath);
+export function workspaceFromCanonical(canonicalPath: string, platform: NodeJS.Platform = process.platform): Workspace {
+  const id = workspaceId(canonicalPath, platform);
+  const slug = workspaceSlug(canonicalPath, platform);
   return { path: canonicalPath, id, slug, name: `exai-${slug}-${id}` };
+}
+
+/** The realpath implementations, injectable so the Windows fallbacks run in tests on Linux. */
+export interface RealpathIo {
+  /** The OS's own (GetFinalPathNameByHandle on Windows); default realpathSync.native. */
+  native?: (path: string) => string;
+  /** Node's JS walk of the path, link by link; default realpathSync. */
+  js?: (path: string) => string;
+}
+
+/** Errors that mean the path names nothing (or a non-directory on the way): no fallback helps. */
+function isMissing(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * The canonical spelling of an absolute path: the OS's realpath; when that fails for another
+ * reason than "missing" (EISDIR on ImDisk RAM disks and some virtual or cloud drives:
+ * nodejs/node#6861, vitejs/vite PR #13655), Node's JS realpath; when that fails too, the
+ * resolved path itself (WINDOWS.md #4). Throws the "missing" error as it came.
+ */
+function canonicalize(absolute: string, io: RealpathIo): string {
+  try {
+    return (io.native ?? realpathSync.native)(absolute);
+  } catch (err) {
+    if (isMissing(err)) throw err;
+  }
+  try {
+    return (io.js ?? realpathSync)(absolute);
+  } catch (err) {
+    if (isMissing(err)) throw err;
+  }
+  return absolute;
 }
 
 /**
@@ -58,13 +99,15 @@ export function appName(workspace: Workspace, home: string, env: NodeJS.ProcessE
 
 /**
  * Resolves a user-given directory (relative, `..`, symlinks, trailing separators) to its
- * identity. Refuses anything that is not an existing directory.
+ * identity. Refuses anything that is not an existing directory (WORKSPACE_NOT_FOUND).
  */
-export function resolveWorkspace(dir: string, cwd: string = process.cwd()): Workspace {
+export function resolveWorkspace(dir: string, cwd: string = process.cwd(), io: RealpathIo = {}): Workspace {
   const absolute = resolve(cwd, dir);
   let canonical: string;
+  let isDirectory: boolean;
   try {
-    canonical = realpathSync.native(absolute);
+    canonical = canonicalize(absolute, io);
+    isDirectory = statSync(canonical).isDirectory();
   } catch (err) {
     throw new ExaiError(
       'WORKSPACE_NOT_FOUND',
@@ -72,7 +115,7 @@ export function resolveWorkspace(dir: string, cwd: string = process.cwd()): Work
       { cause: err },
     );
   }
-  if (!statSync(canonical).isDirectory()) {
+  if (!isDirectory) {
     throw new ExaiError(
       'WORKSPACE_NOT_FOUND',
       `workspace ${JSON.stringify(absolute)} is not a directory; pass the workspace folder with --workspace`,

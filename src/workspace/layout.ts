@@ -1,22 +1,39 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, posix, resolve, win32 } from 'node:path';
 
 /**
- * Where exai keeps its state. EXAI_HOME wins; otherwise the OS per-user config dir, the
- * same place `conf`/env-paths would pick, so users find it where they expect.
+ * Where exai keeps its state when EXAI_HOME is unset: the OS per-user dir.
+ * - Linux: `$XDG_CONFIG_HOME/exai` (default `~/.config/exai`); macOS: `~/Library/Preferences/exai`.
+ * - Windows: `%LOCALAPPDATA%\exai`, the local profile: daemon logs, locks and tokens must not
+ *   roam at logon or sit on a redirected SMB share (WINDOWS.md #15; env-paths puts data and
+ *   logs under Local too). exai 0.1 used the roaming `%APPDATA%\exai\Config`; while that
+ *   holds a registry and `%LOCALAPPDATA%\exai` does not exist, it stays the default, so running
+ *   daemons (pm2 keeps their EXAI_HOME), their tokens and client configs written without
+ *   EXAI_HOME keep agreeing. Nothing is moved: README "Windows" says how to move it by hand.
+ *
+ * `platform` and `exists` are for tests (Windows paths on Linux).
  */
-export function defaultExaiHome(env: NodeJS.ProcessEnv = process.env): string {
-  if (process.platform === 'win32') {
-    return join(env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'exai', 'Config');
+export function defaultExaiHome(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, exists: (path: string) => boolean = existsSync): string {
+  if (platform === 'win32') {
+    const profile = env.USERPROFILE || homedir();
+    const local = win32.join(env.LOCALAPPDATA || win32.join(profile, 'AppData', 'Local'), 'exai');
+    const roaming = win32.join(env.APPDATA || win32.join(profile, 'AppData', 'Roaming'), 'exai', 'Config');
+    return !exists(local) && exists(win32.join(roaming, 'registry.json')) ? roaming : local;
   }
-  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Preferences', 'exai');
+  if (platform === 'darwin') return join(homedir(), 'Library', 'Preferences', 'exai');
   return join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'exai');
 }
 
-export function resolveExaiHome(env: NodeJS.ProcessEnv = process.env): string {
+/** EXAI_HOME made absolute, else defaultExaiHome. */
+export function resolveExaiHome(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
   const fromEnv = env.EXAI_HOME;
-  return fromEnv && fromEnv.trim() !== '' ? resolve(fromEnv) : defaultExaiHome(env);
+  return fromEnv && fromEnv.trim() !== '' ? pathFor(platform).resolve(fromEnv) : defaultExaiHome(env, platform);
+}
+
+function pathFor(platform: NodeJS.Platform): typeof posix {
+  return platform === 'win32' ? win32 : posix;
 }
 
 /** pm2's own state dir, as pm2 7 computes it (`paths.js`): PM2_HOME, else ~/.pm2. */
@@ -36,12 +53,16 @@ export interface StateDirs {
  * The variables a client config must carry so that a shim launched with nothing else (the
  * Python SDK, Codex and Inspector pass only what the config lists, plus HOME and PATH) finds
  * these state dirs: each one only when it differs from what such a bare environment would
- * default to (DESIGN.md "Environment"). An undefined value means "leave it out".
+ * default to (DESIGN.md "Environment"). An undefined value means "leave it out". On Windows
+ * that bare environment still has USERPROFILE, APPDATA and LOCALAPPDATA (the MCP SDK's
+ * `DEFAULT_INHERITED_ENV_VARS`), so the default home is computed from those, as the shim will.
+ * `platform` and `env` are for tests.
  */
-export function stateDirsEnv(dirs: StateDirs): { EXAI_HOME: string | undefined; PM2_HOME: string | undefined } {
-  const bare: NodeJS.ProcessEnv = process.platform === 'win32' ? { APPDATA: process.env.APPDATA, LOCALAPPDATA: process.env.LOCALAPPDATA } : {};
+export function stateDirsEnv(dirs: StateDirs, platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): { EXAI_HOME: string | undefined; PM2_HOME: string | undefined } {
+  const bare: NodeJS.ProcessEnv = platform === 'win32' ? { USERPROFILE: env.USERPROFILE, APPDATA: env.APPDATA, LOCALAPPDATA: env.LOCALAPPDATA } : {};
+  const home = pathFor(platform).resolve(dirs.home);
   return {
-    EXAI_HOME: resolve(dirs.home) === defaultExaiHome(bare) ? undefined : resolve(dirs.home),
+    EXAI_HOME: home === defaultExaiHome(bare, platform) ? undefined : home,
     PM2_HOME: resolve(dirs.pm2Home) === pm2Home({}) ? undefined : resolve(dirs.pm2Home),
   };
 }
