@@ -174,14 +174,7 @@ export async function listenDaemon(options: DaemonServerOptions): Promise<Daemon
     });
   } catch (err) {
     clearInterval(heartbeat);
-    if (errnoCode(err) === 'EADDRINUSE') {
-      throw new ExaiError(
-        'ADDR_IN_USE',
-        `port ${state.port} on 127.0.0.1 is already in use; run \`exai spawn\` for this workspace to move it to a free port`,
-        { cause: err },
-      );
-    }
-    throw err;
+    throw bindError(err, state.port);
   }
   const address = http.address();
   if (address && typeof address === 'object') state.port = address.port;
@@ -208,6 +201,30 @@ export async function listenDaemon(options: DaemonServerOptions): Promise<Daemon
       return closed;
     },
   };
+}
+
+/**
+ * What a failed bind of 127.0.0.1:port means for the supervisor: ADDR_IN_USE (the daemon exits
+ * 98, pm2 does not restart it, and the next `exai spawn` moves the workspace to another
+ * candidate) for every "this port cannot be ours" error, not only EADDRINUSE. On Windows a
+ * port inside an excluded range (Hyper-V, WSL, Docker reserve them, and the ranges move at
+ * boot) fails with EACCES; a privileged port fails EACCES for non-root on POSIX; and
+ * EADDRNOTAVAIL says the address cannot be bound at all (WINDOWS.md #17; microsoft/WSL#5514).
+ * Anything else is returned as it came.
+ */
+export function bindError(err: unknown, port: number): unknown {
+  const code = errnoCode(err);
+  if (code === 'EADDRINUSE') {
+    return new ExaiError('ADDR_IN_USE', `port ${port} on 127.0.0.1 is already in use; run \`exai spawn\` for this workspace to move it to a free port`, { cause: err });
+  }
+  if (code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    return new ExaiError(
+      'ADDR_IN_USE',
+      `port ${port} on 127.0.0.1 cannot be bound (${code}: reserved by the system, such as a Windows excluded port range, or privileged); run \`exai spawn\` for this workspace to move it to a free port`,
+      { cause: err },
+    );
+  }
+  return err;
 }
 
 function pathOf(req: IncomingMessage): string {
