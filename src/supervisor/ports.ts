@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { ExaiError, errnoCode } from '../common/errors.js';
 import type { RegistryData } from './registry.js';
 
@@ -36,24 +36,67 @@ export function portCandidates(s: PortSettings): number[] {
   return out;
 }
 
+/** The two socket probes isPortFree makes; tests inject them. */
+export interface PortProbe {
+  /**
+   * Binds host:port and releases it at once: 'free'; 'busy' when the port is taken or refused
+   * (EADDRINUSE, EACCES); 'unsupported' when this host has no such address (no IPv6).
+   */
+  bind(host: string, port: number): Promise<'free' | 'busy' | 'unsupported'>;
+  /** Whether something accepts a TCP connection on host:port (within 1 s). */
+  connect(host: string, port: number): Promise<boolean>;
+}
+
+export const socketProbe: PortProbe = {
+  bind: (host, port) =>
+    new Promise((resolve, reject) => {
+      const server = createServer();
+      server.unref();
+      server.once('error', (err) => {
+        const code = errnoCode(err);
+        if (code === 'EADDRINUSE' || code === 'EACCES') resolve('busy');
+        else if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') resolve('unsupported');
+        else reject(err);
+      });
+      // exclusive: in a cluster worker, don't share a handle with the primary's listener.
+      server.listen({ port, host, exclusive: true }, () => {
+        server.close(() => resolve('free'));
+      });
+    }),
+  connect: (host, port) =>
+    new Promise((resolve) => {
+      const socket = connect({ host, port });
+      const done = (answered: boolean) => {
+        socket.destroy();
+        resolve(answered);
+      };
+      socket.setTimeout(1_000, () => done(false));
+      socket.once('connect', () => done(true));
+      socket.once('error', () => done(false));
+    }),
+};
+
 /**
- * Whether 127.0.0.1:port can be bound right now (bound and released at once). Only a hint:
- * someone may take it before the daemon binds; the daemon's own bind is the final truth.
+ * Whether the daemon can have `port` to itself right now: 127.0.0.1:port binds (and is
+ * released at once). Only a hint: someone may take it before the daemon binds; the daemon's
+ * own bind is the final truth.
+ *
+ * On Windows a bind to 127.0.0.1 succeeds beside another program's listener on 0.0.0.0 or
+ * [::] (no SO_EXCLUSIVEADDRUSE by default: nodejs/node#14618, #36021), so there the port also
+ * has to refuse connections on 127.0.0.1 and [::1] and bind on 0.0.0.0 and [::] (WINDOWS.md
+ * #18). `platform` and `probe` are for tests.
  */
-export function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', (err) => {
-      const code = errnoCode(err);
-      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') resolve(false);
-      else reject(err);
-    });
-    // exclusive: in a cluster worker, don't share a handle with the primary's listener.
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
-      server.close(() => resolve(true));
-    });
-  });
+export async function isPortFree(port: number, opts: { platform?: NodeJS.Platform; probe?: PortProbe } = {}): Promise<boolean> {
+  const probe = opts.probe ?? socketProbe;
+  if ((await probe.bind('127.0.0.1', port)) !== 'free') return false;
+  if ((opts.platform ?? process.platform) !== 'win32') return true;
+  const answered = await Promise.all([probe.connect('127.0.0.1', port), probe.connect('::1', port)]);
+  if (answered.some(Boolean)) return false;
+  // One at a time: a dual-stack [::] bind conflicts with our own 0.0.0.0 one.
+  for (const host of ['0.0.0.0', '::']) {
+    if ((await probe.bind(host, port)) === 'busy') return false;
+  }
+  return true;
 }
 
 /** Ports that registry entries other than `id` hold. */
