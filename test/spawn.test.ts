@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPm2Daemons, getHealth, isAlive } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, runCli, waitFor, CLI, type TestEnv } from './helpers/env.js';
+import { LINUX } from './helpers/platform.js';
 import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
 import { resolveWorkspace } from '../src/workspace/identity.js';
 import { readToken } from '../src/workspace/token.js';
@@ -250,7 +251,8 @@ describe('exai spawn', () => {
 });
 
 describe('the daemon environment', () => {
-  it('holds only what exai passes, not the caller\'s whole environment; passed values reach upstreams, not pm2', async () => {
+  // Reads the daemon's environment from /proc: Linux only (WINDOWS.md #31).
+  it.runIf(LINUX)('holds only what exai passes, not the caller\'s whole environment; passed values reach upstreams, not pm2', async () => {
     const dir = t.workspace('envcheck');
     writeServers(dir, { ev: { ...everythingEntry(), env: { WANTED_HERE: '${env:EXAI_WANTED}' } } });
     const env = { ...t.env, EXAI_CANARY_SECRET: 'must-not-leak', EXAI_WANTED: 'passed-on', EXAI_PASS_ENV: 'EXAI_WANTED' };

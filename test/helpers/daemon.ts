@@ -1,7 +1,7 @@
 // NOTE (helper h1): this file was accidentally overwritten by the daemon helper while the lead was
 // writing it; it is reconstructed from its uses in test/spawn.test.ts. The lead may replace it.
-import { readdirSync, readFileSync } from 'node:fs';
 import { fetchHealth, type Health } from '../../src/supervisor/health.js';
+import { pm2GodPids } from './platform.js';
 
 /** The daemon's GET /health on 127.0.0.1:port; rejects when nothing (healthy) answers. */
 export function getHealth(port: number, timeoutMs = 5_000): Promise<Health> {
@@ -19,20 +19,9 @@ export function isAlive(pid: number): boolean {
 }
 
 /**
- * How many pm2 God daemons run for this PM2_HOME. pm2 titles its daemon
- * `PM2 vX: God Daemon (<PM2_HOME>)`, so the process list tells (Linux: /proc).
+ * How many pm2 God daemons run for this PM2_HOME (on Windows: on the machine, where every
+ * PM2_HOME shares one; see helpers/platform.ts).
  */
 export function countPm2Daemons(pm2Home: string): number {
-  let count = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cmdline: string;
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-    } catch {
-      continue;
-    }
-    if (cmdline.includes('God Daemon') && cmdline.includes(`(${pm2Home})`)) count++;
-  }
-  return count;
+  return pm2GodPids(pm2Home).length;
 }

@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { excludedPortRanges, WINDOWS } from './platform.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -30,7 +31,8 @@ let workspaceCounter = 0;
  * Test ports come from blocks of 1,000 below Linux's ephemeral range (32768+), where the
  * kernel never hands out a client socket's local port. Each TestEnv claims a whole block with
  * a `wx` file holding its pid (stale when that pid is dead), so files running in parallel —
- * and several envs in one file — never share a port.
+ * and several envs in one file — never share a port. On Windows, blocks that overlap a
+ * reserved (excluded) port range are skipped: binds there fail with EACCES (WINDOWS.md #31).
  */
 const PORT_BLOCK = 1_000;
 const PORT_BLOCKS = { first: 10, last: 31 }; // ports 10000..31999
@@ -40,8 +42,11 @@ function claimPortBlock(): { base: number; release(): void } {
   mkdirSync(PORT_CLAIMS, { recursive: true });
   const count = PORT_BLOCKS.last - PORT_BLOCKS.first + 1;
   const start = Math.floor(Math.random() * count);
+  const reserved = excludedPortRanges();
   for (let i = 0; i < count; i++) {
     const block = PORT_BLOCKS.first + ((start + i) % count);
+    const [low, high] = [block * PORT_BLOCK, block * PORT_BLOCK + PORT_BLOCK - 1];
+    if (reserved.some((r) => r.start <= high && r.end >= low)) continue;
     const file = join(PORT_CLAIMS, `${block}.claim`);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -94,15 +99,26 @@ export function makeTestEnv(): TestEnv {
     env,
     workspace(name = `ws${++workspaceCounter}`) {
       const path = join(dir, 'workspaces', name);
-      spawnSync('mkdir', ['-p', path]);
+      mkdirSync(path, { recursive: true });
       return path;
     },
     async cleanup() {
-      if (existsSync(pm2Home)) await pm2Kill(pm2Home);
+      // On Windows every PM2_HOME shares one pm2 daemon (WINDOWS.md #2): `pm2 kill` would end
+      // other files' daemons and a developer's own, so only this env's apps are deleted there.
+      if (existsSync(pm2Home)) await (WINDOWS ? pm2DeleteAppsOf(env, home) : pm2Kill(pm2Home));
       rmSync(dir, { recursive: true, force: true });
       block.release();
     },
   };
+}
+
+/** Deletes (by pm_id) the pm2 apps whose EXAI_HOME is `home`, and nothing else. */
+async function pm2DeleteAppsOf(env: NodeJS.ProcessEnv, home: string): Promise<void> {
+  const apps = (await pm2Apps(env).catch(() => [])) as { pm_id?: number; pm2_env: { EXAI_HOME?: string; env?: { EXAI_HOME?: string } } }[];
+  for (const app of apps) {
+    const appHome = app.pm2_env.env?.EXAI_HOME ?? app.pm2_env.EXAI_HOME;
+    if (appHome === home && app.pm_id !== undefined) await runPm2(['delete', String(app.pm_id)], env);
+  }
 }
 
 export function pm2Kill(pm2Home: string): Promise<void> {

@@ -12,6 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestEnv, runPm2, shimTransport, waitFor, type CliResult, type TestEnv } from '../helpers/env.js';
 import { handshake } from '../helpers/mcp-client.js';
+import { LINUX } from '../helpers/platform.js';
 import { EVERYTHING } from '../upstreams-helpers.js';
 import { cliOk, filesUnder, listeningSocketsOf, modeOf, note, pm2DaemonPids, spawnJson, tcpSockets, tokenOf, type SpawnJson } from './support.js';
 
@@ -80,7 +81,8 @@ afterAll(async () => {
 });
 
 describe('security invariants', () => {
-  it('[S1] every daemon listens on 127.0.0.1 only, one socket each (OS socket table); its upstreams, the shim and pm2 listen on nothing; other addresses of this host refuse the port', async (ctx) => {
+  // The OS socket table, process tree, cmdline and environ are read from /proc: Linux only (WINDOWS.md #31).
+  it.runIf(LINUX)('[S1] every daemon listens on 127.0.0.1 only, one socket each (OS socket table); its upstreams, the shim and pm2 listen on nothing; other addresses of this host refuse the port', async (ctx) => {
     // Wait until the upstream is up, so its process exists to be inspected.
     const up = fleet[0]!;
     await waitFor(() => (descendants(up.pid).length > 0 ? true : undefined), { what: 'the upstream process' });
@@ -126,7 +128,7 @@ describe('security invariants', () => {
     }
   });
 
-  it('[S2] token file 0600, EXAI_HOME 0700; the token is in no client config, pm2 show/env/jlist/prettylist/describe/save output, log or state file under EXAI_HOME or PM2_HOME, CLI output, or /proc cmdline/environ', async (ctx) => {
+  it.runIf(LINUX)('[S2] token file 0600, EXAI_HOME 0700; the token is in no client config, pm2 show/env/jlist/prettylist/describe/save output, log or state file under EXAI_HOME or PM2_HOME, CLI output, or /proc cmdline/environ', async (ctx) => {
     const d = fleet[0]!;
     const token = tokenOf(t, d.id);
     expect(token).toMatch(/^[0-9a-f]{64}$/);

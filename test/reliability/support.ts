@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { countPm2Daemons, getHealth } from '../helpers/daemon.js';
 import { pm2Apps, runCli, type CliResult, type TestEnv } from '../helpers/env.js';
+import { pm2GodPids, WINDOWS, windowsWorkingSetKb } from '../helpers/platform.js';
 import { RawSession } from '../helpers/mcp-client.js';
 import { probeDaemon } from '../../src/supervisor/health.js';
 import { Registry } from '../../src/supervisor/registry.js';
@@ -76,8 +77,9 @@ export function tokenOf(t: TestEnv, id: string): string {
 // ---------------------------------------------------------------------------------------------
 // /proc
 
-/** Resident set size of a process in KiB (Linux /proc/<pid>/status VmRSS). */
+/** Resident set size of a process in KiB (Linux /proc/<pid>/status VmRSS; the working set on Windows). */
 export function rssKb(pid: number): number {
+  if (WINDOWS) return windowsWorkingSetKb(pid);
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!match?.[1]) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(match[1]);
@@ -87,20 +89,8 @@ export function mb(kb: number): string {
   return `${(kb / 1024).toFixed(1)} MB`;
 }
 
-/** Pids of the pm2 God daemons of this PM2_HOME (their title names it). */
-export function pm2DaemonPids(pm2Home: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('God Daemon') && cmdline.includes(`(${pm2Home})`)) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
+/** Pids of the pm2 God daemons of this PM2_HOME (their title names it; on Windows: of the machine). */
+export const pm2DaemonPids = pm2GodPids;
 
 export interface TcpSocket {
   table: 'tcp' | 'tcp6';
