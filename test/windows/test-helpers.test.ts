@@ -31,5 +31,4 @@ describe('Windows reserved port ranges in the test helpers (WINDOWS.md #31)', ()
     ]);
     expect(parseExcludedPortRanges('')).toEqual([]);
   });
-
 });
