@@ -1,5 +1,5 @@
 import type { StartOptions } from 'pm2';
-import { CLI_ENTRY } from '../common/install.js';
+import { CLI_ENTRY, nodeExecutable } from '../common/install.js';
 import { NO_RESTART_EXIT_CODES } from '../common/exit-codes.js';
 import { PM2_NAMESPACE } from '../workspace/identity.js';
 import { homeLayout } from '../workspace/layout.js';
@@ -29,7 +29,8 @@ export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'po
     namespace: PM2_NAMESPACE,
     script: CLI_ENTRY,
     args: ['daemon'],
-    interpreter: process.execPath,
+    // Not a version manager's per-shell link that disappears (fnm on Windows: WINDOWS.md #6).
+    interpreter: nodeExecutable(),
     // Memory (VmRSS under pm2, bench/fleet.js): V8 lets the young generation grow to 2 x 16 MB
     // semi-spaces although the daemon's live heap is ~12 MB; a 1 MB cap took a daemon that had
     // served 2.5k calls from ~88 to ~78 MB (idle: ~67 -> ~65 MB), round trips unchanged.

@@ -73,7 +73,19 @@ function tokensComplete(home: string): boolean {
   } catch {
     return true;
   }
-  return names.every((n) => /^[0-9a-f]{64}\n$/.test(readFileSync(join(home, 'tokens', n), 'utf8')));
+  // Tokens are 64 hex chars and a newline; launch environments (`<id>.env.json`) whole JSON.
+  return names.every((n) => {
+    const text = readFileSync(join(home, 'tokens', n), 'utf8');
+    if (n.endsWith('.env.json')) {
+      try {
+        JSON.parse(text);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    return /^[0-9a-f]{64}\n$/.test(text);
+  });
 }
 
 describe('EXAI_HOME not writable, or the disk full', () => {

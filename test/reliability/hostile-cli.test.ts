@@ -49,7 +49,7 @@ describe('hostile CLI input', () => {
       mkdirSync(dir, { recursive: true });
       const r = await spawnJson(t, `--workspace=${dir}`.slice('--workspace='.length));
       expect(r.workspace).toBe(dir);
-      expect(r.name).toMatch(/^exai-[a-z0-9-]{1,24}-[0-9a-f]{8}$/);
+      expect(r.name).toMatch(/^exai-[a-z0-9-]{1,24}-[0-9a-f]{8}-[0-9a-f]{4}$/);
       expect((await getHealth(r.port)).id).toBe(r.id);
       const client = await connectClient(r.port, tokenOf(t, r.id));
       const status = (await client.callTool({ name: 'exai_status', arguments: {} })).structuredContent as unknown as Status;
