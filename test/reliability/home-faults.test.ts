@@ -99,8 +99,8 @@ describe('EXAI_HOME not writable, or the disk full', () => {
     expect(line).toContain(blocker);
     expect(line).toMatch(/ENOTDIR/);
     expect(readdirSync(dir)).toEqual([]);
-    const name = resolveWorkspace(dir).name;
-    expect((await pm2Apps(t.env)).some((a) => a.name === name)).toBe(false);
+    const id = resolveWorkspace(dir).id;
+    expect((await pm2Apps(t.env)).some((a) => a.name.includes(id))).toBe(false);
     note(ctx, `EXAI_HOME=<file>/exai-home: \`${line.replaceAll(t.dir, '<tmp>')}\`; workspace folder still empty, no pm2 app`);
   });
 
@@ -122,13 +122,17 @@ describe('EXAI_HOME not writable, or the disk full', () => {
     expect(line).toMatch(/EROFS/);
     expect(readFileSync(join(home, 'registry.json')).equals(before)).toBe(true);
     expect(readdirSync(dir)).toEqual([]);
-    expect((await pm2Apps(t.env)).some((a) => a.name === resolveWorkspace(dir).name)).toBe(false);
+    expect((await pm2Apps(t.env)).some((a) => a.name.includes(resolveWorkspace(dir).id))).toBe(false);
     const listed = await runCli(['list'], homeEnv(home));
     const listLine = listed.code === 0 ? 'exit 0' : expectOneLineFailure(listed);
     note(ctx, `read-only tmpfs: spawn -> \`${line.replaceAll(mount, '<ro-mount>')}\`; registry unchanged; \`exai list\` -> ${listLine.replaceAll(mount, '<ro-mount>')}`);
   });
 
-  it.skipIf(!canMount)('[F4] disk full at each successive write of `exai spawn` (tmpfs filled to leave 0..7 free pages): one clear line and exit 1, or success; never a half-written registry, token, lock or config; recovers once space is freed', async (ctx) => {
+  // Two halves of the page range, each with its own tmpfs, so neither runs near its timeout on a busy machine.
+  it.skipIf(!canMount).for([
+    [0, 3],
+    [4, 7],
+  ] as const)('[F4] disk full at each successive write of `exai spawn` (tmpfs filled to leave %i..%i free pages): one clear line and exit 1, or success; never a half-written registry, token, lock or config; recovers once space is freed', async ([low, high], ctx) => {
     const mount = tryMount('size=2m,mode=0700')!;
     const home = join(mount, 'home');
     const env = homeEnv(home);
@@ -136,12 +140,12 @@ describe('EXAI_HOME not writable, or the disk full', () => {
     const first = await spawnJson({ ...t, env }, t.workspace('f4-first'));
     expect((await runCli(['stop', '--workspace', first.workspace], env)).code).toBe(0);
     const dir = t.workspace('f4-full');
-    const name = resolveWorkspace(dir).name;
+    const id = resolveWorkspace(dir).id;
     const filler = join(mount, 'filler');
     const outcomes: string[] = [];
     const lines = new Set<string>();
 
-    for (let freePages = 0; freePages <= 7; freePages++) {
+    for (let freePages = low; freePages <= high; freePages++) {
       const st = statfsSync(mount);
       const pages = Number(st.bavail);
       expect(pages).toBeGreaterThan(freePages);
@@ -176,10 +180,11 @@ describe('EXAI_HOME not writable, or the disk full', () => {
       const recovered = await spawnJson({ ...t, env }, dir);
       expect((await getHealth(recovered.port)).id).toBe(recovered.id);
       expect((await runCli(['remove', '--workspace', dir], env)).code).toBe(0);
-      expect((await pm2Apps(t.env)).some((a) => a.name === name)).toBe(false);
+      expect((await pm2Apps(t.env)).some((a) => a.name.includes(id))).toBe(false);
     }
     const failures = outcomes.filter((o) => o.includes('exit 1')).length;
-    expect(failures, outcomes.join('; ')).toBeGreaterThan(0);
+    // With no page free, the very first write fails; higher up, spawns may all succeed.
+    if (low === 0) expect(failures, outcomes.join('; ')).toBeGreaterThan(0);
     note(ctx, `EXAI_HOME on a 2 MB tmpfs filled to leave N free 4 KB pages: ${outcomes.join('; ')}`);
     for (const line of lines) note(ctx, `error line: \`${line}\``);
     note(ctx, 'after every round: registry parses and is the old file unless the new workspace was recorded; no temp files, stale locks or partial tokens; no partial mcp.json; after freeing space the same spawn succeeded');
