@@ -48,7 +48,7 @@ describe('fleet commands', () => {
     expect(rows.find((r) => r.id === b.id)).toMatchObject({ status: 'online', healthy: true });
 
     const human = await ok(['list']);
-    expect(human.stdout).toMatch(/WORKSPACE\s+PORT\s+STATUS/);
+    expect(human.stdout).toMatch(/WORKSPACE\s+PM2 NAME\s+PORT\s+STATUS/);
     expect(human.stdout).toMatch(new RegExp(`${a.port}\\s+stopped`));
   });
 

@@ -3,14 +3,16 @@ import { runDoctor } from '../supervisor/doctor.js';
 import { withPm2 } from '../supervisor/pm2.js';
 import { failure, parseCommand, writeJson, writeOut } from './output.js';
 
+export const options = {
+  fix: { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+  json: { type: 'boolean' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
   try {
-    const args = parseCommand('doctor', argv, {
-      fix: { type: 'boolean' },
-      yes: { type: 'boolean', short: 'y' },
-      json: { type: 'boolean' },
-    });
+    const args = parseCommand('doctor', argv, options);
     json = args.json ?? false;
     const home = resolveExaiHome();
     const findings = await withPm2(home, (pm2) => runDoctor({ home, pm2, fix: args.fix ?? false, yes: args.yes ?? false }));

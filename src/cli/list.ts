@@ -2,8 +2,10 @@ import { resolveExaiHome } from '../workspace/layout.js';
 import { listRows, type ListRow } from '../supervisor/fleet.js';
 import { withFleet } from '../supervisor/spawn.js';
 import { Registry } from '../supervisor/registry.js';
-import { bytes, duration, shortPath, table } from './format.js';
+import { bytes, duration, homePath, outputWidth, shellArg, table, type Column } from './format.js';
 import { failure, parseCommand, writeErr, writeJson, writeOut } from './output.js';
+
+export const options = { json: { type: 'boolean' } } as const;
 
 /** `up/total`, with a mark when something needs attention (details follow on stderr). */
 function upstreamCell(r: ListRow): string {
@@ -13,10 +15,61 @@ function upstreamCell(r: ListRow): string {
   return `${up}/${r.upstreams.length}${failed || r.upstreamsConfigError ? ' !' : ''}`;
 }
 
+/**
+ * Most important first; what a narrow terminal leaves out goes first (dropRank 1). The pm2
+ * name stays whole as long as anything else can give way: it is what `pm2 show` takes.
+ */
+const COLUMNS: Column[] = [
+  { header: 'WORKSPACE', shrink: { soft: 24, hard: 10 } },
+  { header: 'PM2 NAME', shrink: { hard: 12 } },
+  { header: 'PORT' },
+  { header: 'STATUS' },
+  { header: 'HEALTHY', dropRank: 7 },
+  { header: 'UPSTREAMS', dropRank: 6 },
+  { header: 'PID', dropRank: 5 },
+  { header: 'UPTIME', dropRank: 4 },
+  { header: 'RESTARTS', dropRank: 3 },
+  { header: 'MEMORY', dropRank: 2 },
+  { header: 'CPU', dropRank: 1 },
+];
+
+function cells(r: ListRow): string[] {
+  const online = r.status === 'online';
+  return [
+    homePath(r.workspace),
+    r.name,
+    String(r.port),
+    r.status, // as pm2 (or the fleet) reports it, known to exai or not
+    online ? (r.healthy ? 'yes' : 'no') : '-',
+    upstreamCell(r),
+    r.pid ? String(r.pid) : '-',
+    duration(r.uptimeMs),
+    String(r.restarts),
+    bytes(r.memory),
+    online ? `${r.cpu}%` : '-',
+  ];
+}
+
+/**
+ * What to run for the workspaces pm2 no longer runs: `stopped` (by `exai stop` or `pm2 stop`)
+ * and `not started` (no pm2 app: `pm2 delete`, or a fleet that did not come back) start with
+ * spawn, on their own ports; `errored` first needs its logs read. Other states (online, idle:
+ * wakes on its next client, launching…) need nothing.
+ */
+function comebackHints(rows: ListRow[]): string[] {
+  const lines: string[] = [];
+  for (const r of rows) {
+    const ws = shellArg(r.workspace);
+    if (r.status === 'stopped' || r.status === 'not started') lines.push(`  exai spawn --workspace ${ws}    (${r.status})`);
+    else if (r.status === 'errored') lines.push(`  exai logs --workspace ${ws}, then exai restart --workspace ${ws}    (errored)`);
+  }
+  return lines.length ? ['', 'pm2 no longer runs these; to bring them back:', ...lines] : [];
+}
+
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
   try {
-    const args = parseCommand('list', argv, { json: { type: 'boolean' } });
+    const args = parseCommand('list', argv, options);
     json = args.json ?? false;
     const home = resolveExaiHome();
     const registry = new Registry(home);
@@ -31,30 +84,15 @@ export async function run(argv: string[]): Promise<number> {
       writeOut('no workspaces yet; start one with `exai spawn --workspace DIR`');
       return 0;
     }
-    writeOut(
-      table(
-        ['WORKSPACE', 'PORT', 'STATUS', 'PID', 'UPTIME', 'RESTARTS', 'MEMORY', 'CPU', 'HEALTHY', 'UPSTREAMS'],
-        rows.map((r) => [
-          shortPath(r.workspace),
-          String(r.port),
-          r.status,
-          r.pid ? String(r.pid) : '-',
-          duration(r.uptimeMs),
-          String(r.restarts),
-          bytes(r.memory),
-          r.status === 'online' ? `${r.cpu}%` : '-',
-          r.healthy ? 'yes' : 'no',
-          upstreamCell(r),
-        ]),
-      ),
-    );
+    // The hints carry whole paths (a command cut short would not run), so only the table is fitted.
+    writeOut([table(COLUMNS, rows.map(cells), outputWidth()), ...comebackHints(rows)].join('\n'));
     for (const r of rows) {
       const problems = [
         ...(r.portHolder ? [`port ${r.port} is held by ${r.portHolder}; \`exai spawn --workspace ${JSON.stringify(r.workspace)}\` moves it to a free port`] : []),
         ...(r.upstreamsConfigError ? [r.upstreamsConfigError] : []),
         ...(r.upstreams ?? []).filter((u) => u.state === 'failed').map((u) => `upstream ${u.name} failed: ${u.lastError ?? 'see exai logs'}`),
       ];
-      for (const p of problems) writeErr(`exai: warning: ${shortPath(r.workspace)}: ${p}`);
+      for (const p of problems) writeErr(`exai: warning: ${homePath(r.workspace)}: ${p}`);
     }
     return 0;
   } catch (err) {

@@ -18,25 +18,17 @@ const commands: Record<string, () => Promise<Command>> = {
   doctor: () => import('./doctor.js'),
   daemon: () => import('./daemon.js'),
   shim: () => import('./shim.js'),
+  pm2: () => import('./pm2.js'),
 };
 
-const USAGE = `usage: exai <command> [options]
-
-commands:
-  spawn --workspace DIR [--port N] [--client vscode|claude|cursor] [--no-config] [--restart] [--json]
-  list | ls [--json]
-  stop|restart|remove --workspace DIR | --all [--json]
-  logs --workspace DIR [--lines N] [--follow]
-  doctor [--fix] [--yes] [--json]
-  daemon        (run by pm2: one workspace's MCP daemon)
-  shim          (run by the editor: stdio <-> the workspace's daemon)
-`;
+/** Commands whose every argument belongs to another program (no `--help` of exai's). */
+const PASSTHROUGH = new Set(['pm2']);
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(USAGE);
-    return name === undefined ? 2 : 0;
+    // Bare `exai` is a usage error: the list goes to stderr, exit 2.
+    return (await import('./help.js')).printHelp(name === 'help' ? rest[0] : undefined, { usageError: name === undefined });
   }
   if (name === '--version' || name === '-v') {
     const { EXAI_VERSION } = await import('../common/version.js');
@@ -44,13 +36,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const load = commands[name];
-  if (load && (rest.includes('--help') || rest.includes('-h'))) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
   if (!load) {
     writeErr(`exai: unknown command ${JSON.stringify(name)}; run \`exai --help\` for the list of commands`);
     return 2;
+  }
+  if (!PASSTHROUGH.has(name) && (rest.includes('--help') || rest.includes('-h'))) {
+    return (await import('./help.js')).printHelp(name, { usageError: false });
   }
   const command = await load();
   return command.run(rest);

@@ -36,7 +36,7 @@ export function parseCommand<O extends Options>(command: string, argv: string[],
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    throw new ExaiError('USAGE', `exai ${command}: ${errorMessage(err)}; run \`exai --help\` for usage`);
+    throw new ExaiError('USAGE', `exai ${command}: ${errorMessage(err)}; run \`exai ${command} --help\` for usage`);
   }
 }
 

@@ -6,22 +6,26 @@ import { parsePassEnvNames } from '../workspace/launch-env.js';
 import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeJson, writeOut } from './output.js';
+import { checkWorkspaceArg } from './workspace-arg.js';
+
+export const options = {
+  workspace: { type: 'string', short: 'w' },
+  port: { type: 'string' },
+  client: { type: 'string', multiple: true },
+  'no-config': { type: 'boolean' },
+  restart: { type: 'boolean' },
+  'idle-timeout': { type: 'string' },
+  'pass-env': { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+} as const;
 
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
   try {
-    const args = parseCommand('spawn', argv, {
-      workspace: { type: 'string', short: 'w' },
-      port: { type: 'string' },
-      client: { type: 'string', multiple: true },
-      'no-config': { type: 'boolean' },
-      restart: { type: 'boolean' },
-      'idle-timeout': { type: 'string' },
-      'pass-env': { type: 'string', multiple: true },
-      json: { type: 'boolean' },
-    });
+    const args = parseCommand('spawn', argv, options);
     json = args.json ?? false;
     if (!args.workspace) throw new ExaiError('USAGE', 'exai spawn needs --workspace DIR (the folder the editor opens)');
+    checkWorkspaceArg(args.workspace, 'spawn');
     const clients = (args.client ?? []).map((c) => {
       if (!(CLIENT_KINDS as readonly string[]).includes(c)) {
         throw new ExaiError('USAGE', `--client ${JSON.stringify(c)} is not known; use one of ${CLIENT_KINDS.join(', ')}`);

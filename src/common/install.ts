@@ -1,6 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { posix, win32 } from 'node:path';
+import { dirname, join, posix, win32 } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -60,4 +61,15 @@ function fnmDir(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): string {
   if (platform === 'win32') return path.join(env.APPDATA || path.join(homedir(), 'AppData', 'Roaming'), 'fnm');
   if (platform === 'darwin') return path.join(homedir(), 'Library', 'Application Support', 'fnm');
   return path.join(env.XDG_DATA_HOME || path.join(homedir(), '.local', 'share'), 'fnm');
+}
+
+/**
+ * The pm2 that exai drives: the package exai depends on, wherever npm put it (nested in a
+ * global install, hoisted in a project). `bin` is its CLI script (run it with process.execPath).
+ */
+export function installedPm2(): { version: string; bin: string } {
+  const require = createRequire(import.meta.url);
+  const pkgFile = require.resolve('pm2/package.json');
+  const pkg = require(pkgFile) as { version: string; bin?: Record<string, string> };
+  return { version: pkg.version, bin: join(dirname(pkgFile), pkg.bin?.pm2 ?? 'bin/pm2') };
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { errorMessage, isExaiError } from '../common/errors.js';
+import { installedPm2 } from '../common/install.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
 import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
@@ -35,18 +35,11 @@ export interface DoctorOptions {
   yes: boolean;
 }
 
-const INSTALLED_PM2: string = (createRequire(import.meta.url)('pm2/package.json') as { version: string }).version;
-
 export async function runDoctor({ home, pm2, fix, yes }: DoctorOptions): Promise<Finding[]> {
   const findings: Finding[] = [];
   const add = (f: Finding) => findings.push(f);
 
-  const pm2Version = await pm2.daemonVersion();
-  add(
-    pm2Version === INSTALLED_PM2
-      ? { scope: 'pm2', check: 'version', status: 'ok', message: `pm2 daemon reachable, version ${pm2Version}` }
-      : { scope: 'pm2', check: 'version', status: 'problem', message: `the pm2 daemon runs ${pm2Version} but ${INSTALLED_PM2} is installed`, fix: 'pm2 update' },
-  );
+  add(pm2VersionFinding(await pm2.daemonVersion(), installedPm2().version));
 
   const registry = new Registry(home);
   let data: RegistryData;
@@ -68,6 +61,34 @@ export async function runDoctor({ home, pm2, fix, yes }: DoctorOptions): Promise
     await checkWorkspace(entry, { home, pm2, registry, fix, yes, add, hasApp: procs.has(entry.name), status: workspaceStatus(entry, procs.get(entry.name)) });
   }
   return findings;
+}
+
+/**
+ * A pm2 daemon of another version than exai's own pm2 (a global pm2 started it, or exai was
+ * upgraded under a running daemon). `pm2 update` restarts the daemon from the pm2 that runs the
+ * command (pm2 lib/API.js `update`: dump, kill, launch its own daemon, resurrect), so only exai's
+ * pm2 brings exai's version back; a global pm2 of another version would keep the mismatch.
+ */
+function pm2VersionFinding(running: string, installed: string): Finding {
+  if (running === installed) return { scope: 'pm2', check: 'version', status: 'ok', message: `pm2 daemon reachable, version ${running}` };
+  const newer = compareVersions(running, installed) > 0;
+  return {
+    scope: 'pm2',
+    check: 'version',
+    status: 'problem',
+    message: `the pm2 daemon runs pm2 ${running}, exai's own pm2 is ${installed} (${newer ? 'a newer pm2, likely a global one, started it' : 'it was started before an upgrade, or by an older pm2'})`,
+    fix:
+      `exai pm2 update (restarts the daemon on pm2 ${installed} and brings every app back; \`pm2 update\` from a pm2 of another version would load that version again)` +
+      (newer ? `; if your own pm2 ${running} runs other apps in this PM2_HOME, give exai a PM2_HOME of its own instead` : ''),
+  };
+}
+
+/** Numeric compare of dotted versions (pre-release tags ignored): <0, 0, >0. */
+function compareVersions(a: string, b: string): number {
+  const parts = (v: string) => v.split(/[.+-]/).slice(0, 3).map((p) => Number.parseInt(p, 10) || 0);
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
 }
 
 interface WorkspaceCheck {

@@ -1,8 +1,9 @@
 import { closeSync, openSync, readSync, statSync, watchFile, unwatchFile } from 'node:fs';
 import { errnoCode } from '../common/errors.js';
 
-/** The last `n` lines of a file, reading backwards in blocks (daemon logs grow without bound). */
+/** The last `n` lines of a file (none for n <= 0), reading backwards in blocks (daemon logs grow without bound). */
 export function tailLines(file: string, n: number): string[] {
+  if (n <= 0) return [];
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -32,22 +33,35 @@ export function tailLines(file: string, n: number): string[] {
 
 const STAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)/;
 
+/** The ISO timestamp a daemon log line starts with, if it has one. */
+export function lineStamp(line: string): string | undefined {
+  return STAMP.exec(line)?.[1];
+}
+
+export interface LogLine {
+  /** ISO time of the line, or of the line it continues (a stack frame); null before any. */
+  time: string | null;
+  stream: string;
+  /** The line as written. */
+  line: string;
+}
+
 /**
  * Interleaves the daemon's stdout and stderr lines by their ISO timestamp prefix; a line
  * without one (a stack frame) stays behind the line it continues.
  */
-export function mergeByTime(...streams: { label: string; lines: string[] }[]): string[] {
-  const tagged: { stamp: string; seq: number; text: string }[] = [];
+export function mergeByTime(...streams: { stream: string; lines: string[] }[]): LogLine[] {
+  const tagged: (LogLine & { seq: number })[] = [];
   let seq = 0;
-  for (const { label, lines } of streams) {
-    let stamp = '';
+  for (const { stream, lines } of streams) {
+    let time: string | null = null;
     for (const line of lines) {
-      stamp = STAMP.exec(line)?.[1] ?? stamp;
-      tagged.push({ stamp, seq: seq++, text: `${label} ${line}` });
+      time = lineStamp(line) ?? time;
+      tagged.push({ time, stream, line, seq: seq++ });
     }
   }
-  tagged.sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : a.seq - b.seq));
-  return tagged.map((t) => t.text);
+  tagged.sort((a, b) => ((a.time ?? '') < (b.time ?? '') ? -1 : (a.time ?? '') > (b.time ?? '') ? 1 : a.seq - b.seq));
+  return tagged.map(({ time, stream, line }) => ({ time, stream, line }));
 }
 
 /**

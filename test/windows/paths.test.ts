@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { shortPath } from '../../src/cli/format.js';
+import { homePath } from '../../src/cli/format.js';
 import { isExaiError } from '../../src/common/errors.js';
 import { nodeExecutable } from '../../src/common/install.js';
 import { selectEntries } from '../../src/supervisor/fleet.js';
@@ -125,14 +125,14 @@ describe('stop/remove of a deleted folder on Windows (WINDOWS.md #28)', () => {
 
 describe('`~` in exai list on Windows (WINDOWS.md #29)', () => {
   it('shortens paths under the profile with a backslash, whatever the case of the drive and user name', () => {
-    expect(shortPath('C:\\Users\\Ada\\src\\proj', 40, 'C:\\Users\\ada', 'win32')).toBe('~\\src\\proj');
-    expect(shortPath('c:\\users\\ada\\src\\proj', 40, 'C:\\Users\\Ada', 'win32')).toBe('~\\src\\proj');
-    expect(shortPath('C:\\Users\\Adam\\proj', 40, 'C:\\Users\\Ada', 'win32')).toBe('C:\\Users\\Adam\\proj');
+    expect(homePath('C:\\Users\\Ada\\src\\proj', 'C:\\Users\\ada', 'win32')).toBe('~\\src\\proj');
+    expect(homePath('c:\\users\\ada\\src\\proj', 'C:\\Users\\Ada', 'win32')).toBe('~\\src\\proj');
+    expect(homePath('C:\\Users\\Adam\\proj', 'C:\\Users\\Ada', 'win32')).toBe('C:\\Users\\Adam\\proj');
   });
 
   it('on Linux the prefix stays case-sensitive and `/`-separated', () => {
-    expect(shortPath('/home/ada/src/proj', 40, '/home/ada', 'linux')).toBe('~/src/proj');
-    expect(shortPath('/home/ADA/src/proj', 40, '/home/ada', 'linux')).toBe('/home/ADA/src/proj');
+    expect(homePath('/home/ada/src/proj', '/home/ada', 'linux')).toBe('~/src/proj');
+    expect(homePath('/home/ADA/src/proj', '/home/ada', 'linux')).toBe('/home/ADA/src/proj');
   });
 });
 

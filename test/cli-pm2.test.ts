@@ -1,0 +1,113 @@
+import { cpSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ListRow as Row } from '../src/supervisor/fleet.js';
+import type { Finding } from '../src/supervisor/doctor.js';
+import { makeTestEnv, PM2_BIN, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
+import { spawn } from 'node:child_process';
+
+let t: TestEnv;
+/** The test env with a PATH that holds node and nothing else: no global pm2 to fall back on. */
+let bare: NodeJS.ProcessEnv;
+beforeAll(() => {
+  t = makeTestEnv();
+  bare = { ...t.env, PATH: dirname(process.execPath) };
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+const INSTALLED = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'pm2', 'package.json'), 'utf8')) as { version: string }).version;
+
+async function ok(args: string[], env = bare) {
+  const res = await runCli(args, env);
+  if (res.code !== 0) throw new Error(`exai ${args.join(' ')} failed (${res.code}): ${res.stderr}${res.stdout}`);
+  return res;
+}
+
+/**
+ * Starts the pm2 daemon of this test's PM2_HOME from a pm2 that reports `version`: exai's own
+ * pm2 copied with another version in its package.json (what the daemon's getVersion reads), the
+ * situation a global pm2 of another version creates. Its dependencies resolve to exai's.
+ */
+async function startOtherPm2Daemon(version: string): Promise<void> {
+  const root = join(t.dir, `pm2-${version}`);
+  const pkgDir = join(root, 'pm2');
+  cpSync(dirname(dirname(PM2_BIN)), pkgDir, { recursive: true, dereference: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'), 'dir');
+  const pkgFile = join(pkgDir, 'package.json');
+  writeFileSync(pkgFile, JSON.stringify({ ...(JSON.parse(readFileSync(pkgFile, 'utf8')) as object), version }));
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [join(pkgDir, 'bin', 'pm2'), 'ping'], { env: t.env, stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pm2 ${version} ping exited ${code}`))));
+  });
+}
+
+async function pm2Finding(): Promise<Finding> {
+  const res = await runCli(['doctor', '--json'], bare);
+  return (JSON.parse(res.stdout) as { findings: Finding[] }).findings.find((f) => f.scope === 'pm2')!;
+}
+
+describe('exai pm2: the pm2 exai drives, without a global pm2 (issue 15 item 6)', () => {
+  it('runs exai’s own pm2 with exai’s PM2_HOME; output and exit code are pm2’s', async () => {
+    const dir = t.workspace('pm2-pass');
+    const r = JSON.parse((await ok(['spawn', '-w', dir, '--json'])).stdout) as { name: string; pid: number };
+
+    expect((await runCli(['pm2', '--version'], bare)).stdout.trim().split('\n').at(-1)).toBe(INSTALLED);
+    const jlist = (await ok(['pm2', 'jlist'])).stdout;
+    const apps = JSON.parse(jlist.split('\n').find((l) => l.startsWith('['))!) as { name: string; pid: number }[];
+    expect(apps.find((a) => a.name === r.name)?.pid).toBe(r.pid);
+    expect((await ok(['pm2', 'ls'])).stdout).toContain(r.name);
+    const shown = await ok(['pm2', 'show', r.name]);
+    expect(shown.stdout).toContain(dir);
+
+    // pm2's own exit code for a process it does not know, passed through unchanged.
+    const direct = await runPm2(['describe', 'no-such-app'], t.env);
+    const passed = await runCli(['pm2', 'describe', 'no-such-app'], bare);
+    expect(direct.code).not.toBe(0);
+    expect(passed.code).toBe(direct.code);
+    // `--help` belongs to pm2 here, not to exai.
+    expect((await runCli(['pm2', '--help'], bare)).stdout).toMatch(/Usage: pm2/);
+  });
+});
+
+describe('doctor and a pm2 daemon of another version (issue 15 item 6)', () => {
+  it('an older in-memory pm2: doctor says `exai pm2 update`, and that brings exai’s pm2 and every daemon back', async () => {
+    await pm2Kill(t.pm2Home);
+    await startOtherPm2Daemon('6.0.14');
+    const dir = t.workspace('pm2-old');
+    const before = JSON.parse((await ok(['spawn', '-w', dir, '--json'])).stdout) as { port: number; pid: number };
+
+    const finding = await pm2Finding();
+    expect(finding).toMatchObject({ status: 'problem', check: 'version' });
+    expect(finding.message).toContain('6.0.14');
+    expect(finding.message).toContain(INSTALLED);
+    expect(finding.fix).toMatch(/^exai pm2 update /);
+    expect(finding.fix).not.toContain('PM2_HOME of its own');
+
+    const update = await runCli(['pm2', 'update'], bare);
+    expect(update.code, update.stderr + update.stdout).toBe(0);
+    expect(await pm2Finding()).toMatchObject({ status: 'ok', message: expect.stringContaining(INSTALLED) as string });
+    const row = await waitFor(
+      async () => {
+        const rows = JSON.parse((await ok(['list', '--json'])).stdout) as Row[];
+        const r = rows.find((x) => x.workspace === dir);
+        return r?.healthy ? r : undefined;
+      },
+      { what: 'the workspace daemon back after pm2 update', timeoutMs: 60_000 },
+    );
+    expect(row.port).toBe(before.port);
+    expect(row.pid).not.toBe(before.pid);
+  });
+
+  it('a newer in-memory pm2 (a global one): the same command, and the way to keep exai apart', async () => {
+    await pm2Kill(t.pm2Home);
+    await startOtherPm2Daemon('99.1.0');
+    const finding = await pm2Finding();
+    expect(finding).toMatchObject({ status: 'problem', check: 'version' });
+    expect(finding.message).toContain('99.1.0');
+    expect(finding.fix).toMatch(/^exai pm2 update /);
+    expect(finding.fix).toContain('PM2_HOME of its own');
+  });
+});
