@@ -1,10 +1,10 @@
+import { spawn } from 'node:child_process';
 import { cpSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListRow as Row } from '../src/supervisor/fleet.js';
 import type { Finding } from '../src/supervisor/doctor.js';
 import { makeTestEnv, PM2_BIN, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
-import { spawn } from 'node:child_process';
 
 let t: TestEnv;
 /** The test env with a PATH that holds node and nothing else: no global pm2 to fall back on. */
@@ -70,6 +70,21 @@ describe('exai pm2: the pm2 exai drives, without a global pm2 (issue 15 item 6)'
     // `--help` belongs to pm2 here, not to exai.
     expect((await runCli(['pm2', '--help'], bare)).stdout).toMatch(/Usage: pm2/);
   });
+
+  it('README, verbatim from the exai folder: `exai pm2 start ecosystem.config.js` brings the fleet back after `exai pm2 kill`', async () => {
+    const dir = t.workspace('pm2-eco');
+    await ok(['spawn', '-w', dir]);
+    expect((await runCli(['pm2', 'kill'], bare)).code).toBe(0);
+    const started = await runCli(['pm2', 'start', 'ecosystem.config.js'], bare, { cwd: ROOT });
+    expect(started.code, started.stderr).toBe(0);
+    await waitFor(
+      async () => {
+        const rows = JSON.parse((await ok(['list', '--json'])).stdout) as Row[];
+        return rows.find((x) => x.workspace === dir && x.healthy);
+      },
+      { what: 'the workspace back from ecosystem.config.js', timeoutMs: 60_000 },
+    );
+  });
 });
 
 describe('doctor and a pm2 daemon of another version (issue 15 item 6)', () => {
@@ -99,7 +114,7 @@ describe('doctor and a pm2 daemon of another version (issue 15 item 6)', () => {
     );
     expect(row.port).toBe(before.port);
     expect(row.pid).not.toBe(before.pid);
-  });
+  }, 120_000); // two pm2 daemons started and one killed, a daemon brought back: ~20 s alone
 
   it('a newer in-memory pm2 (a global one): the same command, and the way to keep exai apart', async () => {
     await pm2Kill(t.pm2Home);
