@@ -1,7 +1,7 @@
 /**
  * Usage texts: the command list for `exai --help` and one small help per command for
  * `exai <command> --help`. Kept apart from the commands so that help loads nothing else.
- * Every flag is one entry (one line here); `render` wraps everything to 80 columns.
+ * Every flag is one entry (one line here); the texts are wrapped to 80 columns when printed.
  */
 
 interface Flag {
