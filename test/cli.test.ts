@@ -9,7 +9,8 @@ import * as logsCmd from '../src/cli/logs.js';
 import * as spawnCmd from '../src/cli/spawn.js';
 import * as targetsCmd from '../src/cli/targets.js';
 import type { ListRow as Row } from '../src/supervisor/fleet.js';
-import { makeTestEnv, pm2Apps, runCli, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, pm2Apps, runCli, waitFor, type TestEnv } from './helpers/env.js';
+import { squat } from './helpers/squatter.js';
 
 let t: TestEnv;
 beforeAll(() => {
@@ -93,7 +94,7 @@ describe('help (issue 15 item 8)', () => {
 });
 
 describe('--json everywhere, and --lines 0 (issue 15 item 9)', () => {
-  it('spawn, list, logs, stop, restart, doctor and remove each print JSON with --json', async () => {
+  it('spawn, list and logs print JSON with --json (logs: one object per line)', async () => {
     const dir = t.workspace('json');
     const spawned = JSON.parse((await ok(['spawn', '-w', dir, '--json'])).stdout) as { name: string; port: number };
     expect(spawned.port).toBeGreaterThan(0);
@@ -109,7 +110,12 @@ describe('--json everywhere, and --lines 0 (issue 15 item 9)', () => {
       expect(r.line).not.toContain('\n');
     }
     expect(records.some((r) => /listening/i.test(r.line) && r.time !== null && r.line.startsWith(r.time))).toBe(true);
+  });
 
+  it('restart, stop, doctor and remove too', async () => {
+    const dir = t.workspace('json');
+    const spawned = JSON.parse((await ok(['spawn', '-w', dir, '--json'])).stdout) as { name: string; port: number };
+    expect(spawned.port).toBeGreaterThan(0);
     expect(JSON.parse((await ok(['restart', '-w', dir, '--json'])).stdout)).toEqual([expect.objectContaining({ port: spawned.port })]);
     expect(JSON.parse((await ok(['stop', '-w', dir, '--json'])).stdout)).toEqual([expect.objectContaining({ stopped: true })]);
     const doctor = await runCli(['doctor', '--json'], t.env);
@@ -179,7 +185,7 @@ describe('exai list fits the terminal (issue 15 item 7)', () => {
     expect(narrow.join('\n')).not.toContain('\uFFFD');
   });
 
-  it('says how to bring back what pm2 no longer runs, and that command works', async () => {
+  it('says how to bring back what pm2 no longer runs', async () => {
     const longRow = rows.find((r) => r.workspace === long)!;
     const wideRow = rows.find((r) => r.workspace === wide)!;
     await ok(['stop', '-w', long]);
@@ -189,11 +195,35 @@ describe('exai list fits the terminal (issue 15 item 7)', () => {
     expect(out).toMatch(new RegExp(`${wideRow.port}\\s+not started`));
     expect(out).toContain(`exai spawn --workspace ${long}    (stopped)`);
     expect(out).toContain(`exai spawn --workspace '${wide}'    (not started)`); // quoted: not a safe shell word
+  });
+
+  it('and those commands bring them back', async () => {
     await ok(['spawn', '--workspace', long]);
     await ok(['spawn', '--workspace', wide]);
     const back = JSON.parse((await ok(['list', '--json'])).stdout) as Row[];
     for (const r of back.filter((b) => b.workspace === long || b.workspace === wide)) expect(r).toMatchObject({ status: 'online', healthy: true });
     expect((await ok(['list'], noColumns())).stdout).not.toContain('bring them back');
+  });
+
+  it('names who holds the port of a daemon that gave it up, and the spawn that moves it', async () => {
+    const row = rows.find((r) => r.workspace === long)!;
+    await ok(['pm2', 'stop', row.name]);
+    const squatter = await squat(row.port);
+    try {
+      await ok(['pm2', 'restart', row.name]); // the daemon finds its port taken and exits 98
+      const out = await waitFor(
+        async () => {
+          const text = (await ok(['list'], noColumns())).stdout;
+          return text.includes('is held by') ? text : undefined;
+        },
+        { what: 'list to name the port holder' },
+      );
+      expect(out).toContain(`exai spawn --workspace ${long}    (port ${row.port} is held by pid ${squatter.pid}`);
+      const moved = JSON.parse((await ok(['spawn', '--workspace', long, '--json'])).stdout) as { port: number; movedFrom?: number };
+      expect(moved.movedFrom).toBe(row.port);
+    } finally {
+      await squatter.close();
+    }
   });
 });
 

@@ -53,14 +53,16 @@ function cells(r: ListRow): string[] {
 /**
  * What to run for the workspaces pm2 no longer runs: `stopped` (by `exai stop` or `pm2 stop`)
  * and `not started` (no pm2 app: `pm2 delete`, or a fleet that did not come back) start with
- * spawn, on their own ports; `errored` first needs its logs read. Other states (online, idle:
+ * spawn on their own ports, and so does a daemon that gave up its port to another process
+ * (spawn moves it); another `errored` first needs its logs read. Other states (online, idle:
  * wakes on its next client, launching…) need nothing.
  */
 function comebackHints(rows: ListRow[]): string[] {
   const lines: string[] = [];
   for (const r of rows) {
     const ws = shellArg(r.workspace);
-    if (r.status === 'stopped' || r.status === 'not started') lines.push(`  exai spawn --workspace ${ws}    (${r.status})`);
+    if (r.portHolder) lines.push(`  exai spawn --workspace ${ws}    (port ${r.port} is held by ${r.portHolder}; spawn moves it)`);
+    else if (r.status === 'stopped' || r.status === 'not started') lines.push(`  exai spawn --workspace ${ws}    (${r.status})`);
     else if (r.status === 'errored') lines.push(`  exai logs --workspace ${ws}, then exai restart --workspace ${ws}    (errored)`);
   }
   return lines.length ? ['', 'pm2 no longer runs these; to bring them back:', ...lines] : [];
