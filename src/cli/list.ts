@@ -90,7 +90,6 @@ export async function run(argv: string[]): Promise<number> {
     writeOut([table(COLUMNS, rows.map(cells), outputWidth()), ...comebackHints(rows)].join('\n'));
     for (const r of rows) {
       const problems = [
-        ...(r.portHolder ? [`port ${r.port} is held by ${r.portHolder}; \`exai spawn --workspace ${JSON.stringify(r.workspace)}\` moves it to a free port`] : []),
         ...(r.upstreamsConfigError ? [r.upstreamsConfigError] : []),
         ...(r.upstreams ?? []).filter((u) => u.state === 'failed').map((u) => `upstream ${u.name} failed: ${u.lastError ?? 'see exai logs'}`),
       ];
