@@ -7,11 +7,14 @@ import type { Finding } from '../src/supervisor/doctor.js';
 import { makeTestEnv, PM2_BIN, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;
-/** The test env with a PATH that holds node and nothing else: no global pm2 to fall back on. */
+/**
+ * The test env with a PATH that holds node and nothing else: no global pm2 to fall back on.
+ * (On Windows pm2 needs the system folders on PATH; the CI machine has no global pm2.)
+ */
 let bare: NodeJS.ProcessEnv;
 beforeAll(() => {
   t = makeTestEnv();
-  bare = { ...t.env, PATH: dirname(process.execPath) };
+  bare = process.platform === 'win32' ? t.env : { ...t.env, PATH: dirname(process.execPath) };
 });
 afterAll(async () => {
   await t.cleanup();
@@ -34,7 +37,7 @@ async function startOtherPm2Daemon(version: string): Promise<void> {
   const root = join(t.dir, `pm2-${version}`);
   const pkgDir = join(root, 'pm2');
   cpSync(dirname(dirname(PM2_BIN)), pkgDir, { recursive: true, dereference: true });
-  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'), 'dir');
+  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'), 'junction'); // type only matters on Windows: a junction needs no privilege
   const pkgFile = join(pkgDir, 'package.json');
   writeFileSync(pkgFile, JSON.stringify({ ...(JSON.parse(readFileSync(pkgFile, 'utf8')) as object), version }));
   await new Promise<void>((resolve, reject) => {

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import stringWidth from 'string-width';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shellArg } from '../src/cli/format.js';
 import { COMMANDS, commandHelp } from '../src/cli/help.js';
 import * as doctorCmd from '../src/cli/doctor.js';
 import * as listCmd from '../src/cli/list.js';
@@ -193,8 +194,9 @@ describe('exai list fits the terminal (issue 15 item 7)', () => {
     const out = (await ok(['list'], noColumns())).stdout;
     expect(out).toMatch(new RegExp(`${longRow.port}\\s+stopped`));
     expect(out).toMatch(new RegExp(`${wideRow.port}\\s+not started`));
-    expect(out).toContain(`exai spawn --workspace ${long}    (stopped)`);
-    expect(out).toContain(`exai spawn --workspace '${wide}'    (not started)`); // quoted: not a safe shell word
+    expect(out).toContain(`exai spawn --workspace ${shellArg(long)}    (stopped)`);
+    expect(shellArg(wide)).not.toBe(wide); // quoted: not a safe shell word
+    expect(out).toContain(`exai spawn --workspace ${shellArg(wide)}    (not started)`);
   });
 
   it('and those commands bring them back', async () => {
@@ -218,7 +220,7 @@ describe('exai list fits the terminal (issue 15 item 7)', () => {
         },
         { what: 'list to name the port holder' },
       );
-      expect(out).toContain(`exai spawn --workspace ${long}    (port ${row.port} is held by pid ${squatter.pid}`);
+      expect(out).toContain(`exai spawn --workspace ${shellArg(long)}    (port ${row.port} is held by pid ${squatter.pid}`);
       const moved = JSON.parse((await ok(['spawn', '--workspace', long, '--json'])).stdout) as { port: number; movedFrom?: number };
       expect(moved.movedFrom).toBe(row.port);
     } finally {
@@ -241,8 +243,8 @@ describe('multi-root .code-workspace files (issue 15 item 10)', () => {
       const lines = res.stderr.trim().split('\n');
       expect(lines, cmd).toHaveLength(1);
       expect(lines[0]).toContain('multi-root workspace file');
-      expect(lines[0]).toContain(`\`exai ${cmd} --workspace ${a}\``);
-      expect(lines[0]).toContain(`\`exai ${cmd} --workspace ${b}\``);
+      expect(lines[0]).toContain(`\`exai ${cmd} --workspace ${shellArg(a)}\``);
+      expect(lines[0]).toContain(`\`exai ${cmd} --workspace ${shellArg(b)}\``);
     }
     expect(readFileSync(file, 'utf8')).toBe(text);
     expect((await pm2Apps(t.env)).length).toBe(before);
