@@ -1,15 +1,17 @@
-import { ensureToken } from '../workspace/token.js';
+import { EXIT_IDLE } from '../common/exit-codes.js';
 import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
-import { DEFAULT_IDLE_TIMEOUT_MS } from '../workspace/registry-file.js';
 import { launchDigest, launchVariables } from '../workspace/launch-env.js';
+import { DEFAULT_IDLE_TIMEOUT_MS } from '../workspace/registry-file.js';
+import { ensureToken } from '../workspace/token.js';
 import { readDaemonConfig, readDaemonLaunch, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
+import { watchIdle } from './idle.js';
 import { silentLogger, type Logger } from './log.js';
+import { publishPm2Metrics } from './metrics.js';
 import { listenDaemon } from './server.js';
 import { createDaemonState, type DaemonState } from './state.js';
 import { Gateway, type GatewayOptions } from './upstreams/gateway.js';
 
 export { EXIT_ADDR_IN_USE } from '../common/exit-codes.js';
-import { publishPm2Metrics } from './metrics.js';
 
 export interface StartDaemonOptions {
   /** The workspace folder (resolved to its identity) or an identity already resolved. */
@@ -75,7 +77,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<RunningD
   };
 }
 
-type ShutdownReason = 'SIGINT' | 'SIGTERM' | 'shutdown message' | 'supervisor gone';
+type ShutdownReason = 'SIGINT' | 'SIGTERM' | 'shutdown message' | 'supervisor gone' | 'idle';
 
 /**
  * The daemon process's whole life: read the environment, listen, tell pm2 it is ready, serve
@@ -123,15 +125,26 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
     );
     if (process.send && process.connected) process.send('ready');
     publishPm2Metrics(daemon.state);
+    const idle = watchIdle(daemon.state, daemon.state.idleTimeoutMs, () => requestShutdown('idle'));
     const reason = await shutdown;
-    log.info(`${reason}: closing ${daemon.state.sessions.size} session(s)`);
+    idle.stop();
+    if (reason === 'idle') log.info(`idle for ${formatMs(daemon.state.idleTimeoutMs)} with no client: exiting (the next client or \`exai spawn\` wakes it)`);
+    else log.info(`${reason}: closing ${daemon.state.sessions.size} session(s)`);
     await daemon.close();
     log.info('stopped');
-    return 0;
+    // pm2 does not restart an idle exit (stop_exit_codes), and shows the app stopped.
+    return reason === 'idle' ? EXIT_IDLE : 0;
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
     process.off('message', onMessage);
     process.off('disconnect', onDisconnect);
   }
+}
+
+/** 90000 -> "90s", 1800000 -> "30m". */
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`;
 }

@@ -12,7 +12,7 @@ import { errorMessage } from '../common/errors.js';
 import { WebSocketServerTransport } from '../transport/ws-server.js';
 import { builtinTools } from './builtins.js';
 import type { Logger } from './log.js';
-import type { DaemonState } from './state.js';
+import type { DaemonState, SessionInfo } from './state.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from './upstreams/gateway.js';
 
 /** One MCP connection: its own SDK Server (never shared: sharing leaks responses across clients). */
@@ -48,11 +48,12 @@ export function registerHandlers(server: Server, state: DaemonState, gateway?: G
 
 export async function openSession(socket: WebSocket, state: DaemonState, log: Logger, gateway?: Gateway): Promise<Session> {
   const id = randomUUID();
-  const info = { id, openedAt: Date.now(), requests: 0 };
+  const info: SessionInfo = { id, openedAt: Date.now(), requests: 0 };
   const transport = new WebSocketServerTransport(socket, {
     sessionId: id,
     onIncoming: (message) => {
       if (isJSONRPCRequest(message)) {
+        if (message.method === 'initialize') info.initialized = true;
         info.requests++;
         state.counters.requests++;
       }

@@ -8,6 +8,8 @@ export interface SessionInfo {
   readonly openedAt: number;
   /** JSON-RPC requests this session sent. */
   requests: number;
+  /** It sent `initialize`: a client, not a one-request probe (it keeps the daemon from idling). */
+  initialized?: boolean;
 }
 
 /**

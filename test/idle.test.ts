@@ -1,0 +1,159 @@
+/**
+ * An idle daemon exits and comes back on demand (DESIGN.md "Lifecycle"; issue 14): with no
+ * client session for its idle timeout it exits with its idle code, pm2 leaves it stopped, and
+ * `exai list`/`doctor` call it idle and healthy; an open session or a long call keeps it up;
+ * the next client wakes it on the same port, and five clients at once wake one daemon.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_IDLE } from '../src/common/exit-codes.js';
+import type { ListRow } from '../src/supervisor/fleet.js';
+import type { SpawnResult } from '../src/supervisor/spawn.js';
+import { getHealth } from './helpers/daemon.js';
+import { makeTestEnv, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
+import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
+import { everythingEntry, writeServers } from './upstreams-helpers.js';
+import { join } from 'node:path';
+
+let t: TestEnv;
+beforeAll(() => {
+  t = makeTestEnv();
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+/** Short enough for a test, long enough that "not before" means something on a busy machine. */
+const IDLE = '3s';
+const IDLE_MS = 3_000;
+
+async function spawnIdle(name: string): Promise<SpawnResult & { at: number }> {
+  const res = await runCli(['spawn', '--workspace', t.workspace(name), '--idle-timeout', IDLE, '--json'], t.env);
+  expect(res.code, res.stderr).toBe(0);
+  return { ...(JSON.parse(res.stdout) as SpawnResult), at: Date.now() };
+}
+
+type App = { name: string; pid: number; pm2_env: { status: string; exit_code?: number; restart_time?: number } };
+async function app(name: string): Promise<App | undefined> {
+  const res = await runPm2(['jlist'], t.env);
+  const line = res.stdout.split('\n').find((l) => l.startsWith('['));
+  return (JSON.parse(line ?? '[]') as App[]).find((a) => a.name === name);
+}
+
+async function waitIdle(spawned: SpawnResult, timeoutMs = 60_000): Promise<App> {
+  return waitFor(async () => {
+    const a = await app(spawned.name);
+    return a?.pm2_env.status === 'stopped' ? a : undefined;
+  }, { what: `${spawned.name} to exit idle`, timeoutMs });
+}
+
+async function listRow(id: string): Promise<ListRow> {
+  const res = await runCli(['list', '--json'], t.env);
+  expect(res.code, res.stderr).toBe(0);
+  return (JSON.parse(res.stdout) as ListRow[]).find((r) => r.id === id)!;
+}
+
+describe('a daemon with no client for its idle timeout', () => {
+  it('exits with its idle code after the timeout, not before; pm2 leaves it stopped; list says idle, doctor ok', async () => {
+    const spawned = await spawnIdle('idle-exit');
+    const stopped = await waitIdle(spawned);
+    // Not before: by the daemon's own clock, from listening to deciding it is idle.
+    const logs = (await runCli(['logs', '--workspace', spawned.workspace, '--json'], t.env)).stdout.trim().split('\n').map((l) => JSON.parse(l) as { time: string; line: string });
+    const listening = logs.find((l) => l.line.includes('listening on'));
+    const exiting = logs.find((l) => l.line.includes('with no client: exiting'));
+    expect(listening && exiting, JSON.stringify(logs)).toBeTruthy();
+    expect(Date.parse(exiting!.time) - Date.parse(listening!.time)).toBeGreaterThanOrEqual(IDLE_MS);
+    expect(stopped.pm2_env.exit_code).toBe(EXIT_IDLE);
+    expect(stopped.pid).toBe(0);
+    // Not restarted: still stopped, same restart count, a while later.
+    const again = await waitFor(async () => {
+      const a = await app(spawned.name);
+      return a && Date.now() - spawned.at > 3 * IDLE_MS ? a : undefined;
+    }, { what: 'three timeouts to pass', intervalMs: 500 });
+    expect(again.pm2_env.status).toBe('stopped');
+    expect(again.pm2_env.restart_time).toBe(stopped.pm2_env.restart_time);
+    expect(await listRow(spawned.id)).toMatchObject({ status: 'idle', pid: null, healthy: false });
+    const doctor = JSON.parse((await runCli(['doctor', '--json'], t.env)).stdout) as { findings: { scope: string; check: string; status: string; message: string }[] };
+    const daemon = doctor.findings.find((f) => f.scope === spawned.workspace && f.check === 'daemon');
+    expect(daemon).toMatchObject({ status: 'ok' });
+    expect(daemon?.message).toMatch(/idle/);
+  });
+
+  it('stays up while a client session is open, and idles once it closes', async () => {
+    const spawned = await spawnIdle('idle-session');
+    const session = await connectStrict(writtenEntry(spawned.workspace), join(t.dir, 'client-home'));
+    const opened = Date.now();
+    try {
+      // Three timeouts with a session open: still the same daemon.
+      await waitFor(() => (Date.now() - opened > 3 * IDLE_MS ? true : undefined), { what: 'three timeouts', intervalMs: 250 });
+      expect((await exaiStatus(session.client)).pid).toBe(spawned.pid);
+      expect((await app(spawned.name))?.pm2_env.status).toBe('online');
+    } finally {
+      await session.close();
+    }
+    const closed = Date.now();
+    await waitIdle(spawned);
+    // The daemon looks every tenth of the timeout, so it may have seen the session last one tick before it closed.
+    expect(Date.now() - closed).toBeGreaterThanOrEqual(IDLE_MS - IDLE_MS / 10 - 50);
+  });
+
+  it('stays up through a call that runs longer than the timeout', async () => {
+    const ws = t.workspace('idle-long-call');
+    writeServers(ws, { ev: everythingEntry() });
+    const res = await runCli(['spawn', '--workspace', ws, '--idle-timeout', '2s', '--json'], t.env);
+    expect(res.code, res.stderr).toBe(0);
+    const spawned = JSON.parse(res.stdout) as SpawnResult;
+    const session = await connectStrict(writtenEntry(ws), join(t.dir, 'client-home'));
+    try {
+      await waitFor(async () => ((await session.client.listTools()).tools.some((x) => x.name === 'ev__trigger-long-running-operation') ? true : undefined), { what: 'the ev tools' });
+      const result = await session.client.callTool({ name: 'ev__trigger-long-running-operation', arguments: { duration: 5, steps: 5 } }, undefined, { timeout: 60_000 });
+      expect(result.isError).toBeFalsy();
+      expect((await exaiStatus(session.client)).pid).toBe(spawned.pid);
+    } finally {
+      await session.close();
+    }
+  });
+});
+
+describe('waking an idle workspace', () => {
+  it('the first request of a client is answered by a daemon started on the same port', async () => {
+    const spawned = await spawnIdle('wake-one');
+    await waitIdle(spawned);
+    await expect(getHealth(spawned.port, 500)).rejects.toThrow();
+    const session = await connectStrict(writtenEntry(spawned.workspace), join(t.dir, 'client-home'));
+    try {
+      const status = await exaiStatus(session.client);
+      expect(status.port).toBe(spawned.port);
+      expect(status.pid).not.toBe(spawned.pid);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('five clients at once start one daemon', async () => {
+    const spawned = await spawnIdle('wake-five');
+    await waitIdle(spawned);
+    const before = (await app(spawned.name))!.pm2_env.restart_time ?? 0;
+    const sessions = await Promise.all(Array.from({ length: 5 }, () => connectStrict(writtenEntry(spawned.workspace), join(t.dir, 'client-home'))));
+    try {
+      const pids = await Promise.all(sessions.map(async (s) => (await exaiStatus(s.client)).pid));
+      expect(new Set(pids).size).toBe(1);
+      const after = await app(spawned.name);
+      expect(after?.pid).toBe(pids[0]);
+      // One start, not five: the app was started once since it idled.
+      expect((after?.pm2_env.restart_time ?? 0) - before).toBeLessThanOrEqual(1);
+    } finally {
+      await Promise.all(sessions.map((s) => s.close()));
+    }
+  });
+
+  it('`exai spawn` wakes it too, on the same port', async () => {
+    const spawned = await spawnIdle('wake-spawn');
+    await waitIdle(spawned);
+    const res = await runCli(['spawn', '--workspace', spawned.workspace, '--json'], t.env);
+    expect(res.code, res.stderr).toBe(0);
+    const woken = JSON.parse(res.stdout) as SpawnResult;
+    expect(woken.port).toBe(spawned.port);
+    expect(woken.reused).toBe(false);
+    expect((await getHealth(spawned.port)).pid).toBe(woken.pid);
+  });
+});
