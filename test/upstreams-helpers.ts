@@ -121,10 +121,8 @@ export const echoBuiltin: BuiltinTool = {
 /** One session, like the daemon makes per WebSocket: its own Server, attached to the gateway. */
 export async function openSession(gateway: Gateway, options: SessionOptions = {}): Promise<TestSession> {
   const server = new Server({ name: 'exai', version: 'test' }, { capabilities: GATEWAY_SERVER_CAPABILITIES });
-  const detach = gateway.attach(server, options.builtins ?? [echoBuiltin]);
-  server.onclose = detach;
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
+  server.onclose = await gateway.connect(server, serverSide, options.builtins ?? [echoBuiltin]);
   const capabilities: ClientCapabilities = { ...(options.capabilities ?? {}) };
   if (options.onSampling) capabilities.sampling = {};
   if (options.roots) capabilities.roots = {};

@@ -79,9 +79,8 @@ await gateway.settled(60_000);
 const busy = ${JSON.stringify(busyCall ?? null)};
 if (busy) {
   const server = new Server({ name: 'host', version: '1' }, { capabilities: GATEWAY_SERVER_CAPABILITIES });
-  gateway.attach(server);
   const [a, b] = InMemoryTransport.createLinkedPair();
-  await server.connect(b);
+  await gateway.connect(server, b);
   const client = new Client({ name: 'host', version: '1' });
   await client.connect(a);
   client.callTool(busy).catch(() => {});
