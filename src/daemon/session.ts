@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, isJSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type WebSocket from 'ws';
 import { errorMessage } from '../common/errors.js';
 import { INVALID_PARAMS, WireRequestError } from '../transport/jsonrpc.js';
@@ -49,7 +49,7 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
   const transport = new WebSocketServerTransport(socket, {
     sessionId: id,
     onIncoming: (message) => {
-      if (isJSONRPCRequest(message)) {
+      if ('method' in message && 'id' in message) {
         info.requests++;
         state.counters.requests++;
       }

@@ -5,7 +5,7 @@
  * and each peer's own SDK validates it.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { isId, type JsonRpcId } from './lines.js';
+import type { JsonRpcId } from './lines.js';
 
 export type { JsonRpcId } from './lines.js';
 
@@ -43,22 +43,43 @@ export type WireMessage = WireRequest | WireNotification | WireResponse;
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+const isIntegerId = (v: unknown): v is JsonRpcId => typeof v === 'string' || Number.isSafeInteger(v);
+
+const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
+const RESULT_KEYS = new Set(['jsonrpc', 'id', 'result']);
+const ERROR_KEYS = new Set(['jsonrpc', 'id', 'error']);
+const onlyKeys = (value: Record<string, unknown>, allowed: Set<string>) => Object.keys(value).every((k) => allowed.has(k));
+
+/** `params` as MCP allows it: an object whose `_meta`, if any, is an object with a string or integer progressToken. */
+function validParams(params: unknown): boolean {
+  if (params === undefined) return true;
+  if (!isObject(params)) return false;
+  const meta = params._meta;
+  if (meta === undefined) return true;
+  return isObject(meta) && (meta.progressToken === undefined || isIntegerId(meta.progressToken));
+}
+
 /**
- * Whether `value` is one JSON-RPC 2.0 message as MCP allows it: a request (string or number
- * id, method, optional object params), a notification, or a response (id plus an object result
- * or an error with an integer code and a string message).
+ * Whether `value` is one JSON-RPC 2.0 message as MCP allows it, with the same rules as the SDK's
+ * JSONRPCMessageSchema (so what passes here the SDK also accepts): a request (string or integer
+ * id, method, optional object params), a notification, or a response (id plus an object result,
+ * or an error with an integer code and a string message); no other top-level members.
  */
 export function isJsonRpcMessage(value: unknown): value is WireMessage {
   if (!isObject(value) || value.jsonrpc !== '2.0') return false;
   if ('method' in value) {
-    if (typeof value.method !== 'string') return false;
-    if (value.params !== undefined && !isObject(value.params)) return false;
-    return value.id === undefined || isId(value.id);
+    if (typeof value.method !== 'string' || !onlyKeys(value, REQUEST_KEYS) || !validParams(value.params)) return false;
+    return value.id === undefined ? !('id' in value) : isIntegerId(value.id);
   }
-  if (!isId(value.id)) return false;
-  if ('result' in value) return isObject(value.result) && !('error' in value);
+  if ('result' in value) return isIntegerId(value.id) && isObject(value.result) && onlyKeys(value, RESULT_KEYS);
   const error = value.error;
-  return isObject(error) && Number.isInteger(error.code) && typeof error.message === 'string';
+  return (
+    (value.id === undefined ? !('id' in value) : isIntegerId(value.id)) &&
+    isObject(error) &&
+    Number.isInteger(error.code) &&
+    typeof error.message === 'string' &&
+    onlyKeys(value, ERROR_KEYS)
+  );
 }
 
 export const isRequest = (m: WireMessage): m is WireRequest => 'method' in m && 'id' in m && m.id !== undefined;
