@@ -86,6 +86,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
         row('client → server-everything over stdio (floor)', floor),
       ],
     );
+    const echoRatio = results.shim ? ratio(results.shim.p50, floor.p50) : null;
     return {
       title: 'Gateway',
       note: available
@@ -93,7 +94,13 @@ export async function run({ quick = false, log = () => {} } = {}) {
         : `\`${PREFIXED}\` did not show up in the daemon's tools/list: the gateway rows are not available in this build.`,
       table,
       data: { available, results },
-      targets: [],
+      targets: [
+        {
+          target: 'server-everything echo through shim+daemon p50 <= 2.5x direct stdio',
+          measured: results.shim ? `${fmtMs(results.shim.p50)} / ${fmtMs(floor.p50)} ms = ${fmtRatio(echoRatio)}` : 'not available',
+          met: echoRatio === null ? null : echoRatio <= 2.5,
+        },
+      ],
     };
   } finally {
     await closeAll(open);
