@@ -20,9 +20,8 @@ import {
   inspectMessage,
   sniffId,
   type JsonRpcId,
-  type MessageInfo,
 } from './framing.js';
-import { MessageWriter, closeSocket, describe, errorText } from './output.js';
+import { InputThrottle, MessageWriter, closeSocket, describe, errorText } from './output.js';
 import { OutageQueue, type Outgoing } from './queue.js';
 import { SessionReplay } from './replay.js';
 
@@ -76,10 +75,6 @@ export const DAEMON_UNAVAILABLE = -32000;
 const INVALID_REQUEST = -32600;
 const PARSE_ERROR = -32700;
 
-/** Stop reading stdin while this much is handed to the socket but not yet written. */
-const INPUT_HIGH_WATER = 8 * 1024 * 1024;
-const INPUT_LOW_WATER = 1024 * 1024;
-
 type State = 'idle' | 'connecting' | 'replaying' | 'open' | 'closed';
 
 export class Bridge {
@@ -116,8 +111,7 @@ export class Bridge {
   private drainTimer: NodeJS.Timeout | undefined;
 
   private readonly writer: MessageWriter;
-  private unflushedBytes = 0;
-  private inputPaused = false;
+  private readonly throttle: InputThrottle;
   private readonly splitter: LineSplitter;
   private readonly onData = (chunk: Buffer | string) =>
     this.splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
@@ -145,6 +139,7 @@ export class Bridge {
       onExpired: (expired) => this.expired(expired),
     });
     this.replay = new SessionReplay(this.log, options.replayTimeoutMs ?? 10_000);
+    this.throttle = new InputThrottle(options.input);
     this.writer = new MessageWriter(
       options.output,
       () => this.ws?.pause(),
@@ -231,19 +226,10 @@ export class Bridge {
     const ws = this.ws!;
     const { info, bytes } = message;
     if (info.kind === 'request') this.inflight.set(idKey(info.id!), info.id!);
-    this.unflushedBytes += bytes.length;
+    const written = this.throttle.sending(bytes.length);
     ws.send(bytes, { binary: false }, () => {
-      if (ws !== this.ws) return;
-      this.unflushedBytes -= bytes.length;
-      if (this.inputPaused && this.unflushedBytes < INPUT_LOW_WATER) {
-        this.inputPaused = false;
-        this.options.input.resume();
-      }
+      if (ws === this.ws) written();
     });
-    if (!this.inputPaused && this.unflushedBytes > INPUT_HIGH_WATER) {
-      this.inputPaused = true;
-      this.options.input.pause();
-    }
   }
 
   private enqueue(message: Outgoing): void {
@@ -398,11 +384,7 @@ export class Bridge {
     if (ws !== this.ws) return;
     this.ws = undefined;
     this.replay.abort();
-    this.unflushedBytes = 0;
-    if (this.inputPaused) {
-      this.inputPaused = false;
-      this.options.input.resume();
-    }
+    this.throttle.reset();
     if (this.state === 'closed') return;
     this.failInflight(
       'exai shim: the connection to the workspace daemon was lost while this request was in flight (the daemon restarted or stopped); retry the request',

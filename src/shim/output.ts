@@ -1,9 +1,9 @@
 /**
- * The two ends the bridge writes to, apart from its logic: stdout for protocol messages (one
- * message and its newline per message, with backpressure reported) and the daemon socket's
- * close. Plus the one-line descriptions the shim log uses.
+ * The bridge's streams apart from its logic: stdout for protocol messages (one message and its
+ * newline per message, with backpressure reported), stdin paused while the daemon socket is
+ * behind, and the socket's close. Plus the one-line descriptions the shim log uses.
  */
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
 import type { MessageInfo } from './framing.js';
 
@@ -43,6 +43,42 @@ export class MessageWriter {
         this.onDrained();
       });
     }
+  }
+}
+
+/** Stop reading stdin while this much is handed to the socket but not yet written. */
+const INPUT_HIGH_WATER = 8 * 1024 * 1024;
+const INPUT_LOW_WATER = 1024 * 1024;
+
+/** Backpressure from the daemon socket to stdin: reading pauses while too much waits to be written. */
+export class InputThrottle {
+  private unflushed = 0;
+  private paused = false;
+
+  constructor(private readonly input: Readable) {}
+
+  /** `bytes` were handed to the socket; call the returned function once they are written. */
+  sending(bytes: number): () => void {
+    this.unflushed += bytes;
+    if (!this.paused && this.unflushed > INPUT_HIGH_WATER) {
+      this.paused = true;
+      this.input.pause();
+    }
+    return () => {
+      this.unflushed -= bytes;
+      if (this.paused && this.unflushed < INPUT_LOW_WATER) this.resume();
+    };
+  }
+
+  /** The socket is gone: what it held will never be written. */
+  reset(): void {
+    this.unflushed = 0;
+    if (this.paused) this.resume();
+  }
+
+  private resume(): void {
+    this.paused = false;
+    this.input.resume();
   }
 }
 

@@ -1,40 +1,16 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  CallToolRequestSchema,
-  ListPromptsRequestSchema,
-  ListResourceTemplatesRequestSchema,
-  ListResourcesRequestSchema,
-  ListToolsRequestSchema,
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
-  type ServerCapabilities,
-  type Prompt,
-  type ServerNotification,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
-import { errorMessage } from '../../common/errors.js';
-import {
-  INTERNAL_ERROR,
-  INVALID_PARAMS,
-  INVALID_REQUEST,
-  WireRequestError,
-  asSdkMessage,
-  errorResponse,
-  fromSdkMessage,
-  isRequest,
-  isResponse,
-  type JsonRpcId,
-  type WireMessage,
-  type WireRequest,
-} from '../../transport/jsonrpc.js';
+import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
 import type { BuiltinTool } from '../builtins.js';
 import { silentLogger, type Logger } from '../log.js';
-import { invalidParams } from '../params.js';
+import { Clients, type GatewaySession } from './clients.js';
 import { ServersConfigWatcher, loadServersConfig, sameSpec, type ServersConfig, type UpstreamSpec } from './config.js';
-import { Relay, type RelaySession } from './relay.js';
-import { Directory, capabilityFor, supports, supportsTask, type Routed } from './routing.js';
-import { RELATED_TASK_META, Tasks } from './tasks.js';
+import { Relay } from './relay.js';
+import { SessionRequests } from './requests.js';
+import { Directory } from './routing.js';
+import { Subscriptions } from './subscriptions.js';
+import { Tasks } from './tasks.js';
 import { Upstream, type CatalogKind, type SupervisionOptions, type UpstreamEvents, type UpstreamState, type UpstreamStatus } from './upstream.js';
 
 export { NAME_SEPARATOR, MAX_EXPOSED_NAME, exposedName } from './names.js';
@@ -81,15 +57,6 @@ export interface GatewayOptions {
   callTimeoutMs?: number;
 }
 
-interface GatewaySession extends RelaySession {
-  readonly server: Server;
-  readonly builtins: readonly BuiltinTool[];
-  /** Gateway-wide sequence number of this session's latest request: larger = more recent. */
-  lastActive: number;
-  /** Subscription keys (see subscriptionKey) this session holds. */
-  readonly subscriptions: Set<string>;
-}
-
 let sessionCounter = 0;
 
 /**
@@ -100,14 +67,17 @@ let sessionCounter = 0;
  */
 export class Gateway {
   private readonly upstreams = new Map<string, Upstream>();
-  private readonly sessions = new Set<GatewaySession>();
-  /** subscriptionKey -> sessions subscribed to that resource. */
-  private readonly subscribers = new Map<string, Set<GatewaySession>>();
   private readonly log: Logger;
   private readonly watcher: ServersConfigWatcher;
   private readonly relay: Relay;
   private readonly tasks: Tasks;
-  private readonly directory = new Directory(() => this.upstreams.values());
+  private readonly subscriptions: Subscriptions<GatewaySession>;
+  private readonly clients: Clients;
+  private readonly directory = new Directory(
+    () => this.upstreams.values(),
+    () => this.firstStart(),
+  );
+  private readonly requests: SessionRequests;
   private config: ServersConfig;
   private seq = 0;
   private started = false;
@@ -119,6 +89,16 @@ export class Gateway {
     this.initialWaitMs = options.initialWaitMs ?? 10_000;
     this.relay = new Relay({ callTimeoutMs: Math.min(options.callTimeoutMs ?? 24 * 3_600_000, 2 ** 31 - 1) });
     this.tasks = new Tasks(this.relay);
+    this.subscriptions = new Subscriptions(this.relay, (name) => this.upstreams.get(name), this.log);
+    this.clients = new Clients(this.relay, this.tasks, this.subscriptions);
+    this.requests = new SessionRequests({
+      relay: this.relay,
+      tasks: this.tasks,
+      directory: this.directory,
+      subscriptions: this.subscriptions,
+      upstreams: () => this.upstreams.values(),
+      firstStart: () => this.firstStart(),
+    });
     this.config = loadServersConfig(options.workspace);
     this.watcher = new ServersConfigWatcher(
       { workspace: options.workspace, debounceMs: options.debounceMs, onReload: (config, changed) => this.apply(config, changed) },
@@ -184,10 +164,9 @@ export class Gateway {
       server,
       builtins,
       lastActive: ++this.seq,
-      subscriptions: new Set(),
       send: (message) => void sdkSend(asSdkMessage(message)).catch(() => undefined),
     };
-    this.registerHandlers(entry);
+    this.requests.registerHandlers(entry);
     await server.connect(transport);
     const sdkDeliver = transport.onmessage;
     const sdkSend = transport.send.bind(transport);
@@ -208,13 +187,13 @@ export class Gateway {
       }
       return sdkSend(message, options);
     };
-    this.sessions.add(entry);
+    this.clients.sessions.add(entry);
     let detached = false;
     return () => {
       if (detached) return;
       detached = true;
-      this.sessions.delete(entry);
-      for (const key of [...entry.subscriptions]) this.unsubscribe(entry, key);
+      this.clients.sessions.delete(entry);
+      this.subscriptions.sessionClosed(entry);
       this.relay.sessionClosed(entry);
       this.tasks.sessionClosed(entry);
     };
@@ -242,132 +221,7 @@ export class Gateway {
       return this.relay.fromSession(entry, message);
     }
     entry.lastActive = ++this.seq;
-    const builtin = message.method === 'tools/call' && entry.builtins.some((b) => b.definition.name === message.params?.name);
-    const problem = invalidParams(message, builtin);
-    if (problem) {
-      entry.send(errorResponse(message.id, INVALID_PARAMS, `invalid params for ${message.method}: ${problem}`));
-      return true;
-    }
-    switch (message.method) {
-      case 'tools/call':
-        if (builtin) return false;
-        void this.callTool(entry, message).catch((err) => this.fail(entry, message, err));
-        return true;
-      case 'prompts/get':
-      case 'resources/read':
-      case 'completion/complete':
-        void this.relayRead(entry, message).catch((err) => this.fail(entry, message, err));
-        return true;
-      case 'tasks/get':
-      case 'tasks/result':
-      case 'tasks/cancel':
-      case 'tasks/list':
-        this.tasks.fromSession(entry, message);
-        return true;
-      default:
-        return false;
-    }
-  }
-
-  private fail(entry: GatewaySession, request: WireRequest, err: unknown): void {
-    const code = err instanceof WireRequestError ? err.code : INTERNAL_ERROR;
-    const data = err instanceof WireRequestError ? err.data : undefined;
-    entry.send(errorResponse(request.id, code, errorMessage(err), data));
-  }
-
-  private async callTool(entry: GatewaySession, request: WireRequest): Promise<void> {
-    const params = request.params!;
-    const routed = await this.route(params.name as string, 'tool');
-    const { upstream, name, item: tool } = routed;
-    const outgoing = { ...params, name };
-    if (params.task !== undefined) {
-      this.tasks.callAsTask(entry, request, upstream, outgoing);
-    } else if (tool.execution?.taskSupport === 'required' && upstream.serverCapabilities?.tasks?.requests?.tools?.call) {
-      this.tasks.callThroughTask(entry, request, upstream, outgoing);
-    } else {
-      this.relay.forward(entry, request.id, upstream, request.method, outgoing);
-    }
-  }
-
-  private async relayRead(entry: GatewaySession, request: WireRequest): Promise<void> {
-    const params = request.params!;
-    if (request.method === 'prompts/get') {
-      const { upstream, name } = await this.route(params.name as string, 'prompt');
-      this.relay.forward(entry, request.id, upstream, request.method, { ...params, name });
-      return;
-    }
-    if (request.method === 'resources/read') {
-      this.relay.forward(entry, request.id, await this.routeUri(params.uri as string), request.method, params);
-      return;
-    }
-    const ref = params.ref as { type: string; name?: string; uri?: string };
-    let upstream: Upstream;
-    let outgoing = params;
-    if (ref.type === 'ref/prompt') {
-      const routed = await this.route(ref.name!, 'prompt');
-      upstream = routed.upstream;
-      outgoing = { ...params, ref: { ...ref, name: routed.name } };
-    } else {
-      upstream = await this.routeTemplate(ref.uri!);
-    }
-    // Completions are optional: an upstream without them simply offers nothing.
-    if (!upstream.serverCapabilities?.completions) {
-      entry.send({ jsonrpc: '2.0', id: request.id, result: { completion: { values: [] } } });
-      return;
-    }
-    this.relay.forward(entry, request.id, upstream, request.method, outgoing);
-  }
-
-  // --- handlers on each session's SDK Server -----------------------------------------------------
-
-  private registerHandlers(entry: GatewaySession): void {
-    const { server, builtins } = entry;
-    const doesTasks = () => server.getClientCapabilities()?.tasks !== undefined;
-    server.setRequestHandler(ListToolsRequestSchema, async () => {
-      await this.firstStart();
-      const tools: Tool[] = builtins.map((b) => b.definition);
-      return { tools: [...tools, ...this.directory.listTools(doesTasks())] };
-    });
-    server.setRequestHandler(CallToolRequestSchema, async (request) => {
-      // Only built-ins get here; everything else is relayed before the SDK sees it.
-      const builtin = builtins.find((b) => b.definition.name === request.params.name);
-      if (!builtin) throw new WireRequestError(INVALID_PARAMS, `unknown tool ${JSON.stringify(request.params.name.slice(0, 100))}`);
-      return builtin.call(request.params.arguments);
-    });
-    server.setRequestHandler(ListPromptsRequestSchema, async () => {
-      await this.firstStart();
-      return { prompts: this.directory.listPrompts() };
-    });
-    server.setRequestHandler(ListResourcesRequestSchema, async () => {
-      await this.firstStart();
-      return { resources: [...this.upstreams.values()].flatMap((up) => up.catalog.resources) };
-    });
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => {
-      await this.firstStart();
-      return { resourceTemplates: [...this.upstreams.values()].flatMap((up) => up.catalog.resourceTemplates) };
-    });
-    server.setRequestHandler(SubscribeRequestSchema, async (request) => {
-      const upstream = await this.routeUri(request.params.uri);
-      if (!upstream.serverCapabilities?.resources?.subscribe) {
-        throw new WireRequestError(INVALID_REQUEST, `upstream server "${upstream.name}" does not support resource subscriptions`);
-      }
-      const key = subscriptionKey(upstream.name, request.params.uri);
-      const set = this.subscribers.get(key) ?? new Set<GatewaySession>();
-      if (set.size === 0) {
-        const response = await this.relay.askUpstream(upstream, 'resources/subscribe', { uri: request.params.uri });
-        if (response.error) throw new WireRequestError(response.error.code, response.error.message, response.error.data);
-      }
-      set.add(entry);
-      this.subscribers.set(key, set);
-      entry.subscriptions.add(key);
-      return {};
-    });
-    server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
-      for (const key of [...entry.subscriptions]) {
-        if (subscriptionUri(key) === request.params.uri) this.unsubscribe(entry, key);
-      }
-      return {};
-    });
+    return this.requests.take(entry, message);
   }
 
   // --- configuration -------------------------------------------------------------------------
@@ -405,62 +259,10 @@ export class Gateway {
     upstream.start();
   }
 
-  // --- routing -------------------------------------------------------------------------------
-
   /** Waits (bounded) for upstreams on their first start, so early requests include them. */
   private async firstStart(): Promise<void> {
     const starting = [...this.upstreams.values()].filter((u) => u.state === 'starting');
     if (starting.length > 0) await bounded(Promise.all(starting.map((u) => u.whenStarted())), this.initialWaitMs);
-  }
-
-  /** An exposed `<server>__<name>` -> the upstream and the name it knows. */
-  private route(exposed: string, what: 'tool'): Promise<Routed<Tool>>;
-  private route(exposed: string, what: 'prompt'): Promise<Routed<Prompt>>;
-  private async route(exposed: string, what: 'tool' | 'prompt'): Promise<Routed<Tool> | Routed<Prompt>> {
-    const lookup = (): Routed<Tool> | Routed<Prompt> | undefined => (what === 'tool' ? this.directory.tool(exposed) : this.directory.prompt(exposed));
-    let routed = lookup();
-    const owner = routed?.upstream ?? this.directory.upstreamNamed(exposed);
-    if (owner?.state === 'starting') {
-      await this.firstStart();
-      routed = lookup();
-    }
-    if (routed && routed.upstream.state === 'up') return routed;
-    if (owner && owner.state !== 'up') throw owner.unavailable();
-    throw new WireRequestError(
-      INVALID_PARAMS,
-      `unknown ${what} ${JSON.stringify(exposed.slice(0, 100))}; call ${what === 'tool' ? 'tools/list' : 'prompts/list'} for the available ones`,
-    );
-  }
-
-  private async routeUri(uri: string): Promise<Upstream> {
-    await this.firstStart();
-    const owner = this.directory.byUri(uri);
-    if (owner) return owner;
-    const down = [...this.upstreams.values()].find((u) => u.state !== 'up');
-    if (down) throw down.unavailable();
-    throw new WireRequestError(INVALID_PARAMS, `no upstream server lists the resource ${JSON.stringify(uri)}; call resources/list for the available ones`);
-  }
-
-  private async routeTemplate(uriTemplate: string): Promise<Upstream> {
-    await this.firstStart();
-    const owner = this.directory.byTemplate(uriTemplate);
-    if (owner) return owner;
-    throw new WireRequestError(INVALID_PARAMS, `no upstream server lists the resource template ${JSON.stringify(uriTemplate)}`);
-  }
-
-  private unsubscribe(entry: GatewaySession, key: string): void {
-    entry.subscriptions.delete(key);
-    const set = this.subscribers.get(key);
-    if (!set) return;
-    set.delete(entry);
-    if (set.size > 0) return;
-    this.subscribers.delete(key);
-    const upstream = this.upstreams.get(subscriptionUpstream(key));
-    if (upstream?.state === 'up') {
-      void this.relay.askUpstream(upstream, 'resources/unsubscribe', { uri: subscriptionUri(key) }).then((r) => {
-        if (r.error) this.log.warn(`upstream ${upstream.name}: unsubscribe failed: ${r.error.message}`);
-      });
-    }
   }
 
   // --- what upstreams send ---------------------------------------------------------------------
@@ -479,81 +281,19 @@ export class Gateway {
         }
       }
       if (this.upstreams.get(upstream.name) !== upstream && upstream.state !== 'stopped') return;
-      if (upstream.state === 'up') this.resubscribe(upstream);
+      if (upstream.state === 'up') this.subscriptions.resubscribe(upstream);
       // Its tools joined or left the aggregate.
-      if (upstream.state === 'up' || previous === 'up') this.broadcastListChanged(['tools', 'prompts', 'resources']);
+      if (upstream.state === 'up' || previous === 'up') this.clients.broadcastListChanged(['tools', 'prompts', 'resources']);
     },
     onListChanged: (upstream: Upstream, kind: CatalogKind) => {
       this.directory.invalidate();
-      if (this.upstreams.get(upstream.name) === upstream) this.broadcastListChanged([kind]);
+      if (this.upstreams.get(upstream.name) === upstream) this.clients.broadcastListChanged([kind]);
     },
-    onNotification: (upstream: Upstream, notification: ServerNotification) => this.notify(upstream, notification),
-    onMessage: (upstream: Upstream, message: WireMessage) => this.fromUpstream(upstream, message),
+    onNotification: (upstream: Upstream, notification: ServerNotification) => {
+      if (this.upstreams.get(upstream.name) === upstream) this.clients.notify(upstream, notification);
+    },
+    onMessage: (upstream: Upstream, message: WireMessage) => this.clients.fromUpstream(upstream, message),
   };
-
-  /** One message from an upstream before its SDK client sees it; true when the gateway took it. */
-  private fromUpstream(upstream: Upstream, message: WireMessage): boolean {
-    if (isResponse(message)) return this.relay.fromUpstream(upstream, message);
-    if (!isRequest(message)) {
-      if (message.method === 'notifications/tasks/status') return this.tasks.statusFromUpstream(upstream, message);
-      return this.relay.fromUpstream(upstream, message);
-    }
-    if (message.method.startsWith('tasks/')) return this.tasks.fromUpstream(upstream, message);
-    const capability = capabilityFor(message.method);
-    // ping and anything unknown: the SDK client answers (pong, or method not found).
-    if (!capability) return false;
-    const can = (s: GatewaySession) => ready(s) && supports(s.server.getClientCapabilities(), capability, message);
-    const session = this.answerer(upstream, message, can);
-    if (!session) {
-      const mode = message.method === 'elicitation/create' ? ' (of this mode)' : '';
-      this.relay.answerUpstream(
-        upstream,
-        errorResponse(message.id, INVALID_REQUEST, `no client connected to this workspace's exai daemon supports ${capability}${mode}`),
-      );
-      return true;
-    }
-    if (message.params?.task !== undefined && capability !== 'roots') {
-      this.tasks.askAsTask(session, supportsTask(session.server.getClientCapabilities(), message.method), upstream, message);
-    } else {
-      this.relay.toSession(session, upstream, message);
-    }
-    return true;
-  }
-
-  /**
-   * Who answers an upstream's request: the session that owns the task it names (related-task
-   * metadata), else the one with the newest call in flight on that upstream, else the most
-   * recently active session that can.
-   */
-  private answerer(upstream: Upstream, request: WireRequest, can: (s: GatewaySession) => boolean): GatewaySession | undefined {
-    const related = (request.params?._meta as Record<string, unknown> | undefined)?.[RELATED_TASK_META];
-    const taskId = typeof related === 'object' && related !== null ? (related as { taskId?: unknown }).taskId : undefined;
-    const owner = typeof taskId === 'string' ? (this.tasks.ownerOf(taskId) as GatewaySession | undefined) : undefined;
-    if (owner && this.sessions.has(owner) && can(owner)) return owner;
-    const caller = (this.relay.callersOf(upstream) as GatewaySession[]).find((s) => this.sessions.has(s) && can(s));
-    if (caller) return caller;
-    return [...this.sessions].filter(can).sort((a, b) => b.lastActive - a.lastActive)[0];
-  }
-
-  private notify(upstream: Upstream, notification: ServerNotification): void {
-    if (this.upstreams.get(upstream.name) !== upstream) return;
-    if (notification.method === 'notifications/message') {
-      const { logger, ...rest } = notification.params;
-      const params = { ...rest, logger: logger ? `${upstream.name}/${logger}` : upstream.name };
-      // With the session id, the SDK applies the level that session chose with logging/setLevel.
-      for (const s of this.sessions) {
-        if (ready(s)) s.server.sendLoggingMessage(params, s.server.transport?.sessionId).catch(() => undefined);
-      }
-    } else if (notification.method === 'notifications/resources/updated') {
-      const set = this.subscribers.get(subscriptionKey(upstream.name, notification.params.uri));
-      for (const s of set ?? []) if (ready(s)) s.server.sendResourceUpdated(notification.params).catch(() => undefined);
-    } else if (notification.method === 'notifications/elicitation/complete') {
-      // Which session got the URL elicitation is not recorded; those that can do URL mode learn it is over.
-      for (const s of this.sessions) {
-        if (ready(s) && s.server.getClientCapabilities()?.elicitation?.url) s.server.notification(notification).catch(() => undefined);
-      }
-    }
-  }
 
   /** Tells every running upstream that the roots may have changed: they ask again (roots/list). */
   private rootsChanged(): void {
@@ -561,30 +301,6 @@ export class Gateway {
       if (upstream.state === 'up') upstream.send({ jsonrpc: '2.0', method: 'notifications/roots/list_changed' }).catch(() => undefined);
     }
   }
-
-  private broadcastListChanged(kinds: readonly CatalogKind[]): void {
-    for (const s of this.sessions) {
-      if (!ready(s)) continue;
-      if (kinds.includes('tools')) s.server.sendToolListChanged().catch(() => undefined);
-      if (kinds.includes('prompts')) s.server.sendPromptListChanged().catch(() => undefined);
-      if (kinds.includes('resources')) s.server.sendResourceListChanged().catch(() => undefined);
-    }
-  }
-
-  /** After a restart the new process knows nothing of the old one's subscriptions. */
-  private resubscribe(upstream: Upstream): void {
-    for (const key of this.subscribers.keys()) {
-      if (subscriptionUpstream(key) !== upstream.name) continue;
-      void this.relay.askUpstream(upstream, 'resources/subscribe', { uri: subscriptionUri(key) }).then((r) => {
-        if (r.error) this.log.warn(`upstream ${upstream.name}: re-subscribing after restart failed: ${r.error.message}`);
-      });
-    }
-  }
-}
-
-function ready(s: GatewaySession): boolean {
-  // Notifications before initialize would confuse a client; after close they cannot be sent.
-  return s.server.getClientCapabilities() !== undefined && s.server.transport !== undefined;
 }
 
 async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
@@ -592,7 +308,3 @@ async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
   await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
 }
-
-const subscriptionKey = (upstream: string, uri: string) => `${upstream}\n${uri}`;
-const subscriptionUpstream = (key: string) => key.slice(0, key.indexOf('\n'));
-const subscriptionUri = (key: string) => key.slice(key.indexOf('\n') + 1);

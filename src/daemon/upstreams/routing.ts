@@ -4,7 +4,7 @@
  */
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { ClientCapabilities, Prompt, Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { WireRequest } from '../../transport/jsonrpc.js';
+import { INVALID_PARAMS, WireRequestError, type WireRequest } from '../../transport/jsonrpc.js';
 import { exposedName, serverOf } from './names.js';
 import type { Upstream } from './upstream.js';
 
@@ -23,7 +23,14 @@ export class Directory {
   private tools: Map<string, Routed<Tool>> | undefined;
   private prompts: Map<string, Routed<Prompt>> | undefined;
 
-  constructor(private readonly upstreams: () => Iterable<Upstream>) {}
+  /**
+   * `firstStart` waits (bounded) for upstreams still on their first start, so that an early
+   * request finds them instead of failing.
+   */
+  constructor(
+    private readonly upstreams: () => Iterable<Upstream>,
+    private readonly firstStart: () => Promise<void>,
+  ) {}
 
   invalidate(): void {
     this.tools = undefined;
@@ -83,6 +90,45 @@ export class Directory {
       all.find((u) => u.catalog.resourceTemplates.some((t) => t.uriTemplate === uriTemplate)) ??
       all.find((u) => u.catalog.resources.some((r) => r.uri === uriTemplate))
     );
+  }
+
+  /**
+   * An exposed `<server>__<name>` -> the upstream and the name it knows. Rejects with the
+   * upstream's own "unavailable" error when it is down, with -32602 when nothing has the name.
+   */
+  route(exposed: string, what: 'tool'): Promise<Routed<Tool>>;
+  route(exposed: string, what: 'prompt'): Promise<Routed<Prompt>>;
+  async route(exposed: string, what: 'tool' | 'prompt'): Promise<Routed<Tool> | Routed<Prompt>> {
+    const lookup = (): Routed<Tool> | Routed<Prompt> | undefined => (what === 'tool' ? this.tool(exposed) : this.prompt(exposed));
+    let routed = lookup();
+    const owner = routed?.upstream ?? this.upstreamNamed(exposed);
+    if (owner?.state === 'starting') {
+      await this.firstStart();
+      routed = lookup();
+    }
+    if (routed && routed.upstream.state === 'up') return routed;
+    if (owner && owner.state !== 'up') throw owner.unavailable();
+    throw new WireRequestError(
+      INVALID_PARAMS,
+      `unknown ${what} ${JSON.stringify(exposed.slice(0, 100))}; call ${what === 'tool' ? 'tools/list' : 'prompts/list'} for the available ones`,
+    );
+  }
+
+  /** The upstream serving a resource URI (see byUri), or the error that says why there is none. */
+  async routeUri(uri: string): Promise<Upstream> {
+    await this.firstStart();
+    const owner = this.byUri(uri);
+    if (owner) return owner;
+    const down = [...this.upstreams()].find((u) => u.state !== 'up');
+    if (down) throw down.unavailable();
+    throw new WireRequestError(INVALID_PARAMS, `no upstream server lists the resource ${JSON.stringify(uri)}; call resources/list for the available ones`);
+  }
+
+  async routeTemplate(uriTemplate: string): Promise<Upstream> {
+    await this.firstStart();
+    const owner = this.byTemplate(uriTemplate);
+    if (owner) return owner;
+    throw new WireRequestError(INVALID_PARAMS, `no upstream server lists the resource template ${JSON.stringify(uriTemplate)}`);
   }
 
   private build<T extends { name: string }>(items: (u: Upstream) => T[]): Map<string, Routed<T>> {

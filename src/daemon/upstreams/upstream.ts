@@ -23,6 +23,9 @@ import type { Logger } from '../log.js';
 import { emptyCatalog, readCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
 import type { UpstreamSpec } from './config.js';
 import { upstreamEnv } from './env.js';
+import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
+
+export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
 export type { Catalog, CatalogKind } from './catalog.js';
 
@@ -64,34 +67,6 @@ export interface UpstreamEvents {
   onMessage(upstream: Upstream, message: WireMessage): boolean;
 }
 
-export interface SupervisionOptions {
-  /** First restart delay; doubles per crash in the window, up to maxBackoffMs. */
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  /** This many crashes within crashWindowMs mark the upstream failed (no more restarts). */
-  maxCrashes: number;
-  crashWindowMs: number;
-  /** Spawn + initialize + first listing; longer counts as a failed start. */
-  startTimeoutMs: number;
-  /**
-   * How long a stopping upstream's process tree gets in all: a third after its stdin closes,
-   * the rest after SIGTERM, then SIGKILL. Below pm2's kill_timeout (3 s), with room for the
-   * daemon's own close.
-   */
-  stopGraceMs: number;
-  stderrLines: number;
-}
-
-export const DEFAULT_SUPERVISION: SupervisionOptions = {
-  initialBackoffMs: 250,
-  maxBackoffMs: 10_000,
-  maxCrashes: 5,
-  crashWindowMs: 60_000,
-  startTimeoutMs: 30_000,
-  stopGraceMs: 1_500,
-  stderrLines: 50,
-};
-
 /**
  * What the gateway declares to every upstream: everything a client can offer (MCP 2025-11-25),
  * tasks included, so servers register the tools that need them (server-everything hides two
@@ -121,7 +96,7 @@ export class Upstream {
   /** Bumped by every attempt and by stop(): events from an older attempt are ignored. */
   private generation = 0;
   private restartTimer: NodeJS.Timeout | undefined;
-  private crashes: number[] = [];
+  private readonly crashes: CrashHistory;
   private restartCount = 0;
   private _lastError: string | null = null;
   private readonly stderrTail: string[] = [];
@@ -138,6 +113,7 @@ export class Upstream {
     options: Partial<SupervisionOptions> = {},
   ) {
     this.options = { ...DEFAULT_SUPERVISION, ...options };
+    this.crashes = new CrashHistory(this.options);
   }
 
   get name(): string {
@@ -179,7 +155,7 @@ export class Upstream {
   /** Starts the process (a requested start; crash counting begins anew). No-op unless stopped. */
   start(): void {
     if (this._state !== 'stopped') return;
-    this.crashes = [];
+    this.crashes.reset();
     this.restartCount = 0;
     void this.attempt('starting');
   }
@@ -359,17 +335,12 @@ export class Upstream {
   private crashed(reason: string): void {
     const lastLine = this.stderrTail[this.stderrTail.length - 1];
     this._lastError = lastLine ? `${reason}; last stderr: ${lastLine}` : reason;
-    const now = Date.now();
-    this.crashes = this.crashes.filter((t) => now - t < this.options.crashWindowMs);
-    this.crashes.push(now);
-    if (this.crashes.length >= this.options.maxCrashes) {
-      this.log.error(
-        `upstream ${this.name}: failed after ${this.crashes.length} crashes within ${Math.round(this.options.crashWindowMs / 1000)} s (${this._lastError}); fix it and save .exai/servers.json to retry`,
-      );
+    const delay = this.crashes.record();
+    if (delay === undefined) {
+      this.log.error(`upstream ${this.name}: failed after ${this.crashes.describe()} (${this._lastError}); fix it and save .exai/servers.json to retry`);
       this.setState('failed');
       return;
     }
-    const delay = Math.min(this.options.maxBackoffMs, this.options.initialBackoffMs * 2 ** (this.crashes.length - 1));
     this.log.warn(`upstream ${this.name}: ${this._lastError}; restarting in ${delay} ms`);
     this.setState('restarting');
     const generation = this.generation;
