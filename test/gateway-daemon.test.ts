@@ -24,6 +24,7 @@ import {
   fixtureEntry,
   isAlive,
   methods,
+  recordMessages,
   textOf,
   writeFixtureServer,
   writeServers,
@@ -81,12 +82,7 @@ async function shimSession(
   }
   clients.push(client);
   await client.connect(transport);
-  const received: JSONRPCMessage[] = [];
-  const deliver = transport.onmessage;
-  transport.onmessage = (message) => {
-    received.push(message);
-    deliver?.(message);
-  };
+  const received = recordMessages(transport);
   return { client, received };
 }
 

@@ -15,7 +15,7 @@ import { resolveWorkspace } from '../src/workspace/identity.js';
 import { readToken } from '../src/workspace/token.js';
 import { CLI, ROOT, childExit, makeTestEnv, shimTransport, waitFor, type TestEnv } from './helpers/env.js';
 import { RawSession } from './helpers/mcp-client.js';
-import { everythingEntry, filesystemEntry, fixtureEntry, textOf, writeFixtureServer, writeServers } from './upstreams-helpers.js';
+import { everythingEntry, filesystemEntry, fixtureEntry, recordMessages, textOf, writeFixtureServer, writeServers } from './upstreams-helpers.js';
 
 const TICKER = join(ROOT, 'test', 'fixtures', 'ticker-server.mjs');
 const LONG_TOOL = 'tell_the_time_in_a_very_long_and_descriptive_way_for_testing_limits';
@@ -67,12 +67,7 @@ async function shimClient(roots?: string[]): Promise<{ client: Client; received:
   if (roots) client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: current.map((dir) => ({ uri: pathToFileURL(dir).href, name: dir })) }));
   clients.push(client);
   await client.connect(transport);
-  const received: JSONRPCMessage[] = [];
-  const deliver = transport.onmessage;
-  transport.onmessage = (message) => {
-    received.push(message);
-    deliver?.(message);
-  };
+  const received = recordMessages(transport);
   return {
     client,
     received,

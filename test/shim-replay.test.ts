@@ -12,7 +12,7 @@ import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
 import { resolveWorkspace } from '../src/workspace/identity.js';
 import { ROOT, makeTestEnv, runCli, shimTransport, waitFor, type TestEnv } from './helpers/env.js';
-import { writeServers } from './upstreams-helpers.js';
+import { recordMessages, writeServers } from './upstreams-helpers.js';
 
 const TICKER = join(ROOT, 'test', 'fixtures', 'ticker-server.mjs');
 const URI = 'ticker://clock';
@@ -44,12 +44,7 @@ describe('a client session survives `exai restart`', () => {
     const transport = shimTransport(t.env, port, workspace);
     client = new Client({ name: 'replay-e2e', version: '1.0.0' });
     await client.connect(transport);
-    const received: JSONRPCMessage[] = [];
-    const deliver = transport.onmessage;
-    transport.onmessage = (message) => {
-      received.push(message);
-      deliver?.(message);
-    };
+    const received = recordMessages(transport);
     const c = client;
     const status = async () => (await c.callTool({ name: 'exai_status', arguments: {} })).structuredContent as unknown as Status;
 

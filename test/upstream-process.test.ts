@@ -4,15 +4,13 @@
  * of the process hosting the gateway; a large result must pass (up to 32 MiB) or fail alone,
  * never counting as a crash. The servers are test/fixtures/stubborn-server.mjs.
  */
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, childExit, makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
 import { Gateway } from '../src/daemon/upstreams/gateway.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
-import { isAlive, openSession, textOf, writeServers, type ServerEntry, type TestSession } from './upstreams-helpers.js';
+import { harness, isAlive, startReporter, textOf, writeServers, type ServerEntry } from './upstreams-helpers.js';
 
 const STUBBORN = join(ROOT, 'test', 'fixtures', 'stubborn-server.mjs');
 const MiB = 1024 * 1024;
@@ -37,18 +35,7 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-function startGateway(workspace: string): Gateway {
-  const gateway = new Gateway({ workspace, debounceMs: 50 });
-  gateway.start();
-  cleanups.push(() => gateway.close());
-  return gateway;
-}
-
-async function session(gateway: Gateway): Promise<TestSession> {
-  const s = await openSession(gateway);
-  cleanups.push(() => s.close());
-  return s;
-}
+const { startGateway, session } = harness(cleanups);
 
 const upstream = (gateway: Gateway, name: string): UpstreamStatus | undefined => gateway.status().upstreams.find((u) => u.name === name);
 
@@ -90,9 +77,9 @@ describe('an upstream process tree ends with its upstream', () => {
   it('leaves no process of the tree behind when the process hosting the gateway is killed with SIGKILL', async () => {
     const ws = t.workspace('host-kill');
     writeServers(ws, { deaf: wrapped({ STUBBORN_IGNORE_SIGTERM: '1' }) });
-    const file = join(t.dir, 'host.mjs');
-    writeFileSync(
-      file,
+    const { child: host, report: pids } = await startReporter<number[]>(
+      t.dir,
+      'host',
       `import { Gateway } from ${JSON.stringify(join(ROOT, 'dist', 'daemon', 'upstreams', 'gateway.js'))};
 const gateway = new Gateway({ workspace: ${JSON.stringify(ws)} });
 gateway.start();
@@ -102,15 +89,8 @@ const line = u.stderrTail.find((l) => l.startsWith('stubborn: ready pid '));
 process.stdout.write(JSON.stringify([u.pid, Number(line.split(' ').pop())]) + '\\n');
 setInterval(() => {}, 1000);
 `,
+      cleanups,
     );
-    const host = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanups.push(async () => host.kill('SIGKILL'));
-    let out = '';
-    host.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const pids = await waitFor(() => (out.includes('\n') ? (JSON.parse(out) as number[]) : undefined), {
-      what: 'the host to report the pids',
-      timeoutMs: 60_000,
-    });
     expect(pids.every(isAlive)).toBe(true);
     host.kill('SIGKILL');
     await childExit(host);
