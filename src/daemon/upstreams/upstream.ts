@@ -1,16 +1,13 @@
 import { existsSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   ElicitationCompleteNotificationSchema,
   LoggingMessageNotificationSchema,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ResourceUpdatedNotificationSchema,
-  ResultSchema,
   ToolListChangedNotificationSchema,
   type ClientCapabilities,
-  type Result,
   type ServerCapabilities,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -100,6 +97,7 @@ export class Upstream {
   private restartCount = 0;
   private _lastError: string | null = null;
   private readonly stderrTail: string[] = [];
+  private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private settledWaiters: Array<() => void> = [];
   private startedWaiters: Array<() => void> = [];
   private readonly refreshing = new Set<CatalogKind>();
@@ -202,21 +200,12 @@ export class Upstream {
     await transport.send(asSdkMessage(message));
   }
 
-  /** A request of the gateway's own (subscriptions, task listings), through the SDK client. */
-  async request(method: string, params: Record<string, unknown> | undefined, options: RequestOptions = {}): Promise<Result> {
-    const client = this.client;
-    if (this._state !== 'up' || !client) throw this.unavailable();
-    // The SDK types requests as the union of known ClientRequests; these are all valid MCP.
-    return client.request({ method, ...(params ? { params } : {}) } as Parameters<Client['request']>[0], ResultSchema, options);
-  }
-
   /** How the process ended last, for "exited during the call" errors; undefined while it runs. */
   exitDescription(): string | undefined {
     const exit = this.lastExit;
     if (!exit) return undefined;
     return exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
   }
-  private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   /** The error a session gets for a call to an upstream that is not up. */
   unavailable(): WireRequestError {
