@@ -171,6 +171,8 @@ describe('exai shim in front of a real daemon process', () => {
     const result = await runCli(['shim'], shimEnv(), { input });
     expect(result.code, result.stderr).toBe(0);
     const replies = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: number; result?: Record<string, unknown> });
+    // JSON-RPC answers in any order; both must be there.
+    replies.sort((a, b) => a.id - b.id);
     expect(replies.map((r) => r.id)).toEqual([1, 2]);
     expect(replies[0]?.result).toHaveProperty('serverInfo');
     expect(replies[1]?.result).toEqual({});

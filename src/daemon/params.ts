@@ -23,7 +23,8 @@ interface Parser {
   safeParse(value: unknown): { success: true } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
 }
 
-const SDK_SCHEMAS: Record<string, Parser> = {
+// Maps, not object literals: a method named "constructor" or "__proto__" must find nothing.
+const SDK_SCHEMAS = new Map<string, Parser>(Object.entries({
   initialize: InitializeRequestSchema,
   ping: PingRequestSchema,
   'logging/setLevel': SetLevelRequestSchema,
@@ -33,7 +34,7 @@ const SDK_SCHEMAS: Record<string, Parser> = {
   'resources/templates/list': ListResourceTemplatesRequestSchema,
   'resources/subscribe': SubscribeRequestSchema,
   'resources/unsubscribe': UnsubscribeRequestSchema,
-};
+}));
 
 type Check = (params: Record<string, unknown>) => string | undefined;
 
@@ -51,7 +52,7 @@ const ref: Check = (p) => {
 };
 
 /** The fields exai reads from requests it relays. */
-const RELAYED: Record<string, Check[]> = {
+const RELAYED = new Map<string, Check[]>(Object.entries({
   'tools/call': [string('name'), optionalObject('arguments'), optionalObject('task')],
   'prompts/get': [string('name'), optionalObject('arguments')],
   'resources/read': [string('uri')],
@@ -60,7 +61,7 @@ const RELAYED: Record<string, Check[]> = {
   'tasks/result': [string('taskId')],
   'tasks/cancel': [string('taskId')],
   'tasks/list': [optionalString('cursor')],
-};
+}));
 
 /** Methods that must carry params (the rest may omit them). */
 const NEEDS_PARAMS = new Set(['tools/call', 'prompts/get', 'resources/read', 'completion/complete', 'tasks/get', 'tasks/result', 'tasks/cancel']);
@@ -72,14 +73,14 @@ const NEEDS_PARAMS = new Set(['tools/call', 'prompts/get', 'resources/read', 'co
  */
 export function invalidParams(request: WireRequest, builtinCall = false): string | undefined {
   const { method, params } = request;
-  const sdk = SDK_SCHEMAS[method] ?? (builtinCall ? CallToolRequestSchema : undefined);
+  const sdk = SDK_SCHEMAS.get(method) ?? (builtinCall ? CallToolRequestSchema : undefined);
   if (sdk) {
     const parsed = sdk.safeParse(request);
     if (parsed.success) return undefined;
     const issue = parsed.error.issues[0];
     return issue ? `${issue.path.map(String).join('.') || 'request'}: ${issue.message}` : 'invalid';
   }
-  const checks = RELAYED[method];
+  const checks = RELAYED.get(method);
   if (!checks) return undefined;
   if (params === undefined) return NEEDS_PARAMS.has(method) ? '"params" is missing' : undefined;
   for (const check of checks) {

@@ -218,8 +218,15 @@ export class ChildProcessTransport implements Transport {
   }
 
   private deliver(message: WireMessage): void {
-    if (this.options.intercept?.(message)) return;
-    this.onmessage?.(asSdkMessage(message));
+    let taken = false;
+    try {
+      taken = this.options.intercept?.(message) ?? false;
+    } catch (err) {
+      // A bug in the taker costs this message, never the process (this runs in a pipe's event).
+      this.onerror?.(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (!taken) this.onmessage?.(asSdkMessage(message));
   }
 
   private fireClose(): void {

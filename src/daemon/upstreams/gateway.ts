@@ -1,7 +1,8 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
-import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
+import { errorMessage } from '../../common/errors.js';
+import { INTERNAL_ERROR, asSdkMessage, errorResponse, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
 import type { BuiltinTool } from '../builtins.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Clients, type GatewaySession } from './clients.js';
@@ -174,18 +175,28 @@ export class Gateway {
     transport.onmessage = (message, extra) => {
       const wire = fromSdkMessage(message);
       if (isRequest(wire) && wire.method === 'initialize') initializeId = wire.id;
-      if (!this.fromSession(entry, wire)) sdkDeliver?.(message, extra);
-    };
-    // The initialize result carries the upstreams' instructions; upstreams still starting get
-    // a bounded wait so that a window opened with the daemon gets theirs too.
-    transport.send = async (message, options) => {
-      if (initializeId !== undefined && 'result' in message && message.id === initializeId) {
-        initializeId = undefined;
-        await this.firstStart();
-        const instructions = this.instructions();
-        if (instructions) message = { ...message, result: { ...message.result, instructions } };
+      let taken: boolean;
+      try {
+        taken = this.fromSession(entry, wire);
+      } catch (err) {
+        // A bug here must cost one request, never the daemon (this runs in a socket's event).
+        this.log.error(`session message ${'method' in wire ? wire.method : 'response'}: ${errorMessage(err)}`);
+        if (isRequest(wire)) entry.send(errorResponse(wire.id, INTERNAL_ERROR, `exai could not handle ${wire.method.slice(0, 100)}: ${errorMessage(err)}`));
+        return;
       }
-      return sdkSend(message, options);
+      if (!taken) sdkDeliver?.(message, extra);
+    };
+    // The initialize result carries the upstreams' instructions; upstreams still on their first
+    // start get a bounded wait, so that a window opened with the daemon gets theirs too. Without
+    // any, it goes out at once, in order with whatever is answered after it.
+    transport.send = (message, options) => {
+      if (initializeId === undefined || !('result' in message) || message.id !== initializeId) return sdkSend(message, options);
+      initializeId = undefined;
+      const withInstructions = () => {
+        const instructions = this.instructions();
+        return sdkSend(instructions ? { ...message, result: { ...message.result, instructions } } : message, options);
+      };
+      return this.anyStarting() ? this.firstStart().then(withInstructions) : withInstructions();
     };
     this.clients.sessions.add(entry);
     let detached = false;
@@ -263,6 +274,10 @@ export class Gateway {
   private async firstStart(): Promise<void> {
     const starting = [...this.upstreams.values()].filter((u) => u.state === 'starting');
     if (starting.length > 0) await bounded(Promise.all(starting.map((u) => u.whenStarted())), this.initialWaitMs);
+  }
+
+  private anyStarting(): boolean {
+    return [...this.upstreams.values()].some((u) => u.state === 'starting');
   }
 
   // --- what upstreams send ---------------------------------------------------------------------
