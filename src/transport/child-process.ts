@@ -51,10 +51,10 @@ export interface ChildExit {
   signal: NodeJS.Signals | null;
 }
 
-/** Thrown by start() when the command cannot be found or run (code ENOENT / EACCES). */
+/** Thrown by start() when the command cannot be found or run (`code`: ENOENT, EACCES, …). */
 export class SpawnError extends Error {
   constructor(
-    readonly code: 'ENOENT' | 'EACCES' | string,
+    readonly code: string,
     message: string,
   ) {
     super(message);
