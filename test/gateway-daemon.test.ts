@@ -17,17 +17,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveWorkspace } from '../src/workspace/identity.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
 import type { ExaiStatus } from '../src/daemon/builtins.js';
-import { CLI, childExit, makeTestEnv, runCli, shimTransport, waitFor, type TestEnv } from './helpers/env.js';
+import { CLI, ROOT, childExit, makeTestEnv, runCli, shimTransport, waitFor, type TestEnv } from './helpers/env.js';
 import {
   everythingEntry,
   filesystemEntry,
   fixtureEntry,
   isAlive,
   methods,
+  recordMessages,
   textOf,
   writeFixtureServer,
   writeServers,
 } from './upstreams-helpers.js';
+
+const STUBBORN = join(ROOT, 'test', 'fixtures', 'stubborn-server.mjs');
+const MiB = 1024 * 1024;
 
 let t: TestEnv;
 let fixture: string;
@@ -78,12 +82,7 @@ async function shimSession(
   }
   clients.push(client);
   await client.connect(transport);
-  const received: JSONRPCMessage[] = [];
-  const deliver = transport.onmessage;
-  transport.onmessage = (message) => {
-    received.push(message);
-    deliver?.(message);
-  };
+  const received = recordMessages(transport);
   return { client, received };
 }
 
@@ -101,6 +100,22 @@ async function upstream(client: Client, name: string): Promise<UpstreamStatus | 
   return (await status(client)).upstreams.find((u) => u.name === name);
 }
 
+/** `sh -c "node stubborn.mjs; true"`, the server ignoring SIGTERM: a tree only a group kill ends. */
+const wrappedStubborn = () => ({
+  command: 'sh',
+  args: ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(STUBBORN)}; true`],
+  env: { STUBBORN_IGNORE_SIGTERM: '1' },
+});
+
+/** The pids of an upstream's tree: the wrapper exai started and the server it started (from its stderr). */
+async function treeOf(client: Client, name: string): Promise<number[]> {
+  return waitFor(async () => {
+    const u = await upstream(client, name);
+    const line = [...(u?.stderrTail ?? [])].reverse().find((l) => l.startsWith('stubborn: ready pid '));
+    return u?.state === 'up' && u.pid && line ? [u.pid, Number(line.split(' ').pop())] : undefined;
+  }, { what: `${name} to be up`, timeoutMs: 30_000, intervalMs: 200 });
+}
+
 let daemon: Daemon;
 let workspace: string;
 
@@ -109,7 +124,12 @@ beforeAll(async () => {
   fixture = writeFixtureServer(t.dir);
   workspace = resolveWorkspace(t.workspace('e2e')).path;
   writeFileSync(join(workspace, 'notes.md'), '# notes\nfilesystem read through exai\n');
-  writeServers(workspace, { everything: everythingEntry(), fs: filesystemEntry(workspace), fx: fixtureEntry(fixture) });
+  writeServers(workspace, {
+    everything: everythingEntry(),
+    fs: filesystemEntry(workspace),
+    fx: fixtureEntry(fixture),
+    big: { command: process.execPath, args: [STUBBORN] },
+  });
   // Not a spawn candidate (base + k * stride), so the pm2 test below cannot collide with it.
   daemon = await startDaemon(workspace, t.portBase + 7);
 });
@@ -129,11 +149,12 @@ describe('upstreams through exai shim -> daemon', () => {
     expect(names).toEqual(expect.arrayContaining(['everything__echo', 'everything__get-sum', 'fs__read_text_file', 'fs__list_directory']));
     expect(names.filter((n) => !n.includes('__'))).toEqual(['exai_status']);
     const s = await status(client);
-    expect(s.upstreamsConfigError).toBeNull();
+    expect(s).not.toHaveProperty('upstreamsConfigError');
     expect(s.upstreams.map((u) => [u.name, u.state])).toEqual([
       ['everything', 'up'],
       ['fs', 'up'],
       ['fx', 'up'],
+      ['big', 'up'],
     ]);
     for (const u of s.upstreams) {
       expect(u.pid).toBeTypeOf('number');
@@ -194,6 +215,18 @@ describe('upstreams through exai shim -> daemon', () => {
     expect(ra).toEqual(expected('a'));
     expect(rb).toEqual(expected('b'));
   });
+
+  it('carries a 10.5 MiB result through the shim; one over 32 MiB fails alone and the upstream keeps running', async () => {
+    const { client } = await shimSession(daemon);
+    const before = (await upstream(client, 'big'))!;
+    const result = await client.callTool({ name: 'big__big', arguments: { bytes: 10.5 * MiB } }, CallToolResultSchema, { timeout: 60_000 });
+    expect(textOf(result)).toHaveLength(10.5 * MiB);
+    await expect(client.callTool({ name: 'big__big', arguments: { bytes: 33 * MiB } }, CallToolResultSchema, { timeout: 60_000 })).rejects.toThrow(
+      /more than the 32 MiB limit of exai; only this request failed/,
+    );
+    expect(await upstream(client, 'big')).toMatchObject({ state: 'up', pid: before.pid, restarts: before.restarts, lastError: null });
+    // The SDK client joins every chunk of a large message to all before it: seconds for 10 MiB on a busy machine.
+  }, 120_000);
 
   it('brings a killed upstream back; meanwhile calls fail fast instead of hanging', async () => {
     const { client, received } = await shimSession(daemon);
@@ -259,16 +292,32 @@ describe('upstreams through exai shim -> daemon', () => {
 describe('under pm2', () => {
   it('exai spawn serves the upstreams; exai stop takes their processes down with the daemon', async () => {
     const ws = resolveWorkspace(t.workspace('e2e-pm2')).path;
-    writeServers(ws, { everything: everythingEntry() });
+    writeServers(ws, { everything: everythingEntry(), wrapped: wrappedStubborn() });
     const spawned = await runCli(['spawn', '--workspace', ws, '--no-config', '--json'], t.env);
     expect(spawned.code, spawned.stderr).toBe(0);
     const { port } = JSON.parse(spawned.stdout) as { port: number };
     const { client } = await shimSession({ port, workspace: ws });
     expect(textOf(await client.callTool({ name: 'everything__echo', arguments: { message: 'pm2' } }))).toBe('Echo: pm2');
-    const pid = (await upstream(client, 'everything'))!.pid!;
-    expect(isAlive(pid)).toBe(true);
+    const pids = [(await upstream(client, 'everything'))!.pid!, ...(await treeOf(client, 'wrapped'))];
+    expect(pids.every(isAlive)).toBe(true);
     const stopped = await runCli(['stop', '--workspace', ws, '--json'], t.env);
     expect(stopped.code, stopped.stderr).toBe(0);
-    await waitFor(() => (isAlive(pid) ? undefined : true), { what: 'the upstream to exit with its daemon', timeoutMs: 15_000 });
+    await waitFor(() => (pids.some(isAlive) ? undefined : true), { what: 'the upstreams, wrapper and server, to exit with their daemon', timeoutMs: 15_000 });
+  });
+
+  it('exai restart leaves nothing of the old upstream trees behind', async () => {
+    const ws = resolveWorkspace(t.workspace('e2e-pm2-restart')).path;
+    writeServers(ws, { wrapped: wrappedStubborn() });
+    const spawned = await runCli(['spawn', '--workspace', ws, '--no-config', '--json'], t.env);
+    expect(spawned.code, spawned.stderr).toBe(0);
+    const { port } = JSON.parse(spawned.stdout) as { port: number };
+    const { client } = await shimSession({ port, workspace: ws });
+    const old = await treeOf(client, 'wrapped');
+    const restarted = await runCli(['restart', '--workspace', ws, '--json'], t.env);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    await waitFor(() => (old.some(isAlive) ? undefined : true), { what: 'the old wrapper and server to exit', timeoutMs: 15_000 });
+    const fresh = await waitFor(async () => treeOf(client, 'wrapped').catch(() => undefined), { what: 'the new tree', timeoutMs: 30_000, intervalMs: 250 });
+    expect(fresh.some((p) => old.includes(p))).toBe(false);
+    await runCli(['stop', '--workspace', ws], t.env);
   });
 });

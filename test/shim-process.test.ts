@@ -3,7 +3,7 @@
  * of a real `exai daemon` child process (no pm2 here: the daemon is restarted by the test,
  * which makes the reconnect deterministic; test/shim.test.ts does the same under pm2).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -73,6 +73,10 @@ const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVe
 async function status(client: Client): Promise<Status> {
   const result = await client.callTool({ name: 'exai_status', arguments: {} });
   return result.structuredContent as unknown as Status;
+}
+
+function hasScript(): boolean {
+  return spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
 function shimLog(): string {
@@ -157,6 +161,36 @@ describe('exai shim in front of a real daemon process', () => {
       expect(Date.now() - started).toBeLessThan(1000);
       expect(shim.lines.every((m) => m.jsonrpc === '2.0')).toBe(true);
     }
+  });
+
+  it('answers what was asked before it exits on stdin end: printf "<initialize>\\n<initialized>\\n<ping>\\n" | exai shim', async () => {
+    const input = [INIT, { jsonrpc: '2.0', method: 'notifications/initialized' }, { jsonrpc: '2.0', id: 2, method: 'ping' }]
+      .map((m) => `${JSON.stringify(m)}\n`)
+      .join('');
+    const started = Date.now();
+    const result = await runCli(['shim'], shimEnv(), { input });
+    expect(result.code, result.stderr).toBe(0);
+    const replies = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: number; result?: Record<string, unknown> });
+    // JSON-RPC answers in any order; both must be there.
+    replies.sort((a, b) => a.id - b.id);
+    expect(replies.map((r) => r.id)).toEqual([1, 2]);
+    expect(replies[0]?.result).toHaveProperty('serverInfo');
+    expect(replies[1]?.result).toEqual({});
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it.runIf(hasScript())('in a terminal, says on stderr what it is and what to run instead, and exits 2', async () => {
+    // `script` gives the shim a pseudo-terminal for stdin, as a person typing `exai shim` would.
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} shim`;
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: shimEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+    const exit = await childExit(child);
+    expect(exit.code).toBe(2);
+    expect(output).toContain('exai shim: this is the stdio bridge that an MCP client');
+    expect(output).toContain('exai spawn --workspace <dir>');
+    expect(output).not.toContain('"jsonrpc"');
   });
 
   it('exits 1 with one stderr line naming both state dirs when its token is refused, answering the waiting request', async () => {

@@ -2,11 +2,13 @@
  * Shared by the upstream/gateway tests: real upstream servers from node_modules, a scriptable
  * fixture server, and SDK client sessions wired to a Gateway in-process.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CreateMessageRequestSchema,
@@ -17,9 +19,9 @@ import {
   type CreateMessageResult,
   type JSONRPCMessage,
 } from '@modelcontextprotocol/sdk/types.js';
-import { ROOT } from './helpers/env.js';
+import { ROOT, waitFor } from './helpers/env.js';
 import type { BuiltinTool } from '../src/daemon/builtins.js';
-import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from '../src/daemon/upstreams/gateway.js';
+import { GATEWAY_SERVER_CAPABILITIES, Gateway, type GatewayOptions } from '../src/daemon/upstreams/gateway.js';
 
 const require = createRequire(import.meta.url);
 
@@ -121,10 +123,8 @@ export const echoBuiltin: BuiltinTool = {
 /** One session, like the daemon makes per WebSocket: its own Server, attached to the gateway. */
 export async function openSession(gateway: Gateway, options: SessionOptions = {}): Promise<TestSession> {
   const server = new Server({ name: 'exai', version: 'test' }, { capabilities: GATEWAY_SERVER_CAPABILITIES });
-  const detach = gateway.attach(server, options.builtins ?? [echoBuiltin]);
-  server.onclose = detach;
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
+  server.onclose = await gateway.connect(server, serverSide, options.builtins ?? [echoBuiltin]);
   const capabilities: ClientCapabilities = { ...(options.capabilities ?? {}) };
   if (options.onSampling) capabilities.sampling = {};
   if (options.roots) capabilities.roots = {};
@@ -142,22 +142,61 @@ export async function openSession(gateway: Gateway, options: SessionOptions = {}
     const onElicit = options.onElicit;
     client.setRequestHandler(ElicitRequestSchema, () => onElicit());
   }
-  const received: JSONRPCMessage[] = [];
   await client.connect(clientSide);
-  // Record below the Client so that messages the SDK would swallow (e.g. progress for a token
-  // this client never issued) are still seen.
-  const deliver = clientSide.onmessage;
-  clientSide.onmessage = (message, extra) => {
-    received.push(message);
-    deliver?.(message, extra);
-  };
+  const received = recordMessages(clientSide);
   return { client, server, received, close: () => client.close() };
+}
+
+/** Gateways and sessions that are closed by the test file's `cleanups` (run after each test). */
+export function harness(cleanups: (() => Promise<unknown>)[]) {
+  return {
+    startGateway(workspace: string, options: Partial<GatewayOptions> = {}): Gateway {
+      const gateway = new Gateway({ workspace, debounceMs: 50, ...options });
+      gateway.start();
+      cleanups.push(() => gateway.close());
+      return gateway;
+    },
+    async session(gateway: Gateway): Promise<TestSession> {
+      const s = await openSession(gateway);
+      cleanups.push(() => s.close());
+      return s;
+    },
+  };
 }
 
 /** The text of a tool result (the SDK's result type is a union that includes the legacy `toolResult` shape). */
 export function textOf(result: object): string {
   const content = ('content' in result && Array.isArray(result.content) ? result.content : []) as { type: string; text?: string }[];
   return content.map((c) => (c.type === 'text' ? (c.text ?? '') : '')).join('');
+}
+
+/**
+ * Every message a connected transport delivers from now on, in order, recorded below the SDK
+ * Client (which swallows some, such as progress for a token it did not issue).
+ */
+export function recordMessages(transport: Transport): JSONRPCMessage[] {
+  const received: JSONRPCMessage[] = [];
+  const deliver = transport.onmessage;
+  transport.onmessage = (message, extra) => {
+    received.push(message);
+    deliver?.(message, extra);
+  };
+  return received;
+}
+
+/**
+ * A node process running `script` (an ES module) that writes one JSON line on stdout once it is
+ * ready: resolves with the child and that value. The child is SIGKILLed by `cleanup`.
+ */
+export async function startReporter<T>(dir: string, name: string, script: string, cleanups: (() => Promise<unknown>)[]): Promise<{ child: ChildProcess; report: T }> {
+  const file = join(dir, `${name}.mjs`);
+  writeFileSync(file, script);
+  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.push(async () => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const report = await waitFor(() => (out.includes('\n') ? (JSON.parse(out) as T) : undefined), { what: `${name} to report`, timeoutMs: 60_000 });
+  return { child, report };
 }
 
 export function methods(messages: JSONRPCMessage[]): string[] {

@@ -4,13 +4,27 @@
  */
 import { isExaiError } from '../common/errors.js';
 import { runShim } from '../shim/run.js';
-import { failure, parseCommand } from './output.js';
+import { failure, parseCommand, writeErr } from './output.js';
 
-export async function run(argv: string[]): Promise<number> {
+/** What a person who runs `exai shim` in a terminal reads instead of a silent wait for JSON-RPC. */
+const IN_A_TERMINAL = [
+  'exai shim: this is the stdio bridge that an MCP client (VS Code, Claude Code,',
+  "Cursor, ...) launches to reach a workspace's exai daemon. It speaks JSON-RPC",
+  'on stdin and stdout and is not meant to be run in a terminal.',
+  '  set a workspace up:  exai spawn --workspace <dir>   (writes the client config)',
+  '  see the daemons:     exai list',
+  '  try it by hand:      pipe JSON-RPC into it (EXAI_WS_PORT, EXAI_WORKSPACE set)',
+].join('\n');
+
+export async function run(argv: string[], stdin: { isTTY?: boolean } = process.stdin): Promise<number> {
   let aborter: AbortController | undefined;
   const stop = () => aborter?.abort();
   try {
     parseCommand('shim', argv, {});
+    if (stdin.isTTY) {
+      writeErr(IN_A_TERMINAL);
+      return 2;
+    }
     aborter = new AbortController();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

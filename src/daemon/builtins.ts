@@ -56,12 +56,27 @@ const statusTool: Tool = {
       sessions: { type: 'integer', description: 'open MCP sessions' },
       upstreams: {
         type: 'array',
-        description: 'the workspace\'s own MCP servers (.exai/servers.json): name, state (starting|up|restarting|failed|stopped), pid, restarts, tools, lastError, stderrTail',
-        items: { type: 'object' },
+        description:
+          "the workspace's own MCP servers (.exai/servers.json); also pid (integer, null while not running) and lastError (why it last stopped or failed, null if never)",
+        items: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            state: { type: 'string', enum: ['starting', 'up', 'restarting', 'failed', 'stopped'] },
+            restarts: { type: 'integer', description: 'restarts after crashes' },
+            tools: { type: 'integer' },
+            prompts: { type: 'integer' },
+            resources: { type: 'integer' },
+            stderrTail: { type: 'array', items: { type: 'string' }, description: 'its last stderr lines, oldest first' },
+          },
+          required: ['name', 'state', 'restarts', 'tools', 'stderrTail'],
+        },
       },
-      upstreamsConfigError: { type: ['string', 'null'], description: 'why .exai/servers.json is unusable; null when fine or absent' },
+      upstreamsConfigError: { type: 'string', description: 'why .exai/servers.json is unusable; absent when it is fine or absent' },
     },
-    required: ['workspace', 'id', 'name', 'port', 'pid', 'version', 'uptimeMs', 'sessions', 'upstreams', 'upstreamsConfigError'],
+    // One `type` per property and no null: the JSON Schema subset every model API accepts
+    // (Gemini's function declarations reject type arrays).
+    required: ['workspace', 'id', 'name', 'port', 'pid', 'version', 'uptimeMs', 'sessions', 'upstreams'],
   },
   annotations: { readOnlyHint: true, openWorldHint: false },
 };
@@ -72,9 +87,10 @@ export function builtinTools(state: DaemonState): BuiltinTool[] {
       definition: statusTool,
       call: () => {
         const status = statusSnapshot(state);
+        const { upstreamsConfigError, ...rest } = status;
         return {
           content: [{ type: 'text', text: JSON.stringify(status, null, 2) }],
-          structuredContent: { ...status },
+          structuredContent: upstreamsConfigError === null ? rest : { ...rest, upstreamsConfigError },
         };
       },
     },

@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import {
-  CallToolRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  isJSONRPCRequest,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type WebSocket from 'ws';
 import { errorMessage } from '../common/errors.js';
+import { INVALID_PARAMS, WireRequestError } from '../transport/jsonrpc.js';
 import { WebSocketServerTransport } from '../transport/ws-server.js';
 import { builtinTools } from './builtins.js';
 import type { Logger } from './log.js';
@@ -27,22 +23,23 @@ export interface Session {
 }
 
 /**
- * The one place where a session's MCP handlers are registered: with a gateway, the union of the
- * built-in tools and the upstreams' tools, prompts and resources; without one, the built-ins.
- * Returns what to call when the session closes.
+ * The one place where a session is served: with a gateway, the union of the built-in tools and
+ * the upstreams' tools, prompts and resources (the gateway connects the Server); without one,
+ * the built-ins. Returns what to call when the session closes.
  */
-export function registerHandlers(server: Server, state: DaemonState, gateway?: Gateway): () => void {
+export async function serveSession(server: Server, transport: Transport, state: DaemonState, gateway?: Gateway): Promise<() => void> {
   const tools = builtinTools(state);
-  if (gateway) return gateway.attach(server, tools);
+  if (gateway) return gateway.connect(server, transport, tools);
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools.map((t) => t.definition) }));
   server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const tool = tools.find((t) => t.definition.name === request.params.name);
     if (!tool) {
       const name = JSON.stringify(request.params.name.slice(0, 100));
-      throw new McpError(ErrorCode.InvalidParams, `unknown tool ${name}; call tools/list for the available tools`);
+      throw new WireRequestError(INVALID_PARAMS, `unknown tool ${name}; call tools/list for the available tools`);
     }
     return tool.call(request.params.arguments);
   });
+  await server.connect(transport);
   return () => undefined;
 }
 
@@ -52,7 +49,7 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
   const transport = new WebSocketServerTransport(socket, {
     sessionId: id,
     onIncoming: (message) => {
-      if (isJSONRPCRequest(message)) {
+      if ('method' in message && 'id' in message) {
         if (message.method === 'initialize') info.initialized = true;
         info.requests++;
         state.counters.requests++;
@@ -63,8 +60,8 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
   // capabilities cannot grow after initialize: declare them all up front.
   const capabilities = gateway ? GATEWAY_SERVER_CAPABILITIES : { tools: {} };
   const server = new Server({ name: 'exai', version: state.version }, { capabilities });
-  const detach = registerHandlers(server, state, gateway);
 
+  let detach: () => void = () => undefined;
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
   // The SDK's close handling aborts this session's in-flight handlers and drops its pending
@@ -84,7 +81,7 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
 
   state.sessions.set(id, info);
   state.counters.sessionsOpened++;
-  await server.connect(transport);
+  detach = await serveSession(server, transport, state, gateway);
   return {
     id,
     server,

@@ -5,8 +5,10 @@
  *
  * What the editor must never see: a hang. Requests in flight when the daemon goes away get an
  * error at once; requests sent while it is away wait (bounded) and then get an error; a queue
- * overflow is answered, not dropped. What the editor must not have to do: re-initialize. The
- * cached `initialize` and `notifications/initialized` are replayed on every new connection.
+ * overflow is answered, not dropped. What the editor must not have to do: re-initialize or
+ * set its session up again. The client's `initialize`, `notifications/initialized`, log level
+ * and resource subscriptions are replayed on every new connection (replay.ts). When stdin ends,
+ * the requests already asked are answered (or, after drainMs, failed) before the shim exits.
  */
 import { isUtf8 } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
@@ -18,8 +20,10 @@ import {
   inspectMessage,
   sniffId,
   type JsonRpcId,
-  type MessageInfo,
 } from './framing.js';
+import { InputThrottle, MessageWriter, closeSocket, describe, errorText } from './output.js';
+import { OutageQueue, type Outgoing } from './queue.js';
+import { SessionReplay } from './replay.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, message: string) => void;
@@ -56,6 +60,8 @@ export interface BridgeOptions {
   replayTimeoutMs?: number;
   /** Larger stdin messages are refused locally (the daemon would close the socket on them). */
   maxMessageBytes?: number;
+  /** After stdin ends, how long requests already asked may take to be answered before the shim exits. */
+  drainMs?: number;
 }
 
 export interface BridgeResult {
@@ -69,18 +75,6 @@ export const DAEMON_UNAVAILABLE = -32000;
 const INVALID_REQUEST = -32600;
 const PARSE_ERROR = -32700;
 
-/** Stop reading stdin while this much is handed to the socket but not yet written. */
-const INPUT_HIGH_WATER = 8 * 1024 * 1024;
-const INPUT_LOW_WATER = 1024 * 1024;
-
-const NL = Buffer.from('\n');
-
-interface Outgoing {
-  bytes: Buffer;
-  info: MessageInfo;
-  deadline: number;
-}
-
 type State = 'idle' | 'connecting' | 'replaying' | 'open' | 'closed';
 
 export class Bridge {
@@ -92,10 +86,8 @@ export class Bridge {
   private readonly log: Logger;
   private readonly backoff: readonly number[];
   private readonly outageMs: number;
-  private readonly maxQueueMessages: number;
-  private readonly maxQueueBytes: number;
-  private readonly replayTimeoutMs: number;
   private readonly maxMessageBytes: number;
+  private readonly drainMs: number;
 
   private attempt = 0;
   private outage = 0;
@@ -104,9 +96,7 @@ export class Bridge {
   private lastConnectError: unknown;
   private connectTimer: NodeJS.Timeout | undefined;
 
-  private queue: Outgoing[] = [];
-  private queueBytes = 0;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly queue: OutageQueue;
 
   /** The client's requests sent on the current connection and not yet answered. */
   private readonly inflight = new Map<string, JsonRpcId>();
@@ -115,23 +105,19 @@ export class Bridge {
   /** Server requests from a connection that is gone: the client's late replies are dropped. */
   private staleServerRequests = new Set<string>();
 
-  /** `initialize` requests sent, by id, until their response tells whether they succeeded. */
-  private readonly pendingInitialize = new Map<string, Record<string, unknown>>();
-  private cachedInitialize: Record<string, unknown> | undefined;
-  private cachedInitialized: Buffer | undefined;
-  private replayId: string | undefined;
-  private replayCounter = 0;
-  private replayTimer: NodeJS.Timeout | undefined;
+  private readonly replay: SessionReplay;
+  /** stdin ended: the shim exits once the requests it relayed are answered. */
+  private draining = false;
+  private drainTimer: NodeJS.Timeout | undefined;
 
-  private outputBlocked = false;
-  private unflushedBytes = 0;
-  private inputPaused = false;
+  private readonly writer: MessageWriter;
+  private readonly throttle: InputThrottle;
   private readonly splitter: LineSplitter;
   private readonly onData = (chunk: Buffer | string) =>
     this.splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   private readonly onEnd = () => {
     this.splitter.end();
-    void this.close('stdin ended');
+    this.drain();
   };
   private readonly onInputError = (err: Error) => {
     this.log('warn', `stdin failed (${err.message}); exiting`);
@@ -147,10 +133,22 @@ export class Bridge {
     this.log = options.log ?? (() => {});
     this.backoff = options.backoffMs?.length ? options.backoffMs : [50, 100, 200, 400, 800, 1600, 2000];
     this.outageMs = options.outageMs ?? 30_000;
-    this.maxQueueMessages = options.maxQueueMessages ?? 1000;
-    this.maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
-    this.replayTimeoutMs = options.replayTimeoutMs ?? 10_000;
+    this.queue = new OutageQueue({
+      maxMessages: options.maxQueueMessages ?? 1000,
+      maxBytes: options.maxQueueBytes ?? 64 * 1024 * 1024,
+      onExpired: (expired) => this.expired(expired),
+    });
+    this.replay = new SessionReplay(this.log, options.replayTimeoutMs ?? 10_000);
+    this.throttle = new InputThrottle(options.input);
+    this.writer = new MessageWriter(
+      options.output,
+      () => this.ws?.pause(),
+      () => {
+        if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.resume();
+      },
+    );
     this.maxMessageBytes = options.maxMessageBytes ?? Number.POSITIVE_INFINITY;
+    this.drainMs = options.drainMs ?? 5_000;
     this.splitter = new LineSplitter((line) => this.fromClient(line), {
       maxLineBytes: this.maxMessageBytes,
       onOversize: (head, tail, total) => this.oversize(head, tail, total),
@@ -196,11 +194,8 @@ export class Bridge {
       return;
     }
     const info = inspectMessage(bytes);
-    if (info.kind === 'request' && info.method === 'initialize' && info.value) {
-      this.pendingInitialize.set(idKey(info.id!), info.value);
-    } else if (info.kind === 'notification' && info.method === 'notifications/initialized') {
-      this.cachedInitialized = bytes;
-    } else if (info.kind === 'response') {
+    this.replay.fromClient(info, bytes);
+    if (info.kind === 'response') {
       const key = idKey(info.id!);
       if (this.serverRequests.delete(key)) {
         // answered on the connection that asked: relay
@@ -210,7 +205,6 @@ export class Bridge {
         return;
       }
     }
-    // Only the classification travels with the bytes: a queued 5 MB message must not also keep its parsed copy.
     const message: Outgoing = { bytes, info: { kind: info.kind, id: info.id, method: info.method }, deadline: Date.now() + this.outageMs };
     if (this.state === 'open' && this.queue.length === 0) this.send(message);
     else this.enqueue(message);
@@ -232,35 +226,24 @@ export class Bridge {
     const ws = this.ws!;
     const { info, bytes } = message;
     if (info.kind === 'request') this.inflight.set(idKey(info.id!), info.id!);
-    this.unflushedBytes += bytes.length;
+    const written = this.throttle.sending(bytes.length);
     ws.send(bytes, { binary: false }, () => {
-      if (ws !== this.ws) return;
-      this.unflushedBytes -= bytes.length;
-      if (this.inputPaused && this.unflushedBytes < INPUT_LOW_WATER) {
-        this.inputPaused = false;
-        this.options.input.resume();
-      }
+      if (ws === this.ws) written();
     });
-    if (!this.inputPaused && this.unflushedBytes > INPUT_HIGH_WATER) {
-      this.inputPaused = true;
-      this.options.input.pause();
-    }
   }
 
   private enqueue(message: Outgoing): void {
-    const { info, bytes } = message;
-    if (this.queue.length >= this.maxQueueMessages || this.queueBytes + bytes.length > this.maxQueueBytes) {
+    const { info } = message;
+    const firstWaiting = info.kind === 'request' && this.queue.requests === 0;
+    if (!this.queue.push(message)) {
+      const { maxQueueMessages = 1000, maxQueueBytes = 64 * 1024 * 1024 } = this.options;
       this.refuse(
         message,
-        `exai shim: too many messages are waiting for the workspace daemon to come back (limit ${this.maxQueueMessages} messages / ${this.maxQueueBytes} bytes); retry when it is back (check \`exai list\`)`,
+        `exai shim: too many messages are waiting for the workspace daemon to come back (limit ${maxQueueMessages} messages / ${maxQueueBytes} bytes); retry when it is back (check \`exai list\`)`,
         'queue full',
       );
       return;
     }
-    const firstWaiting = info.kind === 'request' && !this.queue.some((m) => m.info.kind === 'request');
-    this.queue.push(message);
-    this.queueBytes += bytes.length;
-    this.armSweep();
     if (firstWaiting && this.state === 'connecting' && this.connectTimer) {
       // Someone waits now: try at once instead of at the end of a long backoff step.
       this.log('debug', `${describe(info)} waits for the daemon; trying to connect now`);
@@ -274,35 +257,17 @@ export class Bridge {
     const { info } = message;
     if (info.kind === 'request') {
       this.emit(errorResponse(info.id!, DAEMON_UNAVAILABLE, error));
-      this.pendingInitialize.delete(idKey(info.id!));
+      this.replay.answeredLocally(idKey(info.id!));
     } else {
       this.log('info', `dropped ${describe(info)} (${why})`);
     }
   }
 
-  private armSweep(): void {
-    if (this.sweepTimer || this.queue.length === 0) return;
-    const wait = Math.max(0, this.queue[0]!.deadline - Date.now());
-    this.sweepTimer = setTimeout(() => {
-      this.sweepTimer = undefined;
-      this.sweep();
-    }, wait);
-  }
-
   /** Gives up the messages that waited longer than `outageMs`; the reconnect loop goes on. */
-  private sweep(): void {
-    const now = Date.now();
-    let expired = 0;
-    while (this.queue.length > 0 && this.queue[0]!.deadline <= now) {
-      const message = this.queue.shift()!;
-      this.queueBytes -= message.bytes.length;
-      expired++;
-      this.refuse(message, this.unavailableMessage(), 'the daemon stayed away');
-    }
-    if (expired > 0) {
-      this.log('warn', `the daemon has been unreachable for ${Math.round((now - this.downSince) / 1000)} s; answered ${expired} waiting message(s) with an error, still retrying${this.lastConnectError ? ` (last error: ${errorText(this.lastConnectError)})` : ''}`);
-    }
-    this.armSweep();
+  private expired(expired: Outgoing[]): void {
+    for (const message of expired) this.refuse(message, this.unavailableMessage(), 'the daemon stayed away');
+    this.log('warn', `the daemon has been unreachable for ${Math.round((Date.now() - this.downSince) / 1000)} s; answered ${expired.length} waiting message(s) with an error, still retrying${this.lastConnectError ? ` (last error: ${errorText(this.lastConnectError)})` : ''}`);
+    if (this.draining) this.drainedYet();
   }
 
   private unavailableMessage(): string {
@@ -320,17 +285,12 @@ export class Bridge {
     }
     const info = inspectMessage(data);
     if (info.kind === 'response') {
-      const key = idKey(info.id!);
-      if (info.id === this.replayId) {
-        this.replayDone(info);
+      if (this.replay.isOwn(info)) {
+        this.replay.ownResponse(info);
         return;
       }
-      this.inflight.delete(key);
-      const init = this.pendingInitialize.get(key);
-      if (init) {
-        this.pendingInitialize.delete(key);
-        if (info.value && 'result' in info.value) this.cachedInitialize = init;
-      }
+      this.inflight.delete(idKey(info.id!));
+      this.replay.fromDaemon(info);
     } else if (info.kind === 'request') {
       const key = idKey(info.id!);
       this.serverRequests.add(key);
@@ -346,29 +306,12 @@ export class Bridge {
       }
     }
     this.emit(bytes);
+    if (this.draining) this.drainedYet();
   }
 
   /** One message and its newline on stdout; a full stdout pauses the daemon socket. */
   private emit(bytes: Buffer): void {
-    const { output } = this.options;
-    if (output.destroyed || output.writableEnded) return;
-    let ok: boolean;
-    if (bytes.length < 65_536) {
-      ok = output.write(Buffer.concat([bytes, NL]));
-    } else {
-      output.cork();
-      output.write(bytes);
-      ok = output.write(NL);
-      output.uncork();
-    }
-    if (!ok && !this.outputBlocked) {
-      this.outputBlocked = true;
-      this.ws?.pause();
-      output.once('drain', () => {
-        this.outputBlocked = false;
-        if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.resume();
-      });
-    }
+    this.writer.write(bytes);
   }
 
   // --- connection lifecycle ----------------------------------------------------------------
@@ -381,7 +324,7 @@ export class Bridge {
       outage: this.outage,
       everConnected: this.everConnected,
       downForMs: Date.now() - this.downSince,
-      waitingRequests: this.queue.reduce((n, m) => (m.info.kind === 'request' ? n + 1 : n), 0),
+      waitingRequests: this.queue.requests,
     };
     let ws: WebSocket;
     try {
@@ -417,68 +360,37 @@ export class Bridge {
       this.lost(ws, 'the socket closed before it was used');
       return;
     }
-    if (this.outputBlocked) ws.pause();
+    if (this.writer.blocked) ws.pause();
     const downFor = Date.now() - this.downSince;
     if (this.everConnected) this.log('info', `reconnected to the daemon after ${downFor} ms`);
     else this.log('debug', `connected to the daemon after ${downFor} ms`);
     this.everConnected = true;
     this.attempt = 0;
     this.lastConnectError = undefined;
-    if (this.cachedInitialize) this.replay(ws);
-    else this.ready();
-  }
-
-  /** The client's session continues on the new connection: initialize again, privately. */
-  private replay(ws: WebSocket): void {
-    this.state = 'replaying';
-    this.replayId = `exai-shim-replay-${process.pid}-${++this.replayCounter}`;
-    const request = { ...this.cachedInitialize, id: this.replayId };
-    ws.send(JSON.stringify(request));
-    this.replayTimer = setTimeout(() => {
-      this.log('warn', `the daemon did not answer the replayed initialize within ${this.replayTimeoutMs} ms; reconnecting`);
-      ws.terminate();
-    }, this.replayTimeoutMs);
-  }
-
-  private replayDone(info: MessageInfo): void {
-    clearTimeout(this.replayTimer);
-    this.replayTimer = undefined;
-    this.replayId = undefined;
-    if (info.value && 'error' in info.value) {
-      this.log('warn', `the daemon refused the replayed initialize: ${JSON.stringify(info.value.error)}`);
+    if (this.replay.hasSession) {
+      this.state = 'replaying';
+      this.replay.begin(ws, () => this.ready());
     } else {
-      this.log('debug', `replayed the client's initialize on the new connection`);
+      this.ready();
     }
-    if (this.cachedInitialized) this.ws!.send(this.cachedInitialized, { binary: false });
-    this.ready();
   }
 
   private ready(): void {
     this.state = 'open';
-    clearTimeout(this.sweepTimer);
-    this.sweepTimer = undefined;
-    const queued = this.queue;
-    this.queue = [];
-    this.queueBytes = 0;
-    for (const message of queued) this.send(message);
+    for (const message of this.queue.takeAll()) this.send(message);
   }
 
   private lost(ws: WebSocket, why: string): void {
     if (ws !== this.ws) return;
     this.ws = undefined;
-    clearTimeout(this.replayTimer);
-    this.replayTimer = undefined;
-    this.replayId = undefined;
-    this.unflushedBytes = 0;
-    if (this.inputPaused) {
-      this.inputPaused = false;
-      this.options.input.resume();
-    }
+    this.replay.abort();
+    this.throttle.reset();
     if (this.state === 'closed') return;
-    this.log('info', `lost the connection to the daemon (${why}); reconnecting`);
     this.failInflight(
       'exai shim: the connection to the workspace daemon was lost while this request was in flight (the daemon restarted or stopped); retry the request',
     );
+    if (this.draining && this.drainedYet()) return;
+    this.log('info', `lost the connection to the daemon (${why}); reconnecting`);
     for (const key of this.serverRequests) this.staleServerRequests.add(key);
     this.serverRequests = new Set();
     this.state = 'connecting';
@@ -491,9 +403,37 @@ export class Bridge {
   private failInflight(message: string): void {
     for (const [key, id] of this.inflight) {
       this.emit(errorResponse(id, DAEMON_UNAVAILABLE, message));
-      this.pendingInitialize.delete(key);
+      this.replay.answeredLocally(key);
     }
     this.inflight.clear();
+  }
+
+  /**
+   * stdin ended. What was asked is still answered: the shim exits when no request waits (sent
+   * or queued), or after drainMs with an error for each one that still does.
+   */
+  private drain(): void {
+    if (this.state === 'closed' || this.draining) return;
+    this.draining = true;
+    if (this.drainedYet()) return;
+    this.log('debug', `stdin ended; waiting up to ${this.drainMs} ms for ${this.waitingRequests()} answer(s)`);
+    this.drainTimer = setTimeout(() => {
+      const message = `exai shim: the client closed its input and the workspace daemon did not answer within ${this.drainMs / 1000} s`;
+      this.failInflight(message);
+      for (const queued of this.queue.takeAll()) this.refuse(queued, message, 'the shim is exiting');
+      void this.close('stdin ended');
+    }, this.drainMs);
+  }
+
+  /** While draining: closes the bridge once nothing waits for an answer; returns whether it did. */
+  private drainedYet(): boolean {
+    if (this.waitingRequests() > 0) return false;
+    void this.close('stdin ended');
+    return true;
+  }
+
+  private waitingRequests(): number {
+    return this.inflight.size + this.queue.requests;
   }
 
   private async finish(result: BridgeResult, reason: string): Promise<void> {
@@ -501,8 +441,8 @@ export class Bridge {
     this.state = 'closed';
     this.log('debug', `shim stopping: ${reason}`);
     clearTimeout(this.connectTimer);
-    clearTimeout(this.sweepTimer);
-    clearTimeout(this.replayTimer);
+    this.replay.abort();
+    clearTimeout(this.drainTimer);
     const { input, output } = this.options;
     input.off('data', this.onData);
     input.off('end', this.onEnd);
@@ -512,49 +452,12 @@ export class Bridge {
       // Giving up: nobody may wait for an answer that will never come.
       const message = `exai shim: cannot reach the workspace daemon (${errorText(result.error)}); the shim is exiting`;
       this.failInflight(message);
-      for (const queued of this.queue) this.refuse(queued, message, 'the shim is exiting');
+      for (const queued of this.queue.takeAll()) this.refuse(queued, message, 'the shim is exiting');
     }
-    this.queue = [];
-    this.queueBytes = 0;
+    this.queue.takeAll();
     const ws = this.ws;
     this.ws = undefined;
     if (ws) await closeSocket(ws);
     this.resolveDone(result);
   }
-}
-
-/** Close with 1000 and wait briefly for the peer's close frame; never longer than half a second. */
-function closeSocket(ws: WebSocket): Promise<void> {
-  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      ws.terminate();
-      resolve();
-    }, 500);
-    ws.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    try {
-      ws.close(1000, 'shim exiting');
-    } catch {
-      ws.terminate();
-    }
-  });
-}
-
-function describe(info: MessageInfo): string {
-  if (info.kind === 'request') return `request ${JSON.stringify(info.id)} (${info.method})`;
-  if (info.kind === 'notification') return `notification ${info.method}`;
-  if (info.kind === 'response') return `reply to ${JSON.stringify(info.id)}`;
-  return 'a message that is not JSON-RPC';
-}
-
-function errorText(err: unknown): string {
-  if (err === undefined) return 'unknown error';
-  if (err instanceof Error) {
-    const code = (err as Error & { code?: unknown }).code;
-    return typeof code === 'string' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
-  }
-  return String(err);
 }

@@ -1,11 +1,11 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import WebSocket, { type RawData } from 'ws';
 
-export { MAX_PAYLOAD, MCP_SUBPROTOCOL } from './constants.js';
+import { MAX_PAYLOAD } from './constants.js';
+import { INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, asSdkMessage, isJsonRpcMessage } from './jsonrpc.js';
 
-const PARSE_ERROR = -32700;
-const INVALID_REQUEST = -32600;
+export { MAX_PAYLOAD, MCP_SUBPROTOCOL } from './constants.js';
 
 export interface WebSocketServerTransportOptions {
   sessionId?: string;
@@ -44,8 +44,20 @@ export class WebSocketServerTransport implements Transport {
     if (this.socket.readyState === WebSocket.CLOSED) this.fireClose();
   }
 
+  /**
+   * A message larger than MAX_PAYLOAD would make the peer close the whole connection (1009);
+   * a response that large is replaced by an error naming the limit, anything else is dropped.
+   */
   send(message: JSONRPCMessage): Promise<void> {
-    return this.sendText(JSON.stringify(message));
+    const text = JSON.stringify(message);
+    if (text.length * 3 > MAX_PAYLOAD && Buffer.byteLength(text) > MAX_PAYLOAD) {
+      const id = 'id' in message && message.id !== undefined && !('method' in message) ? message.id : undefined;
+      const what = `a message of ${Buffer.byteLength(text)} bytes, more than the ${MAX_PAYLOAD}-byte limit of the exai connection`;
+      this.onerror?.(new Error(`dropped ${what}`));
+      if (id === undefined) return Promise.resolve();
+      return this.sendText(JSON.stringify({ jsonrpc: '2.0', id, error: { code: INTERNAL_ERROR, message: `the answer is ${what}; ask for less at once` } }));
+    }
+    return this.sendText(text);
   }
 
   /** Closes with `code` (1000 by default; the daemon uses 1001 when it shuts down). */
@@ -88,13 +100,15 @@ export class WebSocketServerTransport implements Transport {
       void this.replyError(null, INVALID_REQUEST, 'Invalid Request: JSON-RPC batches are not supported by MCP; send one message per frame');
       return;
     }
-    const parsed = JSONRPCMessageSchema.safeParse(value);
-    if (!parsed.success) {
+    // The envelope only: what is inside is checked by whoever reads it (the SDK's handlers, or
+    // the upstream a request is relayed to). A zod parse here was most of a relayed call's cost.
+    if (!isJsonRpcMessage(value)) {
       void this.replyError(readId(value), INVALID_REQUEST, 'Invalid Request: the frame is JSON but not a JSON-RPC 2.0 message');
       return;
     }
-    this.onIncoming?.(parsed.data);
-    this.onmessage?.(parsed.data);
+    const message = asSdkMessage(value);
+    this.onIncoming?.(message);
+    this.onmessage?.(message);
   }
 
   private replyError(id: string | number | null, code: number, message: string): Promise<void> {

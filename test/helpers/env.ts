@@ -230,5 +230,7 @@ export function shimTransport(env: NodeJS.ProcessEnv, port: number, workspace: s
     env: { ...strings, EXAI_WS_PORT: String(port), EXAI_WORKSPACE: workspace, ...extra },
     stderr: 'pipe',
     cwd: ROOT,
+    // The SDK client reads at most 10 MiB per message by default; exai passes up to 32 MiB.
+    maxBufferSize: 64 * 1024 * 1024,
   });
 }

@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
 import { errnoCode, errorMessage } from '../../common/errors.js';
+import { envValue, type Platform } from '../../transport/process-tree.js';
 
 /** Where a workspace declares its own MCP servers, relative to the workspace folder. */
 export const SERVERS_DIR = '.exai';
@@ -59,11 +60,22 @@ const fileSchema = z.looseObject({
   }),
 });
 
+/** Where `${env:NAME}` looks names up, and by which platform's rules (tests pass Windows). */
+export interface SubstitutionContext {
+  env?: NodeJS.ProcessEnv;
+  platform?: Platform;
+}
+
 /**
  * Parses servers.json text (JSONC, like mcp.json: comments and trailing commas allowed).
  * Never throws: a problem comes back as `{ ok: false, error }`.
  */
-export function parseServersConfig(text: string, workspace: string, file: string = serversFile(workspace)): ServersConfig {
+export function parseServersConfig(
+  text: string,
+  workspace: string,
+  file: string = serversFile(workspace),
+  context: SubstitutionContext = {},
+): ServersConfig {
   const fail = (problem: string): ServersConfig => ({
     ok: false,
     file,
@@ -86,7 +98,7 @@ export function parseServersConfig(text: string, workspace: string, file: string
   }
   const specs: UpstreamSpec[] = [];
   for (const [name, entry] of Object.entries(parsed.data.servers)) {
-    const sub = (value: string) => substitute(value, workspace);
+    const sub = (value: string) => substitute(value, workspace, context.env ?? process.env, context.platform ?? process.platform);
     const env: Record<string, string> = {};
     for (const [key, value] of Object.entries(entry.env ?? {})) env[key] = sub(value);
     const cwd = entry.cwd === undefined ? workspace : sub(entry.cwd);
@@ -141,11 +153,13 @@ function canonicalSpec(spec: UpstreamSpec): unknown {
 
 /**
  * `${workspaceFolder}` and `${env:NAME}`, as in VS Code's mcp.json, so an entry copied from
- * there works unchanged and secrets can stay in the environment instead of the file.
+ * there works unchanged and secrets can stay in the environment instead of the file. On Windows
+ * names may hold parentheses (`ProgramFiles(x86)`) and match whatever their case.
  */
-function substitute(value: string, workspace: string): string {
-  return value.replace(/\$\{(workspaceFolder|env:([A-Za-z_][A-Za-z0-9_]*))\}/g, (_match, what: string, envName?: string) =>
-    what === 'workspaceFolder' ? workspace : (process.env[envName ?? ''] ?? ''),
+function substitute(value: string, workspace: string, env: NodeJS.ProcessEnv, platform: Platform): string {
+  const pattern = platform === 'win32' ? /\$\{(workspaceFolder|env:([A-Za-z_][A-Za-z0-9_()]*))\}/g : /\$\{(workspaceFolder|env:([A-Za-z_][A-Za-z0-9_]*))\}/g;
+  return value.replace(pattern, (_match, what: string, envName?: string) =>
+    what === 'workspaceFolder' ? workspace : (envValue(env, envName ?? '', platform) ?? ''),
   );
 }
 

@@ -1,47 +1,35 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
   ElicitationCompleteNotificationSchema,
-  ErrorCode,
-  ListPromptsResultSchema,
-  ListResourceTemplatesResultSchema,
-  ListResourcesResultSchema,
-  ListRootsRequestSchema,
-  ListToolsResultSchema,
   LoggingMessageNotificationSchema,
-  McpError,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ResourceUpdatedNotificationSchema,
-  ProgressNotificationSchema,
-  ResultSchema,
   ToolListChangedNotificationSchema,
-  isJSONRPCNotification,
-  type JSONRPCMessage,
-  type Progress,
   type ClientCapabilities,
-  type CreateMessageResult,
-  type ElicitResult,
-  type ListRootsResult,
-  type Prompt,
-  type Resource,
-  type ResourceTemplate,
-  type Result,
   type ServerCapabilities,
   type ServerNotification,
-  type ServerRequest,
-  type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { errorMessage } from '../../common/errors.js';
 import { EXAI_VERSION } from '../../common/version.js';
+import { ChildProcessTransport, SpawnError } from '../../transport/child-process.js';
+import { MAX_PAYLOAD } from '../../transport/constants.js';
+import { INTERNAL_ERROR, WireRequestError, asSdkMessage, errorResponse, type WireMessage } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
+import { emptyCatalog, readCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
 import type { UpstreamSpec } from './config.js';
+import { upstreamEnv } from './env.js';
+import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
+export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
+
+export type { Catalog, CatalogKind } from './catalog.js';
+
+/**
+ * `stopped` is the only state a requested stop leads to (servers.json edits, daemon shutdown,
+ * and later an idle stop); a crash leads to `restarting`, or `failed` when crashes repeat.
+ */
 export type UpstreamState = 'starting' | 'up' | 'restarting' | 'failed' | 'stopped';
 
 /** What `exai_status` (and through it `exai list`/`doctor`) shows for one upstream. */
@@ -60,170 +48,61 @@ export interface UpstreamStatus {
   stderrTail: string[];
 }
 
-export interface Catalog {
-  tools: Tool[];
-  prompts: Prompt[];
-  resources: Resource[];
-  resourceTemplates: ResourceTemplate[];
-}
-export type CatalogKind = 'tools' | 'prompts' | 'resources';
-
 /** How the gateway hears from an upstream. */
 export interface UpstreamEvents {
   /** The upstream came up or went away: its catalog joins or leaves the aggregate. */
   onState(upstream: Upstream, previous: UpstreamState): void;
   /** The upstream announced a list change and its catalog has been re-read. */
   onListChanged(upstream: Upstream, kind: CatalogKind): void;
-  /** Log messages and resource updates, to pass on to sessions. */
+  /** Log messages, resource updates and URL-elicitation completions, to pass on to sessions. */
   onNotification(upstream: Upstream, notification: ServerNotification): void;
-  /** Sampling, elicitation and roots requests: a session answers them. */
-  onRequest(upstream: Upstream, request: ServerRequest, signal: AbortSignal): Promise<Result>;
+  /**
+   * Every message from the server before exai's SDK client sees it. Returns true when the
+   * gateway relays it (answers to relayed requests, their progress, the server's own requests
+   * to clients, task notifications); the SDK client gets the rest.
+   */
+  onMessage(upstream: Upstream, message: WireMessage): boolean;
 }
-
-export interface SupervisionOptions {
-  /** First restart delay; doubles per crash in the window, up to maxBackoffMs. */
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  /** This many crashes within crashWindowMs mark the upstream failed (no more restarts). */
-  maxCrashes: number;
-  crashWindowMs: number;
-  /** Spawn + initialize + first listing; longer counts as a failed start. */
-  startTimeoutMs: number;
-  /** How long a stopping upstream gets to exit after its stdin closes before SIGKILL. */
-  stopGraceMs: number;
-  stderrLines: number;
-}
-
-export const DEFAULT_SUPERVISION: SupervisionOptions = {
-  initialBackoffMs: 250,
-  maxBackoffMs: 10_000,
-  maxCrashes: 5,
-  crashWindowMs: 60_000,
-  startTimeoutMs: 30_000,
-  stopGraceMs: 1_500,
-  stderrLines: 50,
-};
 
 /**
- * What the gateway declares to every upstream. The upstream may ask for all three; the gateway
- * finds a session that can answer, or answers with an error.
+ * What the gateway declares to every upstream: everything a client can offer (MCP 2025-11-25),
+ * tasks included, so servers register the tools that need them (server-everything hides two
+ * tools from a client without task-augmented sampling and elicitation). The gateway finds a
+ * session that can answer each request, or answers it itself.
  */
 export const UPSTREAM_CLIENT_CAPABILITIES: ClientCapabilities = {
   sampling: {},
   elicitation: { form: {}, url: {} },
-  roots: {},
+  roots: { listChanged: true },
+  tasks: { list: {}, cancel: {}, requests: { sampling: { createMessage: {} }, elicitation: { create: {} } } },
 };
 
 /**
- * Besides the SDK's minimal set (HOME, PATH, …), locale and temp settings pass through so
- * interpreters behave as in the user's shell. Everything else must be named in servers.json
- * (`${env:NAME}` works there), so nothing of the daemon's own environment leaks by accident.
- */
-const PASSTHROUGH_ENV =
-  /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TMP|TEMP|XDG_[A-Z_]+|NODE_EXTRA_CA_CERTS|SYSTEMROOT|COMSPEC|PATHEXT|WINDIR|APPDATA|LOCALAPPDATA|USERPROFILE)$/i;
-
-function upstreamEnv(spec: UpstreamSpec): Record<string, string> {
-  const env: Record<string, string> = getDefaultEnvironment();
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && PASSTHROUGH_ENV.test(key)) env[key] = value;
-  }
-  return { ...env, ...spec.env };
-}
-
-/**
- * Children that must not outlive the daemon. A normal close stops them; this covers the daemon
- * exiting without a close (an uncaught error, process.exit). `kill -9` of the daemon cannot run
- * any code: there the child sees its stdin close, which stdio MCP servers treat as the end.
- */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of liveChildren) {
-        try {
-          c.kill('SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    });
-  }
-}
-
-/**
- * Linux can signal a child when its parent dies, even by SIGKILL (PR_SET_PDEATHSIG); Node has
- * no API for it, util-linux's `setpriv --pdeathsig` does, and then execs the command (same pid).
- * Without it an upstream notices the daemon's death only when its stdin hits EOF *and* nothing
- * else keeps its event loop alive: server-everything, with a roots request pending, lingered 60 s.
- * SIGTERM rather than SIGKILL, so wrappers such as npx/uvx pass it on to the real server.
- * Where setpriv is missing (other OSes, minimal images) upstreams are spawned directly.
- */
-let deathSignalWrapper: string | null | undefined;
-function pdeathsigWrapper(): string | null {
-  if (deathSignalWrapper !== undefined) return deathSignalWrapper;
-  deathSignalWrapper = null;
-  if (process.platform !== 'linux') return null;
-  for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
-    const probe = spawnSync(candidate, ['--pdeathsig', 'TERM', '--', process.execPath, '-e', ''], { stdio: 'ignore', timeout: 5_000 });
-    if (probe.status === 0) {
-      deathSignalWrapper = candidate;
-      break;
-    }
-  }
-  return deathSignalWrapper;
-}
-/** setpriv's exit codes when it cannot exec the command (like a shell's). */
-const EXEC_NOT_FOUND = 127;
-const EXEC_NOT_EXECUTABLE = 126;
-
-/**
- * The SDK transport keeps its ChildProcess private, but only the process itself can tell the
- * exit code/signal (for `lastError`) and be killed without the SDK's 4-second close ladder.
- * Guarded: if a future SDK renames the field, we lose those details, not correctness.
- */
-function childOf(transport: StdioClientTransport): ChildProcess | undefined {
-  const candidate = (transport as unknown as { _process?: unknown })._process;
-  return candidate && typeof candidate === 'object' && 'pid' in candidate ? (candidate as ChildProcess) : undefined;
-}
-
-const emptyCatalog = (): Catalog => ({ tools: [], prompts: [], resources: [], resourceTemplates: [] });
-
-/**
- * One upstream MCP server: one child process, one SDK Client, initialized once and shared by
- * every session. Supervised: when it exits it is restarted with capped exponential backoff; if
- * it keeps crashing it is marked failed with its last stderr lines.
+ * One upstream MCP server: one process tree, one SDK Client (for initialize, the catalog and
+ * notifications), shared by every session; the gateway relays sessions' requests on the same
+ * transport without the SDK. Supervised: when it exits it is restarted with capped exponential
+ * backoff; if it keeps crashing it is marked failed with its last stderr lines.
  */
 export class Upstream {
   private _state: UpstreamState = 'stopped';
   private client: Client | undefined;
-  private transport: StdioClientTransport | undefined;
-  private child: ChildProcess | undefined;
+  private transport: ChildProcessTransport | undefined;
   private _catalog: Catalog = emptyCatalog();
   private capabilities: ServerCapabilities | undefined;
+  private _instructions: string | undefined;
   /** Bumped by every attempt and by stop(): events from an older attempt are ignored. */
   private generation = 0;
   private restartTimer: NodeJS.Timeout | undefined;
-  private crashes: number[] = [];
+  private readonly crashes: CrashHistory;
   private restartCount = 0;
   private _lastError: string | null = null;
   private readonly stderrTail: string[] = [];
-  private stderrPartial = '';
-  private exitInfo: string | undefined;
-  private exitCode: number | null = null;
-  /** Whether the current process runs under the pdeathsig wrapper. */
-  private wrapped = false;
+  private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private settledWaiters: Array<() => void> = [];
   private startedWaiters: Array<() => void> = [];
-  private readonly refreshing = new Map<CatalogKind, Promise<void>>();
+  private readonly refreshing = new Set<CatalogKind>();
   private readonly refreshAgain = new Set<CatalogKind>();
   private readonly options: SupervisionOptions;
-  /** Progress callbacks by the token the gateway put on the upstream request. */
-  private readonly progress = new Map<string, (progress: Progress) => void>();
-  private progressSeq = 0;
 
   constructor(
     readonly spec: UpstreamSpec,
@@ -232,6 +111,7 @@ export class Upstream {
     options: Partial<SupervisionOptions> = {},
   ) {
     this.options = { ...DEFAULT_SUPERVISION, ...options };
+    this.crashes = new CrashHistory(this.options);
   }
 
   get name(): string {
@@ -246,6 +126,10 @@ export class Upstream {
   }
   get serverCapabilities(): ServerCapabilities | undefined {
     return this._state === 'up' ? this.capabilities : undefined;
+  }
+  /** The `instructions` the server gave in its initialize result, while up. */
+  get instructions(): string | undefined {
+    return this._state === 'up' ? this._instructions : undefined;
   }
   get pid(): number | null {
     return this._state === 'up' || this._state === 'starting' ? (this.transport?.pid ?? null) : null;
@@ -266,9 +150,10 @@ export class Upstream {
     };
   }
 
+  /** Starts the process (a requested start; crash counting begins anew). No-op unless stopped. */
   start(): void {
     if (this._state !== 'stopped') return;
-    this.crashes = [];
+    this.crashes.reset();
     this.restartCount = 0;
     void this.attempt('starting');
   }
@@ -288,58 +173,42 @@ export class Upstream {
     return new Promise((resolve) => this.startedWaiters.push(resolve));
   }
 
-  /** Stops the process (stdin closed, then SIGKILL after the grace period); no restart. */
-  async stop(): Promise<void> {
+  /**
+   * A requested stop (not a crash): the state becomes `stopped`, nothing restarts it, and the
+   * process tree is stopped in steps (stdin, SIGTERM, SIGKILL). Resolves when the tree is gone.
+   */
+  async stop(reason = 'stopped'): Promise<void> {
     this.generation++;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
-    const client = this.client;
-    const child = this.child;
+    const { client, transport } = this;
     this.client = undefined;
     this.transport = undefined;
-    this.child = undefined;
+    if (this._state !== 'stopped') this.log.info(`upstream ${this.name}: ${reason}`);
     this.setState('stopped');
-    if (!client) return;
-    await this.terminate(client, child);
+    if (transport) await terminate(client, transport);
   }
 
   /**
-   * A request to the upstream on behalf of a session. Errors instead of waiting when the
-   * upstream is not up, and when it exits mid-call.
+   * Writes one message to the server as it is (the gateway's relay: requests from sessions
+   * with ids of its own, answers to the server's requests, notifications). Rejects when the
+   * process is not running.
    */
-  async request(request: { method: string; params?: Record<string, unknown> }, options: RequestOptions): Promise<Result> {
-    const client = this.client;
-    if (this._state !== 'up' || !client) throw this.unavailable();
-    const { onprogress, resetTimeoutOnProgress: _reset, ...sdkOptions } = options;
-    let outgoing = request;
-    let token: string | undefined;
-    if (onprogress) {
-      token = `exai-${++this.progressSeq}`;
-      this.progress.set(token, onprogress);
-      const params = request.params ?? {};
-      const meta = (params._meta ?? {}) as Record<string, unknown>;
-      outgoing = { ...request, params: { ...params, _meta: { ...meta, progressToken: token } } };
-    }
-    try {
-      // The SDK types requests as the union of known ClientRequests; the gateway forwards
-      // whatever the session sent after its own schema validated it.
-      return await client.request(outgoing as Parameters<Client['request']>[0], ResultSchema, sdkOptions);
-    } catch (err) {
-      if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed) {
-        throw new McpError(
-          ErrorCode.InternalError,
-          `upstream server "${this.name}" exited during the call${this.exitInfo ? ` (${this.exitInfo})` : ''}; it is being restarted, retry in a moment`,
-          { upstream: this.name },
-        );
-      }
-      throw err;
-    } finally {
-      if (token) this.progress.delete(token);
-    }
+  async send(message: WireMessage): Promise<void> {
+    const transport = this.transport;
+    if (!transport || transport.exit) throw this.unavailable();
+    await transport.send(asSdkMessage(message));
+  }
+
+  /** How the process ended last, for "exited during the call" errors; undefined while it runs. */
+  exitDescription(): string | undefined {
+    const exit = this.lastExit;
+    if (!exit) return undefined;
+    return exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
   }
 
   /** The error a session gets for a call to an upstream that is not up. */
-  unavailable(): McpError {
+  unavailable(): WireRequestError {
     const why: Record<UpstreamState, string> = {
       starting: 'is still starting; retry in a moment',
       restarting: `is restarting after it exited${this._lastError ? ` (${this._lastError})` : ''}; retry in a moment`,
@@ -347,7 +216,7 @@ export class Upstream {
       stopped: 'is stopped',
       up: 'is up',
     };
-    return new McpError(ErrorCode.InternalError, `upstream server "${this.name}" ${why[this._state]}`, {
+    return new WireRequestError(INTERNAL_ERROR, `upstream server "${this.name}" ${why[this._state]}`, {
       upstream: this.name,
       state: this._state,
     });
@@ -373,8 +242,7 @@ export class Upstream {
   private async attempt(state: 'starting' | 'restarting'): Promise<void> {
     const generation = ++this.generation;
     this.restartTimer = undefined;
-    this.exitInfo = undefined;
-    this.exitCode = null;
+    this.lastExit = undefined;
     this.setState(state);
     const { command, args, cwd } = this.spec;
     if (!existsSync(cwd)) {
@@ -383,37 +251,30 @@ export class Upstream {
       this.crashed(`failed to start: its cwd ${JSON.stringify(cwd)} does not exist (check "cwd" in servers.json)`);
       return;
     }
-    const wrapper = pdeathsigWrapper();
-    this.wrapped = wrapper !== null;
-    const transport = new StdioClientTransport({
-      command: wrapper ?? command,
-      args: wrapper ? ['--pdeathsig', 'TERM', '--', command, ...args] : [...args],
+    const current = () => generation === this.generation;
+    const transport = new ChildProcessTransport({
+      command,
+      args,
       cwd,
-      env: upstreamEnv(this.spec),
-      stderr: 'pipe',
+      env: upstreamEnv(this.spec.env),
+      maxMessageBytes: MAX_PAYLOAD,
+      closeGraceMs: Math.round(this.options.stopGraceMs / 3),
+      killGraceMs: Math.round((this.options.stopGraceMs * 2) / 3),
+      onStderrLine: (line) => this.onStderr(line),
+      onOversize: (id, bytes) => {
+        const message = `upstream server "${this.name}" sent a message of ${formatBytes(bytes)}, more than the ${formatBytes(MAX_PAYLOAD)} limit of exai; only this request failed (ask for less at once)`;
+        this.log.warn(`upstream ${this.name}: dropped a ${bytes}-byte message (limit ${MAX_PAYLOAD} bytes)${id === undefined ? '' : ` answering ${JSON.stringify(id)}`}`);
+        return id === undefined ? undefined : errorResponse(id, INTERNAL_ERROR, message, { limitBytes: MAX_PAYLOAD, bytes });
+      },
+      intercept: (message) => current() && this.events.onMessage(this, message),
     });
-    transport.stderr?.on('data', (chunk: Buffer) => this.onStderr(chunk));
     const client = new Client({ name: 'exai', version: EXAI_VERSION }, { capabilities: UPSTREAM_CLIENT_CAPABILITIES });
     this.wire(client, generation);
     this.client = client;
     this.transport = transport;
-
-    // Only the process's own exit is a crash; the SDK reports it as the transport closing.
-    const origStart = transport.start.bind(transport);
-    transport.start = async () => {
-      await origStart();
-      const child = childOf(transport);
-      if (child) {
-        this.child = child;
-        track(child);
-        child.once('exit', (code, signal) => {
-          if (generation !== this.generation) return;
-          this.exitCode = code;
-          this.exitInfo = signal ? `killed by ${signal}` : `exit code ${code}`;
-        });
-      }
+    client.onclose = () => {
+      if (current()) this.onClosed(transport);
     };
-    client.onclose = () => this.onClosed(generation);
 
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -424,86 +285,51 @@ export class Upstream {
     });
     try {
       await Promise.race([client.connect(transport), timeout]);
-      this.interceptProgress(transport);
       const capabilities = client.getServerCapabilities() ?? {};
       const catalog = await Promise.race([readCatalog(client, capabilities), timeout]);
-      if (generation !== this.generation) return;
+      if (!current()) return;
       this.capabilities = capabilities;
+      this._instructions = client.getInstructions();
       this._catalog = catalog;
       this.log.info(
         `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
       );
       this.setState('up');
     } catch (err) {
-      if (generation !== this.generation) return;
-      const detail = this.execFailure() ?? describeStartError(err, command);
+      if (!current()) return;
+      const detail = describeStartError(err, command, transport);
       // A failed start is a crash like any other; make sure the process is gone before retrying.
       this.generation++;
       this.client = undefined;
       this.transport = undefined;
-      const child = this.child;
-      this.child = undefined;
-      void this.terminate(client, child);
+      this.lastExit = transport.exit;
+      void terminate(client, transport);
       this.crashed(`failed to start: ${detail}`);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  /**
-   * Progress is taken off the wire before the SDK sees it. The SDK dispatches a notification a
-   * microtask later but a response at once, so when the last progress and the result arrive in
-   * one stdout chunk (usual for a fast server) it drops that progress as "unknown token".
-   */
-  private interceptProgress(transport: StdioClientTransport): void {
-    const deliver = transport.onmessage;
-    transport.onmessage = (message: JSONRPCMessage) => {
-      if (isJSONRPCNotification(message) && message.method === 'notifications/progress') {
-        const parsed = ProgressNotificationSchema.safeParse(message);
-        if (parsed.success) {
-          const { progressToken, ...progress } = parsed.data.params;
-          this.progress.get(String(progressToken))?.(progress);
-        }
-        return;
-      }
-      deliver?.(message);
-    };
-  }
-
-  private onClosed(generation: number): void {
-    if (generation !== this.generation) return;
+  private onClosed(transport: ChildProcessTransport): void {
     const wasUp = this._state === 'up';
     this.generation++;
     this.client = undefined;
     this.transport = undefined;
-    this.child = undefined;
-    const exited = this.exitInfo ? `exited (${this.exitInfo})` : 'the process exited';
-    this.crashed(wasUp ? exited : `failed to start: ${this.execFailure() ?? `${exited} before initializing`}`);
-  }
-
-  /** Under the wrapper a missing command is an exit code, not a spawn error. */
-  private execFailure(): string | undefined {
-    if (!this.wrapped) return undefined;
-    const command = JSON.stringify(this.spec.command);
-    if (this.exitCode === EXEC_NOT_FOUND) return `command ${command} not found (check "command" and PATH)`;
-    if (this.exitCode === EXEC_NOT_EXECUTABLE) return `command ${command} is not executable`;
-    return undefined;
+    this.lastExit = transport.exit;
+    const how = this.exitDescription();
+    const exited = how ? `exited (${how})` : 'the process exited';
+    this.crashed(wasUp ? exited : `failed to start: ${exited} before initializing`);
   }
 
   private crashed(reason: string): void {
     const lastLine = this.stderrTail[this.stderrTail.length - 1];
     this._lastError = lastLine ? `${reason}; last stderr: ${lastLine}` : reason;
-    const now = Date.now();
-    this.crashes = this.crashes.filter((t) => now - t < this.options.crashWindowMs);
-    this.crashes.push(now);
-    if (this.crashes.length >= this.options.maxCrashes) {
-      this.log.error(
-        `upstream ${this.name}: failed after ${this.crashes.length} crashes within ${Math.round(this.options.crashWindowMs / 1000)} s (${this._lastError}); fix it and save .exai/servers.json to retry`,
-      );
+    const delay = this.crashes.record();
+    if (delay === undefined) {
+      this.log.error(`upstream ${this.name}: failed after ${this.crashes.describe()} (${this._lastError}); fix it and save .exai/servers.json to retry`);
       this.setState('failed');
       return;
     }
-    const delay = Math.min(this.options.maxBackoffMs, this.options.initialBackoffMs * 2 ** (this.crashes.length - 1));
     this.log.warn(`upstream ${this.name}: ${this._lastError}; restarting in ${delay} ms`);
     this.setState('restarting');
     const generation = this.generation;
@@ -514,50 +340,17 @@ export class Upstream {
     }, delay);
   }
 
-  private async terminate(client: Client, child: ChildProcess | undefined): Promise<void> {
-    // Closing ends the child's stdin, which a stdio MCP server takes as the end; the SDK would
-    // wait 2 s before SIGTERM and 2 more before SIGKILL, longer than a daemon may take to stop.
-    const closing = client.close().catch(() => undefined);
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-      await closing;
-      return;
-    }
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.options.stopGraceMs)));
-    const outcome = await Promise.race([exited.then(() => 'exited' as const), graceOver]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-      await exited;
-    }
-  }
-
   private wire(client: Client, generation: number): void {
     const current = () => generation === this.generation;
     client.onerror = (err) => {
       if (current()) this.log.warn(`upstream ${this.name}: ${errorMessage(err)}`);
     };
-    const forwardRequest = (request: ServerRequest, extra: { signal: AbortSignal }) =>
-      this.events.onRequest(this, request, extra.signal);
-    // The session's answer comes back loosely typed; the SDK Client validates sampling and
-    // elicitation answers against their schemas before they go to the upstream.
-    client.setRequestHandler(CreateMessageRequestSchema, (request, extra) => forwardRequest(request, extra) as Promise<CreateMessageResult>);
-    client.setRequestHandler(ElicitRequestSchema, (request, extra) => forwardRequest(request, extra) as Promise<ElicitResult>);
-    client.setRequestHandler(ListRootsRequestSchema, (request, extra) => forwardRequest(request, extra) as Promise<ListRootsResult>);
-    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    const notify = (n: ServerNotification) => {
       if (current()) this.events.onNotification(this, n);
-    });
-    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
-      if (current()) this.events.onNotification(this, n);
-    });
-    client.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => {
-      if (current()) this.events.onNotification(this, n);
-    });
+    };
+    client.setNotificationHandler(LoggingMessageNotificationSchema, notify);
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, notify);
+    client.setNotificationHandler(ElicitationCompleteNotificationSchema, notify);
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.refresh('tools', generation));
     client.setNotificationHandler(PromptListChangedNotificationSchema, () => this.refresh('prompts', generation));
     client.setNotificationHandler(ResourceListChangedNotificationSchema, () => this.refresh('resources', generation));
@@ -572,100 +365,42 @@ export class Upstream {
     }
     const client = this.client;
     if (!client) return;
-    const run = (async () => {
-      try {
-        const caps = this.capabilities ?? {};
-        if (kind === 'tools') this._catalog.tools = await listTools(client, caps);
-        if (kind === 'prompts') this._catalog.prompts = await listPrompts(client, caps);
-        if (kind === 'resources') {
-          this._catalog.resources = await listResources(client, caps);
-          this._catalog.resourceTemplates = await listTemplates(client, caps);
-        }
-      } catch (err) {
-        this.log.warn(`upstream ${this.name}: re-reading its ${kind} after list_changed failed: ${errorMessage(err)}`);
-      }
-    })();
-    this.refreshing.set(kind, run);
-    void run.then(() => {
-      this.refreshing.delete(kind);
-      if (generation !== this.generation) return;
-      this.events.onListChanged(this, kind);
-      if (this.refreshAgain.delete(kind)) this.refresh(kind, generation);
-    });
+    this.refreshing.add(kind);
+    void rereadKind(client, this.capabilities ?? {}, kind, this._catalog)
+      .catch((err) => this.log.warn(`upstream ${this.name}: re-reading its ${kind} after list_changed failed: ${errorMessage(err)}`))
+      .then(() => {
+        this.refreshing.delete(kind);
+        if (generation !== this.generation) return;
+        this.events.onListChanged(this, kind);
+        if (this.refreshAgain.delete(kind)) this.refresh(kind, generation);
+      });
   }
 
-  private onStderr(chunk: Buffer): void {
-    const text = this.stderrPartial + chunk.toString('utf8');
-    const lines = text.split(/\r?\n/);
-    this.stderrPartial = (lines.pop() ?? '').slice(-4096);
-    for (const raw of lines) {
-      const line = raw.trimEnd();
-      if (line === '') continue;
-      this.stderrTail.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
-      if (this.stderrTail.length > this.options.stderrLines) this.stderrTail.shift();
-      this.log.info(`upstream ${this.name} stderr: ${line}`);
-    }
+  private onStderr(line: string): void {
+    if (line === '') return;
+    this.stderrTail.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
+    if (this.stderrTail.length > this.options.stderrLines) this.stderrTail.shift();
+    this.log.info(`upstream ${this.name} stderr: ${line}`);
   }
 }
 
-function describeStartError(err: unknown, command: string): string {
-  const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : undefined;
-  if (code === 'ENOENT') return `command ${JSON.stringify(command)} not found (check "command" and PATH)`;
-  if (code === 'EACCES') return `command ${JSON.stringify(command)} is not executable`;
-  if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed) return 'the process exited before initializing';
+/** Closes the SDK client and stops the process tree; resolves when the tree is gone. */
+async function terminate(client: Client | undefined, transport: ChildProcessTransport): Promise<void> {
+  await Promise.all([transport.close(), client?.close().catch(() => undefined)]);
+}
+
+function describeStartError(err: unknown, command: string, transport: ChildProcessTransport): string {
+  if (err instanceof SpawnError) {
+    if (err.code === 'ENOENT') return `command ${JSON.stringify(command)} not found (check "command" and PATH)`;
+    if (err.code === 'EACCES') return `command ${JSON.stringify(command)} is not executable`;
+  }
+  if (transport.exit) {
+    const { code, signal } = transport.exit;
+    return `the process exited before initializing (${signal ? `killed by ${signal}` : `exit code ${code}`})`;
+  }
   return errorMessage(err);
 }
 
-/** Pages through a list; a server that keeps returning cursors is cut off rather than followed forever. */
-async function paged<T>(fetch: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string | undefined }>): Promise<T[]> {
-  const all: T[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const { items, nextCursor } = await fetch(cursor);
-    all.push(...items);
-    if (!nextCursor || nextCursor === cursor) break;
-    cursor = nextCursor;
-  }
-  return all;
-}
-
-const params = (cursor: string | undefined) => (cursor === undefined ? {} : { params: { cursor } });
-
-async function listTools(client: Client, caps: ServerCapabilities): Promise<Tool[]> {
-  if (!caps.tools) return [];
-  return paged(async (cursor) => {
-    const r = await client.request({ method: 'tools/list', ...params(cursor) }, ListToolsResultSchema);
-    return { items: r.tools, nextCursor: r.nextCursor };
-  });
-}
-async function listPrompts(client: Client, caps: ServerCapabilities): Promise<Prompt[]> {
-  if (!caps.prompts) return [];
-  return paged(async (cursor) => {
-    const r = await client.request({ method: 'prompts/list', ...params(cursor) }, ListPromptsResultSchema);
-    return { items: r.prompts, nextCursor: r.nextCursor };
-  });
-}
-async function listResources(client: Client, caps: ServerCapabilities): Promise<Resource[]> {
-  if (!caps.resources) return [];
-  return paged(async (cursor) => {
-    const r = await client.request({ method: 'resources/list', ...params(cursor) }, ListResourcesResultSchema);
-    return { items: r.resources, nextCursor: r.nextCursor };
-  });
-}
-async function listTemplates(client: Client, caps: ServerCapabilities): Promise<ResourceTemplate[]> {
-  if (!caps.resources) return [];
-  return paged(async (cursor) => {
-    const r = await client.request({ method: 'resources/templates/list', ...params(cursor) }, ListResourceTemplatesResultSchema);
-    return { items: r.resourceTemplates, nextCursor: r.nextCursor };
-  });
-}
-
-async function readCatalog(client: Client, caps: ServerCapabilities): Promise<Catalog> {
-  const [tools, prompts, resources, resourceTemplates] = await Promise.all([
-    listTools(client, caps),
-    listPrompts(client, caps),
-    listResources(client, caps),
-    listTemplates(client, caps),
-  ]);
-  return { tools, prompts, resources, resourceTemplates };
+function formatBytes(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MiB` : `${bytes} bytes`;
 }

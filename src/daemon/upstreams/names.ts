@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto';
+
+/** Separates the upstream's name from the tool/prompt name: `<server>__<name>`. */
+export const NAME_SEPARATOR = '__';
+
+/**
+ * The longest name exai exposes for an upstream's tool or prompt. Model APIs accept tool names
+ * of at most 64 characters (Anthropic's and OpenAI's tool name limit), and Claude Code sends
+ * `mcp__<server>__<tool>`, here `mcp__exai__<name>`: 11 characters go to that prefix.
+ */
+export const MAX_EXPOSED_NAME = 64 - 'mcp__exai__'.length;
+
+const HASH_CHARS = 8;
+
+/**
+ * The name a session sees for `name` of upstream `server`: `<server>__<name>`, or, when that
+ * is longer than MAX_EXPOSED_NAME (53) characters, its first 44 characters, `_`, and the first
+ * 8 hex digits of the SHA-256 of the full name. The short form is the same every time (it
+ * depends on the full name only), so a client may remember it; calls with it still route.
+ */
+export function exposedName(server: string, name: string): string {
+  const full = `${server}${NAME_SEPARATOR}${name}`;
+  if (full.length <= MAX_EXPOSED_NAME) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, HASH_CHARS);
+  return `${full.slice(0, MAX_EXPOSED_NAME - HASH_CHARS - 1)}_${hash}`;
+}
+
+/** The upstream a `<server>__…` name points at, by its prefix (also for names of upstreams that are down). */
+export function serverOf(exposed: string): string | undefined {
+  const at = exposed.indexOf(NAME_SEPARATOR);
+  return at > 0 ? exposed.slice(0, at) : undefined;
+}

@@ -1,0 +1,166 @@
+/**
+ * What sessions ask of upstreams. Calls, reads, completions and tasks are relayed as JSON-RPC
+ * (the SDK Server never sees them); lists, subscriptions and the built-in tools are answered by
+ * each session's SDK Server through the handlers registered here.
+ */
+import {
+  CallToolRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListResourcesRequestSchema,
+  ListToolsRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { errorMessage } from '../../common/errors.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, WireRequestError, errorResponse, type WireRequest } from '../../transport/jsonrpc.js';
+import { invalidParams } from '../params.js';
+import type { GatewaySession } from './clients.js';
+import type { Relay } from './relay.js';
+import type { Directory } from './routing.js';
+import type { Subscriptions } from './subscriptions.js';
+import type { Tasks } from './tasks.js';
+import type { Upstream } from './upstream.js';
+
+export interface SessionRequestsDeps {
+  relay: Relay;
+  tasks: Tasks;
+  directory: Directory;
+  subscriptions: Subscriptions<GatewaySession>;
+  upstreams: () => Iterable<Upstream>;
+  firstStart: () => Promise<void>;
+}
+
+export class SessionRequests {
+  constructor(private readonly deps: SessionRequestsDeps) {}
+
+  /**
+   * One request from a session; true when it is relayed (or answered) here, false when the
+   * session's SDK Server answers it. Parameters of the wrong type are answered with -32602.
+   */
+  take(entry: GatewaySession, request: WireRequest): boolean {
+    const builtin = request.method === 'tools/call' && entry.builtins.some((b) => b.definition.name === request.params?.name);
+    const problem = invalidParams(request, builtin);
+    if (problem) {
+      entry.send(errorResponse(request.id, INVALID_PARAMS, `invalid params for ${request.method}: ${problem}`));
+      return true;
+    }
+    switch (request.method) {
+      case 'tools/call':
+        if (builtin) return false;
+        void this.callTool(entry, request).catch((err) => fail(entry, request, err));
+        return true;
+      case 'prompts/get':
+      case 'resources/read':
+      case 'completion/complete':
+        void this.read(entry, request).catch((err) => fail(entry, request, err));
+        return true;
+      case 'tasks/get':
+      case 'tasks/result':
+      case 'tasks/cancel':
+      case 'tasks/list':
+        this.deps.tasks.fromSession(entry, request);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** The handlers for what the session's SDK Server answers itself. */
+  registerHandlers(entry: GatewaySession): void {
+    const { server, builtins } = entry;
+    const { directory, subscriptions, firstStart } = this.deps;
+    const upstreams = () => [...this.deps.upstreams()];
+    server.setRequestHandler(ListToolsRequestSchema, async () => {
+      await firstStart();
+      const tools: Tool[] = builtins.map((b) => b.definition);
+      return { tools: [...tools, ...directory.listTools(server.getClientCapabilities()?.tasks !== undefined)] };
+    });
+    server.setRequestHandler(CallToolRequestSchema, async (request) => {
+      // Only built-ins get here; everything else is relayed before the SDK sees it.
+      const builtin = builtins.find((b) => b.definition.name === request.params.name);
+      if (!builtin) throw new WireRequestError(INVALID_PARAMS, `unknown tool ${JSON.stringify(request.params.name.slice(0, 100))}`);
+      return builtin.call(request.params.arguments);
+    });
+    server.setRequestHandler(ListPromptsRequestSchema, async () => {
+      await firstStart();
+      return { prompts: directory.listPrompts() };
+    });
+    server.setRequestHandler(ListResourcesRequestSchema, async () => {
+      await firstStart();
+      return { resources: upstreams().flatMap((up) => up.catalog.resources) };
+    });
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => {
+      await firstStart();
+      return { resourceTemplates: upstreams().flatMap((up) => up.catalog.resourceTemplates) };
+    });
+    server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+      const upstream = await directory.routeUri(request.params.uri);
+      if (!upstream.serverCapabilities?.resources?.subscribe) {
+        throw new WireRequestError(INVALID_REQUEST, `upstream server "${upstream.name}" does not support resource subscriptions`);
+      }
+      await subscriptions.subscribe(entry, upstream, request.params.uri);
+      return {};
+    });
+    server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+      subscriptions.unsubscribe(entry, request.params.uri);
+      return {};
+    });
+  }
+
+  /**
+   * tools/call: relayed as it is; a task-augmented one joins the task to the session; a plain
+   * call of a tool that requires a task runs as a task upstream (tasks.ts).
+   */
+  private async callTool(entry: GatewaySession, request: WireRequest): Promise<void> {
+    const { relay, tasks, directory } = this.deps;
+    const params = request.params!;
+    const { upstream, name, item: tool } = await directory.route(params.name as string, 'tool');
+    const outgoing = { ...params, name };
+    if (params.task !== undefined) {
+      tasks.callAsTask(entry, request, upstream, outgoing);
+    } else if (tool.execution?.taskSupport === 'required' && upstream.serverCapabilities?.tasks?.requests?.tools?.call) {
+      tasks.callThroughTask(entry, request, upstream, outgoing);
+    } else {
+      relay.forward(entry, request.id, upstream, request.method, outgoing);
+    }
+  }
+
+  /** prompts/get, resources/read and completion/complete, to the upstream that serves the name or URI. */
+  private async read(entry: GatewaySession, request: WireRequest): Promise<void> {
+    const { relay, directory } = this.deps;
+    const params = request.params!;
+    if (request.method === 'prompts/get') {
+      const { upstream, name } = await directory.route(params.name as string, 'prompt');
+      relay.forward(entry, request.id, upstream, request.method, { ...params, name });
+      return;
+    }
+    if (request.method === 'resources/read') {
+      relay.forward(entry, request.id, await directory.routeUri(params.uri as string), request.method, params);
+      return;
+    }
+    const ref = params.ref as { type: string; name?: string; uri?: string };
+    let upstream: Upstream;
+    let outgoing = params;
+    if (ref.type === 'ref/prompt') {
+      const routed = await directory.route(ref.name!, 'prompt');
+      upstream = routed.upstream;
+      outgoing = { ...params, ref: { ...ref, name: routed.name } };
+    } else {
+      upstream = await directory.routeTemplate(ref.uri!);
+    }
+    // Completions are optional: an upstream without them simply offers nothing.
+    if (!upstream.serverCapabilities?.completions) {
+      entry.send({ jsonrpc: '2.0', id: request.id, result: { completion: { values: [] } } });
+      return;
+    }
+    relay.forward(entry, request.id, upstream, request.method, outgoing);
+  }
+}
+
+function fail(entry: GatewaySession, request: WireRequest, err: unknown): void {
+  const code = err instanceof WireRequestError ? err.code : INTERNAL_ERROR;
+  const data = err instanceof WireRequestError ? err.data : undefined;
+  entry.send(errorResponse(request.id, code, errorMessage(err), data));
+}

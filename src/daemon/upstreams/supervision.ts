@@ -1,0 +1,59 @@
+/**
+ * When a crashed upstream is started again: capped exponential backoff, and a crash limit in a
+ * window after which it is marked failed (a crash loop must not burn the machine or the log).
+ */
+
+export interface SupervisionOptions {
+  /** First restart delay; doubles per crash in the window, up to maxBackoffMs. */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** This many crashes within crashWindowMs mark the upstream failed (no more restarts). */
+  maxCrashes: number;
+  crashWindowMs: number;
+  /** Spawn + initialize + first listing; longer counts as a failed start. */
+  startTimeoutMs: number;
+  /**
+   * How long a stopping upstream's process tree gets in all: a third after its stdin closes,
+   * the rest after SIGTERM, then SIGKILL. Below pm2's kill_timeout (3 s), with room for the
+   * daemon's own close.
+   */
+  stopGraceMs: number;
+  stderrLines: number;
+}
+
+export const DEFAULT_SUPERVISION: SupervisionOptions = {
+  initialBackoffMs: 250,
+  maxBackoffMs: 10_000,
+  maxCrashes: 5,
+  crashWindowMs: 60_000,
+  startTimeoutMs: 30_000,
+  stopGraceMs: 1_500,
+  stderrLines: 50,
+};
+
+export class CrashHistory {
+  private crashes: number[] = [];
+
+  constructor(private readonly options: SupervisionOptions) {}
+
+  /** Forgets past crashes (a requested start begins anew). */
+  reset(): void {
+    this.crashes = [];
+  }
+
+  /**
+   * Records a crash now. Returns the delay before the next start (ms), or undefined when this
+   * crash makes `maxCrashes` within the window: the upstream has failed.
+   */
+  record(now = Date.now()): number | undefined {
+    this.crashes = this.crashes.filter((t) => now - t < this.options.crashWindowMs);
+    this.crashes.push(now);
+    if (this.crashes.length >= this.options.maxCrashes) return undefined;
+    return Math.min(this.options.maxBackoffMs, this.options.initialBackoffMs * 2 ** (this.crashes.length - 1));
+  }
+
+  /** "5 crashes within 60 s", for the failure message. */
+  describe(): string {
+    return `${this.crashes.length} crashes within ${Math.round(this.options.crashWindowMs / 1000)} s`;
+  }
+}

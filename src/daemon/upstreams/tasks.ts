@@ -1,0 +1,335 @@
+/**
+ * Tasks through the gateway (MCP 2025-11-25, "Utilities: Tasks"). Either side may ask for a
+ * task: a session's task-augmented tools/call runs as a task of an upstream, and an upstream's
+ * task-augmented sampling or elicitation runs as a task of a session. A task id is the
+ * receiver's, so exai remembers which session and which upstream each one joins, and routes
+ * tasks/get, tasks/result, tasks/cancel and status notifications between exactly those two;
+ * another session asking for it gets "unknown task", as from a server it never talked to.
+ *
+ * Where one side cannot do tasks, exai does the task side itself: a plain tools/call of a tool
+ * that requires a task is run as a task upstream and answered when it ends, and a task-augmented
+ * sampling or elicitation for a session without tasks becomes a task kept by exai around a
+ * plain request to that session.
+ */
+import { randomUUID } from 'node:crypto';
+import { INTERNAL_ERROR, INVALID_PARAMS, errorResponse, type WireNotification, type WireRequest, type WireResponse } from '../../transport/jsonrpc.js';
+import type { Relay, RelaySession } from './relay.js';
+import type { Upstream } from './upstream.js';
+
+/** The `_meta` key that ties a message to a task (spec: "Associating Task-Related Messages"). */
+export const RELATED_TASK_META = 'io.modelcontextprotocol/related-task';
+
+type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
+const isTerminal = (status: unknown) => status === 'completed' || status === 'failed' || status === 'cancelled';
+
+interface Task {
+  taskId: string;
+  status: TaskStatus;
+  statusMessage?: string;
+  createdAt: string;
+  lastUpdatedAt: string;
+  ttl: number | null;
+  pollInterval: number;
+}
+
+interface Joined {
+  readonly upstream: Upstream;
+  readonly session: RelaySession;
+  /** exai's id for the request that created the task: its progress token lives until the task ends. */
+  readonly createdBy?: string;
+  /** Created by exai for a session that did not ask for a task: the session never sees its id. */
+  readonly hidden?: boolean;
+}
+
+/** A task exai keeps for an upstream around a plain request to a session that cannot do tasks. */
+interface LocalTask {
+  readonly task: Task;
+  readonly upstream: Upstream;
+  downId: string | undefined;
+  response: WireResponse | undefined;
+  waiters: Array<() => void>;
+}
+
+const LOCAL_TTL_MS = 5 * 60_000;
+const LOCAL_POLL_MS = 500;
+
+const taskIdOf = (params: Record<string, unknown> | undefined): string | undefined =>
+  typeof params?.taskId === 'string' ? params.taskId : undefined;
+
+function createdTaskId(response: WireResponse): string | undefined {
+  const task = response.result?.task;
+  return typeof task === 'object' && task !== null && typeof (task as { taskId?: unknown }).taskId === 'string'
+    ? (task as { taskId: string }).taskId
+    : undefined;
+}
+
+export class Tasks {
+  /** Tasks upstreams run for sessions, by task id. */
+  private readonly upstreamTasks = new Map<string, Joined>();
+  /** Tasks sessions run for upstreams, by task id. */
+  private readonly sessionTasks = new Map<string, Joined>();
+  private readonly local = new Map<string, LocalTask>();
+
+  constructor(private readonly relay: Relay) {}
+
+  /** The session that owns an upstream's task (for requests that carry related-task metadata). */
+  ownerOf(taskId: string): RelaySession | undefined {
+    return this.upstreamTasks.get(taskId)?.session;
+  }
+
+  // --- a session's tools/call as a task of an upstream ---------------------------------------
+
+  /** A task-augmented tools/call: relayed as it is; the task it creates joins the session to the upstream. */
+  callAsTask(session: RelaySession, request: WireRequest, upstream: Upstream, params: Record<string, unknown>): void {
+    this.relay.toUpstream(upstream, request.method, params, {
+      session,
+      clientId: request.id,
+      deliver: (response) => {
+        const taskId = createdTaskId(response);
+        if (taskId) this.upstreamTasks.set(taskId, { upstream, session, createdBy: response.id as string });
+        else this.relay.dropProgress(response.id as string);
+        session.send({ ...response, id: request.id });
+      },
+    });
+  }
+
+  /**
+   * A plain tools/call of a tool that requires a task: run as a task upstream, answered with its
+   * result once it ends (tasks/result blocks until then). Cancelling the call cancels the task.
+   */
+  callThroughTask(session: RelaySession, request: WireRequest, upstream: Upstream, params: Record<string, unknown>): void {
+    this.relay.toUpstream(upstream, request.method, { ...params, task: {} }, {
+      session,
+      clientId: request.id,
+      deliver: (created) => {
+        const taskId = createdTaskId(created);
+        const createdBy = created.id as string;
+        if (!taskId) {
+          this.relay.dropProgress(createdBy);
+          session.send({ ...created, id: request.id });
+          return;
+        }
+        this.upstreamTasks.set(taskId, { upstream, session, createdBy, hidden: true });
+        this.relay.toUpstream(upstream, 'tasks/result', { taskId }, {
+          session,
+          clientId: request.id,
+          deliver: (result) => {
+            this.forget(taskId);
+            session.send({ ...result, id: request.id });
+          },
+          onCancel: () => {
+            this.forget(taskId);
+            this.relay.askUpstream(upstream, 'tasks/cancel', { taskId }).catch(() => undefined);
+          },
+        });
+      },
+    });
+  }
+
+  /** tasks/get, tasks/result, tasks/cancel and tasks/list from a session. */
+  fromSession(session: RelaySession, request: WireRequest): void {
+    if (request.method === 'tasks/list') {
+      void this.listFor(session, request);
+      return;
+    }
+    const taskId = taskIdOf(request.params)!;
+    const joined = this.upstreamTasks.get(taskId);
+    if (!joined || joined.session !== session || joined.hidden) {
+      session.send(unknownTask(request, taskId));
+      return;
+    }
+    this.relay.toUpstream(joined.upstream, request.method, request.params, {
+      session,
+      clientId: request.id,
+      deliver: (response) => {
+        if (request.method === 'tasks/result' && joined.createdBy) this.relay.dropProgress(joined.createdBy);
+        session.send({ ...response, id: request.id });
+      },
+    });
+  }
+
+  /** A session's tasks: each one's current state from its upstream (tasks/get), expired ones left out. */
+  private async listFor(session: RelaySession, request: WireRequest): Promise<void> {
+    const mine = [...this.upstreamTasks].filter(([, j]) => j.session === session && !j.hidden);
+    const states = await Promise.all(
+      mine.map(async ([taskId, j]) => {
+        const response = await this.relay.askUpstream(j.upstream, 'tasks/get', { taskId });
+        if (response.error) this.forget(taskId);
+        return response.result;
+      }),
+    );
+    const tasks = states.filter((t): t is Record<string, unknown> => t !== undefined).map(({ _meta: _m, ...task }) => task);
+    session.send({ jsonrpc: '2.0', id: request.id, result: { tasks } });
+  }
+
+  /** notifications/tasks/status from an upstream: to the session that owns the task. */
+  statusFromUpstream(upstream: Upstream, notification: WireNotification): boolean {
+    const taskId = taskIdOf(notification.params);
+    const joined = taskId === undefined ? undefined : this.upstreamTasks.get(taskId);
+    if (!joined || joined.upstream !== upstream) return false;
+    if (isTerminal(notification.params?.status) && joined.createdBy) this.relay.dropProgress(joined.createdBy);
+    if (!joined.hidden) joined.session.send(notification);
+    return true;
+  }
+
+  // --- an upstream's sampling/elicitation as a task of a session ------------------------------
+
+  /**
+   * A task-augmented request of an upstream, for `session`: relayed as it is when the session
+   * declared task support for it, else run by exai as a task around a plain request.
+   */
+  askAsTask(session: RelaySession, sessionCanTask: boolean, upstream: Upstream, request: WireRequest): void {
+    if (sessionCanTask) {
+      this.relay.toSession(session, upstream, request, (response) => {
+        const taskId = createdTaskId(response);
+        if (taskId) this.sessionTasks.set(taskId, { upstream, session });
+        this.relay.answerUpstream(upstream, { ...response, id: request.id });
+      });
+      return;
+    }
+    const { task: asked, ...plain } = request.params ?? {};
+    const requestedTtl = (asked as { ttl?: unknown } | undefined)?.ttl;
+    const now = new Date().toISOString();
+    const local: LocalTask = {
+      task: {
+        taskId: `exai-${randomUUID()}`,
+        status: 'working',
+        createdAt: now,
+        lastUpdatedAt: now,
+        ttl: typeof requestedTtl === 'number' ? requestedTtl : LOCAL_TTL_MS,
+        pollInterval: LOCAL_POLL_MS,
+      },
+      upstream,
+      downId: undefined,
+      response: undefined,
+      waiters: [],
+    };
+    this.local.set(local.task.taskId, local);
+    this.relay.answerUpstream(upstream, { jsonrpc: '2.0', id: request.id, result: { task: { ...local.task } } });
+    local.downId = this.relay.toSession(session, upstream, { ...request, params: plain }, (response) => this.finishLocal(local, response));
+  }
+
+  /** tasks/* from an upstream (it polls a task it asked a session for). True when handled. */
+  fromUpstream(upstream: Upstream, request: WireRequest): boolean {
+    if (request.method === 'tasks/list') {
+      void this.listForUpstream(upstream, request);
+      return true;
+    }
+    const taskId = taskIdOf(request.params);
+    if (taskId === undefined) {
+      this.relay.answerUpstream(upstream, errorResponse(request.id, INVALID_PARAMS, `${request.method} needs a string "taskId"`));
+      return true;
+    }
+    const local = this.local.get(taskId);
+    if (local && local.upstream === upstream) {
+      void this.answerLocal(local, request);
+      return true;
+    }
+    const joined = this.sessionTasks.get(taskId);
+    if (!joined || joined.upstream !== upstream) {
+      this.relay.answerUpstream(upstream, unknownTask(request, taskId));
+      return true;
+    }
+    this.relay.toSession(joined.session, upstream, request);
+    return true;
+  }
+
+  /** notifications/tasks/status from a session: to the upstream whose task it runs. */
+  statusFromSession(session: RelaySession, notification: WireNotification): boolean {
+    const taskId = taskIdOf(notification.params);
+    const joined = taskId === undefined ? undefined : this.sessionTasks.get(taskId);
+    if (!joined || joined.session !== session) return false;
+    joined.upstream.send(notification).catch(() => undefined);
+    return true;
+  }
+
+  private async listForUpstream(upstream: Upstream, request: WireRequest): Promise<void> {
+    const tasks: Record<string, unknown>[] = [...this.local.values()].filter((l) => l.upstream === upstream).map((l) => ({ ...l.task }));
+    const theirs = [...this.sessionTasks].filter(([, j]) => j.upstream === upstream);
+    for (const [taskId, j] of theirs) {
+      const response = await new Promise<WireResponse>((resolve) =>
+        this.relay.toSession(j.session, upstream, { jsonrpc: '2.0', id: `list-${taskId}`, method: 'tasks/get', params: { taskId } }, resolve),
+      );
+      if (response.result) {
+        const { _meta: _m, ...task } = response.result;
+        tasks.push(task);
+      }
+    }
+    this.relay.answerUpstream(upstream, { jsonrpc: '2.0', id: request.id, result: { tasks } });
+  }
+
+  private async answerLocal(local: LocalTask, request: WireRequest): Promise<void> {
+    const { task, upstream } = local;
+    const reply = (response: WireResponse) => this.relay.answerUpstream(upstream, { ...response, id: request.id });
+    if (request.method === 'tasks/get') {
+      reply({ jsonrpc: '2.0', id: request.id, result: { ...task } });
+    } else if (request.method === 'tasks/cancel') {
+      if (isTerminal(task.status)) {
+        reply(errorResponse(request.id, INVALID_PARAMS, `task ${task.taskId} is already ${task.status}`));
+        return;
+      }
+      if (local.downId) this.relay.cancelToSession(local.downId, 'the server cancelled the task');
+      this.settleLocal(local, 'cancelled', errorResponse(request.id, INTERNAL_ERROR, `task ${task.taskId} was cancelled`), 'cancelled by the server');
+      reply({ jsonrpc: '2.0', id: request.id, result: { ...task } });
+    } else if (request.method === 'tasks/result') {
+      if (!isTerminal(task.status)) await new Promise<void>((resolve) => local.waiters.push(resolve));
+      const response = local.response!;
+      if (response.error) reply(response);
+      else reply({ ...response, result: { ...response.result, _meta: { ...((response.result?._meta as object) ?? {}), [RELATED_TASK_META]: { taskId: task.taskId } } } });
+    } else {
+      reply(errorResponse(request.id, INVALID_PARAMS, `exai does not serve ${request.method} for tasks`));
+    }
+  }
+
+  private finishLocal(local: LocalTask, response: WireResponse): void {
+    if (isTerminal(local.task.status)) return;
+    local.downId = undefined;
+    if (response.error) this.settleLocal(local, 'failed', response, response.error.message);
+    else this.settleLocal(local, 'completed', response);
+  }
+
+  private settleLocal(local: LocalTask, status: TaskStatus, response: WireResponse, statusMessage?: string): void {
+    const { task } = local;
+    task.status = status;
+    task.lastUpdatedAt = new Date().toISOString();
+    if (statusMessage) task.statusMessage = statusMessage;
+    local.response = response;
+    for (const resolve of local.waiters.splice(0)) resolve();
+    local.upstream.send({ jsonrpc: '2.0', method: 'notifications/tasks/status', params: { ...task } }).catch(() => undefined);
+    const timer = setTimeout(() => this.local.delete(task.taskId), task.ttl ?? LOCAL_TTL_MS);
+    timer.unref();
+  }
+
+  // --- peers going away ----------------------------------------------------------------------
+
+  /** A session closed: the tasks it joined cannot be reached from any other session. */
+  sessionClosed(session: RelaySession): void {
+    for (const [taskId, j] of [...this.upstreamTasks]) if (j.session === session) this.forget(taskId);
+    for (const [taskId, j] of [...this.sessionTasks]) if (j.session === session) this.sessionTasks.delete(taskId);
+  }
+
+  /** An upstream stopped: its tasks, and the tasks it asked for, are gone with it. */
+  upstreamGone(upstream: Upstream): void {
+    for (const [taskId, j] of [...this.upstreamTasks]) if (j.upstream === upstream) this.upstreamTasks.delete(taskId);
+    for (const [taskId, j] of [...this.sessionTasks]) if (j.upstream === upstream) this.sessionTasks.delete(taskId);
+    for (const [taskId, l] of [...this.local]) {
+      if (l.upstream !== upstream) continue;
+      if (l.downId) this.relay.cancelToSession(l.downId, 'the server that asked stopped');
+      this.local.delete(taskId);
+    }
+  }
+
+  private forget(taskId: string): void {
+    const joined = this.upstreamTasks.get(taskId);
+    if (joined?.createdBy) this.relay.dropProgress(joined.createdBy);
+    this.upstreamTasks.delete(taskId);
+  }
+}
+
+function unknownTask(request: WireRequest, taskId: string): WireResponse {
+  return errorResponse(
+    request.id,
+    INVALID_PARAMS,
+    `unknown task ${JSON.stringify(taskId.slice(0, 100))}: this session did not create it, or it ended with its server or session`,
+  );
+}
