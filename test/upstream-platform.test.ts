@@ -8,7 +8,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseServersConfig } from '../src/daemon/upstreams/config.js';
 import { upstreamEnv } from '../src/daemon/upstreams/env.js';
-import { decodeLine, killStep, resolveCommand, runKillStep, spawnOptions, treeAlive } from '../src/transport/process-tree.js';
+import { decodeLine, killStep, resolveCommand, runKillStep, spawnCwd, spawnOptions, treeAlive } from '../src/transport/process-tree.js';
 
 describe('stopping a process tree', () => {
   it('POSIX: the server leads its own process group, and every step signals the group', () => {
@@ -146,5 +146,21 @@ describe('reading stderr', () => {
     expect(decodeLine(oem, 'win32')).not.toContain('\ufffd');
     expect(decodeLine(Buffer.from('Fehler: Änderung'), 'win32')).toBe('Fehler: Änderung');
     expect(decodeLine(Buffer.from('Fehler: Änderung'), 'linux')).toBe('Fehler: Änderung');
+  });
+});
+
+describe('a deep working folder (WINDOWS.md #5)', () => {
+  const deep = `C:\\Users\\someone\\${'a-rather-long-folder-name\\'.repeat(10)}workspace`;
+
+  it('is passed in its \\\\?\\ form on Windows, with a reason to give if the start fails anyway', () => {
+    expect(deep.length).toBeGreaterThanOrEqual(248);
+    const folder = spawnCwd(deep, 'win32');
+    expect(folder.cwd).toBe(`\\\\?\\${deep}`);
+    expect(folder.problem).toMatch(new RegExp(`working folder is ${deep.length} characters long.*shorter "cwd"`));
+  });
+
+  it('is left alone when short, and everywhere but Windows', () => {
+    expect(spawnCwd('C:\\work\\ws', 'win32')).toEqual({ cwd: 'C:\\work\\ws' });
+    expect(spawnCwd(`/home/someone/${'x/'.repeat(200)}ws`, 'linux').problem).toBeUndefined();
   });
 });

@@ -18,6 +18,7 @@ import {
   resolveCommand,
   runKillStep,
   spawnOptions,
+  spawnCwd,
   startReaper,
   treeAlive,
   type Platform,
@@ -99,8 +100,9 @@ export class ChildProcessTransport implements Transport {
     const { command, args, cwd, env } = this.options;
     const resolved = resolveCommand(command, { cwd, env, platform: this.platform });
     if (resolved === undefined) throw new SpawnError('ENOENT', `command ${JSON.stringify(command)} not found`);
+    const folder = spawnCwd(cwd, this.platform);
     const child = crossSpawn(resolved, [...args], {
-      cwd,
+      cwd: folder.cwd,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
       ...spawnOptions(this.platform),
@@ -108,7 +110,7 @@ export class ChildProcessTransport implements Transport {
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
-      child.once('error', (err: NodeJS.ErrnoException) => reject(new SpawnError(err.code ?? 'ESPAWN', err.message)));
+      child.once('error', (err: NodeJS.ErrnoException) => reject(new SpawnError(err.code ?? 'ESPAWN', folder.problem ? `${err.message}; ${folder.problem}` : err.message)));
     });
     child.on('error', (err) => this.onerror?.(err));
     const pid = child.pid!;

@@ -21,6 +21,23 @@ export function spawnOptions(platform: Platform): Pick<SpawnOptions, 'detached' 
   return { detached: platform !== 'win32', windowsHide: true };
 }
 
+/** Windows starts no program in a working folder of MAX_PATH (260) or more, with the NUL and the last `\`. */
+const WIN_MAX_CWD = 248;
+
+/**
+ * The working folder to hand to spawn: on Windows a folder path of 248 characters or more is
+ * passed in its `\\?\` form, which CreateProcessW accepts where the plain one fails (libuv#4684;
+ * WINDOWS.md #5). `problem` is what to add to a failed start's message, so a deep workspace is
+ * not reported as a missing command.
+ */
+export function spawnCwd(cwd: string, platform: Platform): { cwd: string; problem?: string } {
+  if (platform !== 'win32' || cwd.length < WIN_MAX_CWD) return { cwd };
+  return {
+    cwd: path.win32.toNamespacedPath(cwd),
+    problem: `its working folder is ${cwd.length} characters long, and Windows may start no program in a folder of ${WIN_MAX_CWD} or more; set a shorter "cwd" in servers.json or move the workspace`,
+  };
+}
+
 /** One step of stopping a tree: a signal to a POSIX process group, or a Windows taskkill. */
 export type KillStep =
   | { kind: 'group'; pgid: number; signal: 'SIGTERM' | 'SIGKILL' }
