@@ -48,9 +48,9 @@ export async function connectStrict(entry: WrittenEntry, home: string, extraEnv:
 }
 
 /** `exai_status` through a client: the daemon's own view (port, pid, upstreams). */
-export async function exaiStatus(client: Client): Promise<{ port: number; pid: number; [k: string]: unknown }> {
+export async function exaiStatus(client: Client): Promise<{ port: number; pid: number; workspace: string; [k: string]: unknown }> {
   const res = await client.callTool({ name: 'exai_status', arguments: {} });
-  return res.structuredContent as { port: number; pid: number };
+  return res.structuredContent as { port: number; pid: number; workspace: string };
 }
 
 /** An upstream's environment as server-everything's `get-env` tool reports it. */

@@ -1,0 +1,61 @@
+/**
+ * A client config committed by a teammate names their port, not ours (issue 12): the shim uses
+ * the workspace's registered port, or starts the workspace when it has none here, and says so
+ * in one line — it never talks to whichever daemon happens to hold that port.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SpawnResult } from '../src/supervisor/spawn.js';
+import { makeTestEnv, runCli, type TestEnv } from './helpers/env.js';
+import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
+
+let t: TestEnv;
+let other: SpawnResult;
+beforeAll(async () => {
+  t = makeTestEnv();
+  other = await spawnJson(t.workspace('teammates-port-owner'));
+}, 120_000);
+afterAll(async () => {
+  await t.cleanup();
+});
+
+async function spawnJson(dir: string): Promise<SpawnResult> {
+  const res = await runCli(['spawn', '--workspace', dir, '--json'], t.env);
+  expect(res.code, res.stderr).toBe(0);
+  return JSON.parse(res.stdout) as SpawnResult;
+}
+
+describe('a client config naming a port that is not the workspace\'s', () => {
+  it('reaches the workspace\'s registered port, with one line saying so', async () => {
+    const ws = t.workspace('registered-here');
+    const mine = await spawnJson(ws);
+    const entry = writtenEntry(ws);
+    const session = await connectStrict({ ...entry, env: { ...entry.env, EXAI_WS_PORT: String(other.port) } }, join(t.dir, 'client-home'));
+    try {
+      const status = await exaiStatus(session.client);
+      expect(status.port).toBe(mine.port);
+      expect(status.pid).toBe(mine.pid);
+      const lines = session.stderr().split('\n').filter((l) => l.includes('client config says port'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`port ${other.port}`);
+      expect(lines[0]).toContain(`registered on port ${mine.port}`);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('starts the workspace when it is not registered here, instead of using the other daemon', async () => {
+    const ws = t.workspace('fresh-clone');
+    // The teammate's committed entry: their port, this folder, this machine's state dirs.
+    const entry = writtenEntry(other.workspace);
+    const session = await connectStrict({ ...entry, env: { ...entry.env, EXAI_WORKSPACE: ws } }, join(t.dir, 'client-home'));
+    try {
+      const status = await exaiStatus(session.client);
+      expect(status.workspace).toBe(ws);
+      expect(status.port).not.toBe(other.port);
+      expect(session.stderr()).toMatch(new RegExp(`port ${other.port} is served by another workspace's daemon`));
+    } finally {
+      await session.close();
+    }
+  });
+});
