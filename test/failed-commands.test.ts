@@ -139,3 +139,18 @@ describe('a servers.json whose command does not exist', () => {
     expect(warning).not.toContain('setpriv');
   });
 });
+
+describe('an upstream whose command does not exist, after spawn', () => {
+  it('is one readable problem line in doctor and a marked cell in list', async () => {
+    const ws = t.workspace('ghost-later');
+    mkdirSync(join(ws, '.exai'));
+    writeFileSync(join(ws, '.exai', 'servers.json'), JSON.stringify({ servers: { ghost: { command: 'exai-no-such-command-xyz' } } }));
+    expect((await runCli(['spawn', '--workspace', ws], t.env)).code).toBe(0);
+    const doctor = await runCli(['doctor'], t.env);
+    const line = doctor.stdout.split('\n').find((l) => l.includes('upstream ghost'));
+    expect(line, doctor.stdout).toMatch(/^PROBLEM .*upstream ghost (did not start|failed after \d+ restart\(s\)): .*"exai-no-such-command-xyz" not found.* — fix: fix its command in .*servers\.json/);
+    expect(line).not.toMatch(/setpriv|ENOENT|at \w+ \(/);
+    const list = await runCli(['list'], { ...t.env, COLUMNS: '200' });
+    expect(list.stdout.split('\n').find((l) => l.includes('ghost-later'))).toMatch(/0\/1 !/);
+  });
+});

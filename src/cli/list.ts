@@ -1,5 +1,6 @@
 import { resolveExaiHome } from '../workspace/layout.js';
 import { listRows, type ListRow } from '../supervisor/fleet.js';
+import { upstreamTrouble } from '../supervisor/upstream-report.js';
 import { withFleet } from '../supervisor/spawn.js';
 import { Registry } from '../supervisor/registry.js';
 import { bytes, duration, homePath, outputWidth, shellArg, table, type Column } from './format.js';
@@ -11,7 +12,7 @@ export const options = { json: { type: 'boolean' } } as const;
 function upstreamCell(r: ListRow): string {
   if (!r.upstreams) return '-';
   const up = r.upstreams.filter((u) => u.state === 'up').length;
-  const failed = r.upstreams.some((u) => u.state === 'failed');
+  const failed = r.upstreams.some((u) => upstreamTrouble(u) !== undefined);
   return `${up}/${r.upstreams.length}${failed || r.upstreamsConfigError ? ' !' : ''}`;
 }
 
@@ -91,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const r of rows) {
       const problems = [
         ...(r.upstreamsConfigError ? [r.upstreamsConfigError] : []),
-        ...(r.upstreams ?? []).filter((u) => u.state === 'failed').map((u) => `upstream ${u.name} failed: ${u.lastError ?? 'see exai logs'}`),
+        ...(r.upstreams ?? []).flatMap((u) => upstreamTrouble(u) ?? []),
       ];
       for (const p of problems) writeErr(`exai: warning: ${homePath(r.workspace)}: ${p}`);
     }

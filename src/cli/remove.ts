@@ -1,6 +1,6 @@
 import { resolveExaiHome } from '../workspace/layout.js';
 import { removeEntry, selectEntries } from '../supervisor/fleet.js';
-import { withPm2 } from '../supervisor/pm2.js';
+import { withFleet } from '../supervisor/resurrect.js';
 import { Registry } from '../supervisor/registry.js';
 import { failure, writeErr, writeJson, writeOut } from './output.js';
 import { parseTargets } from './targets.js';
@@ -14,11 +14,17 @@ export async function run(argv: string[]): Promise<number> {
     const registry = new Registry(home);
     const entries = selectEntries(registry, target);
     const removed = entries.length
-      ? await withPm2(home, async (pm2) => {
-          const out: { workspace: string; name: string; port: number; configFiles: string[]; problems: string[] }[] = [];
-          for (const e of entries) out.push({ workspace: e.workspace, name: e.name, port: e.port, ...(await removeEntry(home, pm2, registry, e)) });
-          return out;
-        })
+      ? await withFleet(
+          home,
+          async (pm2) => {
+            const out: { workspace: string; name: string; port: number; configFiles: string[]; problems: string[] }[] = [];
+            for (const e of entries) out.push({ workspace: e.workspace, name: e.name, port: e.port, ...(await removeEntry(home, pm2, registry, e)) });
+            return out;
+          },
+          (m) => writeErr(`exai: warning: ${m}`),
+          process.env,
+          new Set(entries.map((e) => e.id)),
+        )
       : [];
     for (const r of removed) for (const p of r.problems) writeErr(`exai: warning: ${p}`);
     if (json) writeJson(removed);

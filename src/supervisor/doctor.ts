@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { errorMessage, isExaiError } from '../common/errors.js';
 import { installedPm2 } from '../common/install.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
 import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
 import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
+import { serversFile, upstreamTrouble } from './upstream-report.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
 import { pm2Home } from '../workspace/layout.js';
 import { isPortFree } from './ports.js';
@@ -194,7 +194,7 @@ async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<vo
  * fill: the server would silently get an empty string (issue 11, "passed variables vanish").
  */
 function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
-  const file = join(entry.workspace, '.exai', 'servers.json');
+  const file = serversFile(entry.workspace);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -225,22 +225,18 @@ function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
  * Neither is for doctor to repair: the daemon retries as soon as the file is saved again.
  */
 function checkUpstreams(scope: string, status: DaemonStatus, c: WorkspaceCheck): void {
-  const file = join(scope, '.exai', 'servers.json');
+  const file = serversFile(scope);
   if (status.upstreamsConfigError) {
     c.add({ scope, check: 'upstreams', status: 'problem', message: status.upstreamsConfigError, fix: `correct ${file}; the daemon reloads it on save` });
   }
-  for (const u of status.upstreams) {
-    if (u.state !== 'failed') continue;
-    const tail = u.stderrTail.at(-1);
-    c.add({
-      scope,
-      check: `upstream ${u.name}`,
-      status: 'problem',
-      message: `upstream ${u.name} failed after ${u.restarts} restart(s): ${u.lastError ?? 'no error recorded'}${tail ? ` (stderr: ${tail})` : ''}`,
-      fix: `fix its command in ${file} and save the file (that retries it)`,
-    });
+  const troubled = status.upstreams.flatMap((u) => {
+    const trouble = upstreamTrouble(u);
+    return trouble ? [{ u, trouble }] : [];
+  });
+  for (const { u, trouble } of troubled) {
+    c.add({ scope, check: `upstream ${u.name}`, status: 'problem', message: trouble, fix: `fix its command in ${file} and save the file (that retries it)` });
   }
-  if (!status.upstreamsConfigError && status.upstreams.every((u) => u.state !== 'failed') && status.upstreams.length) {
+  if (!status.upstreamsConfigError && !troubled.length && status.upstreams.length) {
     c.add({ scope, check: 'upstreams', status: 'ok', message: `${status.upstreams.length} upstream server(s): ${status.upstreams.map((u) => `${u.name} ${u.state}`).join(', ')}` });
   }
 }

@@ -12,17 +12,24 @@ import { startWith } from './start.js';
  * A bulk path (DESIGN.md "Lifecycle"): workspaces stopped on purpose stay stopped, none gets a
  * client config it did not record, and one that cannot come back is reported, not fatal.
  */
-export function withFleet<T>(home: string, fn: (pm2: Pm2) => Promise<T>, onWarning?: (message: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+export function withFleet<T>(
+  home: string,
+  fn: (pm2: Pm2) => Promise<T>,
+  onWarning?: (message: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
+  /** Workspace ids not worth bringing back (`exai remove` is about to delete them). */
+  skip: ReadonlySet<string> = new Set(),
+): Promise<T> {
   return withPm2(home, async (pm2) => {
-    if (pm2.startedDaemon) await resurrect(home, pm2, env, onWarning);
+    if (pm2.startedDaemon) await resurrect(home, pm2, env, skip, onWarning);
     return fn(pm2);
   });
 }
 
-async function resurrect(home: string, pm2: Pm2, env: NodeJS.ProcessEnv, onWarning?: (message: string) => void): Promise<void> {
+async function resurrect(home: string, pm2: Pm2, env: NodeJS.ProcessEnv, skip: ReadonlySet<string>, onWarning?: (message: string) => void): Promise<void> {
   let entries;
   try {
-    entries = Object.values(readRegistry(home).workspaces).filter((e) => !e.stopped && existsSync(e.workspace));
+    entries = Object.values(readRegistry(home).workspaces).filter((e) => !e.stopped && !skip.has(e.id) && existsSync(e.workspace));
   } catch {
     return; // a corrupt registry is the command's to report
   }

@@ -14,10 +14,28 @@ export async function upstreamProblems(opts: { port: number; token: string; work
     await sleep(150);
     status = await daemonStatus(opts.port, opts.token, 2_000).catch(() => status);
   }
-  const file = join(opts.workspace, '.exai', 'servers.json');
-  return (status?.upstreams ?? [])
-    .filter((u) => u.state === 'failed' || (u.state !== 'up' && u.lastError))
-    .map((u) => `upstream ${u.name} ${u.state === 'failed' ? 'failed' : 'did not start'}: ${firstLine(u.lastError ?? u.stderrTail.at(-1) ?? 'no error recorded')} (fix it in ${file}; saving the file retries it)`);
+  const file = serversFile(opts.workspace);
+  return (status?.upstreams ?? []).flatMap((u) => {
+    const trouble = upstreamTrouble(u);
+    return trouble ? [`${trouble} (fix it in ${file}; saving the file retries it)`] : [];
+  });
+}
+
+/** The workspace's servers.json, where the fix for an upstream's trouble goes. */
+export function serversFile(workspace: string): string {
+  return join(workspace, '.exai', 'servers.json');
+}
+
+/**
+ * What is wrong with one upstream, as one readable line, or undefined when nothing is: it
+ * failed for good, or it is down with an error to show (a missing command keeps it restarting).
+ * Down without an error — starting, or stopped on purpose (idle, lazy, config removed) — is fine.
+ * Used alike by `spawn`, `exai list` and `exai doctor`.
+ */
+export function upstreamTrouble(u: UpstreamSummary): string | undefined {
+  if (u.state === 'up' || (u.state !== 'failed' && !u.lastError)) return undefined;
+  const why = firstLine(u.lastError ?? u.stderrTail.at(-1) ?? 'no error recorded');
+  return u.state === 'failed' ? `upstream ${u.name} failed after ${u.restarts} restart(s): ${why}` : `upstream ${u.name} did not start: ${why}`;
 }
 
 /** Still on its way: starting or restarting with no error to show yet. */
