@@ -9,7 +9,7 @@ import { EXIT_IDLE } from '../src/common/exit-codes.js';
 import type { ListRow } from '../src/supervisor/fleet.js';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
 import { getHealth } from './helpers/daemon.js';
-import { makeTestEnv, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, pm2Kill, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
 import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
 import { everythingEntry, writeServers } from './upstreams-helpers.js';
 import { join } from 'node:path';
@@ -155,5 +155,29 @@ describe('waking an idle workspace', () => {
     expect(woken.port).toBe(spawned.port);
     expect(woken.reused).toBe(false);
     expect((await getHealth(spawned.port)).pid).toBe(woken.pid);
+  });
+});
+
+describe('an idle workspace when pm2 dies', () => {
+  it('stays asleep when the fleet comes back and under `pm2 resurrect`, until a client wakes it', async () => {
+    const spawned = await spawnIdle('asleep-through-reboot');
+    await waitIdle(spawned);
+    expect((await runPm2(['save'], t.env)).code).toBe(0);
+    await pm2Kill(t.pm2Home);
+    // The next exai command brings the fleet back, but not this one.
+    expect(await listRow(spawned.id)).toMatchObject({ status: 'idle', pid: null });
+    expect(await app(spawned.name)).toBeUndefined();
+    // `pm2 resurrect` (what `pm2 startup` runs at boot) starts it; it goes straight back to sleep.
+    expect((await runPm2(['resurrect'], t.env)).code).toBe(0);
+    const back = await waitIdle(spawned);
+    expect(back.pm2_env.exit_code).toBe(EXIT_IDLE);
+    await expect(getHealth(spawned.port, 500)).rejects.toThrow();
+    expect((await listRow(spawned.id)).status).toBe('idle');
+    const session = await connectStrict(writtenEntry(spawned.workspace), join(t.dir, 'client-home'));
+    try {
+      expect((await exaiStatus(session.client)).port).toBe(spawned.port);
+    } finally {
+      await session.close();
+    }
   });
 });

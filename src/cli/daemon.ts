@@ -1,5 +1,5 @@
 import { isExaiError } from '../common/errors.js';
-import { EXIT_ADDR_IN_USE, EXIT_NOT_REGISTERED, EXIT_STOPPED, EXIT_USAGE } from '../common/exit-codes.js';
+import { EXIT_ADDR_IN_USE, EXIT_IDLE, EXIT_NOT_REGISTERED, EXIT_STOPPED, EXIT_USAGE } from '../common/exit-codes.js';
 import { streamLogger } from '../daemon/log.js';
 import { runDaemon } from '../daemon/run.js';
 import { failure, parseCommand, writeErr } from './output.js';
@@ -26,6 +26,10 @@ export async function run(argv: string[]): Promise<number> {
     if (isExaiError(err, 'WORKSPACE_STOPPED')) {
       log.info(err.message);
       return EXIT_STOPPED;
+    }
+    if (isExaiError(err, 'WORKSPACE_IDLE')) {
+      log.info(err.message);
+      return EXIT_IDLE;
     }
     if (isExaiError(err, 'WORKSPACE_NOT_REGISTERED')) {
       log.error(err.message);

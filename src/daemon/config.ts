@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { ExaiError, errnoCode, errorMessage, isExaiError } from '../common/errors.js';
 import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
+import { isIdleMarked } from '../workspace/idle-marker.js';
 import { readLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
 import { readRegistry, type RegistryEntry } from '../workspace/registry-file.js';
 
@@ -29,7 +30,8 @@ export interface DaemonLaunch {
 
 /**
  * Reads the launch spec of `config.workspace` from EXAI_HOME. Throws WORKSPACE_STOPPED when
- * the user stopped it (a bulk path such as `pm2 resurrect` started it anyway), and, under pm2
+ * the user stopped it (a bulk path such as `pm2 resurrect` started it anyway), WORKSPACE_IDLE
+ * when it went idle and nothing woke it (the same paths), and, under pm2
  * (`pm_id` in the environment), WORKSPACE_NOT_REGISTERED when the registry no longer has it.
  * A corrupt registry is not the daemon's to judge: it runs from its environment and says so.
  */
@@ -52,6 +54,10 @@ export function readDaemonLaunch(config: DaemonConfig, env: NodeJS.ProcessEnv = 
       'WORKSPACE_NOT_REGISTERED',
       `${config.workspace.path} is not registered in ${config.home} (removed with \`exai remove\`?); not starting — \`exai spawn --workspace ${quoted}\` registers it again`,
     );
+  }
+  if (entry && isIdleMarked(config.home, config.workspace.id)) {
+    // Woken daemons start with the marker removed; this start is a bulk path's (pm2 resurrect).
+    throw new ExaiError('WORKSPACE_IDLE', `${config.workspace.path} is idle; not starting until a client or \`exai spawn\` wakes it`);
   }
   if (entry && entry.port !== config.port) notes.push(`pm2 gave port ${config.port}, the launch spec says ${entry.port}; binding ${entry.port}`);
   return { entry, env: entry ? readLaunchEnv(config.home, config.workspace.id) : undefined, port: entry?.port ?? config.port, notes };

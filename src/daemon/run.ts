@@ -1,5 +1,6 @@
 import { EXIT_IDLE } from '../common/exit-codes.js';
 import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
+import { markIdle } from '../workspace/idle-marker.js';
 import { launchDigest, launchVariables } from '../workspace/launch-env.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../workspace/registry-file.js';
 import { ensureToken } from '../workspace/token.js';
@@ -132,8 +133,11 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
     else log.info(`${reason}: closing ${daemon.state.sessions.size} session(s)`);
     await daemon.close();
     log.info('stopped');
-    // pm2 does not restart an idle exit (stop_exit_codes), and shows the app stopped.
-    return reason === 'idle' ? EXIT_IDLE : 0;
+    if (reason !== 'idle') return 0;
+    // Stays asleep across pm2's death and `pm2 resurrect` until something wakes it; pm2 does
+    // not restart an idle exit (stop_exit_codes) and shows the app stopped.
+    if (launch.entry) markIdle(config.home, config.workspace.id);
+    return EXIT_IDLE;
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);

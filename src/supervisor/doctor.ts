@@ -3,6 +3,7 @@ import { errorMessage, isExaiError } from '../common/errors.js';
 import { installedPm2 } from '../common/install.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
+import { isIdleMarked } from '../workspace/idle-marker.js';
 import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
 import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
 import { serversFile, upstreamTrouble } from './upstream-report.js';
@@ -58,7 +59,7 @@ export async function runDoctor({ home, pm2, fix, yes }: DoctorOptions): Promise
 
   const procs = await exaiProcesses(pm2, home);
   for (const entry of Object.values(data.workspaces)) {
-    await checkWorkspace(entry, { home, pm2, registry, fix, yes, add, hasApp: procs.has(entry.name), status: workspaceStatus(entry, procs.get(entry.name)) });
+    await checkWorkspace(entry, { home, pm2, registry, fix, yes, add, hasApp: procs.has(entry.name), status: workspaceStatus(entry, procs.get(entry.name), isIdleMarked(home, entry.id)) });
   }
   return findings;
 }

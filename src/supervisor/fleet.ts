@@ -2,6 +2,7 @@ import { posix, resolve, win32 } from 'node:path';
 import type { ProcessDescription } from 'pm2';
 import { ExaiError, isExaiError } from '../common/errors.js';
 import { EXIT_ADDR_IN_USE, EXIT_IDLE, EXIT_STOPPED } from '../common/exit-codes.js';
+import { clearIdle, isIdleMarked } from '../workspace/idle-marker.js';
 import { deleteLaunchEnv } from '../workspace/launch-env.js';
 import { deleteToken, readToken } from '../workspace/token.js';
 import { comparisonKey, resolveWorkspace, workspaceFromCanonical, PM2_NAMESPACE } from '../workspace/identity.js';
@@ -83,11 +84,12 @@ export async function exaiProcesses(pm2: Pm2, home: string): Promise<Map<string,
  * A workspace's status as users read it (DESIGN.md "CLI"): pm2's, except that a daemon that
  * exited after its idle timeout is `idle`, one that refused to run because it was stopped on
  * purpose is `stopped`, one whose port was taken is `errored`, and a registered workspace pm2
- * does not know is `stopped` when the user stopped it, else `not started`.
+ * does not know is `stopped` when the user stopped it, `idle` when it went idle (`idle`: its
+ * marker is there), else `not started`.
  */
-export function workspaceStatus(entry: RegistryEntry, proc: ProcessDescription | undefined): string {
+export function workspaceStatus(entry: RegistryEntry, proc: ProcessDescription | undefined, idle = false): string {
   const env = proc?.pm2_env as { status?: string; exit_code?: number } | undefined;
-  if (!env?.status) return entry.stopped ? 'stopped' : 'not started';
+  if (!env?.status) return entry.stopped ? 'stopped' : idle ? 'idle' : 'not started';
   if (env.status === 'stopped' && env.exit_code === EXIT_IDLE) return 'idle';
   if (env.status === 'stopped' && env.exit_code === EXIT_STOPPED) return 'stopped';
   if (env.status === 'stopped' && env.exit_code === EXIT_ADDR_IN_USE) return 'errored';
@@ -101,7 +103,7 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
     entries.map(async (entry): Promise<ListRow> => {
       const proc = procs.get(entry.name);
       const env = proc?.pm2_env as { status?: string; pm_uptime?: number; restart_time?: number; exit_code?: number } | undefined;
-      const status = workspaceStatus(entry, proc);
+      const status = workspaceStatus(entry, proc, isIdleMarked(home, entry.id));
       const portHolder = status !== 'online' && env?.exit_code === EXIT_ADDR_IN_USE ? await describePortHolder(entry.port) : undefined;
       let healthy = false;
       let version: string | undefined;
@@ -170,6 +172,7 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   }
   deleteToken(home, entry.id);
   deleteLaunchEnv(home, entry.id);
+  clearIdle(home, entry.id);
   await registry.update((data) => {
     delete data.workspaces[entry.id];
   });

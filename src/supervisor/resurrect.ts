@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { errorMessage } from '../common/errors.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
+import { isIdleMarked } from '../workspace/idle-marker.js';
 import { readRegistry } from '../workspace/registry-file.js';
 import { withPm2, type Pm2 } from './pm2.js';
 import { startWith } from './start.js';
@@ -29,7 +30,8 @@ export function withFleet<T>(
 async function resurrect(home: string, pm2: Pm2, env: NodeJS.ProcessEnv, skip: ReadonlySet<string>, onWarning?: (message: string) => void): Promise<void> {
   let entries;
   try {
-    entries = Object.values(readRegistry(home).workspaces).filter((e) => !e.stopped && !skip.has(e.id) && existsSync(e.workspace));
+    // Idle ones stay asleep: the next client wakes them (src/workspace/idle-marker.ts).
+    entries = Object.values(readRegistry(home).workspaces).filter((e) => !e.stopped && !skip.has(e.id) && !isIdleMarked(home, e.id) && existsSync(e.workspace));
   } catch {
     return; // a corrupt registry is the command's to report
   }

@@ -12,6 +12,7 @@ import { ExaiError, errorMessage } from '../common/errors.js';
 import { EXIT_ADDR_IN_USE } from '../common/exit-codes.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { appName, type Workspace } from '../workspace/identity.js';
+import { clearIdle } from '../workspace/idle-marker.js';
 import { deleteLaunchEnv, launchDigest, readLaunchEnv, writeLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
 import { homeLayout, pm2Home } from '../workspace/layout.js';
 import type { RegistryEntry } from '../workspace/registry-file.js';
@@ -167,6 +168,8 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
   const tried = new Set<number>();
   for (let attempt = 0; attempt < MAX_PORT_ATTEMPTS; attempt++) {
     const spec = await reserve(ctx, tried);
+    // This start wakes it: an idle daemon finding its marker would go back to sleep.
+    clearIdle(ctx.home, workspace.id);
     opts.onProgress?.(`starting ${ctx.name} on 127.0.0.1:${spec.port}…`);
     await pm2.start(appOptions(spec, ctx.home));
     const outcome = await waitHealthy(ctx, pm2, spec.port);

@@ -86,6 +86,9 @@ export function homeLayout(home: string) {
     tokenFile: (id: string) => join(home, 'tokens', `${id}.token`),
     /** Values of the variables the launch spec passes to the daemon (beside the token, 0600). */
     envFile: (id: string) => join(home, 'tokens', `${id}.env.json`),
+    /** Present while the workspace's daemon is idle (src/workspace/idle-marker.ts). */
+    idleDir: join(home, 'idle'),
+    idleMarker: (id: string) => join(home, 'idle', `${id}.idle`),
     logs: join(home, 'logs'),
     outLog: (name: string) => join(home, 'logs', `${name}.out.log`),
     errLog: (name: string) => join(home, 'logs', `${name}.err.log`),
