@@ -67,7 +67,7 @@ describe('a re-pin that fails', () => {
     expect(res.stderr).not.toMatch(/taken|another process/);
     const after = JSON.parse(res.stdout) as SpawnResult;
     expect(after.port).toBe(t.portBase + 8);
-    expect(after.movedFrom).toBeUndefined();
+    expect(after.movedFrom).toBe(before.port);
     expect(readFileSync(join(ws, '.vscode', 'mcp.json'), 'utf8')).toContain(`"EXAI_WS_PORT": "${t.portBase + 8}"`);
     await expect(getHealth(before.port, 1_000)).rejects.toThrow();
   });

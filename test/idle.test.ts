@@ -10,6 +10,7 @@ import type { ListRow } from '../src/supervisor/fleet.js';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, pm2Kill, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
+import { squat } from './helpers/squatter.js';
 import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
 import { everythingEntry, writeServers } from './upstreams-helpers.js';
 import { join } from 'node:path';
@@ -179,5 +180,36 @@ describe('an idle workspace when pm2 dies', () => {
     } finally {
       await session.close();
     }
+  });
+});
+
+describe('an idle workspace whose port another program took', () => {
+  it('is listed with who holds the port, and a client wakes it on a free port instead of waiting on the squatter', async () => {
+    const spawned = await spawnIdle('idle-squatted');
+    await waitIdle(spawned);
+    const squatter = await squat(spawned.port);
+    try {
+      const row = await listRow(spawned.id);
+      expect(row.status).toBe('idle');
+      expect(row.portHolder).toContain(`pid ${squatter.pid}`);
+      // Before, the shim retried the squatter until its 30 s bound and then failed every request.
+      const session = await connectStrict(writtenEntry(spawned.workspace), join(t.dir, 'client-home'));
+      try {
+        const status = await exaiStatus(session.client);
+        expect(status.port).not.toBe(spawned.port);
+        expect(session.stderr()).toMatch(/is held by something that is not .*daemon; starting it/);
+      } finally {
+        await session.close();
+      }
+    } finally {
+      await squatter.close();
+    }
+  });
+
+  it('stopped while idle, it is listed as stopped', async () => {
+    const spawned = await spawnIdle('idle-then-stopped');
+    await waitIdle(spawned);
+    expect((await runCli(['stop', '--workspace', spawned.workspace], t.env)).code).toBe(0);
+    expect((await listRow(spawned.id)).status).toBe('stopped');
   });
 });

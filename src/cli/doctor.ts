@@ -1,7 +1,7 @@
 import { resolveExaiHome } from '../workspace/layout.js';
 import { runDoctor } from '../supervisor/doctor.js';
 import { withFleet } from '../supervisor/resurrect.js';
-import { failure, parseCommand, writeErr, writeJson, writeOut } from './output.js';
+import { failure, oneLine, parseCommand, writeErr, writeJson, writeOut } from './output.js';
 
 export const options = {
   fix: { type: 'boolean' },
@@ -22,9 +22,11 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       for (const f of findings) {
         const mark = f.status === 'ok' ? 'ok     ' : f.status === 'fixed' ? 'fixed  ' : f.status === 'warning' ? 'WARNING' : 'PROBLEM';
-        writeOut(`${mark}  ${f.scope}: ${f.message}${f.fix ? ` — fix: ${f.fix}` : ''}`);
+        writeOut(oneLine(`${mark}  ${f.scope}: ${f.message}${f.fix ? ` — fix: ${f.fix}` : ''}`));
       }
-      writeOut(problems ? `${problems} problem(s) found${args.fix ? '' : '; `exai doctor --fix` repairs what it can'}` : 'no problems found');
+      const warnings = findings.filter((f) => f.status === 'warning').length;
+      const also = warnings ? ` (${warnings} warning(s))` : '';
+      writeOut(problems ? `${problems} problem(s) found${also}${args.fix ? '' : '; `exai doctor --fix` repairs what it can'}` : `no problems found${also}`);
     }
     return problems ? 1 : 0;
   } catch (err) {

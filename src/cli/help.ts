@@ -44,6 +44,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
       { flag: '--restart', text: 'restart the daemon even if it is healthy' },
       { flag: '--idle-timeout DURATION', text: 'stop the daemon after this long without a client (90s, 30m, 2h; 0 = never); it wakes on demand' },
       { flag: '--pass-env NAME', text: 'hand your variable NAME to the daemon (stored beside its token, never in pm2); repeatable' },
+      { flag: '--drop-env NAME', text: 'stop passing NAME (recorded by an earlier --pass-env); repeatable' },
       jsonFlag,
       helpFlag,
     ],

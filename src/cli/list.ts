@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { resolveExaiHome } from '../workspace/layout.js';
 import { listRows, type ListRow } from '../supervisor/fleet.js';
 import { upstreamTrouble } from '../supervisor/upstream-report.js';
@@ -62,11 +63,12 @@ function comebackHints(rows: ListRow[]): string[] {
   const lines: string[] = [];
   for (const r of rows) {
     const ws = shellArg(r.workspace);
-    if (r.portHolder) lines.push(`  exai spawn --workspace ${ws}    (port ${r.port} is held by ${r.portHolder}; spawn moves it)`);
+    if (!existsSync(r.workspace)) lines.push(`  exai remove --workspace ${ws}    (its folder is gone)`);
+    else if (r.portHolder) lines.push(`  exai spawn --workspace ${ws}    (port ${r.port} is held by ${r.portHolder}; spawn moves it)`);
     else if (r.status === 'stopped' || r.status === 'not started') lines.push(`  exai spawn --workspace ${ws}    (${r.status})`);
     else if (r.status === 'errored') lines.push(`  exai logs --workspace ${ws}, then exai restart --workspace ${ws}    (errored)`);
   }
-  return lines.length ? ['', 'pm2 no longer runs these; to bring them back:', ...lines] : [];
+  return lines.length ? ['', 'pm2 no longer runs these; to bring them back (or clear them up):', ...lines] : [];
 }
 
 export async function run(argv: string[]): Promise<number> {

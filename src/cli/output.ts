@@ -25,7 +25,8 @@ export function failure(err: unknown, json = false): number {
   return 1;
 }
 
-function oneLine(text: string): string {
+/** A message with its line breaks folded: every finding and error is one line. */
+export function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ');
 }
 

@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
       ? await withFleet(
           home,
           async (pm2) => {
-            const out: { workspace: string; name: string; port: number; configFiles: string[]; problems: string[] }[] = [];
+            const out: { workspace: string; name: string; port: number; removed: boolean; configFiles: string[]; problems: string[] }[] = [];
             for (const e of entries) out.push({ workspace: e.workspace, name: e.name, port: e.port, ...(await removeEntry(home, pm2, registry, e)) });
             return out;
           },
@@ -26,12 +26,14 @@ export async function run(argv: string[]): Promise<number> {
           new Set(entries.map((e) => e.id)),
         )
       : [];
-    for (const r of removed) for (const p of r.problems) writeErr(`exai: warning: ${p}`);
+    // A refused remove is an error (nothing of it changed); a problem after removing is a warning.
+    for (const r of removed) for (const p of r.problems) writeErr(`exai: ${r.removed ? 'warning: ' : 'CONFIG_UNPARSABLE: '}${p}`);
     if (json) writeJson(removed);
     else if (!removed.length) writeOut('no workspaces to remove');
     else
       for (const r of removed) {
-        writeOut(`removed  ${r.name}  port ${r.port} freed  ${r.workspace}${r.configFiles.length ? `\n         edited ${r.configFiles.join(', ')}` : ''}`);
+        if (!r.removed) writeOut(`kept     ${r.name}  port ${r.port}  ${r.workspace}  (fix the file named on stderr, then run exai remove again)`);
+        else writeOut(`removed  ${r.name}  port ${r.port} freed  ${r.workspace}${r.configFiles.length ? `\n         edited ${r.configFiles.join(', ')}` : ''}`);
       }
     return removed.some((r) => r.problems.length) ? 1 : 0;
   } catch (err) {

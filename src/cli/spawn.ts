@@ -16,6 +16,7 @@ export const options = {
   restart: { type: 'boolean' },
   'idle-timeout': { type: 'string' },
   'pass-env': { type: 'string', multiple: true },
+  'drop-env': { type: 'string', multiple: true },
   json: { type: 'boolean' },
 } as const;
 
@@ -34,6 +35,9 @@ export async function run(argv: string[]): Promise<number> {
     });
     if (args['no-config'] && clients.length) throw new ExaiError('USAGE', '--no-config and --client contradict each other; give one of them');
     const passEnv = parsePassEnvNames([process.env.EXAI_PASS_ENV ?? '', ...(args['pass-env'] ?? [])]);
+    const dropEnv = parsePassEnvNames(args['drop-env'] ?? []);
+    const both = passEnv.filter((name) => dropEnv.includes(name));
+    if (both.length) throw new ExaiError('USAGE', `${both.join(', ')} is both passed and dropped; give it to --pass-env or to --drop-env, not both (EXAI_PASS_ENV counts as --pass-env)`);
     const idleTimeoutMs = args['idle-timeout'] === undefined ? undefined : parseDuration(args['idle-timeout'], '--idle-timeout');
     const result = await spawnWorkspace({
       workspace: args.workspace,
@@ -42,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
       clients,
       writeConfig: !args['no-config'],
       restart: args.restart ?? false,
-      explicit: { passEnv, idleTimeoutMs, defaultClients: args['no-config'] ? [] : ['vscode'] },
+      explicit: { passEnv, dropEnv, idleTimeoutMs, defaultClients: args['no-config'] ? [] : ['vscode'] },
       onProgress: json ? undefined : (m) => writeErr(m),
       onWarning: (m) => writeErr(`exai: warning: ${m}`),
     });

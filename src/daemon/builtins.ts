@@ -26,7 +26,7 @@ export function statusSnapshot(state: DaemonState): ExaiStatus {
   return {
     workspace: state.workspace.path,
     id: state.workspace.id,
-    name: state.workspace.name,
+    name: state.appName,
     port: state.port,
     pid: state.pid,
     version: state.version,

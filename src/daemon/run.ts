@@ -49,6 +49,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<RunningD
   if (entry) {
     state.launchDigest = launchDigest(entry, options.launch?.env, token);
     state.idleTimeoutMs = entry.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    state.appName = entry.name;
   }
   const log = options.log ?? silentLogger;
   const gateway = new Gateway({ ...options.upstreams, workspace: workspace.path, log });

@@ -1,5 +1,5 @@
 import type { Health } from '../transport/health.js';
-import type { Workspace } from '../workspace/identity.js';
+import { appName, type Workspace } from '../workspace/identity.js';
 import { EXAI_VERSION } from '../common/version.js';
 
 /** One open MCP connection, as the status tool and metrics see it. */
@@ -30,6 +30,8 @@ export interface DaemonState {
   launchDigest: string | undefined;
   /** Idle timeout in ms from the launch spec, 0 = never. */
   idleTimeoutMs: number;
+  /** The pm2 app name (the registry's: tagged under a non-default EXAI_HOME). */
+  appName: string;
   /** Open sessions by id; session.ts adds and removes them. */
   readonly sessions: Map<string, SessionInfo>;
   /** Totals since start. */
@@ -60,6 +62,7 @@ export function createDaemonState(workspace: Workspace, home: string, port: numb
     startedAt: Date.now(),
     launchDigest: undefined,
     idleTimeoutMs: 0,
+    appName: appName(workspace, home),
     sessions: new Map(),
     counters: { sessionsOpened: 0, requests: 0, rejectedHandshakes: 0 },
     upstreams: () => [],

@@ -180,11 +180,16 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
         workspace: workspace.path,
         home,
         env,
+        // A workspace new to this machine takes the port its config names, when that is free.
+        preferredPort: envPort,
+        // A daemon pm2 calls online but that did not answer this shim is busy, not dead.
+        keepRunning: true,
         onProgress: (message) => log.write('debug', `spawn: ${message}`),
       });
       log.write('info', `the daemon of ${workspace.path} is up on port ${result.port}`);
     } catch (err) {
-      if (!ctx.everConnected) throw err;
+      // A busy daemon is worth waiting for (within the outage bound), even before the first connect.
+      if (!ctx.everConnected && !isExaiError(err, 'DAEMON_BUSY')) throw err;
       // The editor's session is alive; keep retrying rather than exiting on a transient failure.
       log.write('warn', `starting the daemon failed: ${errorMessage(err)}`);
       throw new Error(`starting the daemon failed: ${errorMessage(err)}`, { cause: err });
@@ -242,15 +247,20 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
       return await dial();
     } catch (err) {
       const code = errnoCode(err);
-      if (code !== 'ECONNREFUSED' && code !== 'NO_TOKEN' && code !== 'FOREIGN') throw err;
+      // A listener that never answers the handshake, or answers it as something else, may be
+      // our own busy daemon or another program that took the port while ours was down.
+      const unclear = code === 'TIMEOUT' || code === 'HANDSHAKE_FAILED';
+      if (code !== 'ECONNREFUSED' && code !== 'NO_TOKEN' && code !== 'FOREIGN' && !unclear) throw err;
       if (mayStart(ctx)) {
         const port = currentPort();
         const health = await healthOf(port);
         if (health?.id === workspace.id) {
-          // Ours answers after all (it was restarting): dial again rather than start a second one.
+          // Ours answers after all (it was restarting, or is busy): dial again rather than start a second one.
+          if (unclear) throw err;
           return dial();
         }
         if (health && !portNoticed) log.write('info', `port ${port} is served by another workspace's daemon (${health.id}); starting ${workspace.path}'s own`);
+        else if (unclear) log.write('info', `port ${port} is held by something that is not ${workspace.path}'s daemon; starting it (it moves to a free port)`);
         await selfStart(ctx);
         return dial();
       }

@@ -3,7 +3,7 @@ import { CLI_ENTRY, nodeExecutable } from '../common/install.js';
 import { stateDirsEnv, type StateDirs } from '../workspace/layout.js';
 import { CLIENT_SPECS, ENTRY_NAME } from './clients/catalog.js';
 import { approveExai, checkClaudeApproval, revokeExai } from './clients/claude-approval.js';
-import { readConfigText, writeConfigText, lookup } from './clients/io.js';
+import { readConfigText, writeConfigText, writeOrDeleteConfig, lookup } from './clients/io.js';
 import { checkJsonc, deleteJsonc, jsoncValue, setJsonc } from './clients/jsonc.js';
 import { checkToml, deleteToml, setTomlTable, tomlValue } from './clients/toml.js';
 import { CLIENT_KINDS, type ClientKind } from './registry.js';
@@ -92,7 +92,7 @@ export async function removeClientEntry(kind: ClientKind, workspace: string): Pr
   if (existing === undefined) return { file, changed: false };
   const next = spec.format === 'toml' ? deleteToml(existing.body, spec.entryPath, file) : deleteJsonc(existing.body, spec.entryPath, file);
   if (next === existing.body) return { file, changed: false };
-  writeConfigText(file, next, existing);
+  writeOrDeleteConfig(file, next, existing);
   return { file, changed: true };
 }
 

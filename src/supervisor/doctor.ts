@@ -53,8 +53,20 @@ export async function runDoctor({ home, pm2, fix, yes }: DoctorOptions): Promise
       add({ scope: 'registry', check: 'readable', status: 'problem', message: errorMessage(err), fix: 'exai doctor --fix' });
       return findings;
     }
+    const fromBackup = registry.readBackup() !== undefined;
     data = await rebuildRegistry(registry, pm2);
-    add({ scope: 'registry', check: 'readable', status: 'fixed', message: `rebuilt ${registry.file} from its backup and pm2: ${Object.keys(data.workspaces).length} workspace(s)` });
+    const count = `${Object.keys(data.workspaces).length} workspace(s)`;
+    add(
+      fromBackup
+        ? { scope: 'registry', check: 'readable', status: 'fixed', message: `rebuilt ${registry.file} from its backup and pm2: ${count}` }
+        : {
+            scope: 'registry',
+            check: 'readable',
+            status: 'fixed',
+            // pm2 knows folders and ports, not the rest of a launch spec: say what is gone.
+            message: `rebuilt ${registry.file} from pm2 alone (its backup is missing or unreadable too): ${count}; idle timeouts, --port pins and --pass-env names are not kept by pm2 — run exai spawn again with them where you had set them`,
+          },
+    );
   }
 
   const procs = await exaiProcesses(pm2, home);
@@ -109,8 +121,9 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   const quoted = JSON.stringify(entry.workspace);
   if (!existsSync(entry.workspace)) {
     if (c.fix && c.yes) {
-      await removeEntry(c.home, c.pm2, c.registry, entry);
-      c.add({ scope, check: 'directory', status: 'fixed', message: `workspace folder is gone; removed its daemon and freed port ${entry.port}` });
+      const res = await removeEntry(c.home, c.pm2, c.registry, entry);
+      if (res.removed) c.add({ scope, check: 'directory', status: 'fixed', message: `workspace folder is gone; removed its daemon and freed port ${entry.port}` });
+      else c.add({ scope, check: 'directory', status: 'problem', message: `workspace folder is gone; ${res.problems.join('; ')}`, fix: `exai remove --workspace ${quoted}` });
     } else {
       c.add({ scope, check: 'directory', status: 'problem', message: 'workspace folder is gone', fix: `exai remove --workspace ${quoted} (or exai doctor --fix --yes)` });
     }

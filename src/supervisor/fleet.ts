@@ -1,16 +1,19 @@
+import { existsSync, rmSync } from 'node:fs';
 import { posix, resolve, win32 } from 'node:path';
 import type { ProcessDescription } from 'pm2';
-import { ExaiError, isExaiError } from '../common/errors.js';
+import { ExaiError, errorMessage, isExaiError } from '../common/errors.js';
 import { EXIT_ADDR_IN_USE, EXIT_IDLE, EXIT_STOPPED } from '../common/exit-codes.js';
+import { homeLayout } from '../workspace/layout.js';
 import { clearIdle, isIdleMarked } from '../workspace/idle-marker.js';
 import { deleteLaunchEnv } from '../workspace/launch-env.js';
 import { deleteToken, readToken } from '../workspace/token.js';
 import { comparisonKey, resolveWorkspace, workspaceFromCanonical, PM2_NAMESPACE } from '../workspace/identity.js';
-import { removeClientEntry } from './client-config.js';
+import { checkClientConfig, readClientEntry, removeClientEntry } from './client-config.js';
 import { probeDaemon, type DaemonStatus, type UpstreamSummary } from './health.js';
 import type { Pm2 } from './pm2.js';
 import { describePortHolder } from './port-owner.js';
-import { Registry, type RegistryEntry } from './registry.js';
+import { probePort } from './ports.js';
+import { CLIENT_KINDS, Registry, type RegistryEntry } from './registry.js';
 import { appHome, assertOwnApp } from './start.js';
 
 /** One row of `exai list --json` (DESIGN.md "CLI"). */
@@ -57,6 +60,12 @@ export function selectEntries(registry: Registry, target: { workspace?: string; 
     id = workspaceFromCanonical(path, platform).id;
   }
   const entry = data.workspaces[id];
+  if (!entry && !existsSync(resolve(target.workspace))) {
+    throw new ExaiError(
+      'WORKSPACE_NOT_REGISTERED',
+      `${target.workspace} is neither a folder nor a registered workspace; check the path (\`exai list\` shows the registered ones)`,
+    );
+  }
   if (!entry) {
     throw new ExaiError(
       'WORKSPACE_NOT_REGISTERED',
@@ -89,7 +98,9 @@ export async function exaiProcesses(pm2: Pm2, home: string): Promise<Map<string,
  */
 export function workspaceStatus(entry: RegistryEntry, proc: ProcessDescription | undefined, idle = false): string {
   const env = proc?.pm2_env as { status?: string; exit_code?: number } | undefined;
-  if (!env?.status) return entry.stopped ? 'stopped' : idle ? 'idle' : 'not started';
+  // Stopped on purpose wins over how it last exited (an idle daemon the user then stopped).
+  if (entry.stopped && env?.status !== 'online') return 'stopped';
+  if (!env?.status) return idle ? 'idle' : 'not started';
   if (env.status === 'stopped' && env.exit_code === EXIT_IDLE) return 'idle';
   if (env.status === 'stopped' && env.exit_code === EXIT_STOPPED) return 'stopped';
   if (env.status === 'stopped' && env.exit_code === EXIT_ADDR_IN_USE) return 'errored';
@@ -104,7 +115,8 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       const proc = procs.get(entry.name);
       const env = proc?.pm2_env as { status?: string; pm_uptime?: number; restart_time?: number; exit_code?: number } | undefined;
       const status = workspaceStatus(entry, proc, isIdleMarked(home, entry.id));
-      const portHolder = status !== 'online' && env?.exit_code === EXIT_ADDR_IN_USE ? await describePortHolder(entry.port) : undefined;
+      // A daemon that is not running may find its port taken when it next starts (the start moves it).
+      const portHolder = status !== 'online' && (await probePort(entry.port).catch(() => 'free')) !== 'free' ? await describePortHolder(entry.port) : undefined;
       let healthy = false;
       let version: string | undefined;
       let daemon: DaemonStatus | undefined;
@@ -156,25 +168,39 @@ export async function stopEntry(pm2: Pm2, registry: Registry, entry: RegistryEnt
  * config it wrote (nothing else in those files), the token, and the registry entry (which
  * frees the port). A client config that cannot be parsed is left alone and reported.
  */
-export async function removeEntry(home: string, pm2: Pm2, registry: Registry, entry: RegistryEntry): Promise<{ configFiles: string[]; problems: string[] }> {
+export async function removeEntry(home: string, pm2: Pm2, registry: Registry, entry: RegistryEntry): Promise<{ removed: boolean; configFiles: string[]; problems: string[] }> {
+  // exai's entry comes out of every client config that holds one, recorded or not (a shim
+  // start records none): a leftover entry would register the workspace again at the next launch.
+  const kinds = CLIENT_KINDS.filter((kind) => entry.clients.includes(kind) || readClientEntry(kind, entry.workspace) !== undefined);
+  // Checked before anything is deleted: a failed remove changes nothing, so running it again works.
+  const unreadable = kinds.flatMap((kind) => {
+    try {
+      checkClientConfig(kind, entry.workspace);
+      return [];
+    } catch (err) {
+      return [`${errorMessage(err)}; nothing of ${entry.workspace} was removed`];
+    }
+  });
+  if (unreadable.length) return { removed: false, configFiles: [], problems: unreadable };
   const proc = await pm2.describe(entry.name);
   assertOwnApp(proc, home, entry.name);
   if (proc) await pm2.delete(entry.name);
   const configFiles: string[] = [];
   const problems: string[] = [];
-  for (const kind of entry.clients) {
+  for (const kind of kinds) {
     try {
       const { file, changed } = await removeClientEntry(kind, entry.workspace);
       if (changed) configFiles.push(file);
     } catch (err) {
-      problems.push(err instanceof Error ? err.message : String(err));
+      problems.push(errorMessage(err));
     }
   }
   deleteToken(home, entry.id);
   deleteLaunchEnv(home, entry.id);
   clearIdle(home, entry.id);
+  for (const file of [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id)]) rmSync(file, { force: true });
   await registry.update((data) => {
     delete data.workspaces[entry.id];
   });
-  return { configFiles, problems };
+  return { removed: true, configFiles, problems };
 }

@@ -20,6 +20,12 @@ export interface SpawnOptions {
   writeConfig?: boolean;
   /** `--restart`: restart even a healthy daemon. */
   restart?: boolean;
+  /** The port to try first for a workspace with no port yet (the shim passes its config's). */
+  preferredPort?: number;
+  /** Never replace a daemon pm2 calls online (the shim: one that did not answer it may be busy). */
+  keepRunning?: boolean;
+  /** Warn about upstreams that did not come up (default true; bulk paths leave it to their command). */
+  reportUpstreams?: boolean;
   /** Set by `exai spawn` only: the user's own command records launch inputs from their shell. */
   explicit?: ExplicitSpawn;
   onProgress?: (message: string) => void;
@@ -29,6 +35,8 @@ export interface SpawnOptions {
 export interface ExplicitSpawn {
   /** Names to pass to the daemon (`--pass-env`, `EXAI_PASS_ENV`), added to those recorded. */
   passEnv: readonly string[];
+  /** Names no longer to pass (`--drop-env`), taken out of those recorded. */
+  dropEnv?: readonly string[];
   /** `--idle-timeout` in ms (0 = never); undefined keeps the recorded one. */
   idleTimeoutMs?: number;
   /** Configs for a workspace this spawn registers when `--client` names none (VS Code's). */
@@ -55,7 +63,8 @@ export interface LaunchPlan {
  */
 export function planLaunch(opts: SpawnOptions, entry: RegistryEntry | undefined, recorded: LaunchEnv | undefined): LaunchPlan {
   const callerEnv = opts.env ?? process.env;
-  const passEnv = [...new Set([...(entry?.passEnv ?? []), ...(opts.explicit?.passEnv ?? [])])];
+  const dropped = new Set(opts.explicit?.dropEnv ?? []);
+  const passEnv = [...new Set([...(entry?.passEnv ?? []), ...(opts.explicit?.passEnv ?? [])])].filter((name) => !dropped.has(name));
   const env = opts.explicit || !recorded ? captureLaunchEnv(callerEnv, passEnv, recorded) : recorded;
   const asked = opts.clients?.length ? opts.clients : !entry && opts.explicit ? opts.explicit.defaultClients : [];
   const writeKinds = opts.writeConfig === false ? [] : [...new Set([...(entry?.clients ?? []), ...asked])];

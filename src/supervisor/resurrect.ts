@@ -39,7 +39,7 @@ async function resurrect(home: string, pm2: Pm2, env: NodeJS.ProcessEnv, skip: R
     entries.map(async (entry) => {
       try {
         if (await pm2.describe(entry.name)) return; // someone else brought it back already
-        await startWith(pm2, workspaceFromCanonical(entry.workspace), { workspace: entry.workspace, home, env, onWarning });
+        await startWith(pm2, workspaceFromCanonical(entry.workspace), { workspace: entry.workspace, home, env, onWarning, reportUpstreams: false });
       } catch (err) {
         onWarning?.(`could not bring back ${entry.workspace}: ${errorMessage(err)}`);
       }

@@ -42,6 +42,8 @@ export interface SpawnResult {
   movedFrom?: number;
   /** Why the workspace's `.exai/servers.json` is unusable (the daemon serves only its built-ins). */
   upstreamsConfigError?: string;
+  /** The workspace's own servers that did not come up, one line each (also warned on stderr). */
+  upstreamProblems?: string[];
 }
 
 /** Ports tried before giving up when each one turns out taken at bind time. */
@@ -131,8 +133,9 @@ export async function tryReuse(ctx: StartContext, pm2?: Pm2): Promise<SpawnResul
   const outcome = pm2 ? await probeUntilSettled(probe) : await probe();
   if (!reusable(ctx, outcome)) return undefined;
   const configFiles = await writeConfigs(ctx, entry.port);
-  for (const problem of await upstreamProblems({ port: entry.port, token: ctx.token, workspace: workspace.path, status: outcome.status })) opts.onWarning?.(problem);
-  return result(ctx, outcome.health, 'online', true, configFiles, outcome.status);
+  const res = result(ctx, outcome.health, 'online', true, configFiles, outcome.status);
+  await reportUpstreams(ctx, res, entry.port, outcome.status, 0);
+  return res;
 }
 
 /** A daemon is reused only if healthy, of this version, and started with this launch spec. */
@@ -162,6 +165,9 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
   const existing = await pm2.describe(ctx.name);
   assertOwnApp(existing, ctx.home, ctx.name);
   const wasRunning = existing?.pm2_env?.status === 'online';
+  if (wasRunning && opts.keepRunning) {
+    throw new ExaiError('DAEMON_BUSY', `the daemon of ${workspace.path} is online but did not answer; it is left running (\`exai restart --workspace ${JSON.stringify(workspace.path)}\` replaces it)`);
+  }
   if (existing) await pm2.delete(ctx.name);
   if (previous) await evictOrphan({ port: previous.port, id: workspace.id, home: ctx.home });
 
@@ -185,15 +191,13 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
         throw err;
       }
       const res = result(ctx, outcome.health, outcome.status, false, configFiles, outcome.daemon);
-      for (const problem of await upstreamProblems({ port: spec.port, token: ctx.token, workspace: workspace.path, status: outcome.daemon, settleMs: UPSTREAM_SETTLE_MS })) {
-        opts.onWarning?.(problem);
-      }
-      if (previous !== undefined && previous.port !== spec.port && opts.port === undefined) {
+      await reportUpstreams(ctx, res, spec.port, outcome.daemon, UPSTREAM_SETTLE_MS);
+      if (previous !== undefined && previous.port !== spec.port) {
         res.movedFrom = previous.port;
-        opts.onWarning?.(
-          `port ${previous.port} of ${workspace.path} is taken by another process; moved ${previous.port} -> ${spec.port}` +
-            (configFiles.length ? `, rewrote ${configFiles.join(', ')}` : ', no client config to rewrite'),
-        );
+        const rewrote = configFiles.length ? `, rewrote ${configFiles.join(', ')}` : ', no client config to rewrite';
+        // A move the user asked for (--port) is news, not a warning.
+        if (opts.port !== undefined) opts.onProgress?.(`moved ${previous.port} -> ${spec.port} as asked${rewrote}`);
+        else opts.onWarning?.(`port ${previous.port} of ${workspace.path} is taken by another process; moved ${previous.port} -> ${spec.port}${rewrote}`);
       }
       return res;
     }
@@ -260,7 +264,7 @@ function reserve(ctx: StartContext, tried: ReadonlySet<number>): Promise<Registr
     } else if (current?.pinned && !tried.has(current.port)) {
       port = current.port;
     } else {
-      port = await choosePort({ settings: portSettings(ctx.env), data, id: workspace.id, preferred: current?.port, exclude: tried });
+      port = await choosePort({ settings: portSettings(ctx.env), data, id: workspace.id, preferred: current?.port ?? opts.preferredPort, exclude: tried });
     }
     const now = new Date().toISOString();
     const next: RegistryEntry = {
@@ -354,6 +358,17 @@ async function writeConfigs(ctx: StartContext, port: number): Promise<string[]> 
     }
   });
   return files;
+}
+
+/**
+ * The workspace's own servers that did not come up go into the result and, unless the caller
+ * is a bulk path that reports them elsewhere (`exai list` after the fleet came back), to stderr.
+ */
+async function reportUpstreams(ctx: StartContext, res: SpawnResult, port: number, status: DaemonStatus | undefined, settleMs: number): Promise<void> {
+  const problems = await upstreamProblems({ port, token: ctx.token, workspace: ctx.workspace.path, status, settleMs });
+  if (!problems.length) return;
+  res.upstreamProblems = problems;
+  if (ctx.opts.reportUpstreams !== false) for (const problem of problems) ctx.opts.onWarning?.(problem);
 }
 
 function result(ctx: StartContext, health: Health, status: string, reused: boolean, configFiles: string[], daemon?: DaemonStatus): SpawnResult {

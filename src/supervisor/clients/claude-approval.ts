@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ENTRY_NAME } from './catalog.js';
-import { readConfigText, writeConfigText } from './io.js';
+import { readConfigText, writeConfigText, writeOrDeleteConfig } from './io.js';
 import { addToJsoncArray, checkJsonc, jsoncValue, removeFromJsoncArray } from './jsonc.js';
 
 /**
@@ -45,6 +45,6 @@ export function revokeExai(workspace: string): { file: string; changed: boolean 
   if (existing === undefined) return { file, changed: false };
   const next = removeFromJsoncArray(existing.body, KEY, ENTRY_NAME, file);
   if (next === existing.body) return { file, changed: false };
-  writeConfigText(file, next, existing);
+  writeOrDeleteConfig(file, next, existing);
   return { file, changed: true };
 }

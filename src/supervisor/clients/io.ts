@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { writeFileAtomic } from '../../common/atomic-write.js';
@@ -44,6 +44,26 @@ export function writeConfigText(file: string, body: string, existing: ConfigText
     writeFileAtomic(target, (existing?.bom ?? '') + body, existing === undefined ? {} : { mode: existing.mode });
   } catch (err) {
     throw new ExaiError('CONFIG_WRITE_FAILED', `cannot write ${file} (${errnoCode(err) ?? errorMessage(err)}); make it writable, or run with --no-config`, { cause: err });
+  }
+}
+
+/**
+ * What taking exai's entry out leaves: written back, or — when nothing is left but an empty
+ * object (JSONC `{}`) or an empty TOML file, which is what exai wrote into a file it created —
+ * the file deleted, with its folder when that is empty too, so `remove` leaves the workspace as
+ * exai found it. Throws CONFIG_WRITE_FAILED.
+ */
+export function writeOrDeleteConfig(file: string, body: string, existing: ConfigText): void {
+  if (!/^\s*(\{\s*\})?\s*$/.test(body)) return writeConfigText(file, body, existing);
+  try {
+    rmSync(file, { force: true });
+  } catch (err) {
+    throw new ExaiError('CONFIG_WRITE_FAILED', `cannot delete ${file} (${errnoCode(err) ?? errorMessage(err)}); delete it yourself`, { cause: err });
+  }
+  try {
+    rmdirSync(dirname(file)); // only when empty: anything else of the user's keeps it
+  } catch {
+    // not empty, or not ours to judge
   }
 }
 

@@ -116,6 +116,7 @@ function parseObject(text: string, file: string): Node {
 }
 
 function article(type: string): string {
+  if (type === 'null') return 'null';
   return type === 'array' || type === 'object' ? `an ${type}` : `a ${type}`;
 }
 
