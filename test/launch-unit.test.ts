@@ -85,6 +85,13 @@ describe('the launch plan', () => {
     expect(spawnWith.env.passed).toEqual({ MY_KEY: 'new' });
   });
 
+  it('drops a passed name with --drop-env, keeping the others', () => {
+    const recorded = captureLaunchEnv({ A: '1', B: '2' }, ['A', 'B'], undefined);
+    const plan = planLaunch({ workspace: '/w', home: '/h', env: {}, explicit: { ...explicit, dropEnv: ['A'] } }, entry({ passEnv: ['A', 'B'] }), recorded);
+    expect(plan.passEnv).toEqual(['B']);
+    expect(plan.env.passed).toEqual({ B: '2' });
+  });
+
   it('refuses a passed name that has no value anywhere, with the fix', () => {
     expect(() => planLaunch({ workspace: '/w', home: '/h', env: {}, explicit: { ...explicit, passEnv: ['NOPE'] } }, undefined, undefined)).toThrow(
       /NOPE is to be passed to the daemon but is not set in this shell/,

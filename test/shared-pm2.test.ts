@@ -69,6 +69,8 @@ describe('two EXAI_HOMEs sharing one PM2_HOME', () => {
     rmSync(`${file}.bak`, { force: true });
     const fixed = await runCli(['doctor', '--fix'], envA);
     expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
+    // With the backup gone too, the rebuild says what pm2 cannot give back.
+    expect(fixed.stdout).toMatch(/rebuilt .* from pm2 alone .*idle timeouts, --port pins and --pass-env names are not kept by pm2/);
     const rebuilt = JSON.parse(readFileSync(file, 'utf8')) as { workspaces: Record<string, { name: string; port: number }> };
     expect(Object.values(rebuilt.workspaces).map((e) => [e.name, e.port])).toEqual([[a.name, a.port]]);
     expect((await getHealth(b.port)).pid).toBe(b.pid);
@@ -101,6 +103,8 @@ describe.runIf(process.platform === 'linux')('the pm2 daemon a shim had to start
     await client.connect(transport);
     try {
       const status = await exaiStatus(client);
+      // exai_status names the app as pm2 knows it (tagged under a non-default EXAI_HOME).
+      expect(status.name).toBe(spawned.name);
       const shimPid = transport.pid!;
       const godPid = Number(readFileSync(join(t.pm2Home, 'pm2.pid'), 'utf8'));
       // Walk up from the pm2 daemon: the shim is not among its ancestors while the shim runs.
