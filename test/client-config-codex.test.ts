@@ -161,11 +161,17 @@ describe('Codex .codex/config.toml', () => {
     expect(parse(readFileSync(file, 'utf8'))).toEqual(parse(text));
   });
 
-  it('an empty config that only exai wrote is left empty, not deleted, after remove', async () => {
+  it('a config that only exai wrote is deleted with its folder after remove; a folder holding more stays', async () => {
     const ws = t.workspace();
     const { file } = await writeClientConfig('codex', ws, 8079, DIRS);
     await removeClientEntry('codex', ws);
-    expect(existsSync(file)).toBe(true);
-    expect(readFileSync(file, 'utf8')).toBe('');
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(join(ws, '.codex'))).toBe(false);
+    const other = t.workspace();
+    const again = await writeClientConfig('codex', other, 8079, DIRS);
+    writeFileSync(join(other, '.codex', 'notes.md'), 'mine\n');
+    await removeClientEntry('codex', other);
+    expect(existsSync(again.file)).toBe(false);
+    expect(readFileSync(join(other, '.codex', 'notes.md'), 'utf8')).toBe('mine\n');
   });
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startDaemon, type RunningDaemon } from '../src/daemon/run.js';
 import { MAX_PAYLOAD } from '../src/transport/ws-server.js';
+import { homeTag } from '../src/workspace/layout.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
 import { connectClient, handshake, httpGet, RawSession } from './helpers/mcp-client.js';
@@ -44,7 +45,8 @@ describe('an SDK client over the WebSocket', () => {
     const s = result.structuredContent as unknown as Status;
     expect(s.workspace).toBe(workspace);
     expect(s.id).toMatch(/^[0-9a-f]{8}$/);
-    expect(s.name).toBe(`exai-server-${s.id}`);
+    // A temp EXAI_HOME tags the pm2 app name so two homes never share one.
+    expect(s.name).toBe(`exai-server-${s.id}-${homeTag(t.home)}`);
     expect(s.port).toBe(t.portBase + 1);
     expect(s.pid).toBe(process.pid);
     expect(s.version).toMatch(/^\d+\.\d+\.\d+/);

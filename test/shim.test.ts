@@ -200,18 +200,18 @@ describe('exai shim when the daemon goes away or is not there', () => {
     expect(await pm2Status(spawned.name)).toEqual({ status: 'online', pid: s.pid });
   });
 
-  it('starts a never-spawned workspace, using the registry port over the hint in the client config', async () => {
+  it('starts a never-spawned workspace on the free port its client config names', async () => {
     const ws = t.workspace('fresh');
     const id = resolveWorkspace(ws).id;
     expect(new Registry(t.home).get(id)).toBeUndefined();
-    // Not a candidate port (base + k * stride): the daemon cannot have landed there.
+    // Not a candidate port (base + k * stride): the daemon can only be there because the config said so.
     const hint = t.portBase + 5;
     const client = await shimClient(hint, ws);
     const s = await status(client);
     const entry = new Registry(t.home).get(id);
     expect(entry).toBeDefined();
-    expect(s).toMatchObject({ id, port: entry!.port });
-    expect(s.port).not.toBe(hint);
+    expect(s).toMatchObject({ id, port: hint });
+    expect(entry!.port).toBe(hint);
     expect((await pm2Status(entry!.name))?.status).toBe('online');
     // Self-start serves the client that launched the shim; it writes no client config of its own.
     expect(existsSync(join(ws, '.vscode', 'mcp.json'))).toBe(false);
