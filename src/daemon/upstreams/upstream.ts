@@ -18,7 +18,8 @@ import { MAX_PAYLOAD } from '../../transport/constants.js';
 import { INTERNAL_ERROR, WireRequestError, asSdkMessage, errorResponse, type WireMessage } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
 import { emptyCatalog, readCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
-import type { UpstreamSpec } from './config.js';
+import type { KnownCatalog } from './catalog-cache.js';
+import type { Lifecycle, UpstreamSpec } from './config.js';
 import { upstreamEnv } from './env.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
@@ -27,18 +28,24 @@ export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 export type { Catalog, CatalogKind } from './catalog.js';
 
 /**
- * `stopped` is the only state a requested stop leads to (servers.json edits, daemon shutdown,
- * and later an idle stop); a crash leads to `restarting`, or `failed` when crashes repeat.
+ * A requested stop leads to `stopped` (servers.json edits, daemon shutdown) or `idle` (not
+ * running, started by the next request routed to it: a lazy upstream before its first use, or
+ * any upstream after its idleTimeout); a crash leads to `restarting`, or `failed` when crashes
+ * repeat.
  */
-export type UpstreamState = 'starting' | 'up' | 'restarting' | 'failed' | 'stopped';
+export type UpstreamState = 'starting' | 'up' | 'restarting' | 'failed' | 'stopped' | 'idle';
 
 /** What `exai_status` (and through it `exai list`/`doctor`) shows for one upstream. */
 export interface UpstreamStatus {
   name: string;
   state: UpstreamState;
+  lifecycle: Lifecycle;
+  /** Stops after this long unused (ms); 0 = never. */
+  idleTimeoutMs: number;
   pid: number | null;
   /** Restarts after crashes since this configuration was applied. */
   restarts: number;
+  /** What it offers: while it is not running (idle), what it offered when it last ran (the catalog cache). */
   tools: number;
   prompts: number;
   resources: number;
@@ -103,15 +110,21 @@ export class Upstream {
   private readonly refreshing = new Set<CatalogKind>();
   private readonly refreshAgain = new Set<CatalogKind>();
   private readonly options: SupervisionOptions;
+  /** What it offered when it last came up (or the cache's copy of that): listed while it is not running. */
+  private _known: KnownCatalog | undefined;
+  /** Date.now() when a request last went to it or came back (the idle clock; see gateway's idle watch). */
+  lastUsedAt = Date.now();
 
   constructor(
     readonly spec: UpstreamSpec,
     private readonly events: UpstreamEvents,
     private readonly log: Logger,
     options: Partial<SupervisionOptions> = {},
+    known?: KnownCatalog,
   ) {
     this.options = { ...DEFAULT_SUPERVISION, ...options };
     this.crashes = new CrashHistory(this.options);
+    this._known = known;
   }
 
   get name(): string {
@@ -120,16 +133,34 @@ export class Upstream {
   get state(): UpstreamState {
     return this._state;
   }
-  /** The catalog while up; empty otherwise (its tools leave the aggregate while it is down). */
+  /**
+   * What sessions are shown: the live catalog while up; while idle or starting, the one it had
+   * when it last ran (cached), so its tools stay listed and a call to one starts it; empty
+   * while it restarts after a crash, has failed or is stopped (its tools leave the aggregate).
+   */
   get catalog(): Catalog {
-    return this._state === 'up' ? this._catalog : emptyCatalog();
+    if (this._state === 'up') return this._catalog;
+    return this.showsKnown() ? this._known!.catalog : emptyCatalog();
   }
   get serverCapabilities(): ServerCapabilities | undefined {
-    return this._state === 'up' ? this.capabilities : undefined;
+    if (this._state === 'up') return this.capabilities;
+    return this.showsKnown() ? this._known!.capabilities : undefined;
   }
-  /** The `instructions` the server gave in its initialize result, while up. */
+  /** The `instructions` the server gave in its initialize result (while idle: the last ones). */
   get instructions(): string | undefined {
-    return this._state === 'up' ? this._instructions : undefined;
+    if (this._state === 'up') return this._instructions;
+    return this.showsKnown() ? this._known!.instructions : undefined;
+  }
+  /** What it offered when it last came up, for the catalog cache; undefined while never seen. */
+  get known(): KnownCatalog | undefined {
+    return this._known;
+  }
+  /** Whether its catalog is known without waiting for it: it is up, or it was seen before. */
+  get catalogKnown(): boolean {
+    return this._state === 'up' || this.showsKnown();
+  }
+  private showsKnown(): boolean {
+    return this._known !== undefined && (this._state === 'idle' || this._state === 'starting');
   }
   get pid(): number | null {
     return this._state === 'up' || this._state === 'starting' ? (this.transport?.pid ?? null) : null;
@@ -140,6 +171,8 @@ export class Upstream {
     return {
       name: this.name,
       state: this._state,
+      lifecycle: this.spec.lifecycle,
+      idleTimeoutMs: this.spec.idleTimeoutMs,
       pid: this.pid,
       restarts: this.restartCount,
       tools: catalog.tools.length,
@@ -150,12 +183,32 @@ export class Upstream {
     };
   }
 
-  /** Starts the process (a requested start; crash counting begins anew). No-op unless stopped. */
+  /**
+   * Starts the process: a requested start from `stopped` (crash counting begins anew) or from
+   * `idle` (crash counts go on: waking is not a new configuration). No-op in any other state.
+   */
   start(): void {
-    if (this._state !== 'stopped') return;
-    this.crashes.reset();
-    this.restartCount = 0;
+    if (this._state !== 'stopped' && this._state !== 'idle') return;
+    if (this._state === 'stopped') {
+      this.crashes.reset();
+      this.restartCount = 0;
+    }
     void this.attempt('starting');
+  }
+
+  /** A lazy upstream waits for its first request: `stopped` -> `idle` (no process). */
+  park(): void {
+    if (this._state === 'stopped') this.setState('idle');
+  }
+
+  /**
+   * For a request routed to it: starts it when idle, waits while it starts (bounded by
+   * `startTimeoutMs`), and rejects with `unavailable()` (naming why) when it is not up then.
+   */
+  async ensureUp(): Promise<void> {
+    if (this._state === 'idle') this.start();
+    if (this._state === 'starting') await this.whenStarted();
+    if (this._state !== 'up') throw this.unavailable();
   }
 
   /** Resolves when the upstream is no longer `starting`/`restarting` (up, failed or stopped). */
@@ -178,14 +231,26 @@ export class Upstream {
    * process tree is stopped in steps (stdin, SIGTERM, SIGKILL). Resolves when the tree is gone.
    */
   async stop(reason = 'stopped'): Promise<void> {
+    await this.end('stopped', reason);
+  }
+
+  /**
+   * The idle stop: like stop() (requested, not a crash, restart counts untouched), but it ends
+   * `idle`, and the next request routed to it starts it again.
+   */
+  async sleep(reason: string): Promise<void> {
+    await this.end('idle', reason);
+  }
+
+  private async end(next: 'stopped' | 'idle', reason: string): Promise<void> {
     this.generation++;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     const { client, transport } = this;
     this.client = undefined;
     this.transport = undefined;
-    if (this._state !== 'stopped') this.log.info(`upstream ${this.name}: ${reason}`);
-    this.setState('stopped');
+    if (this._state !== next) this.log.info(`upstream ${this.name}: ${reason}`);
+    this.setState(next);
     if (transport) await terminate(client, transport);
   }
 
@@ -214,6 +279,7 @@ export class Upstream {
       restarting: `is restarting after it exited${this._lastError ? ` (${this._lastError})` : ''}; retry in a moment`,
       failed: `has failed (${this._lastError ?? 'it kept crashing'}); fix it and save .exai/servers.json to retry, see exai_status for its stderr`,
       stopped: 'is stopped',
+      idle: 'is not running (the next request starts it)',
       up: 'is up',
     };
     return new WireRequestError(INTERNAL_ERROR, `upstream server "${this.name}" ${why[this._state]}`, {
@@ -291,6 +357,8 @@ export class Upstream {
       this.capabilities = capabilities;
       this._instructions = client.getInstructions();
       this._catalog = catalog;
+      this._known = { catalog, capabilities, instructions: this._instructions };
+      this.lastUsedAt = Date.now();
       this.log.info(
         `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
       );
