@@ -3,7 +3,7 @@
  * The exai bin: a thin dispatcher. Each command lives in its own module and is loaded only
  * when asked for, so `exai shim` and `exai daemon` start without the supervisor's weight.
  */
-import { failure, writeErr } from './output.js';
+import { exitAfterFlush, failure, writeErr } from './output.js';
 
 type Command = { run(argv: string[]): Promise<number> };
 
@@ -51,16 +51,3 @@ main(process.argv.slice(2)).then(
   (code) => exitAfterFlush(code),
   (err: unknown) => exitAfterFlush(failure(err)),
 );
-
-/**
- * The pm2 client (and anything else a command leaves open) keeps the event loop alive; the
- * CLI is done when its command is, so exit explicitly once stdout and stderr are flushed.
- */
-function exitAfterFlush(code: number): void {
-  let pending = 2;
-  const done = () => {
-    if (--pending === 0) process.exit(code);
-  };
-  process.stdout.write('', done);
-  process.stderr.write('', done);
-}

@@ -1,5 +1,5 @@
 import type { StartOptions } from 'pm2';
-import { CLI_ENTRY, nodeExecutable } from '../common/install.js';
+import { DAEMON_ENTRY, nodeExecutable } from '../common/install.js';
 import { NO_RESTART_EXIT_CODES } from '../common/exit-codes.js';
 import { PM2_NAMESPACE } from '../workspace/identity.js';
 import { homeLayout } from '../workspace/layout.js';
@@ -10,6 +10,13 @@ import type { RegistryEntry } from '../workspace/registry-file.js';
  * `wait_ready` silently, so the supervisor's own health wait is the real bound.
  */
 export const LISTEN_TIMEOUT_MS = 10_000;
+
+/**
+ * Memory (VmRSS under pm2, bench/fleet.js): V8 lets the young generation grow to 2 x 16 MB
+ * semi-spaces although the daemon's live heap is ~12 MB; a 1 MB cap took a daemon that had
+ * served 2.5k calls from ~88 to ~78 MB (idle: ~67 -> ~65 MB), round trips unchanged.
+ */
+export const DAEMON_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1'];
 
 /**
  * The pm2 app of a workspace, from its registry entry (its launch spec) alone: the one
@@ -27,14 +34,12 @@ export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'po
   return {
     name: entry.name,
     namespace: PM2_NAMESPACE,
-    script: CLI_ENTRY,
-    args: ['daemon'],
+    // The bundled daemon with a code cache (what `exai daemon` runs, started in about half the time).
+    script: DAEMON_ENTRY,
+    args: [],
     // Not a version manager's per-shell link that disappears (fnm on Windows: WINDOWS.md #6).
     interpreter: nodeExecutable(),
-    // Memory (VmRSS under pm2, bench/fleet.js): V8 lets the young generation grow to 2 x 16 MB
-    // semi-spaces although the daemon's live heap is ~12 MB; a 1 MB cap took a daemon that had
-    // served 2.5k calls from ~88 to ~78 MB (idle: ~67 -> ~65 MB), round trips unchanged.
-    node_args: ['--max-semi-space-size=1'],
+    node_args: [...DAEMON_NODE_ARGS],
     // pm2 otherwise preloads its @pm2/io agent into the app before our code (~35 ms of start-up);
     // the daemon publishes its metrics itself through tx2, which works without it.
     pmx: false,
