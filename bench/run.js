@@ -21,6 +21,7 @@ const SECTIONS = {
   gateway: () => import('./gateway.js'),
   fleet: () => import('./fleet.js'),
   shim: () => import('./shim-section.js'),
+  sharing: () => import('./sharing.js'),
 };
 
 const args = process.argv.slice(2);

@@ -17,7 +17,12 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const entries = process.argv.slice(2);
 const all = {
+  // What pm2 runs (through dist/daemon/launcher.cjs).
   daemon: 'dist/daemon/main.js',
+  // What editors run (`exai shim`, required by dist/cli/main.js): CommonJS skips the ES module
+  // loader's own cost for its ~20 modules and ws, in every shim process. The supervisor, loaded
+  // only to start a daemon, stays out of it (a real import of dist/supervisor/spawn.js).
+  shim: 'dist/cli/shim.js',
 };
 const chosen = entries.length ? Object.fromEntries(entries.map((name) => [name, all[name]])) : all;
 
@@ -31,7 +36,7 @@ await build({
   outExtension: { '.js': '.cjs' },
   target: 'node20',
   mainFields: ['module', 'main'],
-  external: ['pm2', 'tx2'],
+  external: ['pm2', 'tx2', '../supervisor/spawn.js'],
   minify: true,
   legalComments: 'none',
   define: { 'import.meta.url': '__exaiModuleUrl' },
