@@ -22,6 +22,7 @@ const SECTIONS = {
   fleet: () => import('./fleet.js'),
   shim: () => import('./shim-section.js'),
   sharing: () => import('./sharing.js'),
+  wake: () => import('./wake.js'),
 };
 
 const args = process.argv.slice(2);

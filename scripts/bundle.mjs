@@ -20,9 +20,19 @@ const all = {
   // What pm2 runs (through dist/daemon/launcher.cjs).
   daemon: 'dist/daemon/main.js',
   // What editors run (`exai shim`, required by dist/cli/main.js): CommonJS skips the ES module
-  // loader's own cost for its ~20 modules and ws, in every shim process. The supervisor, loaded
-  // only to start a daemon, stays out of it (a real import of dist/supervisor/spawn.js).
+  // loader's own cost for its ~20 modules and ws, in every shim process.
   shim: 'dist/cli/shim.js',
+  // The supervisor's start path, which a shim loads only to start (wake) its daemon: out of the
+  // shim's bundle, and one file to load when it is needed.
+  spawn: 'dist/supervisor/spawn.js',
+};
+
+/** The shim's `import('../supervisor/spawn.js')` loads the spawn bundle beside it instead. */
+const spawnBeside = {
+  name: 'spawn-beside',
+  setup(b) {
+    b.onResolve({ filter: /\/supervisor\/spawn\.js$/ }, (args) => (/[\\/]shim[\\/]run\.js$/.test(args.importer) ? { path: './spawn.cjs', external: true } : undefined));
+  },
 };
 const chosen = entries.length ? Object.fromEntries(entries.map((name) => [name, all[name]])) : all;
 
@@ -36,7 +46,8 @@ await build({
   outExtension: { '.js': '.cjs' },
   target: 'node20',
   mainFields: ['module', 'main'],
-  external: ['pm2', 'tx2', '../supervisor/spawn.js'],
+  external: ['pm2', 'tx2'],
+  plugins: [spawnBeside],
   minify: true,
   legalComments: 'none',
   define: { 'import.meta.url': '__exaiModuleUrl' },
