@@ -23,6 +23,7 @@ const SECTIONS = {
   shim: () => import('./shim-section.js'),
   sharing: () => import('./sharing.js'),
   wake: () => import('./wake.js'),
+  idle: () => import('./idle-fleet.js'),
 };
 
 const args = process.argv.slice(2);

@@ -25,6 +25,8 @@ const all = {
   // The supervisor's start path, which a shim loads only to start (wake) its daemon: out of the
   // shim's bundle, and one file to load when it is needed.
   spawn: 'dist/supervisor/spawn.js',
+  // `exai spawn` (required by dist/cli/main.js): its ~60 modules as one file.
+  'spawn-command': 'dist/cli/spawn.js',
 };
 
 /** The shim's `import('../supervisor/spawn.js')` loads the spawn bundle beside it instead. */

@@ -9,7 +9,7 @@ import { exitAfterFlush, failure, writeErr } from './output.js';
 type Command = { run(argv: string[]): Promise<number> };
 
 const commands: Record<string, () => Promise<Command>> = {
-  spawn: () => import('./spawn.js'),
+  spawn: () => bundled('spawn-command.cjs', () => import('./spawn.js')),
   list: () => import('./list.js'),
   ls: () => import('./list.js'),
   stop: () => import('./stop.js'),
@@ -18,21 +18,24 @@ const commands: Record<string, () => Promise<Command>> = {
   logs: () => import('./logs.js'),
   doctor: () => import('./doctor.js'),
   daemon: () => import('./daemon.js'),
-  shim: loadShim,
+  shim: () => bundled('shim.cjs', () => import('./shim.js')),
   pm2: () => import('./pm2.js'),
 };
 
+const require = createRequire(import.meta.url);
+
 /**
- * The shim runs once per editor session, so it is loaded from its CommonJS bundle
- * (dist/bundle/shim.cjs, scripts/bundle.mjs) when there is one: ~4 MB less memory per shim
- * than loading its modules as ES modules (bench "sharing"). A tsc-only build loads it as usual.
+ * A command from its CommonJS bundle (dist/bundle/, scripts/bundle.mjs) when the build made
+ * one, else from its modules. The shim runs once per editor session: its bundle costs ~5 MB less
+ * memory per shim than its modules loaded as ES modules (bench "sharing"); `spawn`'s loads its
+ * ~60 modules as one file (bench "spawn"). The other commands load their modules as they are.
  */
-async function loadShim(): Promise<Command> {
+async function bundled(file: string, modules: () => Promise<Command>): Promise<Command> {
   try {
-    return createRequire(import.meta.url)('../bundle/shim.cjs') as Command;
+    return require(`../bundle/${file}`) as Command;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-    return import('./shim.js');
+    return modules();
   }
 }
 

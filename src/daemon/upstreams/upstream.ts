@@ -258,7 +258,9 @@ export class Upstream {
   unavailable(): WireRequestError {
     const why: Record<UpstreamState, string> = {
       starting: 'is still starting; retry in a moment',
-      restarting: `is restarting after it exited${this._lastError ? ` (${this._lastError})` : ''}; retry in a moment`,
+      restarting: this._lastError?.startsWith('failed to start')
+        ? `could not start (${this._lastError.slice('failed to start: '.length)}); it is retried, retry in a moment`
+        : `is restarting after it exited${this._lastError ? ` (${this._lastError})` : ''}; retry in a moment`,
       failed: `has failed (${this._lastError ?? 'it kept crashing'}); fix it and save .exai/servers.json to retry, see exai_status for its stderr`,
       stopped: 'is stopped',
       idle: 'is not running (the next request starts it)',
