@@ -30,8 +30,8 @@ afterAll(async () => {
 });
 
 /** Starts the launcher as pm2 does (IPC channel, the daemon's node args); resolves at 'ready'. */
-async function start(workspace: string, port: number): Promise<ChildProcess> {
-  const env = { ...t.env, EXAI_WORKSPACE: workspace, EXAI_WS_PORT: String(port) };
+async function start(workspace: string, port: number, home = t.home): Promise<ChildProcess> {
+  const env = { ...t.env, EXAI_HOME: home, EXAI_WORKSPACE: workspace, EXAI_WS_PORT: String(port) };
   const child = spawn(process.execPath, ['--max-semi-space-size=1', LAUNCHER], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   children.push(child);
   let stderr = '';
@@ -57,10 +57,23 @@ describe('the daemon launcher', () => {
     if (process.platform !== 'win32') expect(statSync(join(cacheDir(), file!)).mode & 0o777).toBe(0o600);
     first.kill('SIGTERM');
     expect((await childExit(first)).code).toBe(0);
+    const written = statSync(join(cacheDir(), file!)).mtimeMs;
 
+    // V8 accepts it: a refused cache would be written again (at the latest when the daemon exits).
     const second = await start(ws, port);
     expect((await getHealth(port)).pid).toBe(second.pid);
+    second.kill('SIGTERM');
+    expect((await childExit(second)).code).toBe(0);
     expect(cacheFiles()).toEqual([file]);
+    expect(statSync(join(cacheDir(), file!)).mtimeMs).toBe(written);
+  });
+
+  it('leaves the cache when it exits sooner than that', async () => {
+    const home = join(t.dir, 'short-home');
+    const child = await start(t.workspace('launcher-short'), t.portBase + 13, home);
+    child.kill('SIGTERM');
+    expect((await childExit(child)).code).toBe(0);
+    expect(readdirSync(join(home, 'cache')).filter((f) => f.endsWith('.v8'))).toHaveLength(1);
   });
 
   it('starts with a corrupt cache, and replaces it', async () => {

@@ -8,7 +8,8 @@
  * The cache lives in EXAI_HOME (`cache/daemon-<key>.v8`, dir 0700, file 0600), keyed by the
  * bundle's contents, the Node version and architecture and the V8 flags: V8 refuses data made
  * by another build or with other flags, and a refused or missing cache is written again, once
- * the daemon has run for a moment (so it holds the functions that start-up compiled). Without
+ * the daemon has run for a moment or when it exits (so it holds the functions that start-up
+ * compiled). Without
  * the bundle (a tsc-only build) the unbundled entry runs instead.
  */
 import { createHash } from 'node:crypto';
@@ -17,7 +18,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 
-/** Written this long after start: the functions a start compiles are in it by then. */
+/** Written this long after start (or at exit, if sooner): the functions a start compiles are in it by then. */
 const WRITE_AFTER_MS = 3_000;
 
 const bundle = join(__dirname, '..', 'bundle', 'daemon.cjs');
@@ -47,7 +48,15 @@ function main(): void {
   const run = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: object, filename: string, dirname: string) => void;
   run(module.exports, createRequire(bundle), module, bundle, join(bundle, '..'));
   if (dir && file && (cachedData === undefined || script.cachedDataRejected)) {
-    setTimeout(() => writeCache(script, dir, file), WRITE_AFTER_MS).unref();
+    let written = false;
+    const write = () => {
+      if (written) return;
+      written = true;
+      writeCache(script, dir, file);
+    };
+    setTimeout(write, WRITE_AFTER_MS).unref();
+    // A daemon that exits sooner (an idle timeout of a second or two) leaves it too.
+    process.once('exit', write);
   }
 }
 
