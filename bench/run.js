@@ -16,6 +16,7 @@ import { ROOT, cleanupAll, installSignalCleanup } from './lib/env.js';
 import { markdownTable } from './lib/stats.js';
 
 const SECTIONS = {
+  daemon: () => import('./daemon-start.js'),
   spawn: () => import('./spawn.js'),
   roundtrip: () => import('./roundtrip.js'),
   gateway: () => import('./gateway.js'),

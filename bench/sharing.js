@@ -100,7 +100,9 @@ export async function run({ quick = false, log = () => {} } = {}) {
         row('  upstream servers (process trees)', x.upstreams),
         row('each session launching both servers', d),
       ],
-    ) + (result.pm2 ? `\n\npm2's own daemon, not counted: RSS ${fmtMB(result.pm2.rss)} MB, PSS ${fmtMB(result.pm2.pss)} MB.` : '');
+    ) +
+    `\n\nOne shim: RSS ${fmtMB(x.shims.rss / sessions)} MB, PSS ${fmtMB(x.shims.pss / sessions)} MB.` +
+    (result.pm2 ? ` pm2's own daemon, not counted: RSS ${fmtMB(result.pm2.rss)} MB, PSS ${fmtMB(result.pm2.pss)} MB.` : '');
   return {
     title: 'Sharing: 4 sessions, 2 upstream servers',
     note: `One workspace; each side measured alone, ${SETTLE_MS / 1000} s after one list and one call per server and session.`,
