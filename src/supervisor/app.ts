@@ -12,13 +12,6 @@ import type { RegistryEntry } from '../workspace/registry-file.js';
 export const LISTEN_TIMEOUT_MS = 10_000;
 
 /**
- * Memory (VmRSS under pm2, bench/fleet.js): V8 lets the young generation grow to 2 x 16 MB
- * semi-spaces although the daemon's live heap is ~12 MB; a 1 MB cap took a daemon that had
- * served 2.5k calls from ~88 to ~78 MB (idle: ~67 -> ~65 MB), round trips unchanged.
- */
-export const DAEMON_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1'];
-
-/**
  * The pm2 app of a workspace, from its registry entry (its launch spec) alone: the one
  * function behind every start path — `exai spawn`, `exai restart`, the shim's start, the fleet
  * brought back after pm2 died, and ecosystem.config.js (whose apps `pm2 save`/`pm2 resurrect`
@@ -39,7 +32,10 @@ export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'po
     args: [],
     // Not a version manager's per-shell link that disappears (fnm on Windows: WINDOWS.md #6).
     interpreter: nodeExecutable(),
-    node_args: [...DAEMON_NODE_ARGS],
+    // Memory (VmRSS under pm2, bench/fleet.js): V8 lets the young generation grow to 2 x 16 MB
+    // semi-spaces although the daemon's live heap is ~12 MB; a 1 MB cap took a daemon that had
+    // served 2.5k calls from ~88 to ~78 MB (idle: ~67 -> ~65 MB), round trips unchanged.
+    node_args: ['--max-semi-space-size=1'],
     // pm2 otherwise preloads its @pm2/io agent into the app before our code (~35 ms of start-up);
     // the daemon publishes its metrics itself through tx2, which works without it.
     pmx: false,
