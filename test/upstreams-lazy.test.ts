@@ -123,9 +123,14 @@ describe('a lazy upstream', () => {
     });
 
     // exai list and doctor: an idle upstream is no failure.
+    await waitFor(async () => {
+      const rows = JSON.parse((await runCli(['list', '--json'], t.env)).stdout) as { id: string; upstreams?: UpstreamStatus[] }[];
+      return rows.find((r) => r.id === spawned.id)?.upstreams?.[0]?.state === 'idle' ? true : undefined;
+    }, { what: 'exai list to show ev idle', timeoutMs: 30_000 });
     const listed = await runCli(['list'], t.env);
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stderr).not.toMatch(/upstream ev/);
+    expect(listed.stdout).toMatch(/ 0\/1, 1 idle /);
     const doctor = JSON.parse((await runCli(['doctor', '--json'], t.env)).stdout) as { findings: { scope: string; check: string; status: string }[] };
     expect(doctor.findings.filter((f) => f.scope === ws && f.status === 'problem')).toEqual([]);
   });
