@@ -16,11 +16,15 @@ import { ROOT, cleanupAll, installSignalCleanup } from './lib/env.js';
 import { markdownTable } from './lib/stats.js';
 
 const SECTIONS = {
+  daemon: () => import('./daemon-start.js'),
   spawn: () => import('./spawn.js'),
   roundtrip: () => import('./roundtrip.js'),
   gateway: () => import('./gateway.js'),
   fleet: () => import('./fleet.js'),
   shim: () => import('./shim-section.js'),
+  sharing: () => import('./sharing.js'),
+  wake: () => import('./wake.js'),
+  idle: () => import('./idle-fleet.js'),
 };
 
 const args = process.argv.slice(2);

@@ -118,8 +118,8 @@ export async function benchShim({ coldRuns = 10, pings = 1000 } = {}) {
     const floor = await connectStdio(process.execPath, ['--input-type=module', '-e', FLOOR_SERVER], env);
     clients.push(floor);
     const { WebSocketClientTransport } = await import(join(ROOT, 'dist', 'transport', 'ws-client.js'));
-    const { readToken } = await import(join(ROOT, 'dist', 'supervisor', 'token.js'));
-    const { resolveWorkspace } = await import(join(ROOT, 'dist', 'supervisor', 'workspace.js'));
+    const { readToken } = await import(join(ROOT, 'dist', 'workspace', 'token.js'));
+    const { resolveWorkspace } = await import(join(ROOT, 'dist', 'workspace', 'identity.js'));
     const token = readToken(env.EXAI_HOME, resolveWorkspace(workspace).id);
     const direct = new Client({ name: 'bench-ws', version: '1.0.0' });
     await direct.connect(new WebSocketClientTransport({ port: daemon.port, token }));

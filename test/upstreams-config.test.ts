@@ -36,9 +36,30 @@ describe('parsing servers.json', () => {
     expect(config.ok).toBe(true);
     if (!config.ok) return;
     expect(config.specs).toEqual([
-      { name: 'fs', command: 'npx', args: ['-y', 'server-filesystem', WS], env: {}, cwd: WS },
-      { name: 'py', command: 'python', args: ['-m', 'srv'], env: { A: '1' }, cwd: join(WS, 'tools/py') },
-      { name: 'abs', command: 'srv', args: [], env: {}, cwd: '/opt/srv' },
+      { name: 'fs', command: 'npx', args: ['-y', 'server-filesystem', WS], env: {}, cwd: WS, lifecycle: 'eager', idleTimeoutMs: 0 },
+      { name: 'py', command: 'python', args: ['-m', 'srv'], env: { A: '1' }, cwd: join(WS, 'tools/py'), lifecycle: 'eager', idleTimeoutMs: 0 },
+      { name: 'abs', command: 'srv', args: [], env: {}, cwd: '/opt/srv', lifecycle: 'eager', idleTimeoutMs: 0 },
+    ]);
+  });
+
+  it('reads lifecycle and idleTimeout: lazy idles after 10 min unless told, eager never; durations as the CLI writes them, numbers in ms', () => {
+    const config = parse(`{ "servers": {
+      "a": { "command": "x", "lifecycle": "lazy" },
+      "b": { "command": "x", "lifecycle": "lazy", "idleTimeout": "90s" },
+      "c": { "command": "x", "lifecycle": "lazy", "idleTimeout": "0" },
+      "d": { "command": "x", "idleTimeout": "2h" },
+      "e": { "command": "x", "lifecycle": "eager", "idleTimeout": 1500 },
+      "f": { "command": "x", "lifecycle": "lazy", "idleTimeout": 0 },
+    } }`);
+    expect(config.ok, errorOf(config)).toBe(true);
+    if (!config.ok) return;
+    expect(config.specs.map((s) => [s.name, s.lifecycle, s.idleTimeoutMs])).toEqual([
+      ['a', 'lazy', 600_000],
+      ['b', 'lazy', 90_000],
+      ['c', 'lazy', 0],
+      ['d', 'eager', 7_200_000],
+      ['e', 'eager', 1_500],
+      ['f', 'lazy', 0],
     ]);
   });
 
@@ -60,6 +81,11 @@ describe('parsing servers.json', () => {
       ['{"servers": {"a_": {"command": "x"}}}', /must not end with "_"/],
       ['{"servers": {"a b": {"command": "x"}}}', /letters, digits/],
       ['{"servers": {"a": {"command": "x", "env": {"N": 1}}}}', /servers\.a\.env\.N/],
+      ['{"servers": {"a": {"command": "x", "lifecycle": "sometimes"}}}', /servers\.a\.lifecycle: must be "eager" .* or "lazy"/],
+      ['{"servers": {"a": {"command": "x", "idleTimeout": "ten minutes"}}}', /servers\.a\.idleTimeout: "ten minutes" is not a duration; write it like "90s"/],
+      ['{"servers": {"a": {"command": "x", "idleTimeout": "600"}}}', /"600" is not a duration/],
+      ['{"servers": {"a": {"command": "x", "idleTimeout": -5}}}', /-5 is not a duration/],
+      ['{"servers": {"a": {"command": "x", "idleTimeout": true}}}', /servers\.a\.idleTimeout/],
     ];
     for (const [text, problem] of cases) {
       const error = errorOf(parse(text));

@@ -33,6 +33,8 @@ export interface ServerEntry {
   args?: string[];
   env?: Record<string, string>;
   cwd?: string;
+  lifecycle?: 'eager' | 'lazy';
+  idleTimeout?: string | number;
 }
 
 export const everythingEntry = (): ServerEntry => ({ command: process.execPath, args: [EVERYTHING, 'stdio'] });

@@ -1,6 +1,7 @@
 /**
- * Upstream lifecycle: configuration edits applied live, crash loops, bad files, and no upstream
- * process outliving the daemon that started it.
+ * Upstream lifecycle: configuration edits applied live, crash loops, bad files, no upstream
+ * process outliving the daemon that started it; a lazy upstream whose start fails, and an
+ * eager one that stops when unused (in-process gateway, real server processes).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -212,5 +213,37 @@ describe('no orphans', () => {
     host.child.kill('SIGKILL');
     await childExit(host.child);
     await waitFor(() => (isAlive(pid!) ? undefined : true), { what: 'the busy upstream to exit', timeoutMs: 10_000 });
+  });
+});
+
+describe('lazy and idle upstreams', () => {
+  it('a lazy upstream that cannot start fails the request it was held for, with the reason', async () => {
+    const ws = t.workspace('lazy-broken');
+    writeServers(ws, { gone: { command: join(ws, 'no-such-server'), lifecycle: 'lazy' } });
+    const gateway = startGateway(ws, { catalogFile: join(t.dir, 'catalogs', 'broken.json'), supervision: { initialBackoffMs: 60_000 } });
+    const s = await session(gateway);
+    expect(upstream(gateway, 'gone')).toMatchObject({ state: 'idle', pid: null });
+    // Nothing cached: the list tries to start it to learn its tools, and answers without them.
+    expect((await s.client.listTools()).tools.map((x) => x.name)).toEqual(['exai_status']);
+    expect(upstream(gateway, 'gone')!.state).toBe('restarting');
+    await expect(s.client.callTool({ name: 'gone__anything', arguments: {} })).rejects.toThrow(/upstream server "gone" could not start \(command ".*no-such-server" not found \(check "command" and PATH\)\); it is retried/);
+  });
+
+  it('an eager upstream with an idleTimeout stops when unused, not as a crash, and the next call starts it', async () => {
+    const ws = t.workspace('eager-idle');
+    writeServers(ws, { ev: { ...everythingEntry(), idleTimeout: 800 } });
+    const gateway = startGateway(ws);
+    await gateway.settled(60_000);
+    const s = await session(gateway);
+    const first = upstream(gateway, 'ev')!;
+    expect(first).toMatchObject({ state: 'up', lifecycle: 'eager', idleTimeoutMs: 800 });
+    const listed = (await s.client.listTools()).tools.map((x) => x.name);
+    await waitFor(() => (upstream(gateway, 'ev')?.state === 'idle' ? true : undefined), { what: 'ev to idle' });
+    await waitFor(() => (isAlive(first.pid!) ? undefined : true), { what: 'its process to exit' });
+    // Listed as before (its last catalog), then started by a call.
+    expect((await s.client.listTools()).tools.map((x) => x.name)).toEqual(listed);
+    expect(textOf(await s.client.callTool({ name: 'ev__echo', arguments: { message: 'hi' } }))).toContain('hi');
+    expect(upstream(gateway, 'ev')).toMatchObject({ state: 'up', restarts: 0 });
+    expect(upstream(gateway, 'ev')!.pid).not.toBe(first.pid);
   });
 });

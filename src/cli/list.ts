@@ -9,12 +9,17 @@ import { failure, parseCommand, writeErr, writeJson, writeOut } from './output.j
 
 export const options = { json: { type: 'boolean' } } as const;
 
-/** `up/total`, with a mark when something needs attention (details follow on stderr). */
+/**
+ * `up/total`, then how many are idle (not running until a request needs them: lazy ones
+ * before first use, any after its idleTimeout; nothing wrong), with a mark when something
+ * needs attention (details follow on stderr).
+ */
 function upstreamCell(r: ListRow): string {
   if (!r.upstreams) return '-';
   const up = r.upstreams.filter((u) => u.state === 'up').length;
+  const idle = r.upstreams.filter((u) => u.state === 'idle').length;
   const failed = r.upstreams.some((u) => upstreamTrouble(u) !== undefined);
-  return `${up}/${r.upstreams.length}${failed || r.upstreamsConfigError ? ' !' : ''}`;
+  return `${up}/${r.upstreams.length}${idle ? `, ${idle} idle` : ''}${failed || r.upstreamsConfigError ? ' !' : ''}`;
 }
 
 /**

@@ -50,3 +50,16 @@ export function parsePortOption(value: string | undefined, flag = '--port'): num
   }
   return port;
 }
+
+/**
+ * The pm2 client (and anything else a command leaves open) keeps the event loop alive; the
+ * CLI is done when its command is, so exit explicitly once stdout and stderr are flushed.
+ */
+export function exitAfterFlush(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}

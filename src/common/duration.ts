@@ -14,3 +14,10 @@ export function parseDuration(text: string, what: string): number {
   }
   return value * UNITS[m[2] ?? 'ms']!;
 }
+
+/** The inverse, for messages: 90000 -> "90s", 1800000 -> "30m", 1500 -> "1500ms". */
+export function formatDuration(ms: number): string {
+  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`;
+}

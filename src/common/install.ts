@@ -10,6 +10,12 @@ import { fileURLToPath } from 'node:url';
  */
 export const CLI_ENTRY: string = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
+/**
+ * The daemon's process entry, what pm2 runs (src/daemon/launcher.cts): the bundled daemon with
+ * a V8 code cache; the same daemon as `exai daemon`. Resolved like CLI_ENTRY.
+ */
+export const DAEMON_ENTRY: string = fileURLToPath(new URL('../../dist/daemon/launcher.cjs', import.meta.url));
+
 /** The pm2 launcher (src/supervisor/pm2-launch.ts), built; resolved like CLI_ENTRY. */
 export const PM2_LAUNCHER: string = fileURLToPath(new URL('../../dist/supervisor/pm2-launch.js', import.meta.url));
 

@@ -57,12 +57,14 @@ const statusTool: Tool = {
       upstreams: {
         type: 'array',
         description:
-          "the workspace's own MCP servers (.exai/servers.json); also pid (integer, null while not running) and lastError (why it last stopped or failed, null if never)",
+          "the workspace's own MCP servers (.exai/servers.json); also pid (integer, null while not running) and lastError (why it last stopped or failed, null if never). state idle: not running, the next request routed to it starts it (a lazy server before first use, or any after its idleTimeout); its counts are then those of its cached catalog",
         items: {
           type: 'object',
           properties: {
             name: { type: 'string' },
-            state: { type: 'string', enum: ['starting', 'up', 'restarting', 'failed', 'stopped'] },
+            state: { type: 'string', enum: ['starting', 'up', 'idle', 'restarting', 'failed', 'stopped'] },
+            lifecycle: { type: 'string', enum: ['eager', 'lazy'], description: 'eager: starts with the daemon; lazy: on its first request' },
+            idleTimeoutMs: { type: 'integer', description: 'stops after this long unused; 0 = never' },
             restarts: { type: 'integer', description: 'restarts after crashes' },
             tools: { type: 'integer' },
             prompts: { type: 'integer' },

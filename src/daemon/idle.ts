@@ -13,7 +13,7 @@ import type { DaemonState } from './state.js';
 export function watchIdle(state: DaemonState, timeoutMs: number, onIdle: () => void): { stop(): void } {
   if (timeoutMs <= 0) return { stop: () => undefined };
   let lastActive = Date.now();
-  const tick = Math.min(10_000, Math.max(50, Math.floor(timeoutMs / 10)));
+  const tick = idleTick(timeoutMs);
   const timer = setInterval(() => {
     const now = Date.now();
     if ([...state.sessions.values()].some((s) => s.initialized)) lastActive = now;
@@ -24,4 +24,12 @@ export function watchIdle(state: DaemonState, timeoutMs: number, onIdle: () => v
   }, tick);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * How often an idle timer of `timeoutMs` looks (ms): a tenth of it, 50 ms to 10 s, so an idle
+ * stop comes at most a tenth late (10 s for long timeouts) and short test timeouts stay sharp.
+ */
+export function idleTick(timeoutMs: number): number {
+  return Math.min(10_000, Math.max(50, Math.floor(timeoutMs / 10)));
 }

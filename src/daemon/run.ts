@@ -1,7 +1,9 @@
+import { formatDuration } from '../common/duration.js';
 import { EXIT_IDLE } from '../common/exit-codes.js';
 import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
 import { markIdle } from '../workspace/idle-marker.js';
 import { launchDigest, launchVariables } from '../workspace/launch-env.js';
+import { homeLayout } from '../workspace/layout.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../workspace/registry-file.js';
 import { ensureToken } from '../workspace/token.js';
 import { readDaemonConfig, readDaemonLaunch, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
@@ -52,7 +54,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<RunningD
     state.appName = entry.name;
   }
   const log = options.log ?? silentLogger;
-  const gateway = new Gateway({ ...options.upstreams, workspace: workspace.path, log });
+  const gateway = new Gateway({ catalogFile: homeLayout(options.home).catalogFile(workspace.id), ...options.upstreams, workspace: workspace.path, log });
   state.upstreams = () => gateway.status().upstreams;
   state.upstreamsConfigError = () => gateway.status().configError;
   const server = await listenDaemon({
@@ -130,7 +132,7 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
     const idle = watchIdle(daemon.state, daemon.state.idleTimeoutMs, () => requestShutdown('idle'));
     const reason = await shutdown;
     idle.stop();
-    if (reason === 'idle') log.info(`idle for ${formatMs(daemon.state.idleTimeoutMs)} with no client: exiting (the next client or \`exai spawn\` wakes it)`);
+    if (reason === 'idle') log.info(`idle for ${formatDuration(daemon.state.idleTimeoutMs)} with no client: exiting (the next client or \`exai spawn\` wakes it)`);
     else log.info(`${reason}: closing ${daemon.state.sessions.size} session(s)`);
     await daemon.close();
     log.info('stopped');
@@ -145,11 +147,4 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
     process.off('message', onMessage);
     process.off('disconnect', onDisconnect);
   }
-}
-
-/** 90000 -> "90s", 1800000 -> "30m". */
-function formatMs(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  return ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`;
 }

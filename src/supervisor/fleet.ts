@@ -198,7 +198,7 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   deleteToken(home, entry.id);
   deleteLaunchEnv(home, entry.id);
   clearIdle(home, entry.id);
-  for (const file of [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id)]) rmSync(file, { force: true });
+  for (const file of [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id), homeLayout(home).catalogFile(entry.id)]) rmSync(file, { force: true });
   await registry.update((data) => {
     delete data.workspaces[entry.id];
   });

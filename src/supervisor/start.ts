@@ -191,7 +191,8 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
         throw err;
       }
       const res = result(ctx, outcome.health, outcome.status, false, configFiles, outcome.daemon);
-      await reportUpstreams(ctx, res, spec.port, outcome.daemon, UPSTREAM_SETTLE_MS);
+      // Waiting for servers to settle is for someone to tell (the CLI): a shim waking its daemon does not.
+      await reportUpstreams(ctx, res, spec.port, outcome.daemon, opts.onWarning ? UPSTREAM_SETTLE_MS : 0);
       if (previous !== undefined && previous.port !== spec.port) {
         res.movedFrom = previous.port;
         const rewrote = configFiles.length ? `, rewrote ${configFiles.join(', ')}` : ', no client config to rewrite';

@@ -33,7 +33,8 @@ export function serversFile(workspace: string): string {
  * Used alike by `spawn`, `exai list` and `exai doctor`.
  */
 export function upstreamTrouble(u: UpstreamSummary): string | undefined {
-  if (u.state === 'up' || (u.state !== 'failed' && !u.lastError)) return undefined;
+  // Idle is a stop exai asked for, whatever error an earlier run left behind.
+  if (u.state === 'up' || u.state === 'idle' || (u.state !== 'failed' && !u.lastError)) return undefined;
   const why = firstLine(u.lastError ?? u.stderrTail.at(-1) ?? 'no error recorded');
   return u.state === 'failed' ? `upstream ${u.name} failed after ${u.restarts} restart(s): ${why}` : `upstream ${u.name} did not start: ${why}`;
 }

@@ -93,6 +93,9 @@ export function homeLayout(home: string) {
     outLog: (name: string) => join(home, 'logs', `${name}.out.log`),
     errLog: (name: string) => join(home, 'logs', `${name}.err.log`),
     shimLog: (id: string) => join(home, 'logs', `shim-${id}.log`),
+    /** The last catalog of each upstream server of a workspace, for lazy and stopped ones (0600). */
+    catalogs: join(home, 'catalogs'),
+    catalogFile: (id: string) => join(home, 'catalogs', `${id}.json`),
     locks: join(home, 'locks'),
     lockFile: (name: string) => join(home, 'locks', `${name}.lock`),
   };

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
+import { parseDuration } from '../../common/duration.js';
 import { errnoCode, errorMessage } from '../../common/errors.js';
 import { envValue, type Platform } from '../../transport/process-tree.js';
 
@@ -14,6 +16,15 @@ export function serversFile(workspace: string): string {
 }
 
 /**
+ * When an upstream runs (DESIGN.md "Upstreams"): `eager` starts with the daemon, `lazy` on the
+ * first request routed to it.
+ */
+export type Lifecycle = 'eager' | 'lazy';
+
+/** A lazy upstream with no `idleTimeout` stops after this long without use (ms). */
+export const DEFAULT_LAZY_IDLE_TIMEOUT_MS = 10 * 60_000;
+
+/**
  * One upstream, ready to spawn: variables substituted, cwd absolute. Names never contain `__`
  * and never end with `_`, so `<server>__<name>` splits unambiguously at its first `__`.
  */
@@ -23,6 +34,9 @@ export interface UpstreamSpec {
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
+  readonly lifecycle: Lifecycle;
+  /** Stop after this long with no call, no subscription and nothing in flight (ms); 0 = never. */
+  readonly idleTimeoutMs: number;
 }
 
 export type ServersConfig =
@@ -47,7 +61,32 @@ const entrySchema = z.strictObject({
   args: z.array(z.string()).optional(),
   env: z.record(z.string(), z.string()).optional(),
   cwd: z.string().min(1).optional(),
+  lifecycle: z.enum(['eager', 'lazy'], { error: 'must be "eager" (start with the daemon) or "lazy" (start on first use)' }).optional(),
+  // A string as the CLI's --idle-timeout takes it ("90s", "10m", "2h", "0" = never), or a
+  // number of milliseconds (the unit of timeouts in mcp.json-style files, e.g. Gemini CLI's).
+  idleTimeout: z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      const ms = typeof value === 'number' ? value : durationOrUndefined(value);
+      if (ms === undefined || !Number.isSafeInteger(ms) || ms < 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${JSON.stringify(value)} is not a duration; write it like "90s", "10m" or "2h" ("0" = never; a number is milliseconds)`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .optional(),
 });
+
+function durationOrUndefined(text: string): number | undefined {
+  try {
+    return parseDuration(text, 'idleTimeout');
+  } catch {
+    return undefined;
+  }
+}
 
 const fileSchema = z.looseObject({
   servers: z.record(z.string(), entrySchema).superRefine((servers, ctx) => {
@@ -108,6 +147,8 @@ export function parseServersConfig(
       args: (entry.args ?? []).map(sub),
       env,
       cwd: isAbsolute(cwd) ? cwd : resolve(workspace, cwd),
+      lifecycle: entry.lifecycle ?? 'eager',
+      idleTimeoutMs: entry.idleTimeout ?? (entry.lifecycle === 'lazy' ? DEFAULT_LAZY_IDLE_TIMEOUT_MS : 0),
     });
   }
   return { ok: true, file, exists: true, specs };
@@ -147,8 +188,21 @@ export function sameConfig(a: ServersConfig, b: ServersConfig): boolean {
 }
 
 function canonicalSpec(spec: UpstreamSpec): unknown {
+  return [spec.name, ...processSpec(spec), spec.lifecycle, spec.idleTimeoutMs];
+}
+
+/** What decides which process runs, and so what it offers: command, args, env, cwd. */
+function processSpec(spec: UpstreamSpec): unknown[] {
   const env = Object.keys(spec.env).sort().map((key) => [key, spec.env[key]]);
-  return [spec.name, spec.command, spec.args, env, spec.cwd];
+  return [spec.command, spec.args, env, spec.cwd];
+}
+
+/**
+ * The key a cached catalog is filed under: a SHA-256 of command, args, env and cwd, so a
+ * changed entry never serves the old process's tools (and no env value is stored in clear).
+ */
+export function specKey(spec: UpstreamSpec): string {
+  return createHash('sha256').update(JSON.stringify(processSpec(spec))).digest('hex');
 }
 
 /**

@@ -5,8 +5,11 @@ import { errorMessage } from '../../common/errors.js';
 import { INTERNAL_ERROR, asSdkMessage, errorResponse, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
 import type { BuiltinTool } from '../builtins.js';
 import { silentLogger, type Logger } from '../log.js';
+import { emptyCatalog, type Catalog } from './catalog.js';
+import { CatalogCache } from './catalog-cache.js';
 import { Clients, type GatewaySession } from './clients.js';
-import { ServersConfigWatcher, loadServersConfig, sameSpec, type ServersConfig, type UpstreamSpec } from './config.js';
+import { ServersConfigWatcher, loadServersConfig, sameSpec, specKey, type ServersConfig, type UpstreamSpec } from './config.js';
+import { UpstreamIdleWatch } from './lifecycle.js';
 import { Relay } from './relay.js';
 import { SessionRequests } from './requests.js';
 import { Directory } from './routing.js';
@@ -40,6 +43,11 @@ export interface GatewayStatus {
 export interface GatewayOptions {
   /** Canonical workspace folder (servers.json lives in its `.exai`). */
   workspace: string;
+  /**
+   * Where the upstreams' last catalogs are kept (`homeLayout(home).catalogFile(id)`), so lazy
+   * and idle ones are listed without starting them; without it they are started by a list.
+   */
+  catalogFile?: string;
   log?: Logger;
   /** Supervision knobs (backoff, crash limit); tests shorten them. */
   supervision?: Partial<SupervisionOptions>;
@@ -77,7 +85,12 @@ export class Gateway {
   private readonly directory = new Directory(
     () => this.upstreams.values(),
     () => this.firstStart(),
+    () => this.learnCatalogs(),
   );
+  private readonly cache: CatalogCache | undefined;
+  private readonly idleWatch: UpstreamIdleWatch;
+  /** What sessions were last shown of each upstream, per kind (JSON), to tell them only of changes. */
+  private readonly shown = new WeakMap<Upstream, Record<CatalogKind, string>>();
   private readonly requests: SessionRequests;
   private config: ServersConfig;
   private seq = 0;
@@ -98,8 +111,13 @@ export class Gateway {
       directory: this.directory,
       subscriptions: this.subscriptions,
       upstreams: () => this.upstreams.values(),
-      firstStart: () => this.firstStart(),
+      learnCatalogs: () => this.learnCatalogs(),
     });
+    this.cache = options.catalogFile === undefined ? undefined : new CatalogCache(options.catalogFile, this.log);
+    this.idleWatch = new UpstreamIdleWatch(
+      () => this.upstreams.values(),
+      (u) => this.relay.busyWith(u) || this.subscriptions.any(u) || this.tasks.busyWith(u),
+    );
     this.config = loadServersConfig(options.workspace);
     this.watcher = new ServersConfigWatcher(
       { workspace: options.workspace, debounceMs: options.debounceMs, onReload: (config, changed) => this.apply(config, changed) },
@@ -120,9 +138,11 @@ export class Gateway {
     if (this.closed) return;
     this.closed = true;
     this.watcher.close();
+    this.idleWatch.close();
     const all = [...this.upstreams.values()];
     this.upstreams.clear();
     await Promise.all(all.map((u) => u.stop('stopped (the daemon is shutting down)')));
+    this.cache?.flush();
   }
 
   status(): GatewayStatus {
@@ -260,24 +280,46 @@ export class Gateway {
     for (const [name, spec] of wanted) {
       if (!this.upstreams.has(name)) this.replace(name, undefined, spec, 'configured');
     }
+    this.cache?.retain(new Set(wanted.keys()));
+    this.idleWatch.update();
   }
 
   private replace(name: string, old: Upstream | undefined, spec: UpstreamSpec, why: string): void {
     if (old) void old.stop(`stopped (${why})`);
-    const upstream = new Upstream(spec, this.upstreamEvents, this.log, this.options.supervision);
+    const upstream = new Upstream(spec, this.upstreamEvents, this.log, this.options.supervision, this.cache?.get(name, specKey(spec)));
     this.upstreams.set(name, upstream);
-    this.log.info(`upstream ${name}: starting (${why}): ${[spec.command, ...spec.args].join(' ')}`);
-    upstream.start();
+    const command = [spec.command, ...spec.args].join(' ');
+    if (spec.lifecycle === 'lazy') {
+      this.log.info(`upstream ${name}: lazy, starts on its first request (${why}; ${upstream.known ? 'catalog cached' : 'no cached catalog yet'}): ${command}`);
+      upstream.park();
+    } else {
+      this.log.info(`upstream ${name}: starting (${why}): ${command}`);
+      upstream.start();
+    }
   }
 
-  /** Waits (bounded) for upstreams on their first start, so early requests include them. */
+  /**
+   * Waits (bounded) for upstreams on their first start whose catalog is not known (none cached),
+   * so early requests include them; one with a cached catalog is listed from it meanwhile.
+   */
   private async firstStart(): Promise<void> {
-    const starting = [...this.upstreams.values()].filter((u) => u.state === 'starting');
+    const starting = [...this.upstreams.values()].filter(startingUnknown);
     if (starting.length > 0) await bounded(Promise.all(starting.map((u) => u.whenStarted())), this.initialWaitMs);
   }
 
+  /** Starts the idle upstreams whose catalog was never seen, then waits for them as firstStart does. */
+  private async learnCatalogs(): Promise<void> {
+    for (const upstream of this.upstreams.values()) {
+      if (upstream.state === 'idle' && !upstream.catalogKnown) {
+        this.log.info(`upstream ${upstream.name}: starting to learn its catalog (none cached yet)`);
+        upstream.start();
+      }
+    }
+    await this.firstStart();
+  }
+
   private anyStarting(): boolean {
-    return [...this.upstreams.values()].some((u) => u.state === 'starting');
+    return [...this.upstreams.values()].some(startingUnknown);
   }
 
   // --- what upstreams send ---------------------------------------------------------------------
@@ -288,7 +330,7 @@ export class Gateway {
       if (previous === 'up' || previous === 'starting' || previous === 'restarting') {
         if (upstream.state !== 'up') {
           const why =
-            upstream.state === 'stopped'
+            upstream.state === 'stopped' || upstream.state === 'idle'
               ? `upstream server "${upstream.name}" was stopped during the call`
               : `upstream server "${upstream.name}" exited during the call${upstream.exitDescription() ? ` (${upstream.exitDescription()})` : ''}; ${upstream.state === 'failed' ? 'it has failed, see exai_status' : 'it is being restarted, retry in a moment'}`;
           this.relay.upstreamGone(upstream, why);
@@ -296,19 +338,42 @@ export class Gateway {
         }
       }
       if (this.upstreams.get(upstream.name) !== upstream && upstream.state !== 'stopped') return;
-      if (upstream.state === 'up') this.subscriptions.resubscribe(upstream);
-      // Its tools joined or left the aggregate.
-      if (upstream.state === 'up' || previous === 'up') this.clients.broadcastListChanged(['tools', 'prompts', 'resources']);
+      if (upstream.state === 'up') {
+        this.subscriptions.resubscribe(upstream);
+        this.remember(upstream);
+      }
+      this.announce(upstream);
     },
-    onListChanged: (upstream: Upstream, kind: CatalogKind) => {
+    onListChanged: (upstream: Upstream) => {
       this.directory.invalidate();
-      if (this.upstreams.get(upstream.name) === upstream) this.clients.broadcastListChanged([kind]);
+      if (this.upstreams.get(upstream.name) !== upstream) return;
+      this.remember(upstream);
+      this.announce(upstream);
     },
     onNotification: (upstream: Upstream, notification: ServerNotification) => {
       if (this.upstreams.get(upstream.name) === upstream) this.clients.notify(upstream, notification);
     },
     onMessage: (upstream: Upstream, message: WireMessage) => this.clients.fromUpstream(upstream, message),
   };
+
+  /** Files what an upstream that is up offers in the catalog cache. */
+  private remember(upstream: Upstream): void {
+    if (upstream.known && upstream.state === 'up') this.cache?.put(upstream.name, specKey(upstream.spec), upstream.known);
+  }
+
+  /**
+   * Sends sessions `list_changed` for each kind of list whose part from `upstream` differs from
+   * what they were last shown: its tools joined or left the aggregate, or it came up with
+   * another catalog than the cached one it was listed with. Coming up as cached, or going idle
+   * (its cached tools stay listed), changes nothing a session sees, and says nothing.
+   */
+  private announce(upstream: Upstream): void {
+    const now = signature(upstream.catalog);
+    const before = this.shown.get(upstream) ?? signature(emptyCatalog());
+    this.shown.set(upstream, now);
+    const changed = (['tools', 'prompts', 'resources'] as const).filter((kind) => now[kind] !== before[kind]);
+    if (changed.length) this.clients.broadcastListChanged(changed);
+  }
 
   /** Tells every running upstream that the roots may have changed: they ask again (roots/list). */
   private rootsChanged(): void {
@@ -317,6 +382,17 @@ export class Gateway {
     }
   }
 }
+
+function signature(catalog: Catalog): Record<CatalogKind, string> {
+  return {
+    tools: JSON.stringify(catalog.tools),
+    prompts: JSON.stringify(catalog.prompts),
+    resources: JSON.stringify([catalog.resources, catalog.resourceTemplates]),
+  };
+}
+
+/** On its first start with nothing known of its catalog: what early lists wait for. */
+const startingUnknown = (u: Upstream) => u.state === 'starting' && !u.catalogKnown;
 
 async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -104,6 +104,7 @@ export class Relay {
       timer: undefined,
     };
     this.up.set(id, call);
+    upstream.lastUsedAt = Date.now();
     if (from.session && from.clientId !== undefined) {
       let mine = this.upBySession.get(from.session);
       if (!mine) this.upBySession.set(from.session, (mine = new Map()));
@@ -136,6 +137,16 @@ export class Relay {
   callersOf(upstream: Upstream): RelaySession[] {
     const calls = [...this.up.values()].filter((c) => c.upstream === upstream && c.session);
     return calls.sort((a, b) => b.seq - a.seq).map((c) => c.session!);
+  }
+
+  /**
+   * Whether anything is in flight with `upstream`: a request to it, or one of its requests to a
+   * session (either keeps it from being stopped as idle).
+   */
+  busyWith(upstream: Upstream): boolean {
+    for (const call of this.up.values()) if (call.upstream === upstream) return true;
+    for (const call of this.down.values()) if (call.upstream === upstream) return true;
+    return false;
   }
 
   /** Forgets the progress route of a task-creating request once its task is over. */
@@ -315,6 +326,7 @@ export class Relay {
     if (!call) return undefined;
     this.up.delete(id);
     clearTimeout(call.timer);
+    call.upstream.lastUsedAt = Date.now();
     if (call.session && call.clientId !== undefined) this.upBySession.get(call.session)?.delete(key(call.clientId));
     // A response that creates a task keeps its token: progress goes on until the task ends.
     if (!keepProgress) this.progress.delete(id);
@@ -326,6 +338,7 @@ export class Relay {
     if (!call) return undefined;
     this.down.delete(id);
     clearTimeout(call.timer);
+    call.upstream.lastUsedAt = Date.now();
     this.downByUpstream.get(call.upstream)?.delete(key(call.upstreamId));
     this.progress.delete(id);
     return call;

@@ -29,7 +29,11 @@ export interface SessionRequestsDeps {
   directory: Directory;
   subscriptions: Subscriptions<GatewaySession>;
   upstreams: () => Iterable<Upstream>;
-  firstStart: () => Promise<void>;
+  /**
+   * Before a list is answered: starts the idle upstreams whose catalog was never seen (no
+   * cache yet) and waits, bounded, for those starting without one.
+   */
+  learnCatalogs: () => Promise<void>;
 }
 
 export class SessionRequests {
@@ -70,10 +74,10 @@ export class SessionRequests {
   /** The handlers for what the session's SDK Server answers itself. */
   registerHandlers(entry: GatewaySession): void {
     const { server, builtins } = entry;
-    const { directory, subscriptions, firstStart } = this.deps;
+    const { directory, subscriptions, learnCatalogs } = this.deps;
     const upstreams = () => [...this.deps.upstreams()];
     server.setRequestHandler(ListToolsRequestSchema, async () => {
-      await firstStart();
+      await learnCatalogs();
       const tools: Tool[] = builtins.map((b) => b.definition);
       return { tools: [...tools, ...directory.listTools(server.getClientCapabilities()?.tasks !== undefined)] };
     });
@@ -84,15 +88,15 @@ export class SessionRequests {
       return builtin.call(request.params.arguments);
     });
     server.setRequestHandler(ListPromptsRequestSchema, async () => {
-      await firstStart();
+      await learnCatalogs();
       return { prompts: directory.listPrompts() };
     });
     server.setRequestHandler(ListResourcesRequestSchema, async () => {
-      await firstStart();
+      await learnCatalogs();
       return { resources: upstreams().flatMap((up) => up.catalog.resources) };
     });
     server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => {
-      await firstStart();
+      await learnCatalogs();
       return { resourceTemplates: upstreams().flatMap((up) => up.catalog.resourceTemplates) };
     });
     server.setRequestHandler(SubscribeRequestSchema, async (request) => {

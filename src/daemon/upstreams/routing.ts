@@ -16,20 +16,24 @@ export interface Routed<T> {
 }
 
 /**
- * The aggregate of every running upstream's tools and prompts under their exposed names
- * (see names.ts). Rebuilt on first use after any upstream came, went or changed its lists.
+ * The aggregate of every upstream's tools and prompts under their exposed names (see
+ * names.ts): the running ones', and the cached ones of those not running (idle), so that a
+ * call to an idle upstream's tool finds it and starts it. Rebuilt on first use after any
+ * upstream came, went or changed its lists.
  */
 export class Directory {
   private tools: Map<string, Routed<Tool>> | undefined;
   private prompts: Map<string, Routed<Prompt>> | undefined;
 
   /**
-   * `firstStart` waits (bounded) for upstreams still on their first start, so that an early
-   * request finds them instead of failing.
+   * `firstStart` waits (bounded) for upstreams on their first start whose catalog is not known
+   * yet, so that an early request finds them instead of failing; `learnCatalogs` also starts
+   * the idle ones whose catalog was never seen (no cache), and waits for them the same way.
    */
   constructor(
     private readonly upstreams: () => Iterable<Upstream>,
     private readonly firstStart: () => Promise<void>,
+    private readonly learnCatalogs: () => Promise<void>,
   ) {}
 
   invalidate(): void {
@@ -93,8 +97,9 @@ export class Directory {
   }
 
   /**
-   * An exposed `<server>__<name>` -> the upstream and the name it knows. Rejects with the
-   * upstream's own "unavailable" error when it is down, with -32602 when nothing has the name.
+   * An exposed `<server>__<name>` -> the upstream (started first when it is idle, waited for
+   * while it starts) and the name it knows. Rejects with the upstream's own "unavailable" error
+   * when it is not up, with -32602 when nothing has the name.
    */
   route(exposed: string, what: 'tool'): Promise<Routed<Tool>>;
   route(exposed: string, what: 'prompt'): Promise<Routed<Prompt>>;
@@ -102,8 +107,9 @@ export class Directory {
     const lookup = (): Routed<Tool> | Routed<Prompt> | undefined => (what === 'tool' ? this.tool(exposed) : this.prompt(exposed));
     let routed = lookup();
     const owner = routed?.upstream ?? this.upstreamNamed(exposed);
-    if (owner?.state === 'starting') {
-      await this.firstStart();
+    if (owner && wakes(owner)) {
+      await owner.ensureUp();
+      // The live catalog may differ from the cached one it was listed from.
       routed = lookup();
     }
     if (routed && routed.upstream.state === 'up') return routed;
@@ -114,20 +120,32 @@ export class Directory {
     );
   }
 
-  /** The upstream serving a resource URI (see byUri), or the error that says why there is none. */
+  /**
+   * The upstream serving a resource URI (see byUri), up (started when idle), or the error that
+   * says why there is none. Idle upstreams whose catalog was never seen are started to learn
+   * whether they serve it.
+   */
   async routeUri(uri: string): Promise<Upstream> {
     await this.firstStart();
-    const owner = this.byUri(uri);
-    if (owner) return owner;
-    const down = [...this.upstreams()].find((u) => u.state !== 'up');
+    let owner = this.byUri(uri);
+    if (!owner && [...this.upstreams()].some((u) => !u.catalogKnown)) {
+      await this.learnCatalogs();
+      owner = this.byUri(uri);
+    }
+    if (owner) return up(owner);
+    const down = [...this.upstreams()].find((u) => u.state !== 'up' && u.state !== 'idle');
     if (down) throw down.unavailable();
     throw new WireRequestError(INVALID_PARAMS, `no upstream server lists the resource ${JSON.stringify(uri)}; call resources/list for the available ones`);
   }
 
   async routeTemplate(uriTemplate: string): Promise<Upstream> {
     await this.firstStart();
-    const owner = this.byTemplate(uriTemplate);
-    if (owner) return owner;
+    let owner = this.byTemplate(uriTemplate);
+    if (!owner && [...this.upstreams()].some((u) => !u.catalogKnown)) {
+      await this.learnCatalogs();
+      owner = this.byTemplate(uriTemplate);
+    }
+    if (owner) return up(owner);
     throw new WireRequestError(INVALID_PARAMS, `no upstream server lists the resource template ${JSON.stringify(uriTemplate)}`);
   }
 
@@ -141,6 +159,14 @@ export class Directory {
 }
 
 const soleWith = (list: Upstream[]) => (list.length === 1 ? list[0] : undefined);
+
+/** Not running but startable by a request: idle, or on its way up. */
+const wakes = (u: Upstream) => u.state === 'idle' || u.state === 'starting';
+
+async function up(upstream: Upstream): Promise<Upstream> {
+  if (wakes(upstream)) await upstream.ensureUp();
+  return upstream;
+}
 
 function templateMatches(template: string, uri: string): boolean {
   try {

@@ -41,6 +41,12 @@ export class Subscriptions<S extends RelaySession> {
     for (const [name, uris] of this.byUpstream) for (const uri of [...uris.keys()]) this.drop(name, uris, uri, session);
   }
 
+  /** Whether any session is subscribed to one of `upstream`'s resources (that keeps it up). */
+  any(upstream: Upstream): boolean {
+    for (const sessions of this.byUpstream.get(upstream.name)?.values() ?? []) if (sessions.size > 0) return true;
+    return false;
+  }
+
   subscribers(upstream: Upstream, uri: string): Iterable<S> {
     return this.byUpstream.get(upstream.name)?.get(uri) ?? [];
   }
@@ -60,6 +66,7 @@ export class Subscriptions<S extends RelaySession> {
     uris.delete(uri);
     const upstream = this.upstreamNamed(name);
     if (upstream?.state !== 'up') return;
+    upstream.lastUsedAt = Date.now();
     void this.relay.askUpstream(upstream, 'resources/unsubscribe', { uri }).then((r) => {
       if (r.error) this.log.warn(`upstream ${upstream.name}: unsubscribing from ${uri} failed: ${r.error.message}`);
     });

@@ -39,6 +39,8 @@ interface Joined {
   readonly createdBy?: string;
   /** Created by exai for a session that did not ask for a task: the session never sees its id. */
   readonly hidden?: boolean;
+  /** Known to have ended (a terminal status, or its result was delivered): it keeps nothing up. */
+  ended?: boolean;
 }
 
 /** A task exai keeps for an upstream around a plain request to a session that cannot do tasks. */
@@ -71,6 +73,17 @@ export class Tasks {
   private readonly local = new Map<string, LocalTask>();
 
   constructor(private readonly relay: Relay) {}
+
+  /**
+   * Whether a task that has not ended involves `upstream` (run by it, or asked by it of a
+   * session): stopping it as idle would lose the task.
+   */
+  busyWith(upstream: Upstream): boolean {
+    for (const j of this.upstreamTasks.values()) if (j.upstream === upstream && !j.ended) return true;
+    for (const j of this.sessionTasks.values()) if (j.upstream === upstream && !j.ended) return true;
+    for (const l of this.local.values()) if (l.upstream === upstream && l.response === undefined) return true;
+    return false;
+  }
 
   /** The session that owns an upstream's task (for requests that carry related-task metadata). */
   ownerOf(taskId: string): RelaySession | undefined {
@@ -142,7 +155,10 @@ export class Tasks {
       session,
       clientId: request.id,
       deliver: (response) => {
-        if (request.method === 'tasks/result' && joined.createdBy) this.relay.dropProgress(joined.createdBy);
+        if (request.method === 'tasks/result') {
+          joined.ended = true;
+          if (joined.createdBy) this.relay.dropProgress(joined.createdBy);
+        }
         session.send({ ...response, id: request.id });
       },
     });
@@ -167,7 +183,10 @@ export class Tasks {
     const taskId = taskIdOf(notification.params);
     const joined = taskId === undefined ? undefined : this.upstreamTasks.get(taskId);
     if (!joined || joined.upstream !== upstream) return false;
-    if (isTerminal(notification.params?.status) && joined.createdBy) this.relay.dropProgress(joined.createdBy);
+    if (isTerminal(notification.params?.status)) {
+      joined.ended = true;
+      if (joined.createdBy) this.relay.dropProgress(joined.createdBy);
+    }
     if (!joined.hidden) joined.session.send(notification);
     return true;
   }
@@ -239,6 +258,7 @@ export class Tasks {
     const taskId = taskIdOf(notification.params);
     const joined = taskId === undefined ? undefined : this.sessionTasks.get(taskId);
     if (!joined || joined.session !== session) return false;
+    if (isTerminal(notification.params?.status)) joined.ended = true;
     joined.upstream.send(notification).catch(() => undefined);
     return true;
   }

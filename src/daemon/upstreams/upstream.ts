@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
   ElicitationCompleteNotificationSchema,
   LoggingMessageNotificationSchema,
@@ -7,38 +6,43 @@ import {
   ResourceListChangedNotificationSchema,
   ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
-  type ClientCapabilities,
   type ServerCapabilities,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import { errorMessage } from '../../common/errors.js';
-import { EXAI_VERSION } from '../../common/version.js';
-import { ChildProcessTransport, SpawnError } from '../../transport/child-process.js';
-import { MAX_PAYLOAD } from '../../transport/constants.js';
-import { INTERNAL_ERROR, WireRequestError, asSdkMessage, errorResponse, type WireMessage } from '../../transport/jsonrpc.js';
+import type { ChildProcessTransport } from '../../transport/child-process.js';
+import { INTERNAL_ERROR, WireRequestError, asSdkMessage, type WireMessage } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
-import { emptyCatalog, readCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
-import type { UpstreamSpec } from './config.js';
-import { upstreamEnv } from './env.js';
+import { emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
+import type { KnownCatalog } from './catalog-cache.js';
+import type { Lifecycle, UpstreamSpec } from './config.js';
+import { describeStartError, initialize, launch, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
 export type { Catalog, CatalogKind } from './catalog.js';
+export { UPSTREAM_CLIENT_CAPABILITIES } from './launch.js';
 
 /**
- * `stopped` is the only state a requested stop leads to (servers.json edits, daemon shutdown,
- * and later an idle stop); a crash leads to `restarting`, or `failed` when crashes repeat.
+ * A requested stop leads to `stopped` (servers.json edits, daemon shutdown) or `idle` (not
+ * running, started by the next request routed to it: a lazy upstream before its first use, or
+ * any upstream after its idleTimeout); a crash leads to `restarting`, or `failed` when crashes
+ * repeat.
  */
-export type UpstreamState = 'starting' | 'up' | 'restarting' | 'failed' | 'stopped';
+export type UpstreamState = 'starting' | 'up' | 'restarting' | 'failed' | 'stopped' | 'idle';
 
 /** What `exai_status` (and through it `exai list`/`doctor`) shows for one upstream. */
 export interface UpstreamStatus {
   name: string;
   state: UpstreamState;
+  lifecycle: Lifecycle;
+  /** Stops after this long unused (ms); 0 = never. */
+  idleTimeoutMs: number;
   pid: number | null;
   /** Restarts after crashes since this configuration was applied. */
   restarts: number;
+  /** What it offers: while it is not running (idle), what it offered when it last ran (the catalog cache). */
   tools: number;
   prompts: number;
   resources: number;
@@ -65,19 +69,6 @@ export interface UpstreamEvents {
 }
 
 /**
- * What the gateway declares to every upstream: everything a client can offer (MCP 2025-11-25),
- * tasks included, so servers register the tools that need them (server-everything hides two
- * tools from a client without task-augmented sampling and elicitation). The gateway finds a
- * session that can answer each request, or answers it itself.
- */
-export const UPSTREAM_CLIENT_CAPABILITIES: ClientCapabilities = {
-  sampling: {},
-  elicitation: { form: {}, url: {} },
-  roots: { listChanged: true },
-  tasks: { list: {}, cancel: {}, requests: { sampling: { createMessage: {} }, elicitation: { create: {} } } },
-};
-
-/**
  * One upstream MCP server: one process tree, one SDK Client (for initialize, the catalog and
  * notifications), shared by every session; the gateway relays sessions' requests on the same
  * transport without the SDK. Supervised: when it exits it is restarted with capped exponential
@@ -87,9 +78,6 @@ export class Upstream {
   private _state: UpstreamState = 'stopped';
   private client: Client | undefined;
   private transport: ChildProcessTransport | undefined;
-  private _catalog: Catalog = emptyCatalog();
-  private capabilities: ServerCapabilities | undefined;
-  private _instructions: string | undefined;
   /** Bumped by every attempt and by stop(): events from an older attempt are ignored. */
   private generation = 0;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -103,15 +91,24 @@ export class Upstream {
   private readonly refreshing = new Set<CatalogKind>();
   private readonly refreshAgain = new Set<CatalogKind>();
   private readonly options: SupervisionOptions;
+  /**
+   * What it offers: set when it comes up, re-read on list_changed; from the cache before it
+   * ever ran here. Shown while it is up, and while it is idle or starting (see `catalog`).
+   */
+  private _known: KnownCatalog | undefined;
+  /** Date.now() when a request last went to it or came back (the idle clock; see gateway's idle watch). */
+  lastUsedAt = Date.now();
 
   constructor(
     readonly spec: UpstreamSpec,
     private readonly events: UpstreamEvents,
     private readonly log: Logger,
     options: Partial<SupervisionOptions> = {},
+    known?: KnownCatalog,
   ) {
     this.options = { ...DEFAULT_SUPERVISION, ...options };
     this.crashes = new CrashHistory(this.options);
+    this._known = known;
   }
 
   get name(): string {
@@ -120,16 +117,32 @@ export class Upstream {
   get state(): UpstreamState {
     return this._state;
   }
-  /** The catalog while up; empty otherwise (its tools leave the aggregate while it is down). */
+  /**
+   * What sessions are shown: the live catalog while up; while idle or starting, the one it had
+   * when it last ran (cached), so its tools stay listed and a call to one starts it; empty
+   * while it restarts after a crash, has failed or is stopped (its tools leave the aggregate).
+   */
   get catalog(): Catalog {
-    return this._state === 'up' ? this._catalog : emptyCatalog();
+    return this.shown()?.catalog ?? emptyCatalog();
   }
   get serverCapabilities(): ServerCapabilities | undefined {
-    return this._state === 'up' ? this.capabilities : undefined;
+    return this.shown()?.capabilities;
   }
-  /** The `instructions` the server gave in its initialize result, while up. */
+  /** The `instructions` the server gave in its initialize result (while idle: the last ones). */
   get instructions(): string | undefined {
-    return this._state === 'up' ? this._instructions : undefined;
+    return this.shown()?.instructions;
+  }
+  /** What it offered when it last came up, for the catalog cache; undefined while never seen. */
+  get known(): KnownCatalog | undefined {
+    return this._known;
+  }
+  /** Whether its catalog is known without waiting for it: it is up, or it was seen before. */
+  get catalogKnown(): boolean {
+    return this.shown() !== undefined;
+  }
+  private shown(): KnownCatalog | undefined {
+    const s = this._state;
+    return s === 'up' || s === 'idle' || s === 'starting' ? this._known : undefined;
   }
   get pid(): number | null {
     return this._state === 'up' || this._state === 'starting' ? (this.transport?.pid ?? null) : null;
@@ -140,6 +153,8 @@ export class Upstream {
     return {
       name: this.name,
       state: this._state,
+      lifecycle: this.spec.lifecycle,
+      idleTimeoutMs: this.spec.idleTimeoutMs,
       pid: this.pid,
       restarts: this.restartCount,
       tools: catalog.tools.length,
@@ -150,12 +165,32 @@ export class Upstream {
     };
   }
 
-  /** Starts the process (a requested start; crash counting begins anew). No-op unless stopped. */
+  /**
+   * Starts the process: a requested start from `stopped` (crash counting begins anew) or from
+   * `idle` (crash counts go on: waking is not a new configuration). No-op in any other state.
+   */
   start(): void {
-    if (this._state !== 'stopped') return;
-    this.crashes.reset();
-    this.restartCount = 0;
+    if (this._state !== 'stopped' && this._state !== 'idle') return;
+    if (this._state === 'stopped') {
+      this.crashes.reset();
+      this.restartCount = 0;
+    }
     void this.attempt('starting');
+  }
+
+  /** A lazy upstream waits for its first request: `stopped` -> `idle` (no process). */
+  park(): void {
+    if (this._state === 'stopped') this.setState('idle');
+  }
+
+  /**
+   * For a request routed to it: starts it when idle, waits while it starts (bounded by
+   * `startTimeoutMs`), and rejects with `unavailable()` (naming why) when it is not up then.
+   */
+  async ensureUp(): Promise<void> {
+    if (this._state === 'idle') this.start();
+    if (this._state === 'starting') await this.whenStarted();
+    if (this._state !== 'up') throw this.unavailable();
   }
 
   /** Resolves when the upstream is no longer `starting`/`restarting` (up, failed or stopped). */
@@ -178,14 +213,26 @@ export class Upstream {
    * process tree is stopped in steps (stdin, SIGTERM, SIGKILL). Resolves when the tree is gone.
    */
   async stop(reason = 'stopped'): Promise<void> {
+    await this.end('stopped', reason);
+  }
+
+  /**
+   * The idle stop: like stop() (requested, not a crash, restart counts untouched), but it ends
+   * `idle`, and the next request routed to it starts it again.
+   */
+  async sleep(reason: string): Promise<void> {
+    await this.end('idle', reason);
+  }
+
+  private async end(next: 'stopped' | 'idle', reason: string): Promise<void> {
     this.generation++;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     const { client, transport } = this;
     this.client = undefined;
     this.transport = undefined;
-    if (this._state !== 'stopped') this.log.info(`upstream ${this.name}: ${reason}`);
-    this.setState('stopped');
+    if (this._state !== next) this.log.info(`upstream ${this.name}: ${reason}`);
+    this.setState(next);
     if (transport) await terminate(client, transport);
   }
 
@@ -211,9 +258,12 @@ export class Upstream {
   unavailable(): WireRequestError {
     const why: Record<UpstreamState, string> = {
       starting: 'is still starting; retry in a moment',
-      restarting: `is restarting after it exited${this._lastError ? ` (${this._lastError})` : ''}; retry in a moment`,
+      restarting: this._lastError?.startsWith('failed to start')
+        ? `could not start (${this._lastError.slice('failed to start: '.length)}); it is retried, retry in a moment`
+        : `is restarting after it exited${this._lastError ? ` (${this._lastError})` : ''}; retry in a moment`,
       failed: `has failed (${this._lastError ?? 'it kept crashing'}); fix it and save .exai/servers.json to retry, see exai_status for its stderr`,
       stopped: 'is stopped',
+      idle: 'is not running (the next request starts it)',
       up: 'is up',
     };
     return new WireRequestError(INTERNAL_ERROR, `upstream server "${this.name}" ${why[this._state]}`, {
@@ -244,60 +294,36 @@ export class Upstream {
     this.restartTimer = undefined;
     this.lastExit = undefined;
     this.setState(state);
-    const { command, args, cwd } = this.spec;
-    if (!existsSync(cwd)) {
-      // Node would report this as the command missing (ENOENT): say what is really wrong.
-      this.generation++;
-      this.crashed(`failed to start: its cwd ${JSON.stringify(cwd)} does not exist (check "cwd" in servers.json)`);
-      return;
-    }
     const current = () => generation === this.generation;
-    const transport = new ChildProcessTransport({
-      command,
-      args,
-      cwd,
-      env: upstreamEnv(this.spec.env),
-      maxMessageBytes: MAX_PAYLOAD,
-      closeGraceMs: Math.round(this.options.stopGraceMs / 3),
-      killGraceMs: Math.round((this.options.stopGraceMs * 2) / 3),
+    const launched = launch(this.spec, this.options, {
+      log: this.log,
       onStderrLine: (line) => this.onStderr(line),
-      onOversize: (id, bytes) => {
-        const message = `upstream server "${this.name}" sent a message of ${formatBytes(bytes)}, more than the ${formatBytes(MAX_PAYLOAD)} limit of exai; only this request failed (ask for less at once)`;
-        this.log.warn(`upstream ${this.name}: dropped a ${bytes}-byte message (limit ${MAX_PAYLOAD} bytes)${id === undefined ? '' : ` answering ${JSON.stringify(id)}`}`);
-        return id === undefined ? undefined : errorResponse(id, INTERNAL_ERROR, message, { limitBytes: MAX_PAYLOAD, bytes });
-      },
       intercept: (message) => current() && this.events.onMessage(this, message),
     });
-    const client = new Client({ name: 'exai', version: EXAI_VERSION }, { capabilities: UPSTREAM_CLIENT_CAPABILITIES });
+    if ('error' in launched) {
+      this.generation++;
+      this.crashed(`failed to start: ${launched.error}`);
+      return;
+    }
+    const { client, transport } = launched;
     this.wire(client, generation);
     this.client = client;
     this.transport = transport;
     client.onclose = () => {
       if (current()) this.onClosed(transport);
     };
-
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`did not finish initializing within ${this.options.startTimeoutMs} ms`)),
-        this.options.startTimeoutMs,
-      );
-    });
     try {
-      await Promise.race([client.connect(transport), timeout]);
-      const capabilities = client.getServerCapabilities() ?? {};
-      const catalog = await Promise.race([readCatalog(client, capabilities), timeout]);
+      const { capabilities, catalog } = await initialize(client, transport, this.options.startTimeoutMs);
       if (!current()) return;
-      this.capabilities = capabilities;
-      this._instructions = client.getInstructions();
-      this._catalog = catalog;
+      this._known = { catalog, capabilities, instructions: client.getInstructions() };
+      this.lastUsedAt = Date.now();
       this.log.info(
         `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
       );
       this.setState('up');
     } catch (err) {
       if (!current()) return;
-      const detail = describeStartError(err, command, transport);
+      const detail = describeStartError(err, this.spec.command, transport);
       // A failed start is a crash like any other; make sure the process is gone before retrying.
       this.generation++;
       this.client = undefined;
@@ -305,8 +331,6 @@ export class Upstream {
       this.lastExit = transport.exit;
       void terminate(client, transport);
       this.crashed(`failed to start: ${detail}`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -366,7 +390,8 @@ export class Upstream {
     const client = this.client;
     if (!client) return;
     this.refreshing.add(kind);
-    void rereadKind(client, this.capabilities ?? {}, kind, this._catalog)
+    const known = this._known!;
+    void rereadKind(client, known.capabilities, kind, known.catalog)
       .catch((err) => this.log.warn(`upstream ${this.name}: re-reading its ${kind} after list_changed failed: ${errorMessage(err)}`))
       .then(() => {
         this.refreshing.delete(kind);
@@ -382,25 +407,4 @@ export class Upstream {
     if (this.stderrTail.length > this.options.stderrLines) this.stderrTail.shift();
     this.log.info(`upstream ${this.name} stderr: ${line}`);
   }
-}
-
-/** Closes the SDK client and stops the process tree; resolves when the tree is gone. */
-async function terminate(client: Client | undefined, transport: ChildProcessTransport): Promise<void> {
-  await Promise.all([transport.close(), client?.close().catch(() => undefined)]);
-}
-
-function describeStartError(err: unknown, command: string, transport: ChildProcessTransport): string {
-  if (err instanceof SpawnError) {
-    if (err.code === 'ENOENT') return `command ${JSON.stringify(command)} not found (check "command" and PATH)`;
-    if (err.code === 'EACCES') return `command ${JSON.stringify(command)} is not executable`;
-  }
-  if (transport.exit) {
-    const { code, signal } = transport.exit;
-    return `the process exited before initializing (${signal ? `killed by ${signal}` : `exit code ${code}`})`;
-  }
-  return errorMessage(err);
-}
-
-function formatBytes(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MiB` : `${bytes} bytes`;
 }

@@ -1,0 +1,58 @@
+// Bundles the process entries that start often into one file each (dist/bundle/*.js), after tsc:
+// a daemon start (every wake of an idle workspace) then reads and links one file instead of a
+// few hundred modules of the MCP SDK, zod and ws. The CLI stays unbundled: its commands load
+// only what each needs (LESSONS.md "Measured here (start-up cost)").
+//
+// - pm2 and tx2 stay external (pm2 is a separate install the CLI drives; tx2 is required at
+//   run time, only under pm2).
+// - jsonc-parser's UMD build does dynamic requires: take its ESM entry (`module` first).
+// - The bundles sit two folders below the package root, like dist/common/*.js, so code that
+//   finds package.json or dist/cli/main.js from import.meta.url (version.ts, install.ts) finds
+//   the same files bundled or not.
+// - CommonJS output, loaded by src/daemon/launcher.cts through node:vm with a V8 code cache
+//   (which ES modules cannot have on Node 20); import.meta.url becomes the bundle's own URL.
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const entries = process.argv.slice(2);
+const all = {
+  // What pm2 runs (through dist/daemon/launcher.cjs).
+  daemon: 'dist/daemon/main.js',
+  // What editors run (`exai shim`, required by dist/cli/main.js): CommonJS skips the ES module
+  // loader's own cost for its ~20 modules and ws, in every shim process.
+  shim: 'dist/cli/shim.js',
+  // The supervisor's start path, which a shim loads only to start (wake) its daemon: out of the
+  // shim's bundle, and one file to load when it is needed.
+  spawn: 'dist/supervisor/spawn.js',
+  // `exai spawn` (required by dist/cli/main.js): its ~60 modules as one file.
+  'spawn-command': 'dist/cli/spawn.js',
+};
+
+/** The shim's `import('../supervisor/spawn.js')` loads the spawn bundle beside it instead. */
+const spawnBeside = {
+  name: 'spawn-beside',
+  setup(b) {
+    b.onResolve({ filter: /\/supervisor\/spawn\.js$/ }, (args) => (/[\\/]shim[\\/]run\.js$/.test(args.importer) ? { path: './spawn.cjs', external: true } : undefined));
+  },
+};
+const chosen = entries.length ? Object.fromEntries(entries.map((name) => [name, all[name]])) : all;
+
+await build({
+  absWorkingDir: root,
+  entryPoints: chosen,
+  outdir: 'dist/bundle',
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  outExtension: { '.js': '.cjs' },
+  target: 'node20',
+  mainFields: ['module', 'main'],
+  external: ['pm2', 'tx2'],
+  plugins: [spawnBeside],
+  minify: true,
+  legalComments: 'none',
+  define: { 'import.meta.url': '__exaiModuleUrl' },
+  banner: { js: "const __exaiModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
