@@ -232,7 +232,8 @@ describe('upgrades', () => {
     } finally {
       await env.cleanup();
     }
-  });
+    // Four doctor runs, two of them repairing: ~23 s on a calm 2-core machine.
+  }, 150_000);
 });
 
 describe('upstream problems are visible from the CLI', () => {
