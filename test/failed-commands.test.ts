@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAllowedHost } from '../src/daemon/guard.js';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
 import { getHealth } from './helpers/daemon.js';
-import { CLI, makeTestEnv, pm2Apps, runCli, type CliResult, type TestEnv } from './helpers/env.js';
+import { CLI, makeTestEnv, pm2Apps, runCli, spawnJson, type CliResult, type TestEnv } from './helpers/env.js';
 import { squat } from './helpers/squatter.js';
 
 let t: TestEnv;
@@ -22,11 +22,6 @@ afterAll(async () => {
   await t.cleanup();
 });
 
-async function spawnJson(dir: string, env = t.env, ...extra: string[]): Promise<SpawnResult> {
-  const res = await runCli(['spawn', '--workspace', dir, '--json', ...extra], env);
-  expect(res.code, res.stderr).toBe(0);
-  return JSON.parse(res.stdout) as SpawnResult;
-}
 
 function oneLine(res: CliResult): string {
   const lines = res.stderr.trim().split('\n');
@@ -43,7 +38,7 @@ function entryOf(home: string, id: string): string | undefined {
 describe('a re-pin that fails', () => {
   it('to a port another process holds: one line naming it; daemon, registry entry and mcp.json untouched', async () => {
     const ws = t.workspace('repin');
-    const before = await spawnJson(ws);
+    const before = await spawnJson(t.env, ws);
     const entry = entryOf(t.home, before.id);
     const config = readFileSync(join(ws, '.vscode', 'mcp.json'), 'utf8');
     const squatter = await squat(t.portBase + 7);
@@ -61,7 +56,7 @@ describe('a re-pin that fails', () => {
 
   it('to a free port: a move the user asked for, said as such', async () => {
     const ws = t.workspace('move-asked');
-    const before = await spawnJson(ws);
+    const before = await spawnJson(t.env, ws);
     const res = await runCli(['spawn', '--workspace', ws, '--port', String(t.portBase + 8), '--json'], t.env);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).not.toMatch(/taken|another process/);

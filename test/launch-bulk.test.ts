@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListRow } from '../src/supervisor/fleet.js';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
 import { countPm2Daemons, getHealth } from './helpers/daemon.js';
-import { makeTestEnv, pm2Apps, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, pm2Apps, pm2Kill, ROOT, runCli, spawnJson, runPm2, waitFor, type TestEnv } from './helpers/env.js';
 import { squat } from './helpers/squatter.js';
 import { connectStrict, exaiStatus, strictTransport, writtenEntry } from './helpers/strict-client.js';
 import { writeServers, everythingEntry } from './upstreams-helpers.js';
@@ -26,11 +26,6 @@ afterAll(async () => {
   await t.cleanup();
 });
 
-async function spawnJson(dir: string, ...extra: string[]): Promise<SpawnResult> {
-  const res = await runCli(['spawn', '--workspace', dir, '--json', ...extra], t.env);
-  expect(res.code, res.stderr).toBe(0);
-  return JSON.parse(res.stdout) as SpawnResult;
-}
 
 async function listJson(): Promise<ListRow[]> {
   const res = await runCli(['list', '--json'], t.env);
@@ -46,7 +41,7 @@ async function appStatus(name: string): Promise<{ status: string; pid: number } 
 describe('a strict client with non-default EXAI_HOME and PM2_HOME', () => {
   it('reaches the daemon spawn started, from the config exai wrote: no second daemon, no other pm2', async () => {
     const ws = t.workspace('strict');
-    const spawned = await spawnJson(ws);
+    const spawned = await spawnJson(t.env, ws);
     const session = await connectStrict(writtenEntry(ws), clientHome);
     try {
       const status = await exaiStatus(session.client);
@@ -62,7 +57,7 @@ describe('a strict client with non-default EXAI_HOME and PM2_HOME', () => {
 
   it('with an entry that lacks the state dirs (written by an older exai): one line naming both, nothing started', async () => {
     const ws = t.workspace('old-entry');
-    const spawned = await spawnJson(ws);
+    const spawned = await spawnJson(t.env, ws);
     const entry = writtenEntry(ws);
     const { EXAI_HOME: _h, PM2_HOME: _p, ...oldEnv } = entry.env;
     const transport = strictTransport({ ...entry, env: oldEnv }, clientHome);
@@ -86,8 +81,8 @@ describe('a workspace stopped with exai stop', () => {
   let b: SpawnResult;
 
   beforeAll(async () => {
-    a = await spawnJson(t.workspace('keep-a'));
-    b = await spawnJson(t.workspace('stop-b'));
+    a = await spawnJson(t.env, t.workspace('keep-a'));
+    b = await spawnJson(t.env, t.workspace('stop-b'));
   }, 120_000);
 
   it('stays down when pm2 died and `pm2 start ecosystem.config.js` brings the fleet back', async () => {
@@ -102,7 +97,7 @@ describe('a workspace stopped with exai stop', () => {
   });
 
   it('stays down under `pm2 resurrect` of a dump saved while it ran: its daemon refuses, pm2 shows it stopped', async () => {
-    b = await spawnJson(b.workspace); // an explicit spawn starts it again
+    b = await spawnJson(t.env, b.workspace); // an explicit spawn starts it again
     expect(b.status).toBe('online');
     expect((await runPm2(['save'], t.env)).code).toBe(0);
     expect((await runCli(['stop', '--workspace', b.workspace], t.env)).code).toBe(0);
@@ -136,7 +131,7 @@ describe('a workspace stopped with exai stop', () => {
 describe('a --no-config workspace', () => {
   it('never gets a client config, also when the fleet comes back and moves it', async () => {
     const ws = t.workspace('no-config');
-    const spawned = await spawnJson(ws, '--no-config');
+    const spawned = await spawnJson(t.env, ws, '--no-config');
     expect(spawned.configFiles).toEqual([]);
     await pm2Kill(t.pm2Home);
     await waitFor(async () => ((await getHealth(spawned.port, 500).catch(() => undefined)) ? undefined : true), { what: 'its daemon to go with pm2' });
@@ -160,7 +155,7 @@ describe('a --no-config workspace', () => {
 describe('a daemon whose port was taken while it was down', () => {
   it('shows stopped in pm2 (not "waiting restart"), errored in exai list with who holds the port; the next spawn moves it', async () => {
     const ws = t.workspace('port-98');
-    const spawned = await spawnJson(ws);
+    const spawned = await spawnJson(t.env, ws);
     expect((await runPm2(['stop', spawned.name], t.env)).code).toBe(0);
     const squatter = await squat(spawned.port);
     try {
@@ -173,7 +168,7 @@ describe('a daemon whose port was taken while it was down', () => {
       const row = (await listJson()).find((r) => r.id === spawned.id)!;
       expect(row.status).toBe('errored');
       expect(row.portHolder).toContain(`pid ${squatter.pid}`);
-      const again = await spawnJson(ws);
+      const again = await spawnJson(t.env, ws);
       expect(again.movedFrom).toBe(spawned.port);
       expect(again.port).not.toBe(spawned.port);
     } finally {
@@ -186,7 +181,7 @@ describe('exai doctor and ${env:NAME}', () => {
   it('names a variable servers.json uses that the daemon was not given, with the command that passes it', async () => {
     const ws = t.workspace('env-doctor');
     writeServers(ws, { ev: { ...everythingEntry(), env: { TOKEN: '${env:EXAI_TEST_NOT_PASSED}' } } });
-    await spawnJson(ws);
+    await spawnJson(t.env, ws);
     const res = await runCli(['doctor', '--json'], t.env);
     type Finding = { scope: string; check: string; status: string; message: string; fix?: string };
     const { findings } = JSON.parse(res.stdout) as { findings: Finding[] };

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
-import { makeTestEnv, pm2Apps, runCli, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, pm2Apps, runCli, spawnJson, type TestEnv } from './helpers/env.js';
 import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
 
 let t: TestEnv;
@@ -18,17 +18,12 @@ afterAll(async () => {
   await t.cleanup();
 });
 
-async function spawnJson(dir: string, ...extra: string[]): Promise<SpawnResult> {
-  const res = await runCli(['spawn', '--workspace', dir, '--json', ...extra], t.env);
-  expect(res.code, res.stderr).toBe(0);
-  return JSON.parse(res.stdout) as SpawnResult;
-}
 
 describe('exai remove', () => {
   it('deletes the files and folders exai created for every client, and nothing else', async () => {
     const ws = t.workspace('all-clients');
     writeFileSync(join(ws, 'README.md'), 'mine\n');
-    await spawnJson(ws, ...['vscode', 'claude', 'cursor', 'gemini', 'codex'].flatMap((c) => ['--client', c]));
+    await spawnJson(t.env, ws, ...['vscode', 'claude', 'cursor', 'gemini', 'codex'].flatMap((c) => ['--client', c]));
     expect(readdirSync(ws).sort()).toEqual(['.claude', '.codex', '.cursor', '.gemini', '.mcp.json', '.vscode', 'README.md']);
     const res = await runCli(['remove', '--workspace', ws], t.env);
     expect(res.code, res.stderr).toBe(0);
@@ -37,7 +32,7 @@ describe('exai remove', () => {
 
   it('with an unparsable client config: refuses, removes nothing, and works once the file is fixed', async () => {
     const ws = t.workspace('broken-config');
-    const spawned = await spawnJson(ws);
+    const spawned = await spawnJson(t.env, ws);
     const file = join(ws, '.vscode', 'mcp.json');
     const good = readFileSync(file, 'utf8');
     writeFileSync(file, '{ broken');
@@ -55,7 +50,7 @@ describe('exai remove', () => {
 
   it("takes exai's entry out of a config the shim started it from, though no spawn recorded it", async () => {
     const ws = t.workspace('shim-registered');
-    const spawned = await spawnJson(ws);
+    const spawned = await spawnJson(t.env, ws);
     const entry = writtenEntry(ws);
     // Registered anew by a client (as after a remove whose config cleanup was lost).
     const registry = join(t.home, 'registry.json');
@@ -76,7 +71,7 @@ describe('a shim for a workspace new to this machine', () => {
     mkdirSync(join(ws, '.vscode'));
     const port = t.portBase + 777;
     const other = t.workspace('template');
-    await spawnJson(other);
+    await spawnJson(t.env, other);
     const template = writtenEntry(other);
     const session = await connectStrict({ ...template, env: { ...template.env, EXAI_WORKSPACE: ws, EXAI_WS_PORT: String(port) } }, join(t.dir, 'client-home'));
     try {

@@ -6,29 +6,24 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
-import { makeTestEnv, runCli, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, runCli, spawnJson, type TestEnv } from './helpers/env.js';
 import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
 
 let t: TestEnv;
 let other: SpawnResult;
 beforeAll(async () => {
   t = makeTestEnv();
-  other = await spawnJson(t.workspace('teammates-port-owner'));
+  other = await spawnJson(t.env, t.workspace('teammates-port-owner'));
 }, 120_000);
 afterAll(async () => {
   await t.cleanup();
 });
 
-async function spawnJson(dir: string): Promise<SpawnResult> {
-  const res = await runCli(['spawn', '--workspace', dir, '--json'], t.env);
-  expect(res.code, res.stderr).toBe(0);
-  return JSON.parse(res.stdout) as SpawnResult;
-}
 
 describe('a client config naming a port that is not the workspace\'s', () => {
   it('reaches the workspace\'s registered port, with one line saying so', async () => {
     const ws = t.workspace('registered-here');
-    const mine = await spawnJson(ws);
+    const mine = await spawnJson(t.env, ws);
     const entry = writtenEntry(ws);
     const session = await connectStrict({ ...entry, env: { ...entry.env, EXAI_WS_PORT: String(other.port) } }, join(t.dir, 'client-home'));
     try {

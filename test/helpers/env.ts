@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { excludedPortRanges, WINDOWS } from './platform.js';
+import type { SpawnResult } from '../../src/supervisor/spawn.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -233,4 +234,14 @@ export function shimTransport(env: NodeJS.ProcessEnv, port: number, workspace: s
     // The SDK client reads at most 10 MiB per message by default; exai passes up to 32 MiB.
     maxBufferSize: 64 * 1024 * 1024,
   });
+}
+
+/**
+ * `exai spawn --workspace DIR --json EXTRA…` under `env`, parsed. Throws with spawn's stderr
+ * when it exits non-zero, so a failing test shows spawn's own one-line error.
+ */
+export async function spawnJson<T = SpawnResult>(env: NodeJS.ProcessEnv, dir: string, ...extra: string[]): Promise<T> {
+  const res = await runCli(['spawn', '--workspace', dir, '--json', ...extra], env);
+  if (res.code !== 0) throw new Error(`exai spawn exited ${res.code}: ${res.stderr}`);
+  return JSON.parse(res.stdout) as T;
 }
