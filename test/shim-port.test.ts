@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
 import { makeTestEnv, runCli, spawnJson, type TestEnv } from './helpers/env.js';
 import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
+import { squat } from './helpers/squatter.js';
 
 let t: TestEnv;
 let other: SpawnResult;
@@ -53,4 +54,30 @@ describe('a client config naming a port that is not the workspace\'s', () => {
       await session.close();
     }
   });
+});
+
+describe('a pinned port that another program took while the daemon was down', () => {
+  it('fails the first request at once with the start error (pinned, who holds it, the fix), not a retry loop', async () => {
+    const ws = t.workspace('pinned-and-taken');
+    const port = t.portBase + 7 * t.portStride + 3; // off the stride: no other workspace here gets it
+    const res = await runCli(['spawn', '--workspace', ws, '--port', String(port), '--json'], t.env);
+    expect(res.code, res.stderr).toBe(0);
+    expect((await runCli(['stop', '--workspace', ws], t.env)).code).toBe(0);
+    const squatter = await squat(port);
+    try {
+      // The shim loads the supervisor's start path from its own bundle (dist/bundle/spawn.cjs):
+      // the start error it gets back must still count as exai's own, final error.
+      const failed = await connectStrict(writtenEntry(ws), join(t.dir, 'client-home')).then(
+        async (session) => {
+          await session.close();
+          return undefined;
+        },
+        (err: unknown) => err as Error,
+      );
+      expect(failed?.message).toContain(`port ${port} is pinned`);
+      expect(failed?.message).toContain(`pid ${squatter.pid}`);
+    } finally {
+      await squatter.close();
+    }
+  }, 90_000);
 });

@@ -29,14 +29,27 @@ export type ErrorCode =
   | 'PORT_FORBIDDEN'
   | 'APP_NOT_OWNED';
 
+/**
+ * Marks every ExaiError, from whichever copy of this module made it: the shim's bundle and the
+ * supervisor's start path it loads (dist/bundle/shim.cjs, spawn.cjs) each hold their own class,
+ * and a start error crosses from one to the other (scripts/bundle.mjs).
+ */
+const BRAND = Symbol.for('exai.ExaiError');
+
 export class ExaiError extends Error {
   override readonly name = 'ExaiError';
+  readonly [BRAND] = true;
   constructor(
     readonly code: ErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+
+  /** `instanceof` by the brand, not the prototype chain, so it holds across bundles. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
   }
 }
 
