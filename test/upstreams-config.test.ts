@@ -85,7 +85,9 @@ describe('parsing servers.json', () => {
       ['{"servers": {"a": {"command": "x", "idleTimeout": "ten minutes"}}}', /servers\.a\.idleTimeout: "ten minutes" is not a duration; write it like "90s"/],
       ['{"servers": {"a": {"command": "x", "idleTimeout": "600"}}}', /"600" is not a duration/],
       ['{"servers": {"a": {"command": "x", "idleTimeout": -5}}}', /-5 is not a duration/],
-      ['{"servers": {"a": {"command": "x", "idleTimeout": true}}}', /servers\.a\.idleTimeout/],
+      ['{"servers": {"a": {"command": "x", "idleTimeout": true}}}', /servers\.a\.idleTimeout: true is not a duration; write it like "90s"/],
+      ['{"servers": {"a": {"command": "x", "idleTimeout": null}}}', /servers\.a\.idleTimeout: null is not a duration; write it like "90s"/],
+      ['{"servers": {"a": {"command": "x", "lifecycle": null}}}', /servers\.a\.lifecycle: must be "eager" .* or "lazy"/],
     ];
     for (const [text, problem] of cases) {
       const error = errorOf(parse(text));

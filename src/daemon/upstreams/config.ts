@@ -64,10 +64,11 @@ const entrySchema = z.strictObject({
   lifecycle: z.enum(['eager', 'lazy'], { error: 'must be "eager" (start with the daemon) or "lazy" (start on first use)' }).optional(),
   // A string as the CLI's --idle-timeout takes it ("90s", "10m", "2h", "0" = never), or a
   // number of milliseconds (the unit of timeouts in mcp.json-style files, e.g. Gemini CLI's).
+  // Any JSON value reaches the check below, so `true` or `null` get the same line with the fix.
   idleTimeout: z
-    .union([z.string(), z.number()])
+    .unknown()
     .transform((value, ctx) => {
-      const ms = typeof value === 'number' ? value : durationOrUndefined(value);
+      const ms = typeof value === 'number' ? value : typeof value === 'string' ? durationOrUndefined(value) : undefined;
       if (ms === undefined || !Number.isSafeInteger(ms) || ms < 0) {
         ctx.addIssue({
           code: 'custom',
