@@ -197,6 +197,9 @@ describe('an idle workspace whose port another program took', () => {
       try {
         const status = await exaiStatus(session.client);
         expect(status.port).not.toBe(spawned.port);
+        // The move stays in the range `exai spawn` used: the config carries EXAI_PORT_BASE/STRIDE.
+        expect((status.port - t.portBase) % t.portStride).toBe(0);
+        expect(status.port).toBeGreaterThan(t.portBase);
         expect(session.stderr()).toMatch(/is held by something that is not .*daemon; starting it/);
       } finally {
         await session.close();

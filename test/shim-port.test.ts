@@ -49,6 +49,9 @@ describe('a client config naming a port that is not the workspace\'s', () => {
       const status = await exaiStatus(session.client);
       expect(status.workspace).toBe(ws);
       expect(status.port).not.toBe(other.port);
+      // A candidate of this machine's range (the entry's EXAI_PORT_BASE/STRIDE), not 8079's.
+      expect((status.port - t.portBase) % t.portStride).toBe(0);
+      expect(status.port).toBeGreaterThanOrEqual(t.portBase);
       expect(session.stderr()).toMatch(new RegExp(`port ${other.port} is served by another workspace's daemon`));
     } finally {
       await session.close();

@@ -64,8 +64,15 @@ describe('exai spawn', () => {
       type: 'stdio',
       command: process.execPath,
       args: [CLI, 'shim'],
-      // Non-default state dirs travel with the entry: strict clients pass nothing else (DESIGN.md "Environment").
-      env: { EXAI_WS_PORT: String(a.port), EXAI_WORKSPACE: '${workspaceFolder}', EXAI_HOME: t.home, PM2_HOME: t.pm2Home },
+      // Non-default state dirs and port range travel with the entry: strict clients pass nothing else (DESIGN.md "Environment").
+      env: {
+        EXAI_WS_PORT: String(a.port),
+        EXAI_WORKSPACE: '${workspaceFolder}',
+        EXAI_HOME: t.home,
+        PM2_HOME: t.pm2Home,
+        EXAI_PORT_BASE: String(t.portBase),
+        EXAI_PORT_STRIDE: String(t.portStride),
+      },
     });
     expect(a.configFiles).toEqual([join(a.workspace, '.vscode', 'mcp.json')]);
   });

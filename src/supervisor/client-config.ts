@@ -6,6 +6,7 @@ import { approveExai, checkClaudeApproval, revokeExai } from './clients/claude-a
 import { readConfigText, writeConfigText, writeOrDeleteConfig, lookup } from './clients/io.js';
 import { checkJsonc, deleteJsonc, jsoncValue, setJsonc } from './clients/jsonc.js';
 import { checkToml, deleteToml, setTomlTable, tomlValue } from './clients/toml.js';
+import { DEFAULT_PORT_BASE, DEFAULT_PORT_STRIDE, type PortSettings } from './ports.js';
 import { CLIENT_KINDS, type ClientKind } from './registry.js';
 
 /**
@@ -21,8 +22,24 @@ export interface ClientEntry {
   type?: 'stdio';
   command: string;
   args: string[];
-  /** EXAI_HOME and PM2_HOME are present only when not the defaults; `undefined` = take it out. */
-  env: { EXAI_WS_PORT: string; EXAI_WORKSPACE: string; EXAI_HOME: string | undefined; PM2_HOME: string | undefined };
+  /**
+   * EXAI_HOME, PM2_HOME and the port range are present only when not the defaults;
+   * `undefined` = take it out.
+   */
+  env: {
+    EXAI_WS_PORT: string;
+    EXAI_WORKSPACE: string;
+    EXAI_HOME: string | undefined;
+    PM2_HOME: string | undefined;
+    EXAI_PORT_BASE: string | undefined;
+    EXAI_PORT_STRIDE: string | undefined;
+  };
+}
+
+/** Where the shim's state lives and, when the shim has to move a workspace, which ports it may take. */
+export interface EntrySettings extends StateDirs {
+  /** EXAI_PORT_BASE/EXAI_PORT_STRIDE of the command writing the entry; absent = the defaults. */
+  ports?: PortSettings;
 }
 
 export function clientConfigPath(kind: ClientKind, workspace: string): string {
@@ -32,10 +49,12 @@ export function clientConfigPath(kind: ClientKind, workspace: string): string {
 /**
  * exai's entry. Absolute node and CLI paths, so editors whose PATH lacks node still start
  * the shim. VS Code expands ${workspaceFolder}; the other clients do not (Codex and Gemini
- * leave it literal), so they get the absolute workspace path. Non-default state dirs are
- * written too: many clients hand the shim only what the entry lists (DESIGN.md "Environment").
+ * leave it literal), so they get the absolute workspace path. Non-default state dirs and port
+ * range are written too: many clients hand the shim only what the entry lists (DESIGN.md
+ * "Environment"), and a shim that starts or moves a workspace must pick from the same ports
+ * `exai spawn` did.
  */
-export function clientEntry(kind: ClientKind, port: number, workspace: string, dirs: StateDirs): ClientEntry {
+export function clientEntry(kind: ClientKind, port: number, workspace: string, dirs: EntrySettings): ClientEntry {
   const spec = CLIENT_SPECS[kind];
   return {
     ...(spec.typed ? { type: 'stdio' as const } : {}),
@@ -45,6 +64,8 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string, d
       EXAI_WS_PORT: String(port),
       EXAI_WORKSPACE: spec.expandsWorkspaceFolder ? '${workspaceFolder}' : workspace,
       ...stateDirsEnv(dirs),
+      EXAI_PORT_BASE: dirs.ports && dirs.ports.base !== DEFAULT_PORT_BASE ? String(dirs.ports.base) : undefined,
+      EXAI_PORT_STRIDE: dirs.ports && dirs.ports.stride !== DEFAULT_PORT_STRIDE ? String(dirs.ports.stride) : undefined,
     },
   };
 }
@@ -54,7 +75,7 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string, d
  * Claude Code also approves it (clients/claude-approval.ts). Everything outside the entry is
  * kept byte for byte. Throws CONFIG_UNPARSABLE (file left untouched) or CONFIG_WRITE_FAILED.
  */
-export async function writeClientConfig(kind: ClientKind, workspace: string, port: number, dirs: StateDirs): Promise<{ file: string; changed: boolean }> {
+export async function writeClientConfig(kind: ClientKind, workspace: string, port: number, dirs: EntrySettings): Promise<{ file: string; changed: boolean }> {
   const spec = CLIENT_SPECS[kind];
   const file = clientConfigPath(kind, workspace);
   const existing = readConfigText(file);

@@ -9,7 +9,7 @@ import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
 import { serversFile, upstreamTrouble } from './upstream-report.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
 import { pm2Home } from '../workspace/layout.js';
-import { isPortFree } from './ports.js';
+import { isPortFree, portSettings } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
 import { spawnWorkspace } from './spawn.js';
@@ -194,7 +194,7 @@ async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<vo
     const problem =
       port === 'unparsable' ? `${file} cannot be parsed` : port === undefined ? `${file} has no exai entry` : `${file} points at port ${port}, the registry says ${entry.port}`;
     if (c.fix && port !== 'unparsable') {
-      await writeClientConfig(kind, entry.workspace, entry.port, { home: c.home, pm2Home: pm2Home() });
+      await writeClientConfig(kind, entry.workspace, entry.port, { home: c.home, pm2Home: pm2Home(), ports: portSettings() });
       c.add({ scope, check: `config ${kind}`, status: 'fixed', message: `${problem}; rewrote it` });
     } else {
       c.add({ scope, check: `config ${kind}`, status: 'problem', message: problem, fix: port === 'unparsable' ? `fix ${file}, then exai doctor --fix` : 'exai doctor --fix' });

@@ -345,7 +345,7 @@ async function restorePrevious(ctx: StartContext, pm2: Pm2, wasRunning: boolean)
 
 async function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
   const { workspace, plan } = ctx;
-  const dirs = { home: ctx.home, pm2Home: pm2Home(ctx.env) };
+  const dirs = { home: ctx.home, pm2Home: pm2Home(ctx.env), ports: portSettings(ctx.env) };
   const files: string[] = [];
   for (const kind of plan.writeKinds) files.push((await writeClientConfig(kind, workspace.path, port, dirs)).file);
   // Written configs are recorded only once they exist, so `remove` knows what to take back.
