@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
     else
       for (const r of removed) {
         if (!r.removed) writeOut(`kept     ${r.name}  port ${r.port}  ${r.workspace}  (fix the file named on stderr, then run exai remove again)`);
-        else writeOut(`removed  ${r.name}  port ${r.port} freed  ${r.workspace}${r.configFiles.length ? `\n         edited ${r.configFiles.join(', ')}` : ''}`);
+        else writeOut(`removed  ${r.name}  port ${r.port} freed  ${r.workspace}${r.configFiles.length ? `\n         took exai out of ${r.configFiles.join(', ')}` : ''}`);
       }
     return removed.some((r) => r.problems.length) ? 1 : 0;
   } catch (err) {
