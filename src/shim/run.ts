@@ -260,7 +260,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
           return dial();
         }
         if (health && !portNoticed) log.write('info', `port ${port} is served by another workspace's daemon (${health.id}); starting ${workspace.path}'s own`);
-        else if (unclear) log.write('info', `port ${port} is held by something that is not ${workspace.path}'s daemon; starting it (it moves to a free port)`);
+        else if (unclear) log.write('info', `port ${port} is held by something that is not ${workspace.path}'s daemon; starting it (on a free port, unless its port is pinned)`);
         await selfStart(ctx);
         return dial();
       }
