@@ -209,6 +209,19 @@ describe('an idle workspace whose port another program took', () => {
     }
   });
 
+  it('`exai restart --all` leaves it asleep; `exai restart --workspace` wakes it', async () => {
+    const spawned = await spawnIdle('idle-restart-all');
+    await waitIdle(spawned);
+    const all = await runCli(['restart', '--all'], t.env);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toContain(`skipped    ${spawned.name}  idle (it wakes with its next client)`);
+    expect((await listRow(spawned.id)).status).toBe('idle');
+    const one = await runCli(['restart', '--workspace', spawned.workspace], t.env);
+    expect(one.code, one.stderr).toBe(0);
+    // Not checked with list: with a 3 s idle timeout it may be asleep again by then.
+    expect(one.stdout).toMatch(new RegExp(`^restarted  ${spawned.name}  port ${spawned.port}  pid \\d+`, 'm'));
+  }, 120_000);
+
   it('stopped while idle, it is listed as stopped', async () => {
     const spawned = await spawnIdle('idle-then-stopped');
     await waitIdle(spawned);

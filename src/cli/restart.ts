@@ -1,3 +1,4 @@
+import { isIdleMarked } from '../workspace/idle-marker.js';
 import { resolveExaiHome } from '../workspace/layout.js';
 import { selectEntries } from '../supervisor/fleet.js';
 import { Registry } from '../supervisor/registry.js';
@@ -13,9 +14,12 @@ export async function run(argv: string[]): Promise<number> {
     json = target.json;
     const home = resolveExaiHome();
     const selected = selectEntries(new Registry(home), target);
-    // `--all` is a bulk path: a workspace stopped on purpose stays stopped (DESIGN.md "Lifecycle").
-    const entries = target.all ? selected.filter((e) => !e.stopped) : selected;
-    if (!json) for (const e of selected) if (!entries.includes(e)) writeOut(`skipped    ${e.name}  stopped with \`exai stop\` (\`exai restart --workspace ${JSON.stringify(e.workspace)}\` starts it)`);
+    // `--all` is a bulk path: a workspace stopped on purpose stays stopped (DESIGN.md "Lifecycle"),
+    // and an idle one stays asleep: it starts with the current exai at its next client anyway.
+    const skipped = (e: (typeof selected)[number]): string | undefined =>
+      !target.all ? undefined : e.stopped ? 'stopped with `exai stop`' : isIdleMarked(home, e.id) ? 'idle (it wakes with its next client)' : undefined;
+    const entries = selected.filter((e) => skipped(e) === undefined);
+    if (!json) for (const e of selected) if (!entries.includes(e)) writeOut(`skipped    ${e.name}  ${skipped(e)}; \`exai restart --workspace ${JSON.stringify(e.workspace)}\` starts it now`);
     const results: SpawnResult[] = [];
     for (const entry of entries) {
       results.push(
