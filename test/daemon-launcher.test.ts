@@ -4,7 +4,7 @@
  * moment; and a cache that is corrupt or from elsewhere never stops a start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from './helpers/daemon.js';
@@ -74,6 +74,25 @@ describe('the daemon launcher', () => {
     child.kill('SIGTERM');
     expect((await childExit(child)).code).toBe(0);
     expect(readdirSync(join(home, 'cache')).filter((f) => f.endsWith('.v8'))).toHaveLength(1);
+  });
+
+  it('keeps the caches of two other installs sharing the home, and drops the oldest beyond three', async () => {
+    const home = join(t.dir, 'shared-home');
+    mkdirSync(join(home, 'cache'), { recursive: true });
+    const day = 86_400;
+    const now = Date.now() / 1000;
+    ['other-install', 'older-node', 'oldest'].forEach((name, i) => {
+      const path = join(home, 'cache', `daemon-${name}.v8`);
+      writeFileSync(path, 'another build');
+      utimesSync(path, now - (i + 1) * day, now - (i + 1) * day);
+    });
+    const child = await start(t.workspace('launcher-shared'), t.portBase + 14, home);
+    child.kill('SIGTERM');
+    expect((await childExit(child)).code).toBe(0);
+    const left = readdirSync(join(home, 'cache')).filter((f) => f.endsWith('.v8'));
+    expect(left).toHaveLength(3);
+    expect(left).toEqual(expect.arrayContaining(['daemon-other-install.v8', 'daemon-older-node.v8']));
+    expect(left).not.toContain('daemon-oldest.v8');
   });
 
   it('starts with a corrupt cache, and replaces it', async () => {

@@ -13,7 +13,7 @@
  * the bundle (a tsc-only build) the unbundled entry runs instead.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
@@ -60,16 +60,21 @@ function main(): void {
   }
 }
 
-/** Atomically (temp + rename), replacing the caches of other bundles or Node versions. */
+/** Caches kept: two exai installs (or Node versions) sharing one EXAI_HOME each keep theirs; upgrades age out. */
+const KEEP_CACHES = 3;
+
+/** Atomically (temp + rename); then only the newest KEEP_CACHES caches stay. */
 function writeCache(script: Script, dir: string, file: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const temp = `${file}.${process.pid}.tmp`;
     writeFileSync(temp, script.createCachedData(), { mode: 0o600 });
     renameSync(temp, file);
-    for (const name of readdirSync(dir)) {
-      if (name.startsWith('daemon-') && name.endsWith('.v8') && join(dir, name) !== file) rmSync(join(dir, name), { force: true });
-    }
+    const caches = readdirSync(dir)
+      .filter((name) => name.startsWith('daemon-') && name.endsWith('.v8'))
+      .map((name) => ({ path: join(dir, name), mtimeMs: statSync(join(dir, name)).mtimeMs }))
+      .sort((a, b) => b.mtimeMs - a.mtimeMs);
+    for (const old of caches.slice(KEEP_CACHES)) if (old.path !== file) rmSync(old.path, { force: true });
   } catch {
     // A cache that cannot be written costs the next start its compile time, nothing else.
   }

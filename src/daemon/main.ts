@@ -1,6 +1,6 @@
 /**
  * The daemon's own process entry: what pm2 runs (src/supervisor/app.ts), bundled into one file
- * (dist/bundle/daemon.js, scripts/bundle.mjs) so that a start (and every wake of an idle
+ * (dist/bundle/daemon.cjs, scripts/bundle.mjs, loaded by launcher.cts) so that a start (and every wake of an idle
  * workspace) loads one file instead of a few hundred. The same as `exai daemon`, without the
  * CLI's dispatcher; it takes no arguments.
  */
