@@ -149,3 +149,18 @@ describe('an upstream whose command does not exist, after spawn', () => {
     expect(list.stdout.split('\n').find((l) => l.includes('ghost-later'))).toMatch(/0\/1 !/);
   });
 });
+
+describe('a servers.json that does not parse', () => {
+  it('is one doctor line naming the file and the place, with the fix said once', async () => {
+    const ws = t.workspace('bad-servers-json');
+    mkdirSync(join(ws, '.exai'));
+    writeFileSync(join(ws, '.exai', 'servers.json'), '{ "servers": { "a": { "command": 7 } } }');
+    expect((await runCli(['spawn', '--workspace', ws], t.env)).code).toBe(0);
+    const doctor = await runCli(['doctor'], t.env);
+    expect(doctor.code).toBe(1);
+    const lines = doctor.stdout.split('\n').filter((l) => l.includes('bad-servers-json') && l.includes('servers.json'));
+    expect(lines, doctor.stdout).toHaveLength(1);
+    expect(lines[0]).toMatch(/^PROBLEM .*servers\.json: .*command.* — fix: correct .*servers\.json; the daemon reloads it on save$/);
+    expect(lines[0]!.match(/fix/g)).toHaveLength(1);
+  });
+});

@@ -241,7 +241,9 @@ function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
 function checkUpstreams(scope: string, status: DaemonStatus, c: WorkspaceCheck): void {
   const file = serversFile(scope);
   if (status.upstreamsConfigError) {
-    c.add({ scope, check: 'upstreams', status: 'problem', message: status.upstreamsConfigError, fix: `correct ${file}; the daemon reloads it on save` });
+    // The daemon's line ends with its own advice for its log; doctor gives the fix once, its way.
+    const problem = status.upstreamsConfigError.replace(/; fix the file \(.*\)$/, '');
+    c.add({ scope, check: 'upstreams', status: 'problem', message: problem, fix: `correct ${file}; the daemon reloads it on save` });
   }
   const troubled = status.upstreams.flatMap((u) => {
     const trouble = upstreamTrouble(u);
