@@ -154,6 +154,37 @@ async function initialize(ctx: Awaited<ReturnType<typeof setup>>) {
   return res;
 }
 
+describe('shim bridge reconnect timing', () => {
+  it('tries again at once when a request arrived during a failed attempt, not after the backoff step', async () => {
+    let daemon: FakeDaemon | undefined;
+    const seen: number[] = [];
+    let release: (() => void) | undefined;
+    const firstAttemptRuns = new Promise<void>((resolve) => (release = resolve));
+    let unblock: (() => void) | undefined;
+    const ctx = await setup({
+      // A backoff no test waits out: only the at-once retry can connect in time.
+      backoffMs: [600_000],
+      connect: async (c) => {
+        seen.push(c.waitingRequests);
+        if (seen.length === 1) {
+          release!();
+          await new Promise<void>((resolve) => (unblock = resolve));
+          throw Object.assign(new Error('nothing listens'), { code: 'ECONNREFUSED' });
+        }
+        return dialPlain(daemon!)();
+      },
+    });
+    daemon = ctx.daemon;
+    await firstAttemptRuns;
+    ctx.send(INIT); // arrives while the first attempt (no request waiting) is still in flight
+    // Private, read only: the request must be queued before the attempt fails, which no output shows.
+    await waitFor(() => (ctx.bridge['queue'].requests === 1 ? true : undefined), { what: 'initialize queued' });
+    unblock!();
+    expect(await ctx.reader.response(1)).toHaveProperty('result');
+    expect(seen).toEqual([0, 1]);
+  });
+});
+
 describe('shim bridge against a real WebSocket server', () => {
   it('passes every kind of message through byte for byte, in both directions', async () => {
     const ctx = await setup();

@@ -339,7 +339,11 @@ export class Bridge {
         this.log('debug', `connecting to the daemon failed (${errorText(err)}); retrying`);
       }
       this.lastConnectError = err;
-      const delay = this.backoff[Math.min(this.attempt, this.backoff.length - 1)]!;
+      // A request that arrived while this attempt ran (an editor's initialize, right after it
+      // launched the shim) may allow what the attempt could not, starting the daemon: try again
+      // at once rather than after a backoff step. It costs a wake its first 50 ms otherwise.
+      const someoneNowWaits = ctx.waitingRequests === 0 && this.queue.requests > 0;
+      const delay = someoneNowWaits ? 0 : this.backoff[Math.min(this.attempt, this.backoff.length - 1)]!;
       this.attempt++;
       this.connectTimer = setTimeout(() => void this.tryConnect(), delay);
       return;
