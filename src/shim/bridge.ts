@@ -23,10 +23,8 @@ import {
 } from './framing.js';
 import { InputThrottle, MessageWriter, closeSocket, describe, errorText } from './output.js';
 import { OutageQueue, type Outgoing } from './queue.js';
+import type { Logger } from './log.js';
 import { SessionReplay } from './replay.js';
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type Logger = (level: LogLevel, message: string) => void;
 
 /** What the connect function learns about the attempt it is asked to make. */
 export interface ConnectContext {

@@ -1,7 +1,9 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { homeLayout } from '../workspace/layout.js';
-import type { LogLevel } from './bridge.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type Logger = (level: LogLevel, message: string) => void;
 
 /**
  * The shim's log: never stdout (that is the protocol). Everything goes to an append-only

@@ -5,7 +5,7 @@
  * (logging/setLevel, "Server: Utilities: Logging"). A setting counts once the daemon accepted it.
  */
 import WebSocket from 'ws';
-import type { Logger } from './bridge.js';
+import type { Logger } from './log.js';
 import { idKey, type MessageInfo } from './framing.js';
 
 export interface ReplayRequest {

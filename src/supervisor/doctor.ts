@@ -13,20 +13,12 @@ import { isPortFree, portSettings } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
 import { spawnWorkspace } from './spawn.js';
+import type { Finding } from './finding.js';
 import { trackedConfigFindings } from './tracked-configs.js';
 import { readToken } from '../workspace/token.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
 
-export interface Finding {
-  /** 'pm2', 'registry', or the workspace path. */
-  scope: string;
-  check: string;
-  /** A warning is worth knowing but not a fault (doctor still exits 0). */
-  status: 'ok' | 'problem' | 'fixed' | 'warning';
-  message: string;
-  /** What the user can run to fix it (for problems). */
-  fix?: string;
-}
+export type { Finding };
 
 export interface DoctorOptions {
   home: string;

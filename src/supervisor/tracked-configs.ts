@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { relative } from 'node:path';
 import { clientConfigPath, readClientEntryPort, holdsOnlyExai } from './client-config.js';
-import type { Finding } from './doctor.js';
+import type { Finding } from './finding.js';
 import type { RegistryEntry } from './registry.js';
 
 /**
