@@ -11,62 +11,16 @@
  * the requests already asked are answered (or, after drainMs, failed) before the shim exits.
  */
 import { isUtf8 } from 'node:buffer';
-import type { Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
-import {
-  LineSplitter,
-  errorResponse,
-  idKey,
-  inspectMessage,
-  sniffId,
-  type JsonRpcId,
-} from './framing.js';
+import { LineSplitter, errorResponse, idKey, inspectMessage, sniffId } from './framing.js';
 import { InputThrottle, MessageWriter, closeSocket, describe, errorText } from './output.js';
 import { OutageQueue, type Outgoing } from './queue.js';
+import type { BridgeOptions, BridgeResult, ConnectContext } from './bridge-options.js';
+import { InflightLedger } from './inflight.js';
 import type { Logger } from './log.js';
 import { SessionReplay } from './replay.js';
 
-/** What the connect function learns about the attempt it is asked to make. */
-export interface ConnectContext {
-  /** 0 for the first attempt after start or after a drop. */
-  attempt: number;
-  /** Counts connection losses; 0 until the first connection was lost. */
-  outage: number;
-  /** Whether any connection was ever established. */
-  everConnected: boolean;
-  /** How long the shim has been without a daemon (since start, or since the drop). */
-  downForMs: number;
-  /** Client requests queued for the daemon: someone is waiting for it right now. */
-  waitingRequests: number;
-}
-
-export interface BridgeOptions {
-  input: Readable;
-  output: Writable;
-  /** Returns an OPEN WebSocket to the daemon, or rejects. */
-  connect: (ctx: ConnectContext) => Promise<WebSocket>;
-  log?: Logger;
-  /** Errors from `connect` that no retry can fix (bad token, no workspace): the bridge gives up. */
-  isFatal?: (err: unknown) => boolean;
-  /** Delays before successive reconnect attempts; the last one repeats. */
-  backoffMs?: readonly number[];
-  /** How long a message queued while the daemon is away waits before it is given up. */
-  outageMs?: number;
-  maxQueueMessages?: number;
-  maxQueueBytes?: number;
-  /** How long the replayed `initialize` may take before the connection is considered bad. */
-  replayTimeoutMs?: number;
-  /** Larger stdin messages are refused locally (the daemon would close the socket on them). */
-  maxMessageBytes?: number;
-  /** After stdin ends, how long requests already asked may take to be answered before the shim exits. */
-  drainMs?: number;
-}
-
-export interface BridgeResult {
-  /** 0: stdin ended or close() was called; 1: gave up (see `error`). */
-  code: number;
-  error?: unknown;
-}
+export type { BridgeOptions, BridgeResult, ConnectContext };
 
 /** Application-defined JSON-RPC server error range: the daemon could not be reached. */
 export const DAEMON_UNAVAILABLE = -32000;
@@ -96,12 +50,7 @@ export class Bridge {
 
   private readonly queue: OutageQueue;
 
-  /** The client's requests sent on the current connection and not yet answered. */
-  private readonly inflight = new Map<string, JsonRpcId>();
-  /** The server's requests to the client on the current connection, not yet answered. */
-  private serverRequests = new Set<string>();
-  /** Server requests from a connection that is gone: the client's late replies are dropped. */
-  private staleServerRequests = new Set<string>();
+  private readonly inflight = new InflightLedger();
 
   private readonly replay: SessionReplay;
   /** stdin ended: the shim exits once the requests it relayed are answered. */
@@ -176,7 +125,7 @@ export class Bridge {
     return {
       state: this.state,
       queued: this.queue.length,
-      inflight: this.inflight.size,
+      inflight: this.inflight.clientWaiting,
       outage: this.outage,
     };
   }
@@ -193,15 +142,9 @@ export class Bridge {
     }
     const info = inspectMessage(bytes);
     this.replay.fromClient(info, bytes);
-    if (info.kind === 'response') {
-      const key = idKey(info.id!);
-      if (this.serverRequests.delete(key)) {
-        // answered on the connection that asked: relay
-      } else if (this.staleServerRequests.delete(key)) {
-        // The daemon that asked is gone; a new one would take this reply for its own request.
-        this.log('info', `dropped the client's reply to request ${JSON.stringify(info.id)} of a previous daemon connection`);
-        return;
-      }
+    if (info.kind === 'response' && !this.inflight.replyGoesThrough(info.id!)) {
+      this.log('info', `dropped the client's reply to request ${JSON.stringify(info.id)} of a previous daemon connection`);
+      return;
     }
     const message: Outgoing = { bytes, info: { kind: info.kind, id: info.id, method: info.method }, deadline: Date.now() + this.outageMs };
     if (this.state === 'open' && this.queue.length === 0) this.send(message);
@@ -223,7 +166,7 @@ export class Bridge {
   private send(message: Outgoing): void {
     const ws = this.ws!;
     const { info, bytes } = message;
-    if (info.kind === 'request') this.inflight.set(idKey(info.id!), info.id!);
+    if (info.kind === 'request') this.inflight.sent(info.id!);
     const written = this.throttle.sending(bytes.length);
     ws.send(bytes, { binary: false }, () => {
       if (ws === this.ws) written();
@@ -287,12 +230,10 @@ export class Bridge {
         this.replay.ownResponse(info);
         return;
       }
-      this.inflight.delete(idKey(info.id!));
+      this.inflight.answered(info.id!);
       this.replay.fromDaemon(info);
     } else if (info.kind === 'request') {
-      const key = idKey(info.id!);
-      this.serverRequests.add(key);
-      this.staleServerRequests.delete(key);
+      this.inflight.serverAsked(info.id!);
     }
     let bytes = data;
     if (bytes.includes(0x0a)) {
@@ -393,8 +334,7 @@ export class Bridge {
     );
     if (this.draining && this.drainedYet()) return;
     this.log('info', `lost the connection to the daemon (${why}); reconnecting`);
-    for (const key of this.serverRequests) this.staleServerRequests.add(key);
-    this.serverRequests = new Set();
+    this.inflight.connectionLost();
     this.state = 'connecting';
     this.outage++;
     this.attempt = 0;
@@ -403,11 +343,10 @@ export class Bridge {
   }
 
   private failInflight(message: string): void {
-    for (const [key, id] of this.inflight) {
+    for (const [key, id] of this.inflight.takeClientRequests()) {
       this.emit(errorResponse(id, DAEMON_UNAVAILABLE, message));
       this.replay.answeredLocally(key);
     }
-    this.inflight.clear();
   }
 
   /**
@@ -435,7 +374,7 @@ export class Bridge {
   }
 
   private waitingRequests(): number {
-    return this.inflight.size + this.queue.requests;
+    return this.inflight.clientWaiting + this.queue.requests;
   }
 
   private async finish(result: BridgeResult, reason: string): Promise<void> {
