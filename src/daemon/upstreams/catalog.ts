@@ -88,3 +88,27 @@ export async function rereadKind(client: Client, caps: ServerCapabilities, kind:
     catalog.resourceTemplates = await listTemplates(client, caps);
   }
 }
+
+/**
+ * What sessions were last shown of each upstream's catalog (per kind, as JSON), so they hear
+ * `list_changed` only for a list that really changed.
+ */
+export class ShownCatalogs<K extends object> {
+  private readonly shown = new WeakMap<K, Record<CatalogKind, string>>();
+
+  /** Records `catalog` as shown for `key`; returns the kinds that differ from what was shown before. */
+  update(key: K, catalog: Catalog): CatalogKind[] {
+    const now = signature(catalog);
+    const before = this.shown.get(key) ?? signature(emptyCatalog());
+    this.shown.set(key, now);
+    return (['tools', 'prompts', 'resources'] as const).filter((kind) => now[kind] !== before[kind]);
+  }
+}
+
+function signature(catalog: Catalog): Record<CatalogKind, string> {
+  return {
+    tools: JSON.stringify(catalog.tools),
+    prompts: JSON.stringify(catalog.prompts),
+    resources: JSON.stringify([catalog.resources, catalog.resourceTemplates]),
+  };
+}

@@ -5,7 +5,7 @@ import { errorMessage } from '../../common/errors.js';
 import { INTERNAL_ERROR, asSdkMessage, errorResponse, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
 import type { BuiltinTool } from '../builtins.js';
 import { silentLogger, type Logger } from '../log.js';
-import { emptyCatalog, type Catalog } from './catalog.js';
+import { ShownCatalogs } from './catalog.js';
 import { CatalogCache } from './catalog-cache.js';
 import { Clients, type GatewaySession } from './clients.js';
 import { ServersConfigWatcher, loadServersConfig, sameSpec, specKey, type ServersConfig, type UpstreamSpec } from './config.js';
@@ -15,7 +15,7 @@ import { SessionRequests } from './requests.js';
 import { Directory } from './routing.js';
 import { Subscriptions } from './subscriptions.js';
 import { Tasks } from './tasks.js';
-import { Upstream, type CatalogKind, type SupervisionOptions, type UpstreamEvents, type UpstreamState, type UpstreamStatus } from './upstream.js';
+import { Upstream, type SupervisionOptions, type UpstreamEvents, type UpstreamState, type UpstreamStatus } from './upstream.js';
 
 export { NAME_SEPARATOR, MAX_EXPOSED_NAME, exposedName } from './names.js';
 
@@ -89,8 +89,7 @@ export class Gateway {
   );
   private readonly cache: CatalogCache | undefined;
   private readonly idleWatch: UpstreamIdleWatch;
-  /** What sessions were last shown of each upstream, per kind (JSON), to tell them only of changes. */
-  private readonly shown = new WeakMap<Upstream, Record<CatalogKind, string>>();
+  private readonly shown = new ShownCatalogs<Upstream>();
   private readonly requests: SessionRequests;
   private config: ServersConfig;
   private seq = 0;
@@ -368,10 +367,7 @@ export class Gateway {
    * (its cached tools stay listed), changes nothing a session sees, and says nothing.
    */
   private announce(upstream: Upstream): void {
-    const now = signature(upstream.catalog);
-    const before = this.shown.get(upstream) ?? signature(emptyCatalog());
-    this.shown.set(upstream, now);
-    const changed = (['tools', 'prompts', 'resources'] as const).filter((kind) => now[kind] !== before[kind]);
+    const changed = this.shown.update(upstream, upstream.catalog);
     if (changed.length) this.clients.broadcastListChanged(changed);
   }
 
@@ -381,14 +377,6 @@ export class Gateway {
       if (upstream.state === 'up') upstream.send({ jsonrpc: '2.0', method: 'notifications/roots/list_changed' }).catch(() => undefined);
     }
   }
-}
-
-function signature(catalog: Catalog): Record<CatalogKind, string> {
-  return {
-    tools: JSON.stringify(catalog.tools),
-    prompts: JSON.stringify(catalog.prompts),
-    resources: JSON.stringify([catalog.resources, catalog.resourceTemplates]),
-  };
 }
 
 /** On its first start with nothing known of its catalog: what early lists wait for. */

@@ -18,6 +18,7 @@ import type { KnownCatalog } from './catalog-cache.js';
 import type { Lifecycle, UpstreamSpec } from './config.js';
 import { describeStartError, initialize, launch, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
+import { StateWaiters } from './waiters.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
@@ -86,8 +87,7 @@ export class Upstream {
   private _lastError: string | null = null;
   private readonly stderrTail: string[] = [];
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  private settledWaiters: Array<() => void> = [];
-  private startedWaiters: Array<() => void> = [];
+  private readonly waiters = new StateWaiters<UpstreamState>();
   private readonly refreshing = new Set<CatalogKind>();
   private readonly refreshAgain = new Set<CatalogKind>();
   private readonly options: SupervisionOptions;
@@ -195,8 +195,7 @@ export class Upstream {
 
   /** Resolves when the upstream is no longer `starting`/`restarting` (up, failed or stopped). */
   whenSettled(): Promise<void> {
-    if (this._state !== 'starting' && this._state !== 'restarting') return Promise.resolve();
-    return new Promise((resolve) => this.settledWaiters.push(resolve));
+    return this.waiters.until(this._state, (s) => s !== 'starting' && s !== 'restarting');
   }
 
   /**
@@ -204,8 +203,7 @@ export class Upstream {
    * first tools/list include an upstream that is still initializing instead of answering without it.
    */
   whenStarted(): Promise<void> {
-    if (this._state !== 'starting') return Promise.resolve();
-    return new Promise((resolve) => this.startedWaiters.push(resolve));
+    return this.waiters.until(this._state, (s) => s !== 'starting');
   }
 
   /**
@@ -276,16 +274,7 @@ export class Upstream {
     const previous = this._state;
     if (previous === next) return;
     this._state = next;
-    if (next !== 'starting') {
-      const waiters = this.startedWaiters;
-      this.startedWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
-    if (next !== 'starting' && next !== 'restarting') {
-      const waiters = this.settledWaiters;
-      this.settledWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    this.waiters.changed(next);
     this.events.onState(this, previous);
   }
 
