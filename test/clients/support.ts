@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import type { Installed } from '../../scripts/test-clients/install.mjs';
 import type { ClientKind } from '../../src/supervisor/registry.js';
-import { makeTestEnv, runCli, waitFor, type TestEnv } from '../helpers/env.js';
+import { makeTestEnv, runCli, runProcess, waitFor, type CliResult, type TestEnv } from '../helpers/env.js';
 import { everythingEntry, writeServers } from '../upstreams-helpers.js';
 import type { Row } from './table.js';
 
@@ -64,30 +64,11 @@ export async function spawnScenario(kind: ClientKind): Promise<Scenario> {
   return { t, workspace, home, env, port: spawned.port, configFile: spawned.configFiles[0]!, cleanup: () => t.cleanup() };
 }
 
-export interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Ran = CliResult;
 
 /** Runs a client's command to completion (killed after `timeoutMs`), collecting its output. */
 export function runClient(command: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${command} ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 120_000} ms\n${stdout}\n${stderr}`));
-    }, opts.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProcess(command, args, { ...opts, timeoutMs: opts.timeoutMs ?? 120_000 });
 }
 
 /** `<cli> --version`'s first line, with a throwaway HOME (clients write into it even for this). */

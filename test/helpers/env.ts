@@ -140,46 +140,55 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * Runs `command` to completion as a real child process and collects its output; killed (and
+ * the promise rejected with what it printed) after `timeoutMs`.
+ */
+export function runProcess(
+  command: string,
+  args: string[],
+  /** `input`: written to stdin, then closed; `undefined` = no stdin at all (/dev/null). */
+  options: { env: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number; label?: string },
+): Promise<CliResult> {
+  const timeoutMs = options.timeoutMs ?? 90_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${options.label ?? `${command} ${args.join(' ')}`} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    if (options.input !== undefined) {
+      child.stdin!.on('error', () => undefined); // a child that exits without reading its input
+      child.stdin!.end(options.input);
+    }
+  });
+}
+
 /** Runs the built CLI as a real child process and collects its output. */
 export function runCli(
   args: string[],
   env: NodeJS.ProcessEnv,
   options: { cwd?: string; input?: string; timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env,
-      cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`exai ${args.join(' ')} did not finish in ${options.timeoutMs ?? 90_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, options.timeoutMs ?? 90_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
-  });
+  // stdin is a pipe that ends at once (the shim and `exai` read it as a client would).
+  return runProcess(process.execPath, [CLI, ...args], { ...options, input: options.input ?? '', env, label: `exai ${args.join(' ')}` });
 }
 
 /** Runs the pm2 CLI against a test PM2_HOME. */
 export function runPm2(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PM2_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
+  return runProcess(process.execPath, [PM2_BIN, ...args], { env, label: `pm2 ${args.join(' ')}` });
 }
 
 /** Polls `check` until it returns a value (not undefined) or the deadline passes. */
