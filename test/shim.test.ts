@@ -14,8 +14,10 @@ import { Registry } from '../src/supervisor/registry.js';
 import { resolveWorkspace } from '../src/workspace/identity.js';
 import { LineSplitter } from '../src/shim/framing.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
+import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
 import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
 import { isAlive } from './helpers/daemon.js';
+import { everythingEntry, writeServers } from './upstreams-helpers.js';
 import { CLI, ROOT, childExit, makeTestEnv, pm2Apps, runCli, runPm2, shimTransport, waitFor, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;
@@ -154,38 +156,35 @@ describe('exai shim under pm2', () => {
 describe('exai shim when the daemon goes away or is not there', () => {
   it('answers calls in flight with an error promptly when the daemon is stopped (no hang)', async () => {
     const ws = t.workspace('stopper');
+    writeServers(ws, { everything: everythingEntry() });
     const spawned = await spawnWorkspace(ws);
     const client = await shimClient(spawned.port, ws);
-    await status(client);
-    // A ping storm keeps requests in flight at every moment; stopping the daemon must fail those.
+    await waitFor(async () => (((await status(client)).upstreams as UpstreamStatus[]).some((u) => u.name === 'everything' && u.state === 'up') ? true : undefined), {
+      what: 'server-everything up',
+      timeoutMs: 60_000,
+    });
+    // A call that runs for a minute is in flight at the daemon for certain once a ping sent
+    // after it is answered (one ordered connection). A graceful daemon answers quick requests
+    // before it closes, so a ping storm alone may have none in flight at the stop.
     const failures: unknown[] = [];
-    let answered = 0;
-    let stopping = false;
-    const storm = (async () => {
-      while (failures.length === 0) {
-        const batch = Array.from({ length: 20 }, () =>
-          client.ping({ timeout: 30_000 }).then(
-            () => void answered++,
-            (err: unknown) => void failures.push(err),
-          ),
-        );
-        await Promise.all(batch);
-        if (answered > 2_000 && !stopping) throw new Error('the daemon was never stopped');
-      }
-    })();
-    await waitFor(() => (answered >= 200 ? true : undefined), { what: 'the storm running' });
-    stopping = true;
+    const long = client
+      .callTool({ name: 'everything__trigger-long-running-operation', arguments: { duration: 60, steps: 1 } }, undefined, { timeout: 30_000 })
+      .then(
+        () => failures.push(new Error('the minute-long call was answered')),
+        (err: unknown) => failures.push(err),
+      );
+    await client.ping();
     const stopped = await runPm2(['stop', spawned.name], t.env);
     expect(stopped.code, stopped.stderr).toBe(0);
-    await storm;
-    expect(failures.length).toBeGreaterThan(0);
+    await long;
+    expect(failures).toHaveLength(1);
     for (const err of failures) {
       // -32001 would be the SDK's own request timeout: the shim would have left the call hanging.
       expect(err).toBeInstanceOf(McpError);
       expect((err as McpError).code).toBe(-32000);
       expect((err as McpError).message).toMatch(/connection to the workspace daemon was lost/);
     }
-  });
+  }, 120_000);
 
   it('starts a stopped daemon for the first call and answers it', async () => {
     const ws = t.workspace('sleepy');
