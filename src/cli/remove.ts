@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number> {
         )
       : [];
     // A refused remove is an error (nothing of it changed); a problem after removing is a warning.
-    for (const r of removed) for (const p of r.problems) writeErr(`exai: ${r.removed ? 'warning: ' : 'CONFIG_UNPARSABLE: '}${p}`);
+    for (const r of removed) for (const p of r.problems) writeErr(`exai: ${r.removed ? 'warning: ' : ''}${p}`);
     if (json) writeJson(removed);
     else if (!removed.length) writeOut('no workspaces to remove');
     else

@@ -1,10 +1,11 @@
 import { parseDuration } from '../common/duration.js';
-import { ExaiError } from '../common/errors.js';
+import { ExaiError, isExaiError } from '../common/errors.js';
 import { resolveExaiHome } from '../workspace/layout.js';
 import { clientHints } from '../supervisor/client-config.js';
 import { parsePassEnvNames } from '../workspace/launch-env.js';
 import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
+import type { SpawnStep } from '../supervisor/configs.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeJson, writeOut } from './output.js';
 import { checkWorkspaceArg } from './workspace-arg.js';
 
@@ -20,8 +21,53 @@ export const options = {
   json: { type: 'boolean' },
 } as const;
 
+/**
+ * SIGINT/SIGTERM during a spawn: the first is noted, and the spawn either finishes (its daemon
+ * had started) or rolls back (it had not), then says which in one line; a second ends the
+ * process at once (the next `exai spawn` finishes what it left: spawn converges).
+ */
+function watchInterrupts(): { signal: () => NodeJS.Signals | undefined; arrived: Promise<void>; dispose(): void } {
+  let signal: NodeJS.Signals | undefined;
+  let wake!: () => void;
+  const arrived = new Promise<void>((resolve) => (wake = resolve));
+  const onSignal = (name: NodeJS.Signals) => {
+    if (signal) {
+      writeErr(`exai: ${name} again; stopping now — run the same exai spawn again to finish what this one left`);
+      process.exit(130);
+    }
+    signal = name;
+    wake();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: () => signal,
+    arrived,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/**
+ * The tests' way to interrupt a spawn at a known step (test/interrupted-spawn.test.ts): with
+ * EXAI_TEST_PAUSE_AT=<step> under vitest (VITEST set), spawn prints a marker line on stderr at
+ * that step and waits there for a signal. Never on otherwise.
+ */
+function testPause(arrived: Promise<void>): ((step: SpawnStep) => Promise<void>) | undefined {
+  const at = process.env.VITEST ? process.env.EXAI_TEST_PAUSE_AT : undefined;
+  if (!at) return undefined;
+  return async (step) => {
+    if (step !== at) return;
+    writeErr(`exai-test: paused at ${step}`);
+    await arrived;
+  };
+}
+
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
+  const interrupts = watchInterrupts();
   try {
     const args = parseCommand('spawn', argv, options);
     json = args.json ?? false;
@@ -49,6 +95,8 @@ export async function run(argv: string[]): Promise<number> {
       explicit: { passEnv, dropEnv, idleTimeoutMs, defaultClients: args['no-config'] ? [] : ['vscode'] },
       onProgress: json ? undefined : (m) => writeErr(m),
       onWarning: (m) => writeErr(`exai: warning: ${m}`),
+      interrupted: () => interrupts.signal() !== undefined,
+      onStep: testPause(interrupts.arrived),
     });
     if (json) {
       writeJson(result);
@@ -64,8 +112,21 @@ export async function run(argv: string[]): Promise<number> {
       );
       for (const hint of clientHints(result.workspace, result.configFiles)) writeOut(`todo       ${hint}`);
     }
+    const signal = interrupts.signal();
+    if (signal) {
+      const configs = result.configFiles.length ? `, ${result.configFiles.length} client config(s) written` : '';
+      writeErr(`exai: ${signal} received; the spawn was finished first: ${result.workspace} runs on port ${result.port}${configs}`);
+    }
     return 0;
   } catch (err) {
+    const signal = interrupts.signal();
+    if (signal && isExaiError(err, 'INTERRUPTED')) {
+      if (json) writeJson({ error: { code: err.code, message: err.message } });
+      writeErr(`exai: ${signal} received; ${err.message}`);
+      return signal === 'SIGTERM' ? 143 : 130;
+    }
     return failure(err, json);
+  } finally {
+    interrupts.dispose();
   }
 }

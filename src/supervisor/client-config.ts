@@ -1,12 +1,12 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CLI_ENTRY, nodeExecutable } from '../common/install.js';
-import { stateDirsEnv, type StateDirs } from '../workspace/layout.js';
+import { pm2Home, stateDirsEnv, type StateDirs } from '../workspace/layout.js';
 import { CLIENT_SPECS, ENTRY_NAME } from './clients/catalog.js';
-import { approveExai, checkClaudeApproval, revokeExai } from './clients/claude-approval.js';
-import { readConfigText, writeConfigText, writeOrDeleteConfig, lookup } from './clients/io.js';
+import { approveExai, checkClaudeApproval, claudeApprovalPath, revokeExai } from './clients/claude-approval.js';
+import { isPlainObject, isReadOnly, readConfigText, readOnlyError, writeConfigText, writeOrDeleteConfig, lookup, type ConfigText } from './clients/io.js';
 import { checkJsonc, deleteJsonc, jsoncValue, setJsonc } from './clients/jsonc.js';
 import { checkToml, deleteToml, setTomlTable, tomlValue } from './clients/toml.js';
-import { DEFAULT_PORT_BASE, DEFAULT_PORT_STRIDE, type PortSettings } from './ports.js';
+import { DEFAULT_PORT_BASE, DEFAULT_PORT_STRIDE, portSettings, type PortSettings } from './ports.js';
 import { CLIENT_KINDS, type ClientKind } from './registry.js';
 
 /**
@@ -46,6 +46,16 @@ export function clientConfigPath(kind: ClientKind, workspace: string): string {
   return join(workspace, ...CLIENT_SPECS[kind].file);
 }
 
+/** Every file writing `kind`'s config touches: the config, and for Claude Code its approval. */
+export function clientFiles(kind: ClientKind, workspace: string): string[] {
+  return kind === 'claude' ? [clientConfigPath(kind, workspace), claudeApprovalPath(workspace)] : [clientConfigPath(kind, workspace)];
+}
+
+/** The settings an entry written by a command with environment `env` carries (EXAI_HOME, PM2_HOME, ports). */
+export function entrySettings(home: string, env: NodeJS.ProcessEnv = process.env): EntrySettings {
+  return { home, pm2Home: pm2Home(env), ports: portSettings(env) };
+}
+
 /**
  * exai's entry. Absolute node and CLI paths, so editors whose PATH lacks node still start
  * the shim. VS Code expands ${workspaceFolder}; the other clients do not (Codex and Gemini
@@ -76,45 +86,109 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string, d
  * kept byte for byte. Throws CONFIG_UNPARSABLE (file left untouched) or CONFIG_WRITE_FAILED.
  */
 export async function writeClientConfig(kind: ClientKind, workspace: string, port: number, dirs: EntrySettings): Promise<{ file: string; changed: boolean }> {
-  const spec = CLIENT_SPECS[kind];
   const file = clientConfigPath(kind, workspace);
   const existing = readConfigText(file);
-  const body = existing?.body ?? '';
-  // Members whose value is undefined are taken out of the file (EXAI_HOME back at its default).
-  const entry = clientEntry(kind, port, workspace, dirs) as unknown as Record<string, unknown>;
-  const next = spec.format === 'toml' ? setTomlTable(body, spec.entryPath, entry, file) : setJsonc(body, spec.entryPath, entry, file);
-  const changed = existing === undefined || next !== body;
-  if (changed) writeConfigText(file, next, existing);
+  const next = wantedText(kind, workspace, existing, port, dirs);
+  const changed = existing === undefined || next !== existing.body;
+  if (changed) writeConfigText(file, next, existing); // a read-only file is refused there
   if (kind === 'claude') approveExai(workspace);
   return { file, changed };
 }
 
+/** The config's text with exai's entry as wanted (the same string when it already is). */
+function wantedText(kind: ClientKind, workspace: string, existing: ConfigText | undefined, port: number, dirs: EntrySettings): string {
+  const spec = CLIENT_SPECS[kind];
+  const file = clientConfigPath(kind, workspace);
+  const body = existing?.body ?? '';
+  // Members whose value is undefined are taken out of the file (EXAI_HOME back at its default).
+  const entry = clientEntry(kind, port, workspace, dirs) as unknown as Record<string, unknown>;
+  return spec.format === 'toml' ? setTomlTable(body, spec.entryPath, entry, file) : setJsonc(body, spec.entryPath, entry, file);
+}
+
 /**
  * Throws what writeClientConfig would for an unparsable file, or one whose servers member or
- * exai entry has the wrong shape (`"servers": []`), without writing: spawn checks every config
- * it will touch before it starts anything, so a bad file costs nothing.
+ * exai entry has the wrong shape (`"servers": []`), or a read-only one it would have to change
+ * (CONFIG_READ_ONLY; `wanted`: the port and settings the start means to write, when known),
+ * without writing: spawn checks every config it will touch before it starts anything, so a bad
+ * file costs nothing.
  */
-export function checkClientConfig(kind: ClientKind, workspace: string): void {
+export function checkClientConfig(kind: ClientKind, workspace: string, wanted?: { port: number; dirs: EntrySettings }): void {
   const file = clientConfigPath(kind, workspace);
-  const existing = readConfigText(file);
+  const existing = parsedConfig(kind, workspace);
   if (existing !== undefined) {
-    if (CLIENT_SPECS[kind].format === 'toml') checkToml(existing.body, file, CLIENT_SPECS[kind].entryPath);
-    else checkJsonc(existing.body, file, CLIENT_SPECS[kind].entryPath);
+    if (isReadOnly(existing) && (!wanted || wantedText(kind, workspace, existing, wanted.port, wanted.dirs) !== existing.body)) throw readOnlyError(file, existing);
   }
   if (kind === 'claude') checkClaudeApproval(workspace);
 }
 
-/** Takes exai's entry (only that) out of the client's config, and Claude Code's approval of it; a missing file or entry changes nothing. */
-export async function removeClientEntry(kind: ClientKind, workspace: string): Promise<{ file: string; changed: boolean }> {
+/** The config as read, after the checks an edit would make (CONFIG_UNPARSABLE); undefined when absent. */
+function parsedConfig(kind: ClientKind, workspace: string): ConfigText | undefined {
+  const file = clientConfigPath(kind, workspace);
+  const existing = readConfigText(file);
+  if (existing === undefined) return undefined;
+  if (CLIENT_SPECS[kind].format === 'toml') checkToml(existing.body, file, CLIENT_SPECS[kind].entryPath);
+  else checkJsonc(existing.body, file, CLIENT_SPECS[kind].entryPath);
+  return existing;
+}
+
+/**
+ * Throws what removeClientEntry would (unparsable; read-only while it holds exai's entry),
+ * without writing: remove checks every config before it deletes anything.
+ */
+export function checkRemovable(kind: ClientKind, workspace: string): void {
+  const config = parsedConfig(kind, workspace);
+  if (config && isReadOnly(config) && readClientEntry(kind, workspace) !== undefined) throw readOnlyError(clientConfigPath(kind, workspace), config);
+  if (kind !== 'claude') return;
+  const approval = readConfigText(claudeApprovalPath(workspace));
+  if (approval) checkJsonc(approval.body, claudeApprovalPath(workspace));
+  const list = approval && lookup(jsoncValue(approval.body), ['enabledMcpjsonServers']);
+  if (approval && isReadOnly(approval) && Array.isArray(list) && list.includes(ENTRY_NAME)) throw readOnlyError(claudeApprovalPath(workspace), approval);
+}
+
+/**
+ * Takes exai's entry (only that) out of the client's config, and Claude Code's approval of it;
+ * a missing file or entry changes nothing. A file left empty goes only when exai created it:
+ * `created` says so from the launch spec's record; undefined (an entry of an older exai, or a
+ * direct call) trusts only the bytes — a file holding exactly what exai writes into a new file.
+ */
+export async function removeClientEntry(kind: ClientKind, workspace: string, created?: (path: string) => boolean): Promise<{ file: string; changed: boolean }> {
   const spec = CLIENT_SPECS[kind];
   const file = clientConfigPath(kind, workspace);
-  if (kind === 'claude') revokeExai(workspace);
+  if (kind === 'claude') revokeExai(workspace, created);
   const existing = readConfigText(file);
   if (existing === undefined) return { file, changed: false };
   const next = spec.format === 'toml' ? deleteToml(existing.body, spec.entryPath, file) : deleteJsonc(existing.body, spec.entryPath, file);
   if (next === existing.body) return { file, changed: false };
-  writeOrDeleteConfig(file, next, existing);
+  const ours = created ? created(file) : holdsExactlyExai(kind, existing.body, file);
+  writeOrDeleteConfig(file, next, existing, { root: workspace, file: ours, folder: created ? created(dirname(file)) : true });
   return { file, changed: true };
+}
+
+/** `body` is byte for byte what exai writes into a new file for the entry it holds. */
+function holdsExactlyExai(kind: ClientKind, body: string, file: string): boolean {
+  const spec = CLIENT_SPECS[kind];
+  const value = spec.format === 'toml' ? tomlValue(body) : jsoncValue(body);
+  const entry = lookup(value, spec.entryPath);
+  if (!isPlainObject(entry)) return false;
+  try {
+    return (spec.format === 'toml' ? setTomlTable('', spec.entryPath, entry, file) : setJsonc('', spec.entryPath, entry, file)) === body;
+  } catch {
+    return false;
+  }
+}
+
+/** Where each exai entry in `workspace`'s configs points: its port, and its workspace when written out (not `${workspaceFolder}`). */
+export function exaiEntryTargets(workspace: string): { port?: number; workspace?: string }[] {
+  return kindsHoldingExai(workspace).map((kind) => {
+    const port = readClientEntryPort(kind, workspace);
+    const ws = lookup(readClientEntry(kind, workspace), ['env', 'EXAI_WORKSPACE']);
+    return { port: typeof port === 'number' ? port : undefined, workspace: typeof ws === 'string' && !ws.includes('${') ? ws : undefined };
+  });
+}
+
+/** The client kinds whose config in `workspace` holds an exai entry (copied or moved along with the folder, or recorded by no one). */
+export function kindsHoldingExai(workspace: string): ClientKind[] {
+  return CLIENT_KINDS.filter((kind) => isPlainObject(readClientEntry(kind, workspace)));
 }
 
 /** exai's entry as the file holds it; undefined when the file or the entry is missing. */

@@ -2,14 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { errorMessage, isExaiError } from '../common/errors.js';
 import { installedPm2 } from '../common/install.js';
 import { EXAI_VERSION } from '../common/version.js';
-import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
+import { clientConfigPath, entrySettings, readClientEntryPort } from './client-config.js';
+import { writeRecordedConfigs } from './configs.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
 import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
 import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
 import { serversFile, upstreamTrouble } from './upstream-report.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
-import { pm2Home } from '../workspace/layout.js';
-import { isPortFree, portSettings } from './ports.js';
+import { isPortFree } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
 import { spawnWorkspace } from './spawn.js';
@@ -63,7 +63,7 @@ export async function runDoctor({ home, pm2, fix, yes }: DoctorOptions): Promise
 
   const procs = await exaiProcesses(pm2, home);
   for (const entry of Object.values(data.workspaces)) {
-    await checkWorkspace(entry, { home, pm2, registry, fix, yes, add, hasApp: procs.has(entry.name), status: workspaceStatus(entry, procs.get(entry.name), isIdleMarked(home, entry.id)) });
+    await checkWorkspace(entry, { home, pm2, registry, fix, yes, add, data, hasApp: procs.has(entry.name), status: workspaceStatus(entry, procs.get(entry.name), isIdleMarked(home, entry.id)) });
   }
   return findings;
 }
@@ -105,6 +105,8 @@ interface WorkspaceCheck {
   hasApp: boolean;
   /** `workspaceStatus`: pm2's, with idle and stopped told apart. */
   status: string;
+  /** The whole registry: a gone folder's entry names the one it moved to. */
+  data: RegistryData;
   add: (f: Finding) => void;
 }
 
@@ -112,12 +114,14 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   const scope = entry.workspace;
   const quoted = JSON.stringify(entry.workspace);
   if (!existsSync(entry.workspace)) {
+    const moved = Object.values(c.data.workspaces).find((e) => e.movedFrom === entry.workspace && e.id !== entry.id);
+    const gone = `workspace folder is gone${moved ? ` (moved or renamed: ${moved.workspace} held its configs and is registered on port ${moved.port})` : ''}`;
     if (c.fix && c.yes) {
       const res = await removeEntry(c.home, c.pm2, c.registry, entry);
-      if (res.removed) c.add({ scope, check: 'directory', status: 'fixed', message: `workspace folder is gone; removed its daemon and freed port ${entry.port}` });
-      else c.add({ scope, check: 'directory', status: 'problem', message: `workspace folder is gone; ${res.problems.join('; ')}`, fix: `exai remove --workspace ${quoted}` });
+      if (res.removed) c.add({ scope, check: 'directory', status: 'fixed', message: `${gone}; removed its daemon and freed port ${entry.port}` });
+      else c.add({ scope, check: 'directory', status: 'problem', message: `${gone}; ${res.problems.join('; ')}`, fix: `exai remove --workspace ${quoted}` });
     } else {
-      c.add({ scope, check: 'directory', status: 'problem', message: 'workspace folder is gone', fix: `exai remove --workspace ${quoted} (or exai doctor --fix --yes)` });
+      c.add({ scope, check: 'directory', status: 'problem', message: `${gone}; its daemon still holds port ${entry.port}`, fix: `exai remove --workspace ${quoted} (or exai doctor --fix --yes)` });
     }
     return;
   }
@@ -184,10 +188,21 @@ async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<vo
       continue;
     }
     const problem =
-      port === 'unparsable' ? `${file} cannot be parsed` : port === undefined ? `${file} has no exai entry` : `${file} points at port ${port}, the registry says ${entry.port}`;
+      port === 'unparsable'
+        ? `${file} cannot be parsed`
+        : port !== undefined
+          ? `${file} points at port ${port}, the registry says ${entry.port}`
+          : existsSync(file)
+            ? `${file} has no exai entry`
+            : `${file} is missing`;
     if (c.fix && port !== 'unparsable') {
-      await writeClientConfig(kind, entry.workspace, entry.port, { home: c.home, pm2Home: pm2Home(), ports: portSettings() });
-      c.add({ scope, check: `config ${kind}`, status: 'fixed', message: `${problem}; rewrote it` });
+      try {
+        // The launch spec's port, and what the writing creates recorded for `remove`.
+        await writeRecordedConfigs({ registry: c.registry, workspace: entry.workspace, id: entry.id, kinds: [kind], port: entry.port, dirs: entrySettings(c.home) });
+        c.add({ scope, check: `config ${kind}`, status: 'fixed', message: `${problem}; rewrote it with port ${entry.port}` });
+      } catch (err) {
+        c.add({ scope, check: `config ${kind}`, status: 'problem', message: `${problem}; fixing failed: ${errorMessage(err)}`, fix: `make ${file} writable, then exai doctor --fix` });
+      }
     } else {
       c.add({ scope, check: `config ${kind}`, status: 'problem', message: problem, fix: port === 'unparsable' ? `fix ${file}, then exai doctor --fix` : 'exai doctor --fix' });
     }

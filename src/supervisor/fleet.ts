@@ -8,7 +8,8 @@ import { clearIdle, isIdleMarked } from '../workspace/idle-marker.js';
 import { deleteLaunchEnv } from '../workspace/launch-env.js';
 import { deleteToken, readToken } from '../workspace/token.js';
 import { comparisonKey, resolveWorkspace, workspaceFromCanonical, PM2_NAMESPACE } from '../workspace/identity.js';
-import { checkClientConfig, readClientEntry, removeClientEntry } from './client-config.js';
+import { checkRemovable, readClientEntry, removeClientEntry } from './client-config.js';
+import { createdBy, removeCreatedFolders } from './configs.js';
 import { probeDaemon, type DaemonStatus, type UpstreamSummary } from './health.js';
 import type { Pm2 } from './pm2.js';
 import { describePortHolder } from './port-owner.js';
@@ -165,8 +166,10 @@ export async function stopEntry(pm2: Pm2, registry: Registry, entry: RegistryEnt
 
 /**
  * Takes everything exai made for a workspace back: the pm2 app, exai's entry in each client
- * config it wrote (nothing else in those files), the token, and the registry entry (which
- * frees the port). A client config that cannot be parsed is left alone and reported.
+ * config it wrote (nothing else in those files), the files and folders its record says exai
+ * created (configs.ts; never the workspace folder), the token, and the registry entry (which
+ * frees the port). A client config that cannot be parsed, or a read-only one holding exai's
+ * entry, is left alone and reported, and nothing is removed.
  */
 export async function removeEntry(home: string, pm2: Pm2, registry: Registry, entry: RegistryEntry): Promise<{ removed: boolean; configFiles: string[]; problems: string[] }> {
   // exai's entry comes out of every client config that holds one, recorded or not (a shim
@@ -175,10 +178,10 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   // Checked before anything is deleted: a failed remove changes nothing, so running it again works.
   const unreadable = kinds.flatMap((kind) => {
     try {
-      checkClientConfig(kind, entry.workspace);
+      checkRemovable(kind, entry.workspace);
       return [];
     } catch (err) {
-      return [`${errorMessage(err)}; nothing of ${entry.workspace} was removed`];
+      return [`${isExaiError(err) ? `${err.code}: ` : ''}${errorMessage(err)}; nothing of ${entry.workspace} was removed`];
     }
   });
   if (unreadable.length) return { removed: false, configFiles: [], problems: unreadable };
@@ -189,12 +192,13 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   const problems: string[] = [];
   for (const kind of kinds) {
     try {
-      const { file, changed } = await removeClientEntry(kind, entry.workspace);
+      const { file, changed } = await removeClientEntry(kind, entry.workspace, createdBy(entry));
       if (changed) configFiles.push(file);
     } catch (err) {
       problems.push(errorMessage(err));
     }
   }
+  removeCreatedFolders(entry);
   deleteToken(home, entry.id);
   deleteLaunchEnv(home, entry.id);
   clearIdle(home, entry.id);

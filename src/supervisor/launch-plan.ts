@@ -5,6 +5,7 @@
  */
 import { captureLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
 import type { ClientKind, RegistryEntry } from '../workspace/registry-file.js';
+import type { SpawnStep } from './configs.js';
 
 export interface SpawnOptions {
   /** The workspace directory as the user gave it. */
@@ -30,6 +31,13 @@ export interface SpawnOptions {
   explicit?: ExplicitSpawn;
   onProgress?: (message: string) => void;
   onWarning?: (message: string) => void;
+  /**
+   * True once the user interrupted the command (SIGINT/SIGTERM): a start whose daemon has not
+   * started yet is rolled back (INTERRUPTED); one whose daemon started is finished.
+   */
+  interrupted?: () => boolean;
+  /** Awaited at each step of a start (the CLI's test pause, EXAI_TEST_PAUSE_AT). */
+  onStep?: (step: SpawnStep) => Promise<void>;
 }
 
 export interface ExplicitSpawn {
@@ -50,7 +58,10 @@ export interface LaunchPlan {
   passEnv: string[];
   /** The idle timeout for the registry entry (undefined: the default). */
   idleTimeoutMs: number | undefined;
-  /** Client configs to write: those recorded plus those asked for, never one nobody asked for. */
+  /**
+   * Client configs to write: those recorded, those asked for, and those already holding an exai
+   * entry (a folder moved or copied with its configs); never one nobody asked for.
+   */
   writeKinds: ClientKind[];
 }
 
@@ -61,13 +72,13 @@ export interface LaunchPlan {
  * by the shim, or registered by an older exai — records its starter's base variables).
  * Throws ENV_INVALID for a passed name that has no value anywhere.
  */
-export function planLaunch(opts: SpawnOptions, entry: RegistryEntry | undefined, recorded: LaunchEnv | undefined): LaunchPlan {
+export function planLaunch(opts: SpawnOptions, entry: RegistryEntry | undefined, recorded: LaunchEnv | undefined, holdingExai: readonly ClientKind[] = []): LaunchPlan {
   const callerEnv = opts.env ?? process.env;
   const dropped = new Set(opts.explicit?.dropEnv ?? []);
   const passEnv = [...new Set([...(entry?.passEnv ?? []), ...(opts.explicit?.passEnv ?? [])])].filter((name) => !dropped.has(name));
   const env = opts.explicit || !recorded ? captureLaunchEnv(callerEnv, passEnv, recorded) : recorded;
   const asked = opts.clients?.length ? opts.clients : !entry && opts.explicit ? opts.explicit.defaultClients : [];
-  const writeKinds = opts.writeConfig === false ? [] : [...new Set([...(entry?.clients ?? []), ...asked])];
+  const writeKinds = opts.writeConfig === false ? [] : [...new Set([...(entry?.clients ?? []), ...asked, ...holdingExai])];
   return { env, passEnv, idleTimeoutMs: opts.explicit?.idleTimeoutMs ?? entry?.idleTimeoutMs, writeKinds };
 }
 

@@ -4,7 +4,7 @@
  * --fix` — under a per-workspace lock, from the launch spec in the registry (DESIGN.md
  * "Lifecycle"). A start that fails leaves what ran before it as it was (issue 15 item 1).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessDescription } from 'pm2';
@@ -14,11 +14,12 @@ import { EXAI_VERSION } from '../common/version.js';
 import { appName, type Workspace } from '../workspace/identity.js';
 import { clearIdle } from '../workspace/idle-marker.js';
 import { deleteLaunchEnv, launchDigest, readLaunchEnv, writeLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
-import { homeLayout, pm2Home } from '../workspace/layout.js';
-import type { RegistryEntry } from '../workspace/registry-file.js';
+import { homeLayout } from '../workspace/layout.js';
+import type { RegistryData, RegistryEntry } from '../workspace/registry-file.js';
 import { deleteToken, ensureToken, readToken } from '../workspace/token.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
-import { checkClientConfig, writeClientConfig } from './client-config.js';
+import { checkClientConfig, entrySettings, exaiEntryTargets, kindsHoldingExai } from './client-config.js';
+import { writeRecordedConfigs } from './configs.js';
 import { probeDaemon, type DaemonStatus, type Health, type Probe } from './health.js';
 import { planLaunch, type LaunchPlan, type SpawnOptions } from './launch-plan.js';
 import { withLock } from './lock.js';
@@ -79,8 +80,10 @@ export function startWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): P
     const registry = new Registry(home);
     const entry = registry.get(workspace.id);
     const recorded = readLaunchEnv(home, workspace.id);
-    const plan = planLaunch(opts, entry, recorded);
-    for (const kind of plan.writeKinds) checkClientConfig(kind, workspace.path);
+    const plan = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path));
+    const port = opts.port ?? entry?.port;
+    for (const kind of plan.writeKinds) checkClientConfig(kind, workspace.path, port === undefined ? undefined : { port, dirs: entrySettings(home, opts.env) });
+    if (opts.interrupted?.()) throw interruptedError(workspace.path);
     const hadToken = readToken(home, workspace.id) !== undefined;
     const token = ensureToken(home, workspace.id);
     const ctx: StartContext = {
@@ -109,6 +112,11 @@ export function startWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): P
       throw err;
     }
   });
+}
+
+/** The start was interrupted (SIGINT/SIGTERM) before its daemon started, and was undone. */
+function interruptedError(workspace: string): ExaiError {
+  return new ExaiError('INTERRUPTED', `interrupted before the daemon started; rolled back: ${workspace} is as it was before this spawn`);
 }
 
 function restoreLaunchEnv(ctx: StartContext): void {
@@ -168,16 +176,25 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
   if (wasRunning && opts.keepRunning) {
     throw new ExaiError('DAEMON_BUSY', `the daemon of ${workspace.path} is online but did not answer; it is left running (\`exai restart --workspace ${JSON.stringify(workspace.path)}\` replaces it)`);
   }
+  if (opts.interrupted?.()) throw interruptedError(workspace.path); // nothing touched yet
   if (existing) await pm2.delete(ctx.name);
   if (previous) await evictOrphan({ port: previous.port, id: workspace.id, home: ctx.home });
 
   const tried = new Set<number>();
   for (let attempt = 0; attempt < MAX_PORT_ATTEMPTS; attempt++) {
     const spec = await reserve(ctx, tried);
+    await opts.onStep?.('registry');
+    if (opts.interrupted?.()) {
+      // Interrupted before the daemon started: undone, the way a failed start is.
+      await restorePrevious(ctx, pm2, wasRunning);
+      throw interruptedError(workspace.path);
+    }
     // This start wakes it: an idle daemon finding its marker would go back to sleep.
     clearIdle(ctx.home, workspace.id);
     opts.onProgress?.(`starting ${ctx.name} on 127.0.0.1:${spec.port}…`);
     await pm2.start(appOptions(spec, ctx.home));
+    // From here an interrupt lets the start finish: its daemon runs and its configs get written.
+    await opts.onStep?.('started');
     const outcome = await waitHealthy(ctx, pm2, spec.port);
     if (outcome.kind === 'healthy') {
       let configFiles: string[];
@@ -192,7 +209,7 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
       }
       const res = result(ctx, outcome.health, outcome.status, false, configFiles, outcome.daemon);
       // Waiting for servers to settle is for someone to tell (the CLI): a shim waking its daemon does not.
-      await reportUpstreams(ctx, res, spec.port, outcome.daemon, opts.onWarning ? UPSTREAM_SETTLE_MS : 0);
+      await reportUpstreams(ctx, res, spec.port, outcome.daemon, opts.onWarning && !opts.interrupted?.() ? UPSTREAM_SETTLE_MS : 0);
       if (previous !== undefined && previous.port !== spec.port) {
         res.movedFrom = previous.port;
         const rewrote = configFiles.length ? `, rewrote ${configFiles.join(', ')}` : ', no client config to rewrite';
@@ -276,7 +293,12 @@ function reserve(ctx: StartContext, tried: ReadonlySet<number>): Promise<Registr
       name: ctx.name,
       port,
       pinned: opts.port !== undefined || (current?.pinned ?? false),
-      clients: current?.clients ?? [],
+      // Recorded before the configs are written: a start interrupted (or killed) after this
+      // point leaves the next start a record of every config it must (re)write.
+      clients: [...new Set([...(current?.clients ?? []), ...plan.writeKinds])],
+      // A new entry records what exai creates from the start; an older exai's entry has no record.
+      created: current ? current.created : [],
+      movedFrom: current ? current.movedFrom : movedFrom(ctx, data),
       passEnv: plan.passEnv.length ? plan.passEnv : undefined,
       idleTimeoutMs: plan.idleTimeoutMs,
       createdAt: current?.createdAt ?? now,
@@ -343,22 +365,28 @@ async function restorePrevious(ctx: StartContext, pm2: Pm2, wasRunning: boolean)
   }
 }
 
-async function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
+function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
   const { workspace, plan } = ctx;
-  const dirs = { home: ctx.home, pm2Home: pm2Home(ctx.env), ports: portSettings(ctx.env) };
-  const files: string[] = [];
-  for (const kind of plan.writeKinds) files.push((await writeClientConfig(kind, workspace.path, port, dirs)).file);
-  // Written configs are recorded only once they exist, so `remove` knows what to take back.
-  await ctx.registry.update((data) => {
-    const e = data.workspaces[workspace.id];
-    if (!e) return;
-    const merged = [...new Set([...e.clients, ...plan.writeKinds])];
-    if (merged.length !== e.clients.length) {
-      e.clients = merged;
-      e.updatedAt = new Date().toISOString();
-    }
-  });
-  return files;
+  const dirs = entrySettings(ctx.home, ctx.env);
+  return writeRecordedConfigs({ registry: ctx.registry, workspace: workspace.path, id: workspace.id, kinds: plan.writeKinds, port, dirs, onStep: ctx.opts.onStep });
+}
+
+/**
+ * A folder new to exai whose client configs name another registered workspace whose folder is
+ * gone (by its port, or its path in the entry's EXAI_WORKSPACE) was moved or renamed from there:
+ * recorded, so `doctor` can name both, and said once.
+ */
+function movedFrom(ctx: StartContext, data: RegistryData): string | undefined {
+  const targets = exaiEntryTargets(ctx.workspace.path);
+  if (!targets.length) return undefined;
+  const old = Object.values(data.workspaces).find(
+    (e) => e.id !== ctx.workspace.id && !existsSync(e.workspace) && targets.some((t) => t.port === e.port || t.workspace === e.workspace),
+  );
+  if (!old) return undefined;
+  ctx.opts.onWarning?.(
+    `${ctx.workspace.path} holds the client configs of ${old.workspace} (port ${old.port}), whose folder is gone: moved or renamed? It gets its own port and configs; \`exai remove --workspace ${JSON.stringify(old.workspace)}\` frees port ${old.port}`,
+  );
+  return old.workspace;
 }
 
 /**

@@ -27,8 +27,20 @@ export interface RegistryEntry {
   port: number;
   /** The port was given with --port. */
   pinned: boolean;
-  /** Client configs exai wrote for this workspace: the only ones any path ever writes. */
+  /**
+   * The client configs of the launch spec: every start (re)writes each one that is missing or
+   * names another port, and no path writes any other. Recorded when a start reserves its port,
+   * before the files are written, so the next start finishes what an interrupted one left.
+   */
   clients: ClientKind[];
+  /**
+   * What exai created in the workspace when writing client configs (files and folders, relative,
+   * '/'-separated, never the workspace itself): the only things `remove` may delete. Absent on an
+   * entry an older exai wrote: `remove` then deletes only a file holding exactly exai's entry.
+   */
+  created?: string[];
+  /** The registered workspace whose client configs this folder held when first spawned (it was moved or renamed). */
+  movedFrom?: string;
   /** Stopped on purpose (`exai stop`): bulk start paths leave it down, the daemon refuses to run. */
   stopped?: boolean;
   /** Idle timeout in ms, 0 = never; absent = DEFAULT_IDLE_TIMEOUT_MS. */
@@ -80,9 +92,18 @@ function shapeProblem(value: unknown): string | undefined {
     if (idle !== undefined && (typeof idle !== 'number' || !Number.isSafeInteger(idle) || idle < 0)) return `${at}.idleTimeoutMs: expected a whole number of ms (0 = never)`;
     const pass = entry.passEnv;
     if (pass !== undefined && (!Array.isArray(pass) || !pass.every((n) => typeof n === 'string' && ENV_NAME.test(n)))) return `${at}.passEnv: expected a list of variable names`;
+    const created = entry.created;
+    if (created !== undefined && (!Array.isArray(created) || !created.every(isRecordedPath))) return `${at}.created: expected a list of paths inside the workspace`;
+    if (entry.movedFrom !== undefined && typeof entry.movedFrom !== 'string') return `${at}.movedFrom: expected a string`;
     if (entry.id !== key) return `${at}.id: does not match its key ${key}`;
   }
   return undefined;
+}
+
+/** A path `created` may hold: relative, '/'-separated, below the workspace (no '..', never the workspace). */
+function isRecordedPath(value: unknown): boolean {
+  if (typeof value !== 'string' || value === '' || value.startsWith('/') || /^[A-Za-z]:/.test(value)) return false;
+  return value.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && !s.includes('\\'));
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,6 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ENTRY_NAME } from './catalog.js';
-import { readConfigText, writeConfigText, writeOrDeleteConfig } from './io.js';
+import { isReadOnly, readConfigText, readOnlyError, writeConfigText, writeOrDeleteConfig, type ConfigText } from './io.js';
 import { addToJsoncArray, checkJsonc, jsoncValue, removeFromJsoncArray } from './jsonc.js';
 
 /**
@@ -16,10 +16,21 @@ export function claudeApprovalPath(workspace: string): string {
   return join(workspace, '.claude', 'settings.local.json');
 }
 
-/** Throws what approveExai would for an unparsable settings file, without writing. */
+/** Throws what approveExai would (unparsable, or read-only when it needs a change), without writing. */
 export function checkClaudeApproval(workspace: string): void {
-  const existing = readConfigText(claudeApprovalPath(workspace));
-  if (existing !== undefined) checkJsonc(existing.body, claudeApprovalPath(workspace));
+  const file = claudeApprovalPath(workspace);
+  const existing = readConfigText(file);
+  if (existing === undefined) return;
+  checkJsonc(existing.body, file);
+  if (isReadOnly(existing) && approvedText(existing, file) !== existing.body) throw readOnlyError(file, existing);
+}
+
+/** The settings text with exai approved (the same string when it already is, or every project server is). */
+function approvedText(existing: ConfigText | undefined, file: string): string {
+  const body = existing?.body ?? '';
+  const value = body.trim() === '' ? {} : jsoncValue(body);
+  if (typeof value === 'object' && value !== null && (value as Record<string, unknown>).enableAllProjectMcpServers === true) return body;
+  return addToJsoncArray(body, KEY, ENTRY_NAME, file);
 }
 
 /**
@@ -29,22 +40,24 @@ export function checkClaudeApproval(workspace: string): void {
 export function approveExai(workspace: string): { file: string; changed: boolean } {
   const file = claudeApprovalPath(workspace);
   const existing = readConfigText(file);
-  const body = existing?.body ?? '';
-  const value = body.trim() === '' ? {} : jsoncValue(body);
-  if (typeof value === 'object' && value !== null && (value as Record<string, unknown>).enableAllProjectMcpServers === true) return { file, changed: false };
-  const next = addToJsoncArray(body, KEY, ENTRY_NAME, file);
-  if (next === body && existing !== undefined) return { file, changed: false };
+  const next = approvedText(existing, file);
+  if (existing !== undefined && next === existing.body) return { file, changed: false };
   writeConfigText(file, next, existing);
   return { file, changed: true };
 }
 
-/** Takes "exai" (only that) out of `enabledMcpjsonServers`; a missing file or entry changes nothing. */
-export function revokeExai(workspace: string): { file: string; changed: boolean } {
+/**
+ * Takes "exai" (only that) out of `enabledMcpjsonServers`; a missing file or entry changes
+ * nothing. The file goes when exai created it (`created`: its record; undefined, for an entry
+ * of an older exai: when it holds exactly what exai writes into a new file).
+ */
+export function revokeExai(workspace: string, created: ((file: string) => boolean) | undefined): { file: string; changed: boolean } {
   const file = claudeApprovalPath(workspace);
   const existing = readConfigText(file);
   if (existing === undefined) return { file, changed: false };
   const next = removeFromJsoncArray(existing.body, KEY, ENTRY_NAME, file);
   if (next === existing.body) return { file, changed: false };
-  writeOrDeleteConfig(file, next, existing);
+  const ours = created ? created(file) : existing.body === addToJsoncArray('', KEY, ENTRY_NAME, file);
+  writeOrDeleteConfig(file, next, existing, { root: workspace, file: ours, folder: created ? created(dirname(file)) : true });
   return { file, changed: true };
 }

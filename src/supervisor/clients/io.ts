@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { ExaiError, errnoCode, errorMessage } from '../../common/errors.js';
@@ -28,11 +28,28 @@ export function readConfigText(file: string): ConfigText | undefined {
 }
 
 /**
+ * A config whose permission bits allow no one to write it (0444; on Windows the read-only
+ * attribute reads as that too). The bits are checked, not a write tried: root may write any
+ * file, and exai's atomic rename would replace a read-only file for anyone who owns its folder.
+ */
+export function isReadOnly(existing: ConfigText): boolean {
+  return (existing.mode & 0o222) === 0;
+}
+
+export function readOnlyError(file: string, existing: ConfigText): ExaiError {
+  return new ExaiError(
+    'CONFIG_READ_ONLY',
+    `${file} is read-only (mode ${(existing.mode & 0o777).toString(8).padStart(4, '0')}); exai left it untouched — make it writable and run the command again, or spawn with --no-config`,
+  );
+}
+
+/**
  * Writes a client config atomically, creating its folder; `existing` gives back its BOM and mode.
  * A config symlinked from elsewhere (dotfiles) is updated where it lives, not replaced by a copy.
- * Throws CONFIG_WRITE_FAILED.
+ * Throws CONFIG_READ_ONLY (a read-only file is never rewritten) or CONFIG_WRITE_FAILED.
  */
 export function writeConfigText(file: string, body: string, existing: ConfigText | undefined): void {
+  if (existing !== undefined && isReadOnly(existing)) throw readOnlyError(file, existing);
   try {
     mkdirSync(dirname(file), { recursive: true });
     let target = file;
@@ -47,24 +64,68 @@ export function writeConfigText(file: string, body: string, existing: ConfigText
   }
 }
 
+/** What a remove may delete besides exai's entry (src/supervisor/created.ts decides). */
+export interface DeletePolicy {
+  /** The workspace: nothing at or above it is ever deleted. */
+  root: string;
+  /** The file may go when taking exai's entry out leaves nothing but an empty object. */
+  file: boolean;
+  /** Its folder may go too when that leaves it empty. */
+  folder: boolean;
+}
+
 /**
  * What taking exai's entry out leaves: written back, or — when nothing is left but an empty
- * object (JSONC `{}`) or an empty TOML file, which is what exai wrote into a file it created —
- * the file deleted, with its folder when that is empty too, so `remove` leaves the workspace as
- * exai found it. Throws CONFIG_WRITE_FAILED.
+ * object (JSONC `{}`) or an empty TOML file, and `policy` says exai created the file — the
+ * file deleted, with its folder when the policy allows, that folder is inside the workspace
+ * and it is empty. Never the workspace itself. Throws CONFIG_READ_ONLY or CONFIG_WRITE_FAILED.
  */
-export function writeOrDeleteConfig(file: string, body: string, existing: ConfigText): void {
-  if (!/^\s*(\{\s*\})?\s*$/.test(body)) return writeConfigText(file, body, existing);
+export function writeOrDeleteConfig(file: string, body: string, existing: ConfigText, policy: DeletePolicy): void {
+  if (!policy.file || !/^\s*(\{\s*\})?\s*$/.test(body)) return writeConfigText(file, body, existing);
+  if (isReadOnly(existing)) throw readOnlyError(file, existing);
   try {
     rmSync(file, { force: true });
   } catch (err) {
     throw new ExaiError('CONFIG_WRITE_FAILED', `cannot delete ${file} (${errnoCode(err) ?? errorMessage(err)}); delete it yourself`, { cause: err });
   }
+  if (policy.folder) removeEmptyFolder(policy.root, dirname(file));
+}
+
+/** `path` lies below `root` (never `root` itself, never outside it). */
+export function isStrictlyInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/** Removes `dir` when it is an empty real folder strictly inside `root`; true when it went. */
+export function removeEmptyFolder(root: string, dir: string): boolean {
+  if (!isStrictlyInside(root, dir)) return false;
   try {
-    rmdirSync(dirname(file)); // only when empty: anything else of the user's keeps it
+    if (!lstatSync(dir).isDirectory()) return false; // a symlink to a folder is the user's
+    rmdirSync(dir); // only when empty: anything else of the user's keeps it
+    return true;
   } catch {
-    // not empty, or not ours to judge
+    return false; // not empty, gone already, or not ours to judge
   }
+}
+
+/**
+ * The paths (absolute) a write of `file` would create below `root`: the file when absent, and
+ * each absent folder on the way down, outermost first. Never `root` or anything above it.
+ */
+export function missingPaths(root: string, file: string): string[] {
+  const out: string[] = [];
+  for (let p = file; isStrictlyInside(root, p) && !existsSync(p); p = dirname(p)) out.unshift(p);
+  return out;
+}
+
+/** A path below the workspace as the registry records it: relative, '/'-separated. */
+export function recordedPath(root: string, path: string): string {
+  return relative(root, path).split(sep).join('/');
+}
+
+export function fromRecorded(root: string, rel: string): string {
+  return join(root, ...rel.split('/'));
 }
 
 /** 1-based line and column of a 0-based offset, for parse errors users can jump to. */
