@@ -30,12 +30,20 @@ function watchInterrupts(): { signal: () => NodeJS.Signals | undefined; arrived:
   let signal: NodeJS.Signals | undefined;
   let wake!: () => void;
   const arrived = new Promise<void>((resolve) => (wake = resolve));
+  let echo: NodeJS.Signals | undefined;
   const onSignal = (name: NodeJS.Signals) => {
+    if (echo === name) {
+      echo = undefined;
+      return;
+    }
     if (signal) {
       writeErr(`exai: ${name} again; stopping now — run the same exai spawn again to finish what this one left`);
       process.exit(130);
     }
     signal = name;
+    // conf's atomic writes (atomically, when-exit) hook every signal once, and on it clean up
+    // and send the same signal to this process again: that echo is not the user's second one.
+    if (process.listeners(name).some((l) => l !== onSignal)) echo = name;
     wake();
   };
   process.on('SIGINT', onSignal);
