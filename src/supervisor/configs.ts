@@ -5,9 +5,9 @@
  * folder or anything above it, however empty it is left.
  */
 import { existsSync } from 'node:fs';
-import { clientFiles, writeClientConfig, type EntrySettings } from './client-config.js';
+import { clientFiles, exaiEntryTargets, writeClientConfig, type EntrySettings } from './client-config.js';
 import { fromRecorded, missingPaths, recordedPath, removeEmptyFolder } from './clients/io.js';
-import type { ClientKind, Registry, RegistryEntry } from './registry.js';
+import type { ClientKind, Registry, RegistryData, RegistryEntry } from './registry.js';
 
 /** The steps of a start a test may pause at (EXAI_TEST_PAUSE_AT, src/cli/spawn.ts). */
 export type SpawnStep = 'registry' | 'started' | 'configs';
@@ -68,4 +68,14 @@ export function createdBy(entry: RegistryEntry): ((path: string) => boolean) | u
 export function removeCreatedFolders(entry: RegistryEntry): void {
   const depth = (p: string) => p.split('/').length;
   for (const rel of [...(entry.created ?? [])].sort((a, b) => depth(b) - depth(a))) removeEmptyFolder(entry.workspace, fromRecorded(entry.workspace, rel));
+}
+
+/**
+ * The registered workspace, other than `id`, whose folder is gone and whose port or path the exai
+ * entries in `workspace`'s configs name: the folder was moved or renamed from there.
+ */
+export function movedFromEntry(workspace: string, id: string, data: RegistryData): RegistryEntry | undefined {
+  const targets = exaiEntryTargets(workspace);
+  if (!targets.length) return undefined;
+  return Object.values(data.workspaces).find((e) => e.id !== id && !existsSync(e.workspace) && targets.some((t) => t.port === e.port || t.workspace === e.workspace));
 }

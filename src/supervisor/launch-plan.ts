@@ -59,8 +59,8 @@ export interface LaunchPlan {
   /** The idle timeout for the registry entry (undefined: the default). */
   idleTimeoutMs: number | undefined;
   /**
-   * Client configs to write: those recorded, those asked for, and those already holding an exai
-   * entry (a folder moved or copied with its configs); never one nobody asked for.
+   * Client configs to write: those recorded, those asked for, and for the user's own spawn those
+   * already holding an exai entry (a folder moved or copied with its configs); never one nobody asked for.
    */
   writeKinds: ClientKind[];
 }
@@ -78,7 +78,9 @@ export function planLaunch(opts: SpawnOptions, entry: RegistryEntry | undefined,
   const passEnv = [...new Set([...(entry?.passEnv ?? []), ...(opts.explicit?.passEnv ?? [])])].filter((name) => !dropped.has(name));
   const env = opts.explicit || !recorded ? captureLaunchEnv(callerEnv, passEnv, recorded) : recorded;
   const asked = opts.clients?.length ? opts.clients : !entry && opts.explicit ? opts.explicit.defaultClients : [];
-  const writeKinds = opts.writeConfig === false ? [] : [...new Set([...(entry?.clients ?? []), ...asked, ...holdingExai])];
+  // Only the user's own spawn adopts configs it did not record: bulk paths write what was recorded.
+  const adopted = opts.explicit ? holdingExai : [];
+  const writeKinds = opts.writeConfig === false ? [] : [...new Set([...(entry?.clients ?? []), ...asked, ...adopted])];
   return { env, passEnv, idleTimeoutMs: opts.explicit?.idleTimeoutMs ?? entry?.idleTimeoutMs, writeKinds };
 }
 

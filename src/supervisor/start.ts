@@ -4,7 +4,7 @@
  * --fix` — under a per-workspace lock, from the launch spec in the registry (DESIGN.md
  * "Lifecycle"). A start that fails leaves what ran before it as it was (issue 15 item 1).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessDescription } from 'pm2';
@@ -18,8 +18,8 @@ import { homeLayout } from '../workspace/layout.js';
 import type { RegistryData, RegistryEntry } from '../workspace/registry-file.js';
 import { deleteToken, ensureToken, readToken } from '../workspace/token.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
-import { checkClientConfig, entrySettings, exaiEntryTargets, kindsHoldingExai } from './client-config.js';
-import { writeRecordedConfigs } from './configs.js';
+import { checkClientConfig, entrySettings, kindsHoldingExai } from './client-config.js';
+import { movedFromEntry, writeRecordedConfigs } from './configs.js';
 import { probeDaemon, type DaemonStatus, type Health, type Probe } from './health.js';
 import { planLaunch, type LaunchPlan, type SpawnOptions } from './launch-plan.js';
 import { withLock } from './lock.js';
@@ -371,21 +371,12 @@ function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
   return writeRecordedConfigs({ registry: ctx.registry, workspace: workspace.path, id: workspace.id, kinds: plan.writeKinds, port, dirs, onStep: ctx.opts.onStep });
 }
 
-/**
- * A folder new to exai whose client configs name another registered workspace whose folder is
- * gone (by its port, or its path in the entry's EXAI_WORKSPACE) was moved or renamed from there:
- * recorded, so `doctor` can name both, and said once.
- */
+/** A workspace new to exai that holds another's configs (moved or renamed): recorded for doctor, and said once. */
 function movedFrom(ctx: StartContext, data: RegistryData): string | undefined {
-  const targets = exaiEntryTargets(ctx.workspace.path);
-  if (!targets.length) return undefined;
-  const old = Object.values(data.workspaces).find(
-    (e) => e.id !== ctx.workspace.id && !existsSync(e.workspace) && targets.some((t) => t.port === e.port || t.workspace === e.workspace),
-  );
+  const old = movedFromEntry(ctx.workspace.path, ctx.workspace.id, data);
   if (!old) return undefined;
-  ctx.opts.onWarning?.(
-    `${ctx.workspace.path} holds the client configs of ${old.workspace} (port ${old.port}), whose folder is gone: moved or renamed? It gets its own port and configs; \`exai remove --workspace ${JSON.stringify(old.workspace)}\` frees port ${old.port}`,
-  );
+  const free = `\`exai remove --workspace ${JSON.stringify(old.workspace)}\` frees port ${old.port}`;
+  ctx.opts.onWarning?.(`${ctx.workspace.path} holds the client configs of ${old.workspace} (port ${old.port}), whose folder is gone: moved or renamed? It gets its own port and configs; ${free}`);
   return old.workspace;
 }
 
