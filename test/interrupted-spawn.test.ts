@@ -81,6 +81,21 @@ describe.skipIf(WINDOWS)('SIGINT or SIGTERM during exai spawn', () => {
     expect(readdirSync(ws)).toEqual([]);
   });
 
+  it('a --port N move interrupted before the new daemon started: the old daemon is back on its port, entry and config as before', async () => {
+    const ws = t.workspace('int-repin');
+    const before = await spawnJson(t.env, ws);
+    const entry = JSON.stringify(registryEntry(before.id));
+    const config = readFileSync(join(ws, '.vscode', 'mcp.json'), 'utf8');
+    const paused = await spawnPausedAt('registry', ['--workspace', ws, '--port', String(t.portBase + 557)]);
+    expect(registryEntry(before.id)?.port).toBe(t.portBase + 557);
+    const res = await interrupt(paused, 'SIGINT');
+    expect(res.code).toBe(130);
+    expect(res.lastLine).toMatch(/rolled back: .*int-repin is as it was before this spawn$/);
+    expect(JSON.stringify(registryEntry(before.id))).toBe(entry);
+    expect(readFileSync(join(ws, '.vscode', 'mcp.json'), 'utf8')).toBe(config);
+    expect((await getHealth(before.port)).id).toBe(before.id);
+  });
+
   it('after pm2 started the daemon: finished first (daemon healthy, config on its port), said in one line', async () => {
     const ws = t.workspace('int-started');
     const paused = await spawnPausedAt('started', ['--workspace', ws]);

@@ -149,6 +149,19 @@ describe.skipIf(process.platform === 'win32')('a read-only client config (item 4
     expect(registry().workspaces[resolveWorkspace(ws).id]).toBeUndefined();
   });
 
+  it("Claude Code's read-only approval file is refused the same way, before anything starts", async () => {
+    const ws = t.workspace('read-only-approval');
+    const file = join(ws, '.claude', 'settings.local.json');
+    mkdirSync(join(ws, '.claude'));
+    writeFileSync(file, '{ "permissions": {} }\n');
+    chmodSync(file, 0o444);
+    const res = await runCli(['spawn', '--workspace', ws, '--client', 'claude'], t.env);
+    expect(res.code).toBe(1);
+    expect(oneLine(res)).toBe(`exai: CONFIG_READ_ONLY: ${file} is read-only (mode 0444); exai left it untouched — make it writable and run the command again, or spawn with --no-config`);
+    expect(readFileSync(file, 'utf8')).toBe('{ "permissions": {} }\n');
+    expect(existsSync(join(ws, '.mcp.json'))).toBe(false);
+  });
+
   it('a read-only config already right is left as it is; a move that would rewrite it, remove and doctor --fix all refuse it', async () => {
     const ws = t.workspace('read-only-later');
     const spawned = await spawnJson(t.env, ws);
