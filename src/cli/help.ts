@@ -35,7 +35,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
   spawn: {
     usage: ['exai spawn --workspace DIR [options]'],
     summary:
-      "Starts (or reuses) the workspace's daemon on its sticky port, returns once it answers an authenticated MCP ping, and writes the client config(s).",
+      "Starts (or reuses) the workspace's daemon on its sticky port, returns once it answers an authenticated MCP ping, and (re)writes every recorded client config that is missing or names another port. Ctrl-C rolls back a start whose daemon has not started yet, else finishes it first.",
     flags: [
       { flag: '-w, --workspace DIR', text: 'the folder the editor opens (required); for a multi-root .code-workspace, spawn each of its folders' },
       { flag: '--port N', text: 'pin port N (refused if another workspace or process holds it)' },
@@ -60,7 +60,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
   },
   stop: targets('stop', "Stops the workspace's daemon; it stays down (also when pm2 brings the fleet back) until `exai spawn`."),
   restart: targets('restart', "Restarts the workspace's daemon on its port and waits until it is healthy."),
-  remove: targets('remove', "Deletes the workspace's pm2 app and token, frees its port, and takes exai's entry (only that) out of its client configs."),
+  remove: targets('remove', "Deletes the workspace's pm2 app and token, frees its port, takes exai's entry (only that) out of its client configs, and deletes only the files and folders exai created (never the workspace folder)."),
   logs: {
     usage: ['exai logs --workspace DIR [--lines N] [--follow] [--json]'],
     summary: "The daemon's stdout and stderr, interleaved by time.",
