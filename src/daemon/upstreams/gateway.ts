@@ -223,6 +223,7 @@ export class Gateway {
       if (detached) return;
       detached = true;
       this.clients.sessions.delete(entry);
+      this.requests.sessionClosed(entry);
       this.subscriptions.sessionClosed(entry);
       this.relay.sessionClosed(entry);
       this.tasks.sessionClosed(entry);
@@ -248,7 +249,9 @@ export class Gateway {
         return false;
       }
       if (message.method === 'notifications/tasks/status') return this.tasks.statusFromSession(entry, message);
-      return this.relay.fromSession(entry, message);
+      if (this.relay.fromSession(entry, message)) return true;
+      // Cancelled before it went upstream (its server still starting, say): it never will.
+      return message.method === 'notifications/cancelled' && this.requests.cancel(entry, message.params?.requestId);
     }
     entry.lastActive = ++this.seq;
     return this.requests.take(entry, message);

@@ -19,6 +19,7 @@ import type { Lifecycle, UpstreamSpec } from './config.js';
 import { describeStartError, initialize, launch, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 import { StateWaiters } from './waiters.js';
+import { monotonicNow } from '../../common/clock.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
@@ -96,8 +97,8 @@ export class Upstream {
    * ever ran here. Shown while it is up, and while it is idle or starting (see `catalog`).
    */
   private _known: KnownCatalog | undefined;
-  /** Date.now() when a request last went to it or came back (the idle clock; see gateway's idle watch). */
-  lastUsedAt = Date.now();
+  /** monotonicNow() when a request last went to it or came back (the idle clock; see gateway's idle watch). */
+  lastUsedAt = monotonicNow();
 
   constructor(
     readonly spec: UpstreamSpec,
@@ -305,7 +306,7 @@ export class Upstream {
       const { capabilities, catalog } = await initialize(client, transport, this.options.startTimeoutMs);
       if (!current()) return;
       this._known = { catalog, capabilities, instructions: client.getInstructions() };
-      this.lastUsedAt = Date.now();
+      this.lastUsedAt = monotonicNow();
       this.log.info(
         `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
       );
