@@ -1,6 +1,7 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import { monotonicNow } from '../../common/clock.js';
 import { errorMessage } from '../../common/errors.js';
 import { INTERNAL_ERROR, asSdkMessage, errorResponse, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
 import type { BuiltinTool } from '../builtins.js';
@@ -54,8 +55,11 @@ export interface GatewayOptions {
   /** Debounce for servers.json changes. */
   debounceMs?: number;
   /**
-   * How long a list request (and a session's initialize) waits for upstreams that are still
-   * starting, so a window that connects right after the daemon starts sees their tools.
+   * How long lists (and a session's initialize) wait for upstreams that are still starting, so
+   * a window that connects right after the daemon starts sees their tools. One deadline from
+   * the start, shared by every request (a later start, such as a list starting a server whose
+   * catalog was never seen, moves it to that start plus this much); after it lists answer with
+   * what is up.
    */
   initialWaitMs?: number;
   /**
@@ -96,6 +100,9 @@ export class Gateway {
   private started = false;
   private closed = false;
   private readonly initialWaitMs: number;
+  /** monotonicNow() until which lists wait for upstreams on their first start (see initialWaitMs). */
+  private waitUntil = 0;
+  private slowTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: GatewayOptions) {
     this.log = options.log ?? silentLogger;
@@ -138,6 +145,7 @@ export class Gateway {
     this.closed = true;
     this.watcher.close();
     this.idleWatch.close();
+    clearTimeout(this.slowTimer);
     const all = [...this.upstreams.values()];
     this.upstreams.clear();
     await Promise.all(all.map((u) => u.stop('stopped (the daemon is shutting down)')));
@@ -297,16 +305,35 @@ export class Gateway {
     } else {
       this.log.info(`upstream ${name}: starting (${why}): ${command}`);
       upstream.start();
+      this.startWait();
     }
   }
 
   /**
-   * Waits (bounded) for upstreams on their first start whose catalog is not known (none cached),
-   * so early requests include them; one with a cached catalog is listed from it meanwhile.
+   * Upstreams were just started: lists wait for them until now + initialWaitMs, one deadline for
+   * every request (not each its own). When it passes, those still starting are named as slow.
+   */
+  private startWait(): void {
+    const until = monotonicNow() + this.initialWaitMs;
+    if (until <= this.waitUntil + 1) return;
+    this.waitUntil = until;
+    clearTimeout(this.slowTimer);
+    this.slowTimer = setTimeout(() => {
+      this.slowTimer = undefined;
+      for (const u of this.upstreams.values()) if (startingUnknown(u)) u.slowStart(this.initialWaitMs);
+    }, this.initialWaitMs);
+    this.slowTimer.unref();
+  }
+
+  /**
+   * Waits, until the shared start deadline at most, for upstreams on their first start whose
+   * catalog is not known (none cached), so early requests include them; one with a cached
+   * catalog is listed from it meanwhile. After the deadline it returns at once.
    */
   private async firstStart(): Promise<void> {
     const starting = [...this.upstreams.values()].filter(startingUnknown);
-    if (starting.length > 0) await bounded(Promise.all(starting.map((u) => u.whenStarted())), this.initialWaitMs);
+    const left = this.waitUntil - monotonicNow();
+    if (starting.length > 0 && left > 0) await bounded(Promise.all(starting.map((u) => u.whenStarted())), left);
   }
 
   /** Starts the idle upstreams whose catalog was never seen, then waits for them as firstStart does. */
@@ -315,6 +342,7 @@ export class Gateway {
       if (upstream.state === 'idle' && !upstream.catalogKnown) {
         this.log.info(`upstream ${upstream.name}: starting to learn its catalog (none cached yet)`);
         upstream.start();
+        this.startWait();
       }
     }
     await this.firstStart();

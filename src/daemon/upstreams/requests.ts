@@ -18,6 +18,7 @@ import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, WireRequestError, erro
 import { invalidParams } from '../params.js';
 import type { GatewaySession } from './clients.js';
 import type { Relay } from './relay.js';
+import { page } from './pages.js';
 import type { Directory } from './routing.js';
 import type { Subscriptions } from './subscriptions.js';
 import type { Tasks } from './tasks.js';
@@ -122,10 +123,11 @@ export class SessionRequests {
     const { server, builtins } = entry;
     const { directory, subscriptions, learnCatalogs } = this.deps;
     const upstreams = () => [...this.deps.upstreams()];
-    server.setRequestHandler(ListToolsRequestSchema, async () => {
+    server.setRequestHandler(ListToolsRequestSchema, async (request) => {
       await learnCatalogs();
-      const tools: Tool[] = builtins.map((b) => b.definition);
-      return { tools: [...tools, ...directory.listTools(server.getClientCapabilities()?.tasks !== undefined)] };
+      const tools: Tool[] = [...builtins.map((b) => b.definition), ...directory.listTools(server.getClientCapabilities()?.tasks !== undefined)];
+      const { items, nextCursor } = page(tools, (t) => t.name, request.params?.cursor);
+      return { tools: items, ...(nextCursor ? { nextCursor } : {}) };
     });
     server.setRequestHandler(CallToolRequestSchema, async (request) => {
       // Only built-ins get here; everything else is relayed before the SDK sees it.
@@ -133,17 +135,21 @@ export class SessionRequests {
       if (!builtin) throw new WireRequestError(INVALID_PARAMS, `unknown tool ${JSON.stringify(request.params.name.slice(0, 100))}`);
       return builtin.call(request.params.arguments);
     });
-    server.setRequestHandler(ListPromptsRequestSchema, async () => {
+    server.setRequestHandler(ListPromptsRequestSchema, async (request) => {
       await learnCatalogs();
-      return { prompts: directory.listPrompts() };
+      const { items, nextCursor } = page(directory.listPrompts(), (p) => p.name, request.params?.cursor);
+      return { prompts: items, ...(nextCursor ? { nextCursor } : {}) };
     });
-    server.setRequestHandler(ListResourcesRequestSchema, async () => {
+    server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
       await learnCatalogs();
-      return { resources: upstreams().flatMap((up) => up.catalog.resources) };
+      const { items, nextCursor } = page(upstreams().flatMap((up) => up.catalog.resources), (r) => r.uri, request.params?.cursor);
+      return { resources: items, ...(nextCursor ? { nextCursor } : {}) };
     });
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => {
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request) => {
       await learnCatalogs();
-      return { resourceTemplates: upstreams().flatMap((up) => up.catalog.resourceTemplates) };
+      const all = upstreams().flatMap((up) => up.catalog.resourceTemplates);
+      const { items, nextCursor } = page(all, (t) => t.uriTemplate, request.params?.cursor);
+      return { resourceTemplates: items, ...(nextCursor ? { nextCursor } : {}) };
     });
     server.setRequestHandler(SubscribeRequestSchema, async (request) => {
       const upstream = await directory.routeUri(request.params.uri);

@@ -52,6 +52,11 @@ export interface UpstreamStatus {
   lastError: string | null;
   /** The last stderr lines of the process, oldest first. */
   stderrTail: string[];
+  /**
+   * Why part of its catalog is missing, one line per list, naming the cursor where exai stopped
+   * following a server whose cursors never end; null when every list was read to its end.
+   */
+  catalogProblem: string | null;
 }
 
 /** How the gateway hears from an upstream. */
@@ -86,10 +91,22 @@ export class Upstream {
   private readonly crashes: CrashHistory;
   private restartCount = 0;
   private _lastError: string | null = null;
+  /** Set while a start takes longer than lists wait for it (see slowStart); cleared by the next state. */
+  private slowNote: string | null = null;
   private readonly stderrTail: string[] = [];
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly waiters = new StateWaiters<UpstreamState>();
   private readonly refreshing = new Set<CatalogKind>();
+  /** Lists whose last read stopped at a looping cursor (see catalog.ts `paged`), by method. */
+  private readonly pagingProblems = new Map<string, string>();
+  private readonly reportPaging = (method: string, problem: string | null): void => {
+    if (problem === null) {
+      this.pagingProblems.delete(method);
+      return;
+    }
+    if (this.pagingProblems.get(method) !== problem) this.log.warn(`upstream ${this.name}: ${problem}`);
+    this.pagingProblems.set(method, problem);
+  };
   private readonly refreshAgain = new Set<CatalogKind>();
   private readonly options: SupervisionOptions;
   /**
@@ -161,8 +178,9 @@ export class Upstream {
       tools: catalog.tools.length,
       prompts: catalog.prompts.length,
       resources: catalog.resources.length,
-      lastError: this._lastError,
+      lastError: this.slowNote ?? this._lastError,
       stderrTail: [...this.stderrTail],
+      catalogProblem: this.pagingProblems.size ? [...this.pagingProblems.values()].join('; ') : null,
     };
   }
 
@@ -205,6 +223,16 @@ export class Upstream {
    */
   whenStarted(): Promise<void> {
     return this.waiters.until(this._state, (s) => s !== 'starting');
+  }
+
+  /**
+   * Lists and new sessions stopped waiting for this start (the gateway's start deadline passed):
+   * `exai_status` (and through it `exai list`) names it until its state changes.
+   */
+  slowStart(waitedMs: number): void {
+    if (this._state !== 'starting' && this._state !== 'restarting') return;
+    this.slowNote = `still starting after ${Math.round(waitedMs / 1000)} s (no answer to initialize or to its lists yet); lists and new sessions go on without it until it is up`;
+    this.log.warn(`upstream ${this.name}: ${this.slowNote}`);
   }
 
   /**
@@ -275,6 +303,7 @@ export class Upstream {
     const previous = this._state;
     if (previous === next) return;
     this._state = next;
+    this.slowNote = null;
     this.waiters.changed(next);
     this.events.onState(this, previous);
   }
@@ -303,7 +332,7 @@ export class Upstream {
       if (current()) this.onClosed(transport);
     };
     try {
-      const { capabilities, catalog } = await initialize(client, transport, this.options.startTimeoutMs);
+      const { capabilities, catalog } = await initialize(client, transport, this.options.startTimeoutMs, this.reportPaging);
       if (!current()) return;
       this._known = { catalog, capabilities, instructions: client.getInstructions() };
       this.lastUsedAt = monotonicNow();
@@ -381,7 +410,7 @@ export class Upstream {
     if (!client) return;
     this.refreshing.add(kind);
     const known = this._known!;
-    void rereadKind(client, known.capabilities, kind, known.catalog)
+    void rereadKind(client, known.capabilities, kind, known.catalog, this.reportPaging)
       .catch((err) => this.log.warn(`upstream ${this.name}: re-reading its ${kind} after list_changed failed: ${errorMessage(err)}`))
       .then(() => {
         this.refreshing.delete(kind);
