@@ -151,7 +151,7 @@ describe('issue 21 item 1: a cancelled call', () => {
     await expect(call).rejects.toThrow();
     await waitFor(() => callsIn(files.quick!).some((c) => c.cancelled !== undefined), { what: 'quick to hear the cancellation' });
     await later;
-    const cancelled = s.sent.find((m) => 'method' in m && m.method === 'notifications/cancelled') as { params: { requestId: unknown } };
+    const cancelled = s.sent.find((m) => 'method' in m && m.method === 'notifications/cancelled') as unknown as { params: { requestId: unknown } };
     expect(responsesTo(s, cancelled.params.requestId)).toEqual([]);
   });
 });
