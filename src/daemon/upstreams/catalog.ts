@@ -28,6 +28,28 @@ export const emptyCatalog = (): Catalog => ({ tools: [], prompts: [], resources:
  */
 export type PagingReport = (method: string, problem: string | null) => void;
 
+/** The lists of one server whose last read stopped at a looping cursor, by method. */
+export class PagingProblems {
+  private readonly problems = new Map<string, string>();
+
+  /** `warn` hears each new problem once. */
+  constructor(private readonly warn: (problem: string) => void) {}
+
+  readonly report: PagingReport = (method, problem) => {
+    if (problem === null) {
+      this.problems.delete(method);
+      return;
+    }
+    if (this.problems.get(method) !== problem) this.warn(problem);
+    this.problems.set(method, problem);
+  };
+
+  /** One line for exai_status; null when every list was read to its end. */
+  summary(): string | null {
+    return this.problems.size ? [...this.problems.values()].join('; ') : null;
+  }
+}
+
 /**
  * A page count no real catalog reaches (a million items at 100 a page): past it, a server's
  * cursors are taken for a loop it does not repeat exactly.

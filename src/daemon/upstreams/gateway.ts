@@ -1,7 +1,6 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
-import { monotonicNow } from '../../common/clock.js';
 import { errorMessage } from '../../common/errors.js';
 import { INTERNAL_ERROR, asSdkMessage, errorResponse, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
 import type { BuiltinTool } from '../builtins.js';
@@ -12,6 +11,7 @@ import { Clients, type GatewaySession } from './clients.js';
 import { ServersConfigWatcher, loadServersConfig, sameSpec, specKey, type ServersConfig, type UpstreamSpec } from './config.js';
 import { UpstreamIdleWatch } from './lifecycle.js';
 import { Relay } from './relay.js';
+import { StartWait, bounded, startingUnknown } from './start-wait.js';
 import { SessionRequests } from './requests.js';
 import { Directory } from './routing.js';
 import { Subscriptions } from './subscriptions.js';
@@ -100,13 +100,12 @@ export class Gateway {
   private started = false;
   private closed = false;
   private readonly initialWaitMs: number;
-  /** monotonicNow() until which lists wait for upstreams on their first start (see initialWaitMs). */
-  private waitUntil = 0;
-  private slowTimer: NodeJS.Timeout | undefined;
+  private readonly startWait: StartWait;
 
   constructor(private readonly options: GatewayOptions) {
     this.log = options.log ?? silentLogger;
     this.initialWaitMs = options.initialWaitMs ?? 10_000;
+    this.startWait = new StartWait(this.initialWaitMs, () => this.upstreams.values());
     this.relay = new Relay({ callTimeoutMs: Math.min(options.callTimeoutMs ?? 24 * 3_600_000, 2 ** 31 - 1) });
     this.tasks = new Tasks(this.relay);
     this.subscriptions = new Subscriptions(this.relay, (name) => this.upstreams.get(name), this.log);
@@ -145,7 +144,7 @@ export class Gateway {
     this.closed = true;
     this.watcher.close();
     this.idleWatch.close();
-    clearTimeout(this.slowTimer);
+    this.startWait.close();
     const all = [...this.upstreams.values()];
     this.upstreams.clear();
     await Promise.all(all.map((u) => u.stop('stopped (the daemon is shutting down)')));
@@ -305,35 +304,17 @@ export class Gateway {
     } else {
       this.log.info(`upstream ${name}: starting (${why}): ${command}`);
       upstream.start();
-      this.startWait();
+      this.startWait.started();
     }
   }
 
   /**
-   * Upstreams were just started: lists wait for them until now + initialWaitMs, one deadline for
-   * every request (not each its own). When it passes, those still starting are named as slow.
+   * Waits, until the shared start deadline at most (start-wait.ts), for upstreams on their first
+   * start whose catalog is not known (none cached), so early requests include them; one with a
+   * cached catalog is listed from it meanwhile. After the deadline it returns at once.
    */
-  private startWait(): void {
-    const until = monotonicNow() + this.initialWaitMs;
-    if (until <= this.waitUntil + 1) return;
-    this.waitUntil = until;
-    clearTimeout(this.slowTimer);
-    this.slowTimer = setTimeout(() => {
-      this.slowTimer = undefined;
-      for (const u of this.upstreams.values()) if (startingUnknown(u)) u.slowStart(this.initialWaitMs);
-    }, this.initialWaitMs);
-    this.slowTimer.unref();
-  }
-
-  /**
-   * Waits, until the shared start deadline at most, for upstreams on their first start whose
-   * catalog is not known (none cached), so early requests include them; one with a cached
-   * catalog is listed from it meanwhile. After the deadline it returns at once.
-   */
-  private async firstStart(): Promise<void> {
-    const starting = [...this.upstreams.values()].filter(startingUnknown);
-    const left = this.waitUntil - monotonicNow();
-    if (starting.length > 0 && left > 0) await bounded(Promise.all(starting.map((u) => u.whenStarted())), left);
+  private firstStart(): Promise<void> {
+    return this.startWait.wait();
   }
 
   /** Starts the idle upstreams whose catalog was never seen, then waits for them as firstStart does. */
@@ -342,7 +323,7 @@ export class Gateway {
       if (upstream.state === 'idle' && !upstream.catalogKnown) {
         this.log.info(`upstream ${upstream.name}: starting to learn its catalog (none cached yet)`);
         upstream.start();
-        this.startWait();
+        this.startWait.started();
       }
     }
     await this.firstStart();
@@ -410,11 +391,3 @@ export class Gateway {
   }
 }
 
-/** On its first start with nothing known of its catalog: what early lists wait for. */
-const startingUnknown = (u: Upstream) => u.state === 'starting' && !u.catalogKnown;
-
-async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}

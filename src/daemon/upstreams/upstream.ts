@@ -13,7 +13,7 @@ import { errorMessage } from '../../common/errors.js';
 import type { ChildProcessTransport } from '../../transport/child-process.js';
 import { INTERNAL_ERROR, WireRequestError, asSdkMessage, type WireMessage } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
-import { emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
+import { PagingProblems, emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
 import type { KnownCatalog } from './catalog-cache.js';
 import type { Lifecycle, UpstreamSpec } from './config.js';
 import { describeStartError, initialize, launch, terminate } from './launch.js';
@@ -52,10 +52,7 @@ export interface UpstreamStatus {
   lastError: string | null;
   /** The last stderr lines of the process, oldest first. */
   stderrTail: string[];
-  /**
-   * Why part of its catalog is missing, one line per list, naming the cursor where exai stopped
-   * following a server whose cursors never end; null when every list was read to its end.
-   */
+  /** Lists cut short: the cursor where exai stopped following cursors that never end; null if none. */
   catalogProblem: string | null;
 }
 
@@ -97,16 +94,9 @@ export class Upstream {
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly waiters = new StateWaiters<UpstreamState>();
   private readonly refreshing = new Set<CatalogKind>();
-  /** Lists whose last read stopped at a looping cursor (see catalog.ts `paged`), by method. */
-  private readonly pagingProblems = new Map<string, string>();
-  private readonly reportPaging = (method: string, problem: string | null): void => {
-    if (problem === null) {
-      this.pagingProblems.delete(method);
-      return;
-    }
-    if (this.pagingProblems.get(method) !== problem) this.log.warn(`upstream ${this.name}: ${problem}`);
-    this.pagingProblems.set(method, problem);
-  };
+  /** Lists whose last read stopped at a looping cursor (catalog.ts), said in the log once each. */
+  private readonly paging = new PagingProblems((problem) => this.log.warn(`upstream ${this.name}: ${problem}`));
+  private readonly reportPaging = this.paging.report;
   private readonly refreshAgain = new Set<CatalogKind>();
   private readonly options: SupervisionOptions;
   /**
@@ -180,7 +170,7 @@ export class Upstream {
       resources: catalog.resources.length,
       lastError: this.slowNote ?? this._lastError,
       stderrTail: [...this.stderrTail],
-      catalogProblem: this.pagingProblems.size ? [...this.pagingProblems.values()].join('; ') : null,
+      catalogProblem: this.paging.summary(),
     };
   }
 
@@ -225,10 +215,7 @@ export class Upstream {
     return this.waiters.until(this._state, (s) => s !== 'starting');
   }
 
-  /**
-   * Lists and new sessions stopped waiting for this start (the gateway's start deadline passed):
-   * `exai_status` (and through it `exai list`) names it until its state changes.
-   */
+  /** Lists stopped waiting for this start (start-wait.ts): exai_status and `exai list` name it until it is up or down. */
   slowStart(waitedMs: number): void {
     if (this._state !== 'starting' && this._state !== 'restarting') return;
     this.slowNote = `still starting after ${Math.round(waitedMs / 1000)} s (no answer to initialize or to its lists yet); lists and new sessions go on without it until it is up`;
