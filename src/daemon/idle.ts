@@ -1,4 +1,5 @@
 import type { DaemonState } from './state.js';
+import { monotonicNow } from '../common/clock.js';
 
 /**
  * The daemon's idle timer (DESIGN.md "Lifecycle"; Bazel's `max_idle_secs`): `onIdle` runs once
@@ -12,10 +13,10 @@ import type { DaemonState } from './state.js';
  */
 export function watchIdle(state: DaemonState, timeoutMs: number, onIdle: () => void): { stop(): void } {
   if (timeoutMs <= 0) return { stop: () => undefined };
-  let lastActive = Date.now();
+  let lastActive = monotonicNow();
   const tick = idleTick(timeoutMs);
   const timer = setInterval(() => {
-    const now = Date.now();
+    const now = monotonicNow();
     if ([...state.sessions.values()].some((s) => s.initialized)) lastActive = now;
     else if (now - lastActive >= timeoutMs) {
       clearInterval(timer);

@@ -10,6 +10,7 @@ import { builtinTools } from './builtins.js';
 import type { Logger } from './log.js';
 import type { DaemonState, SessionInfo } from './state.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from './upstreams/gateway.js';
+import { monotonicNow } from '../common/clock.js';
 
 /** One MCP connection: its own SDK Server (never shared: sharing leaks responses across clients). */
 export interface Session {
@@ -45,7 +46,7 @@ export async function serveSession(server: Server, transport: Transport, state: 
 
 export async function openSession(socket: WebSocket, state: DaemonState, log: Logger, gateway?: Gateway): Promise<Session> {
   const id = randomUUID();
-  const info: SessionInfo = { id, openedAt: Date.now(), requests: 0 };
+  const info: SessionInfo = { id, openedAt: monotonicNow(), requests: 0 };
   const transport = new WebSocketServerTransport(socket, {
     sessionId: id,
     onIncoming: (message) => {
@@ -71,7 +72,7 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
     state.sessions.delete(id);
     // Health probes (`exai spawn`, `exai list`) open a session for one request: logging
     // those would bury the daemon's log under two lines per probe.
-    const lifetimeMs = Date.now() - info.openedAt;
+    const lifetimeMs = monotonicNow() - info.openedAt;
     if (info.requests > 1 || lifetimeMs > 1_000) {
       log.info(`session ${id} closed after ${(lifetimeMs / 1000).toFixed(1)} s (${info.requests} requests; ${state.sessions.size} open)`);
     }

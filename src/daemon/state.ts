@@ -1,6 +1,7 @@
 import type { Health } from '../transport/health.js';
 import { appName, type Workspace } from '../workspace/identity.js';
 import { EXAI_VERSION } from '../common/version.js';
+import { monotonicNow } from '../common/clock.js';
 
 /** One open MCP connection, as the status tool and metrics see it. */
 export interface SessionInfo {
@@ -24,7 +25,7 @@ export interface DaemonState {
   port: number;
   readonly pid: number;
   readonly version: string;
-  /** Date.now() when the daemon started. */
+  /** monotonicNow() when the daemon started (uptime is measured on the monotonic clock). */
   readonly startedAt: number;
   /** The launch spec's digest (src/workspace/launch-env.ts `launchDigest`); set once at start. */
   launchDigest: string | undefined;
@@ -59,7 +60,7 @@ export function createDaemonState(workspace: Workspace, home: string, port: numb
     port,
     pid: process.pid,
     version: EXAI_VERSION,
-    startedAt: Date.now(),
+    startedAt: monotonicNow(),
     launchDigest: undefined,
     idleTimeoutMs: 0,
     appName: appName(workspace, home),
@@ -71,7 +72,7 @@ export function createDaemonState(workspace: Workspace, home: string, port: numb
 }
 
 export function uptimeMs(state: DaemonState): number {
-  return Date.now() - state.startedAt;
+  return Math.round(monotonicNow() - state.startedAt);
 }
 
 /** The `GET /health` body (DESIGN.md "Daemon wire contract"). */

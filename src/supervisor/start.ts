@@ -29,6 +29,7 @@ import { describePortHolder } from './port-owner.js';
 import { choosePort, forbiddenPortMessage, portSettings, probePort } from './ports.js';
 import { Registry } from './registry.js';
 import { upstreamProblems } from './upstream-report.js';
+import { monotonicNow } from '../common/clock.js';
 
 export interface SpawnResult {
   workspace: string;
@@ -320,10 +321,10 @@ type Outcome =
  * EXIT_ADDR_IN_USE lost its port to someone else.
  */
 async function waitHealthy(ctx: StartContext, pm2: Pm2, port: number): Promise<Outcome> {
-  const deadline = Date.now() + LISTEN_TIMEOUT_MS + HEALTH_GRACE_MS;
+  const deadline = monotonicNow() + LISTEN_TIMEOUT_MS + HEALTH_GRACE_MS;
   let delay = 25;
   let last = 'no answer yet';
-  while (Date.now() < deadline) {
+  while (monotonicNow() < deadline) {
     const proc = await pm2.describe(ctx.name);
     const pmEnv = proc?.pm2_env as { status?: string; exit_code?: number } | undefined;
     const status = pmEnv?.status ?? 'missing';

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { daemonStatus, type DaemonStatus, type UpstreamSummary } from './health.js';
+import { monotonicNow } from '../common/clock.js';
 
 /**
  * The workspace's own MCP servers that did not come up, one readable line each (issue 15
@@ -9,8 +10,8 @@ import { daemonStatus, type DaemonStatus, type UpstreamSummary } from './health.
  */
 export async function upstreamProblems(opts: { port: number; token: string; workspace: string; status?: DaemonStatus; settleMs?: number }): Promise<string[]> {
   let status = opts.status;
-  const deadline = Date.now() + (opts.settleMs ?? 0);
-  while (status && status.upstreams.some(unsettled) && Date.now() < deadline) {
+  const deadline = monotonicNow() + (opts.settleMs ?? 0);
+  while (status && status.upstreams.some(unsettled) && monotonicNow() < deadline) {
     await sleep(150);
     status = await daemonStatus(opts.port, opts.token, 2_000).catch(() => status);
   }

@@ -23,6 +23,7 @@ import {
   treeAlive,
   type Platform,
 } from './process-tree.js';
+import { monotonicNow } from '../common/clock.js';
 
 export interface ChildProcessTransportOptions {
   command: string;
@@ -194,8 +195,8 @@ export class ChildProcessTransport implements Transport {
       if (pid === undefined) return;
       const term = killStep(pid, 'SIGTERM', this.platform);
       if (term) runKillStep(term);
-      const deadline = Date.now() + (term ? this.killGraceMs : 0);
-      while (Date.now() < deadline && (this.exitInfo === undefined || treeAlive(pid, this.platform))) await delay(25);
+      const deadline = monotonicNow() + (term ? this.killGraceMs : 0);
+      while (monotonicNow() < deadline && (this.exitInfo === undefined || treeAlive(pid, this.platform))) await delay(25);
       if (this.exitInfo === undefined || treeAlive(pid, this.platform)) {
         const kill = killStep(pid, 'SIGKILL', this.platform);
         if (kill) runKillStep(kill);

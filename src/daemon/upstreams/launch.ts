@@ -12,7 +12,7 @@ import { ChildProcessTransport, SpawnError } from '../../transport/child-process
 import { MAX_PAYLOAD } from '../../transport/constants.js';
 import { INTERNAL_ERROR, errorResponse, type WireMessage } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
-import { readCatalog, type Catalog } from './catalog.js';
+import { readCatalog, type Catalog, type PagingReport } from './catalog.js';
 import type { UpstreamSpec } from './config.js';
 import { upstreamEnv } from './env.js';
 import type { SupervisionOptions } from './supervision.js';
@@ -71,7 +71,12 @@ export function launch(
 }
 
 /** Spawns the process, runs initialize and reads the catalog, all within `timeoutMs`. */
-export async function initialize(client: Client, transport: ChildProcessTransport, timeoutMs: number): Promise<{ capabilities: ServerCapabilities; catalog: Catalog }> {
+export async function initialize(
+  client: Client,
+  transport: ChildProcessTransport,
+  timeoutMs: number,
+  report?: PagingReport,
+): Promise<{ capabilities: ServerCapabilities; catalog: Catalog }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`did not finish initializing within ${timeoutMs} ms`)), timeoutMs);
@@ -79,7 +84,7 @@ export async function initialize(client: Client, transport: ChildProcessTranspor
   try {
     await Promise.race([client.connect(transport), timeout]);
     const capabilities = client.getServerCapabilities() ?? {};
-    const catalog = await Promise.race([readCatalog(client, capabilities), timeout]);
+    const catalog = await Promise.race([readCatalog(client, capabilities, report), timeout]);
     return { capabilities, catalog };
   } finally {
     clearTimeout(timer);

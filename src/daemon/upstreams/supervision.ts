@@ -2,6 +2,7 @@
  * When a crashed upstream is started again: capped exponential backoff, and a crash limit in a
  * window after which it is marked failed (a crash loop must not burn the machine or the log).
  */
+import { monotonicNow } from '../../common/clock.js';
 
 export interface SupervisionOptions {
   /** First restart delay; doubles per crash in the window, up to maxBackoffMs. */
@@ -45,7 +46,7 @@ export class CrashHistory {
    * Records a crash now. Returns the delay before the next start (ms), or undefined when this
    * crash makes `maxCrashes` within the window: the upstream has failed.
    */
-  record(now = Date.now()): number | undefined {
+  record(now = monotonicNow()): number | undefined {
     this.crashes = this.crashes.filter((t) => now - t < this.options.crashWindowMs);
     this.crashes.push(now);
     if (this.crashes.length >= this.options.maxCrashes) return undefined;

@@ -13,12 +13,13 @@ import { errorMessage } from '../../common/errors.js';
 import type { ChildProcessTransport } from '../../transport/child-process.js';
 import { INTERNAL_ERROR, WireRequestError, asSdkMessage, type WireMessage } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
-import { emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
+import { PagingProblems, emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
 import type { KnownCatalog } from './catalog-cache.js';
 import type { Lifecycle, UpstreamSpec } from './config.js';
 import { describeStartError, initialize, launch, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 import { StateWaiters } from './waiters.js';
+import { monotonicNow } from '../../common/clock.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
@@ -51,6 +52,8 @@ export interface UpstreamStatus {
   lastError: string | null;
   /** The last stderr lines of the process, oldest first. */
   stderrTail: string[];
+  /** Lists cut short: the cursor where exai stopped following cursors that never end; null if none. */
+  catalogProblem: string | null;
 }
 
 /** How the gateway hears from an upstream. */
@@ -85,10 +88,15 @@ export class Upstream {
   private readonly crashes: CrashHistory;
   private restartCount = 0;
   private _lastError: string | null = null;
+  /** Set while a start takes longer than lists wait for it (see slowStart); cleared by the next state. */
+  private slowNote: string | null = null;
   private readonly stderrTail: string[] = [];
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly waiters = new StateWaiters<UpstreamState>();
   private readonly refreshing = new Set<CatalogKind>();
+  /** Lists whose last read stopped at a looping cursor (catalog.ts), said in the log once each. */
+  private readonly paging = new PagingProblems((problem) => this.log.warn(`upstream ${this.name}: ${problem}`));
+  private readonly reportPaging = this.paging.report;
   private readonly refreshAgain = new Set<CatalogKind>();
   private readonly options: SupervisionOptions;
   /**
@@ -96,8 +104,8 @@ export class Upstream {
    * ever ran here. Shown while it is up, and while it is idle or starting (see `catalog`).
    */
   private _known: KnownCatalog | undefined;
-  /** Date.now() when a request last went to it or came back (the idle clock; see gateway's idle watch). */
-  lastUsedAt = Date.now();
+  /** monotonicNow() when a request last went to it or came back (the idle clock; see gateway's idle watch). */
+  lastUsedAt = monotonicNow();
 
   constructor(
     readonly spec: UpstreamSpec,
@@ -160,8 +168,9 @@ export class Upstream {
       tools: catalog.tools.length,
       prompts: catalog.prompts.length,
       resources: catalog.resources.length,
-      lastError: this._lastError,
+      lastError: this.slowNote ?? this._lastError,
       stderrTail: [...this.stderrTail],
+      catalogProblem: this.paging.summary(),
     };
   }
 
@@ -204,6 +213,13 @@ export class Upstream {
    */
   whenStarted(): Promise<void> {
     return this.waiters.until(this._state, (s) => s !== 'starting');
+  }
+
+  /** Lists stopped waiting for this start (start-wait.ts): exai_status and `exai list` name it until it is up or down. */
+  slowStart(waitedMs: number): void {
+    if (this._state !== 'starting' && this._state !== 'restarting') return;
+    this.slowNote = `still starting after ${Math.round(waitedMs / 1000)} s (no answer to initialize or to its lists yet); lists and new sessions go on without it until it is up`;
+    this.log.warn(`upstream ${this.name}: ${this.slowNote}`);
   }
 
   /**
@@ -274,6 +290,7 @@ export class Upstream {
     const previous = this._state;
     if (previous === next) return;
     this._state = next;
+    this.slowNote = null;
     this.waiters.changed(next);
     this.events.onState(this, previous);
   }
@@ -302,10 +319,10 @@ export class Upstream {
       if (current()) this.onClosed(transport);
     };
     try {
-      const { capabilities, catalog } = await initialize(client, transport, this.options.startTimeoutMs);
+      const { capabilities, catalog } = await initialize(client, transport, this.options.startTimeoutMs, this.reportPaging);
       if (!current()) return;
       this._known = { catalog, capabilities, instructions: client.getInstructions() };
-      this.lastUsedAt = Date.now();
+      this.lastUsedAt = monotonicNow();
       this.log.info(
         `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
       );
@@ -380,7 +397,7 @@ export class Upstream {
     if (!client) return;
     this.refreshing.add(kind);
     const known = this._known!;
-    void rereadKind(client, known.capabilities, kind, known.catalog)
+    void rereadKind(client, known.capabilities, kind, known.catalog, this.reportPaging)
       .catch((err) => this.log.warn(`upstream ${this.name}: re-reading its ${kind} after list_changed failed: ${errorMessage(err)}`))
       .then(() => {
         this.refreshing.delete(kind);
