@@ -3,7 +3,7 @@ import { resolveExaiHome } from '../workspace/layout.js';
 import { selectEntries } from '../supervisor/fleet.js';
 import { Registry } from '../supervisor/registry.js';
 import { spawnWorkspace, type SpawnResult } from '../supervisor/spawn.js';
-import { failure, writeErr, writeJson, writeOut } from './output.js';
+import { failure, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { parseTargets } from './targets.js';
 
 /** Restart is a spawn that never reuses: same port, health-checked, configs kept in step. */
@@ -28,6 +28,7 @@ export async function run(argv: string[]): Promise<number> {
           home,
           restart: true,
           onWarning: (m) => writeErr(`exai: warning: ${m}`),
+          onFleet: writeFleetEvent,
         }),
       );
     }

@@ -5,7 +5,7 @@ import { clientHints } from '../supervisor/client-config.js';
 import { parsePassEnvNames } from '../workspace/launch-env.js';
 import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
-import { failure, parseCommand, parsePortOption, writeErr, writeJson, writeOut } from './output.js';
+import { failure, parseCommand, parsePortOption, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { checkWorkspaceArg } from './workspace-arg.js';
 
 export const options = {
@@ -49,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
       explicit: { passEnv, dropEnv, idleTimeoutMs, defaultClients: args['no-config'] ? [] : ['vscode'] },
       onProgress: json ? undefined : (m) => writeErr(m),
       onWarning: (m) => writeErr(`exai: warning: ${m}`),
+      onFleet: writeFleetEvent,
     });
     if (json) {
       writeJson(result);

@@ -3,6 +3,7 @@
  * launch spec's fields (passed-variable names, idle timeout), the launch environment to record,
  * and the client configs to write. One plan for every start path (DESIGN.md "Lifecycle").
  */
+import type { FleetEvent } from './resurrect.js';
 import { captureLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
 import type { ClientKind, RegistryEntry } from '../workspace/registry-file.js';
 
@@ -30,6 +31,8 @@ export interface SpawnOptions {
   explicit?: ExplicitSpawn;
   onProgress?: (message: string) => void;
   onWarning?: (message: string) => void;
+  /** Told when this command found pm2 dead and brought the fleet back (resurrect.ts). */
+  onFleet?: (event: FleetEvent) => void;
 }
 
 export interface ExplicitSpawn {

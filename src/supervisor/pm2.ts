@@ -37,6 +37,7 @@ type Pm2Module = typeof import('pm2');
  * as its working folder, so it is neither this process's child nor pinning its folder.
  */
 export async function connectPm2(home: string): Promise<Pm2> {
+  assertPm2SocketFits();
   // pm2 prints "Spawning PM2 daemon…" on stdout unless silenced; the shim's stdout carries
   // protocol bytes only, so every exai process silences pm2 before loading it.
   process.env.PM2_SILENT = 'true';
@@ -50,9 +51,37 @@ export async function connectPm2(home: string): Promise<Pm2> {
   return wrap(pm2, started || meta?.new_pm2_instance === true);
 }
 
+/**
+ * The longest Unix socket path the OS takes (sun_path less its NUL): Linux 107 bytes, macOS and
+ * the BSDs 103. Windows pipes have a fixed name (see pm2RpcSocket): no limit to check.
+ */
+export function socketPathLimit(platform: NodeJS.Platform = process.platform): number | undefined {
+  if (platform === 'win32') return undefined;
+  return platform === 'linux' || platform === 'android' ? 107 : 103;
+}
+
+/**
+ * Refuses a PM2_HOME whose sockets (rpc.sock, pub.sock: same length) the OS cannot bind: pm2
+ * would start a daemon nobody can reach, and the connect would only time out after 30 s.
+ */
+export function assertPm2SocketFits(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): void {
+  const limit = socketPathLimit(platform);
+  if (limit === undefined) return;
+  const socket = join(pm2Home(env), 'rpc.sock');
+  const bytes = Buffer.byteLength(socket);
+  if (bytes > limit) {
+    throw new ExaiError('ENV_INVALID', `PM2_HOME is too long: pm2's socket ${socket} is ${bytes} bytes, over the ${limit}-byte limit for socket paths on ${platform}; set PM2_HOME to a shorter folder`);
+  }
+}
+
 /** pm2's RPC socket (pm2 `paths.js`): one fixed pipe on Windows whatever PM2_HOME says (WINDOWS.md #2). */
 function pm2RpcSocket(env: NodeJS.ProcessEnv = process.env): string {
   return process.platform === 'win32' ? '\\\\.\\pipe\\rpc.sock' : join(pm2Home(env), 'rpc.sock');
+}
+
+/** Whether the pm2 daemon of PM2_HOME runs (accepts on its RPC socket), without loading pm2. */
+export function pm2Running(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  return pm2Answers(pm2RpcSocket(env));
 }
 
 /** Whether a pm2 daemon accepts on its RPC socket (a refused or missing socket: none runs). */
