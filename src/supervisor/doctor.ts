@@ -17,6 +17,7 @@ import type { Finding } from './finding.js';
 import { trackedConfigFindings } from './tracked-configs.js';
 import { readToken } from '../workspace/token.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
+import { shellArg } from '../common/shell.js';
 
 export type { Finding };
 
@@ -110,7 +111,7 @@ interface WorkspaceCheck {
 
 async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
   const scope = entry.workspace;
-  const quoted = JSON.stringify(entry.workspace);
+  const quoted = shellArg(entry.workspace);
   if (!existsSync(entry.workspace)) {
     if (c.fix && c.yes) {
       const res = await removeEntry(c.home, c.pm2, c.registry, entry);
@@ -212,7 +213,7 @@ function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
   const recorded = readLaunchEnv(c.home, entry.id);
   const have = recorded ? launchVariables(recorded) : {};
   const missing = wanted.filter((name) => have[name] === undefined);
-  const quoted = JSON.stringify(entry.workspace);
+  const quoted = shellArg(entry.workspace);
   if (!missing.length) {
     c.add({ scope: entry.workspace, check: 'passed variables', status: 'ok', message: `${wanted.map((n) => '${env:' + n + '}').join(', ')} in ${file} resolve` });
     return;

@@ -15,6 +15,7 @@ import { describePortHolder } from './port-owner.js';
 import { probePort } from './ports.js';
 import { CLIENT_KINDS, Registry, type RegistryEntry } from './registry.js';
 import { appHome, assertOwnApp } from './start.js';
+import { shellArg } from '../common/shell.js';
 
 /** One row of `exai list --json` (DESIGN.md "CLI"). */
 export interface ListRow {
@@ -69,7 +70,7 @@ export function selectEntries(registry: Registry, target: { workspace?: string; 
   if (!entry) {
     throw new ExaiError(
       'WORKSPACE_NOT_REGISTERED',
-      `${target.workspace} has no exai daemon; run \`exai spawn --workspace ${JSON.stringify(target.workspace)}\` first (\`exai list\` shows the known ones)`,
+      `${target.workspace} has no exai daemon; run \`exai spawn --workspace ${shellArg(target.workspace)}\` first (\`exai list\` shows the known ones)`,
     );
   }
   return [entry];
