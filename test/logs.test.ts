@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followFile, tailLines, TAIL_BLOCK } from '../src/supervisor/logs.js';
 import { homeLayout } from '../src/workspace/layout.js';
 import { CLI, makeTestEnv, runCli, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
+import { writeFixtureServer, writeServers } from './upstreams-helpers.js';
 
 let t: TestEnv;
 let scratch: string;
@@ -128,4 +129,57 @@ describe('exai logs on a real daemon’s log (issue 19 item 9c, 9d)', () => {
       child.kill('SIGTERM');
     }
   }, 60_000);
+});
+
+describe('a flooding server and growing logs (issue 19 item 9a)', () => {
+  it('32 MiB of a server’s stderr: its pipe is drained (it comes up), the log grows by under 1 MiB and says how much it left out', async () => {
+    const dir = t.workspace('logs-flood');
+    const fixture = writeFixtureServer(dir);
+    const flood = join(dir, 'flood.cjs');
+    // Synchronous writes to a pipe block when nobody reads it: the server only gets to serve
+    // once all 32 MiB went through the daemon.
+    writeFileSync(flood, `const line = 'flood '.padEnd(1023, 'x') + '\\n';\nfor (let i = 0; i < 32 * 1024; i++) process.stderr.write(line);\nrequire(${JSON.stringify(fixture)});\n`);
+    writeServers(dir, { flood: { command: process.execPath, args: [flood] } });
+    const { name } = await spawnJson(t.env, dir);
+    const layout = homeLayout(t.home);
+    const up = await waitFor(
+      async () => {
+        const rows = JSON.parse((await runCli(['list', '--json'], t.env)).stdout) as { workspace: string; upstreams?: { name: string; state: string }[] }[];
+        const u = rows.find((r) => r.workspace === dir)?.upstreams?.find((x) => x.name === 'flood');
+        return u?.state === 'up' ? u : undefined;
+      },
+      { timeoutMs: 60_000, what: 'the flooding server up' },
+    );
+    expect(up.state).toBe('up');
+    const leftOut = await waitFor(
+      () => {
+        const text = readFileSync(layout.errLog(name), 'utf8');
+        return /upstream flood stderr: (\d+) line\(s\) \((\d+) KiB\) left out of this log/.exec(text) ?? undefined;
+      },
+      { timeoutMs: 30_000, what: 'the line saying what was left out' }, // said at the end of its 10 s window
+    );
+    expect(Number(leftOut[1])).toBeGreaterThan(30 * 1024);
+    const grown = statSync(layout.outLog(name)).size + statSync(layout.errLog(name)).size;
+    expect(grown).toBeLessThan(1024 * 1024);
+  }, 120_000);
+
+  it('a daemon log over 10 MiB is cut: copied to .1 (older copies shift, 3 kept), emptied, and logging goes on in it', async () => {
+    const dir = t.workspace('logs-rotate');
+    const { name } = await spawnJson(t.env, dir);
+    const out = homeLayout(t.home).outLog(name);
+    for (const i of [1, 2, 3]) writeFileSync(`${out}.${i}`, `copy ${i}\n`);
+    appendFileSync(out, Buffer.alloc(10 * 1024 * 1024 + 1, 'x'));
+    await waitFor(() => (statSync(out).size < 1024 * 1024 ? true : undefined), { timeoutMs: 30_000, what: 'the log cut' });
+    expect(statSync(`${out}.1`).size).toBeGreaterThan(10 * 1024 * 1024);
+    expect(readFileSync(`${out}.2`, 'utf8')).toBe('copy 1\n');
+    expect(readFileSync(`${out}.3`, 'utf8')).toBe('copy 2\n');
+    expect(existsSync(`${out}.4`)).toBe(false);
+    // pm2 goes on appending to the emptied file (a restart logs its listening line there).
+    expect((await runCli(['restart', '--workspace', dir], t.env)).code).toBe(0);
+    await waitFor(() => (/listening on/.test(readFileSync(out, 'utf8')) ? true : undefined), { what: 'a new line in the cut log' });
+    expect(readFileSync(out, 'utf8')).not.toContain('xxxx');
+    // `exai remove` takes the copies too.
+    expect((await runCli(['remove', '--workspace', dir], t.env)).code).toBe(0);
+    for (const i of [1, 2, 3]) expect(existsSync(`${out}.${i}`)).toBe(false);
+  }, 90_000);
 });

@@ -8,6 +8,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS } from '../workspace/registry-file.js';
 import { ensureToken } from '../workspace/token.js';
 import { readDaemonConfig, readDaemonLaunch, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
 import { watchIdle } from './idle.js';
+import { LOG_MAX_BYTES, logFilesToRotate, watchLogSizes } from './log-rotation.js';
 import { silentLogger, type Logger } from './log.js';
 import { publishPm2Metrics } from './metrics.js';
 import { listenDaemon } from './server.js';
@@ -130,8 +131,10 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
     if (process.send && process.connected) process.send('ready');
     publishPm2Metrics(daemon.state);
     const idle = watchIdle(daemon.state, daemon.state.idleTimeoutMs, () => requestShutdown('idle'));
+    const stopRotation = watchLogSizes(logFilesToRotate(env), LOG_MAX_BYTES, (m) => log.warn(m));
     const reason = await shutdown;
     idle.stop();
+    stopRotation();
     if (reason === 'idle') log.info(`idle for ${formatDuration(daemon.state.idleTimeoutMs)} with no client: exiting (the next client or \`exai spawn\` wakes it)`);
     else log.info(`${reason}: closing ${daemon.state.sessions.size} session(s)`);
     await daemon.close();

@@ -19,6 +19,7 @@ import type { Lifecycle, UpstreamSpec } from './config.js';
 import { describeStartError, initialize, launch, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 import { StateWaiters } from './waiters.js';
+import { upstreamStderrBudget, type StderrBudget } from './stderr-budget.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
@@ -86,6 +87,7 @@ export class Upstream {
   private restartCount = 0;
   private _lastError: string | null = null;
   private readonly stderrTail: string[] = [];
+  private readonly stderrBudget: StderrBudget;
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly waiters = new StateWaiters<UpstreamState>();
   private readonly refreshing = new Set<CatalogKind>();
@@ -108,6 +110,7 @@ export class Upstream {
   ) {
     this.options = { ...DEFAULT_SUPERVISION, ...options };
     this.crashes = new CrashHistory(this.options);
+    this.stderrBudget = upstreamStderrBudget(spec.name, this.options, log);
     this._known = known;
   }
 
@@ -232,6 +235,7 @@ export class Upstream {
     if (this._state !== next) this.log.info(`upstream ${this.name}: ${reason}`);
     this.setState(next);
     if (transport) await terminate(client, transport);
+    this.stderrBudget.flush();
   }
 
   /**
@@ -324,6 +328,7 @@ export class Upstream {
   }
 
   private onClosed(transport: ChildProcessTransport): void {
+    this.stderrBudget.flush();
     const wasUp = this._state === 'up';
     this.generation++;
     this.client = undefined;
@@ -394,6 +399,6 @@ export class Upstream {
     if (line === '') return;
     this.stderrTail.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
     if (this.stderrTail.length > this.options.stderrLines) this.stderrTail.shift();
-    this.log.info(`upstream ${this.name} stderr: ${line}`);
+    this.stderrBudget.offer(line);
   }
 }
