@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followFile, tailLines, TAIL_BLOCK } from '../src/supervisor/logs.js';
 import { homeLayout } from '../src/workspace/layout.js';
+import type { Finding } from '../src/supervisor/doctor.js';
 import { CLI, makeTestEnv, runCli, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
 import { writeFixtureServer, writeServers } from './upstreams-helpers.js';
 
@@ -181,5 +182,35 @@ describe('a flooding server and growing logs (issue 19 item 9a)', () => {
     // `exai remove` takes the copies too.
     expect((await runCli(['remove', '--workspace', dir], t.env)).code).toBe(0);
     for (const i of [1, 2, 3]) expect(existsSync(`${out}.${i}`)).toBe(false);
+  }, 90_000);
+});
+
+describe.skipIf(process.platform === 'win32')('logging after the disk was full (issue 19 item 9b)', () => {
+  it('doctor sees pm2 stopped writing a daemon’s logs and --fix makes logging go on', async () => {
+    const dir = t.workspace('logs-full');
+    const { name } = await spawnJson(t.env, dir);
+    const layout = homeLayout(t.home);
+    const files = [layout.outLog(name), layout.errLog(name)];
+    // A full disk: pm2 reopens the logs onto /dev/full, where every write fails with ENOSPC.
+    for (const f of files) {
+      rmSync(f);
+      symlinkSync('/dev/full', f);
+    }
+    expect((await runCli(['pm2', 'reloadLogs'], t.env)).code).toBe(0);
+    const logsFinding = async (...args: string[]) => {
+      const res = await runCli(['doctor', '--json', ...args], t.env);
+      return (JSON.parse(res.stdout) as { findings: Finding[] }).findings.find((f) => f.scope === dir && f.check === 'logs');
+    };
+    expect(await logsFinding()).toMatchObject({ status: 'problem' }); // its writes failed: pm2 dropped both streams
+    // Space comes back: nothing is written there again by itself…
+    for (const f of files) rmSync(f);
+    const still = await logsFinding();
+    expect(still).toMatchObject({ status: 'problem', fix: expect.stringContaining('exai doctor --fix') as string });
+    expect(still!.message).toContain(files[0]);
+    expect(existsSync(files[0]!)).toBe(false);
+    // …until doctor --fix reopens the files.
+    expect(await logsFinding('--fix')).toMatchObject({ status: 'fixed' });
+    expect(await logsFinding()).toMatchObject({ status: 'ok' });
+    for (const f of files) expect(readFileSync(f, 'utf8')).toContain('log check by exai doctor');
   }, 90_000);
 });

@@ -9,7 +9,7 @@ import { ensureToken } from '../workspace/token.js';
 import { readDaemonConfig, readDaemonLaunch, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
 import { watchIdle } from './idle.js';
 import { LOG_MAX_BYTES, logFilesToRotate, watchLogSizes } from './log-rotation.js';
-import { silentLogger, type Logger } from './log.js';
+import { isLogCheck, silentLogger, writeLogCheck, type Logger } from './log.js';
 import { publishPm2Metrics } from './metrics.js';
 import { listenDaemon } from './server.js';
 import { createDaemonState, type DaemonState } from './state.js';
@@ -107,6 +107,7 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
   // pm2 sends this instead of a signal when `shutdown_with_message` is set (Windows has no SIGINT).
   const onMessage = (message: unknown) => {
     if (message === 'shutdown') requestShutdown('shutdown message');
+    else if (isLogCheck(message)) writeLogCheck();
   };
   // Started by pm2 (an IPC channel), the daemon lives only as long as its supervisor: when
   // the pm2 daemon dies, an orphan would hold the port that the next `exai spawn` restores.

@@ -8,7 +8,8 @@ import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launc
 import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
 import { serversFile, upstreamTrouble } from './upstream-report.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
-import { pm2Home } from '../workspace/layout.js';
+import { homeLayout, pm2Home } from '../workspace/layout.js';
+import { stuckLogFiles } from './log-check.js';
 import { isPortFree, portSettings } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
@@ -160,6 +161,7 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   if (!daemonProblem) {
     c.add({ scope, check: 'daemon', status: 'ok', message: `daemon healthy on port ${entry.port}, exai ${EXAI_VERSION}` });
     if (probe?.state === 'healthy' && probe.status) checkUpstreams(scope, probe.status, c);
+    await checkLogs(entry, c);
   } else if (c.fix) {
     try {
       const res = await spawnWorkspace({ workspace: entry.workspace, home: c.home, restart: stale });
@@ -173,6 +175,31 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   }
 
   await checkConfigs(entry, c);
+}
+
+/** pm2 still writes the daemon's log files (it stops for good after a failed write: a full disk). */
+async function checkLogs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+  const layout = homeLayout(c.home);
+  const files = [layout.outLog(entry.name), layout.errLog(entry.name)];
+  let stuck: string[];
+  try {
+    stuck = await stuckLogFiles(c.pm2, entry.name, files);
+  } catch {
+    return; // the daemon could not be asked (it is going away): nothing to tell about its logs
+  }
+  if (!stuck.length) {
+    c.add({ scope: entry.workspace, check: 'logs', status: 'ok', message: `pm2 writes ${files.join(' and ')}` });
+    return;
+  }
+  const problem = `pm2 stopped writing ${stuck.join(' and ')} (a write failed, e.g. the disk was full; it does not retry by itself)`;
+  if (!c.fix) {
+    c.add({ scope: entry.workspace, check: 'logs', status: 'problem', message: problem, fix: 'exai doctor --fix (reopens the log files: pm2 reloadLogs)' });
+    return;
+  }
+  await c.pm2.reloadLogs();
+  stuck = await stuckLogFiles(c.pm2, entry.name, files);
+  if (!stuck.length) c.add({ scope: entry.workspace, check: 'logs', status: 'fixed', message: `${problem}; reopened them, logging goes on` });
+  else c.add({ scope: entry.workspace, check: 'logs', status: 'problem', message: `${problem}; reopening them did not help`, fix: `free space on the disk of ${layout.logs}, then exai doctor --fix` });
 }
 
 async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {

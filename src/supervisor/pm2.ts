@@ -20,6 +20,10 @@ export interface Pm2 {
   restart(name: string): Promise<void>;
   delete(name: string): Promise<void>;
   trigger(name: string, action: string): Promise<unknown>;
+  /** Sends `{topic, data: {}}` to the app's process (it reads it with process.on('message')). */
+  send(name: string, topic: string): Promise<void>;
+  /** Reopens every app's log files (`pm2 reloadLogs`): pm2 writes nothing more to a file after a write failed. */
+  reloadLogs(): Promise<void>;
   /** This connect started the pm2 daemon (it was not running: first use, `pm2 kill`, a crash). */
   readonly startedDaemon: boolean;
   /** The version of the running pm2 daemon (may differ from the installed pm2 after an upgrade). */
@@ -158,6 +162,15 @@ function wrap(pm2: Pm2Module, startedDaemon: boolean): Pm2 {
     restart: (name) => call((cb) => pm2.restart(name, cb), `restart ${name}`).then(() => undefined),
     delete: (name) => call((cb) => pm2.delete(name, cb), `delete ${name}`).then(() => undefined),
     trigger: (name, action) => call((cb) => pm2.trigger(name, action, undefined, cb), `trigger ${action} on ${name}`),
+    send: async (name, topic) => {
+      const [proc] = await call<ProcessDescription[]>((cb) => pm2.describe(name, cb), `describe ${name}`);
+      if (proc?.pm_id === undefined) throw new ExaiError('PM2_FAILED', `pm2 has no app ${name}; check \`exai list\``);
+      const id = proc.pm_id;
+      // sendDataToProcessId is in pm2's API but its type definitions want a packet shape they do not export.
+      const api = pm2 as unknown as { sendDataToProcessId(id: number, packet: object, cb: (err: unknown) => void): void };
+      await call((cb) => api.sendDataToProcessId(id, { topic, data: {} }, cb), `send ${topic} to ${name}`);
+    },
+    reloadLogs: () => call((cb) => pm2.reloadLogs(cb), 'reopen its log files').then(() => undefined),
     // getVersion is in pm2's API but not in its type definitions.
     daemonVersion: () => call<string>((cb) => (pm2 as unknown as { getVersion(cb: (err: unknown, v?: string) => void): void }).getVersion(cb), 'report its version'),
     disconnect: () => pm2.disconnect(),
