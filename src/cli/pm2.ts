@@ -27,7 +27,12 @@ export async function run(argv: string[]): Promise<number> {
   const [sub] = argv;
   if (sub !== undefined && !NO_FLEET.has(sub) && !(await pm2Running())) {
     const { withFleet } = await import('../supervisor/resurrect.js'); // only when pm2 must start
-    await withFleet(resolveExaiHome(), async () => undefined, writeWarning, process.env, new Set(), writeFleetEvent);
+    try {
+      await withFleet(resolveExaiHome(), async () => undefined, writeWarning, process.env, new Set(), writeFleetEvent);
+    } catch (err) {
+      // pm2 itself may still work (and may be what the user reaches for to look into this).
+      writeWarning(`could not bring the registered workspaces back before running pm2: ${errorMessage(err)}`);
+    }
   }
   const child = spawn(process.execPath, [bin, ...argv], { stdio: 'inherit', env: { ...process.env, PM2_HOME: pm2Home() } });
   // Ctrl-C reaches pm2 through the terminal's process group: exai waits for pm2 to finish
