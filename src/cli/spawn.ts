@@ -6,7 +6,7 @@ import { parsePassEnvNames } from '../workspace/launch-env.js';
 import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
 import type { SpawnStep } from '../supervisor/configs.js';
-import { failure, parseCommand, parsePortOption, writeErr, writeJson, writeOut } from './output.js';
+import { failure, parseCommand, parsePortOption, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { checkWorkspaceArg } from './workspace-arg.js';
 
 export const options = {
@@ -105,6 +105,7 @@ export async function run(argv: string[]): Promise<number> {
       onWarning: (m) => writeErr(`exai: warning: ${m}`),
       interrupted: () => interrupts.signal() !== undefined,
       onStep: testPause(interrupts.arrived),
+      onFleet: writeFleetEvent,
     });
     if (json) {
       writeJson(result);

@@ -5,6 +5,7 @@ import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
 import { readLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
 import { readRegistry, type RegistryEntry } from '../workspace/registry-file.js';
+import { shellArg } from '../common/shell.js';
 
 export const DEFAULT_HEARTBEAT_MS = 30_000;
 
@@ -45,7 +46,7 @@ export function readDaemonLaunch(config: DaemonConfig, env: NodeJS.ProcessEnv = 
     readable = false;
     notes.push(`the registry is unreadable (${errorMessage(err)}); running from the environment pm2 gave`);
   }
-  const quoted = JSON.stringify(config.workspace.path);
+  const quoted = shellArg(config.workspace.path);
   if (entry?.stopped) {
     throw new ExaiError('WORKSPACE_STOPPED', `${config.workspace.path} was stopped with \`exai stop\`; not starting (\`exai spawn --workspace ${quoted}\` starts it)`);
   }

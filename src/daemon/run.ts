@@ -8,7 +8,8 @@ import { DEFAULT_IDLE_TIMEOUT_MS } from '../workspace/registry-file.js';
 import { ensureToken } from '../workspace/token.js';
 import { readDaemonConfig, readDaemonLaunch, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
 import { watchIdle } from './idle.js';
-import { silentLogger, type Logger } from './log.js';
+import { LOG_MAX_BYTES, logFilesToRotate, watchLogSizes } from './log-rotation.js';
+import { isLogCheck, silentLogger, writeLogCheck, type Logger } from './log.js';
 import { publishPm2Metrics } from './metrics.js';
 import { listenDaemon } from './server.js';
 import { createDaemonState, type DaemonState } from './state.js';
@@ -106,6 +107,7 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
   // pm2 sends this instead of a signal when `shutdown_with_message` is set (Windows has no SIGINT).
   const onMessage = (message: unknown) => {
     if (message === 'shutdown') requestShutdown('shutdown message');
+    else if (isLogCheck(message)) writeLogCheck();
   };
   // Started by pm2 (an IPC channel), the daemon lives only as long as its supervisor: when
   // the pm2 daemon dies, an orphan would hold the port that the next `exai spawn` restores.
@@ -130,8 +132,10 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
     if (process.send && process.connected) process.send('ready');
     publishPm2Metrics(daemon.state);
     const idle = watchIdle(daemon.state, daemon.state.idleTimeoutMs, () => requestShutdown('idle'));
+    const stopRotation = watchLogSizes(logFilesToRotate(env), LOG_MAX_BYTES, (m) => log.warn(m));
     const reason = await shutdown;
     idle.stop();
+    stopRotation();
     if (reason === 'idle') log.info(`idle for ${formatDuration(daemon.state.idleTimeoutMs)} with no client: exiting (the next client or \`exai spawn\` wakes it)`);
     else log.info(`${reason}: closing ${daemon.state.sessions.size} session(s)`);
     await daemon.close();

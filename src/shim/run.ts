@@ -17,6 +17,7 @@ import { fetchHealth, type Health } from '../transport/health.js';
 import { Bridge, type BridgeOptions, type BridgeResult, type ConnectContext } from './bridge.js';
 import { ShimLog } from './log.js';
 import { claimStdout } from './stdout.js';
+import { shellArg } from '../common/shell.js';
 
 export interface ShimRunOptions {
   env?: NodeJS.ProcessEnv;
@@ -160,7 +161,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     new ExaiError(
       'STATE_DIR_MISMATCH',
       `the daemon of ${workspace.path} on port ${port} uses the state dir ${health.home ?? '(another EXAI_HOME)'}, but this shim looked for its token in ${home}; ` +
-        `set EXAI_HOME${health.home ? `=${health.home}` : ''} (and PM2_HOME) in the exai entry's env of the client config — \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` writes them`,
+        `set EXAI_HOME${health.home ? `=${health.home}` : ''} (and PM2_HOME) in the exai entry's env of the client config — \`exai spawn --workspace ${shellArg(workspace.path)}\` writes them`,
     );
 
   const selfStart = async (ctx: ConnectContext): Promise<void> => {
@@ -234,7 +235,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
         if (health?.home !== undefined && health.home !== home) throw stateDirMismatch(port, health);
         throw new ExaiError(
           'CONNECT_FAILED',
-          `the daemon on port ${port} refused the shim of ${workspace.path} (${errorMessage(err)}); run \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` and reload the MCP server`,
+          `the daemon on port ${port} refused the shim of ${workspace.path} (${errorMessage(err)}); run \`exai spawn --workspace ${shellArg(workspace.path)}\` and reload the MCP server`,
           { cause: err },
         );
       }

@@ -9,7 +9,9 @@ import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launc
 import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
 import { serversFile, upstreamTrouble } from './upstream-report.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
-import { isPortFree } from './ports.js';
+import { homeLayout, pm2Home } from '../workspace/layout.js';
+import { stuckLogFiles } from './log-check.js';
+import { isPortFree, portSettings } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
 import { spawnWorkspace } from './spawn.js';
@@ -17,6 +19,7 @@ import type { Finding } from './finding.js';
 import { trackedConfigFindings } from './tracked-configs.js';
 import { readToken } from '../workspace/token.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
+import { shellArg } from '../common/shell.js';
 
 export type { Finding };
 
@@ -112,7 +115,7 @@ interface WorkspaceCheck {
 
 async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
   const scope = entry.workspace;
-  const quoted = JSON.stringify(entry.workspace);
+  const quoted = shellArg(entry.workspace);
   if (!existsSync(entry.workspace)) {
     const moved = Object.values(c.data.workspaces).find((e) => e.movedFrom === entry.workspace && e.id !== entry.id);
     const gone = `workspace folder is gone${moved ? ` (moved or renamed: ${moved.workspace} held its configs and is registered on port ${moved.port})` : ''}`;
@@ -163,6 +166,7 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   if (!daemonProblem) {
     c.add({ scope, check: 'daemon', status: 'ok', message: `daemon healthy on port ${entry.port}, exai ${EXAI_VERSION}` });
     if (probe?.state === 'healthy' && probe.status) checkUpstreams(scope, probe.status, c);
+    await checkLogs(entry, c);
   } else if (c.fix) {
     try {
       const res = await spawnWorkspace({ workspace: entry.workspace, home: c.home, restart: stale });
@@ -176,6 +180,31 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   }
 
   await checkConfigs(entry, c);
+}
+
+/** pm2 still writes the daemon's log files (it stops for good after a failed write: a full disk). */
+async function checkLogs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+  const layout = homeLayout(c.home);
+  const files = [layout.outLog(entry.name), layout.errLog(entry.name)];
+  let stuck: string[];
+  try {
+    stuck = await stuckLogFiles(c.pm2, entry.name, files);
+  } catch {
+    return; // the daemon could not be asked (it is going away): nothing to tell about its logs
+  }
+  if (!stuck.length) {
+    c.add({ scope: entry.workspace, check: 'logs', status: 'ok', message: `pm2 writes ${files.join(' and ')}` });
+    return;
+  }
+  const problem = `pm2 stopped writing ${stuck.join(' and ')} (a write failed, e.g. the disk was full; it does not retry by itself)`;
+  if (!c.fix) {
+    c.add({ scope: entry.workspace, check: 'logs', status: 'problem', message: problem, fix: 'exai doctor --fix (reopens the log files: pm2 reloadLogs)' });
+    return;
+  }
+  await c.pm2.reloadLogs();
+  stuck = await stuckLogFiles(c.pm2, entry.name, files);
+  if (!stuck.length) c.add({ scope: entry.workspace, check: 'logs', status: 'fixed', message: `${problem}; reopened them, logging goes on` });
+  else c.add({ scope: entry.workspace, check: 'logs', status: 'problem', message: `${problem}; reopening them did not help`, fix: `free space on the disk of ${layout.logs}, then exai doctor --fix` });
 }
 
 async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
@@ -227,7 +256,7 @@ function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
   const recorded = readLaunchEnv(c.home, entry.id);
   const have = recorded ? launchVariables(recorded) : {};
   const missing = wanted.filter((name) => have[name] === undefined);
-  const quoted = JSON.stringify(entry.workspace);
+  const quoted = shellArg(entry.workspace);
   if (!missing.length) {
     c.add({ scope: entry.workspace, check: 'passed variables', status: 'ok', message: `${wanted.map((n) => '${env:' + n + '}').join(', ')} in ${file} resolve` });
     return;

@@ -16,6 +16,8 @@ import { describePortHolder } from './port-owner.js';
 import { probePort } from './ports.js';
 import { CLIENT_KINDS, Registry, type RegistryEntry } from './registry.js';
 import { appHome, assertOwnApp } from './start.js';
+import { shellArg } from '../common/shell.js';
+import { LOG_KEEP } from '../daemon/log-rotation.js';
 
 /** One row of `exai list --json` (DESIGN.md "CLI"). */
 export interface ListRow {
@@ -70,7 +72,7 @@ export function selectEntries(registry: Registry, target: { workspace?: string; 
   if (!entry) {
     throw new ExaiError(
       'WORKSPACE_NOT_REGISTERED',
-      `${target.workspace} has no exai daemon; run \`exai spawn --workspace ${JSON.stringify(target.workspace)}\` first (\`exai list\` shows the known ones)`,
+      `${target.workspace} has no exai daemon; run \`exai spawn --workspace ${shellArg(target.workspace)}\` first (\`exai list\` shows the known ones)`,
     );
   }
   return [entry];
@@ -202,7 +204,9 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   deleteToken(home, entry.id);
   deleteLaunchEnv(home, entry.id);
   clearIdle(home, entry.id);
-  for (const file of [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id), homeLayout(home).catalogFile(entry.id)]) rmSync(file, { force: true });
+  const logs = [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id)];
+  const rotated = logs.flatMap((file) => Array.from({ length: LOG_KEEP }, (_, i) => `${file}.${i + 1}`));
+  for (const file of [...logs, ...rotated, homeLayout(home).catalogFile(entry.id)]) rmSync(file, { force: true });
   await registry.update((data) => {
     delete data.workspaces[entry.id];
   });

@@ -30,6 +30,7 @@ import { choosePort, forbiddenPortMessage, portSettings, probePort } from './por
 import { Registry } from './registry.js';
 import { upstreamProblems } from './upstream-report.js';
 import { monotonicNow } from '../common/clock.js';
+import { shellArg } from '../common/shell.js';
 
 export interface SpawnResult {
   workspace: string;
@@ -175,7 +176,7 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
   assertOwnApp(existing, ctx.home, ctx.name);
   const wasRunning = existing?.pm2_env?.status === 'online';
   if (wasRunning && opts.keepRunning) {
-    throw new ExaiError('DAEMON_BUSY', `the daemon of ${workspace.path} is online but did not answer; it is left running (\`exai restart --workspace ${JSON.stringify(workspace.path)}\` replaces it)`);
+    throw new ExaiError('DAEMON_BUSY', `the daemon of ${workspace.path} is online but did not answer; it is left running (\`exai restart --workspace ${shellArg(workspace.path)}\` replaces it)`);
   }
   if (opts.interrupted?.()) throw interruptedError(workspace.path); // nothing touched yet
   if (existing) await pm2.delete(ctx.name);
@@ -408,7 +409,7 @@ function logTail(ctx: StartContext): string {
     const text = readFileSync(homeLayout(ctx.home).errLog(ctx.name), 'utf8').trimEnd();
     const last = text.split('\n').at(-1)?.trim();
     if (!last) return '';
-    return `; its error log ends: ${last.length > 200 ? `${last.slice(0, 197)}...` : last} (\`exai logs --workspace ${JSON.stringify(ctx.workspace.path)}\`)`;
+    return `; its error log ends: ${last.length > 200 ? `${last.slice(0, 197)}...` : last} (\`exai logs --workspace ${shellArg(ctx.workspace.path)}\`)`;
   } catch {
     return '';
   }

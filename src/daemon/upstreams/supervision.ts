@@ -20,6 +20,9 @@ export interface SupervisionOptions {
    */
   stopGraceMs: number;
   stderrLines: number;
+  /** Bytes of its stderr logged per window; the rest is counted, not logged (stderr-budget.ts). */
+  stderrLogBytes: number;
+  stderrLogWindowMs: number;
 }
 
 export const DEFAULT_SUPERVISION: SupervisionOptions = {
@@ -30,6 +33,10 @@ export const DEFAULT_SUPERVISION: SupervisionOptions = {
   startTimeoutMs: 30_000,
   stopGraceMs: 1_500,
   stderrLines: 50,
+  // 64 KiB per 10 s: a chatty server's start-up fits, a flood adds at most ~23 MB an hour
+  // (and the log files are capped and rotated: src/daemon/log-rotation.ts).
+  stderrLogBytes: 64 * 1024,
+  stderrLogWindowMs: 10_000,
 };
 
 export class CrashHistory {

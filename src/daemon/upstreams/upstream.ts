@@ -20,6 +20,7 @@ import { describeStartError, initialize, launch, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 import { StateWaiters } from './waiters.js';
 import { monotonicNow } from '../../common/clock.js';
+import { upstreamStderrBudget, type StderrBudget } from './stderr-budget.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 
@@ -91,6 +92,7 @@ export class Upstream {
   /** Set while a start takes longer than lists wait for it (see slowStart); cleared by the next state. */
   private slowNote: string | null = null;
   private readonly stderrTail: string[] = [];
+  private readonly stderrBudget: StderrBudget;
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly waiters = new StateWaiters<UpstreamState>();
   private readonly refreshing = new Set<CatalogKind>();
@@ -116,6 +118,7 @@ export class Upstream {
   ) {
     this.options = { ...DEFAULT_SUPERVISION, ...options };
     this.crashes = new CrashHistory(this.options);
+    this.stderrBudget = upstreamStderrBudget(spec.name, this.options, log);
     this._known = known;
   }
 
@@ -248,6 +251,7 @@ export class Upstream {
     if (this._state !== next) this.log.info(`upstream ${this.name}: ${reason}`);
     this.setState(next);
     if (transport) await terminate(client, transport);
+    this.stderrBudget.flush();
   }
 
   /**
@@ -341,6 +345,7 @@ export class Upstream {
   }
 
   private onClosed(transport: ChildProcessTransport): void {
+    this.stderrBudget.flush();
     const wasUp = this._state === 'up';
     this.generation++;
     this.client = undefined;
@@ -411,6 +416,6 @@ export class Upstream {
     if (line === '') return;
     this.stderrTail.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
     if (this.stderrTail.length > this.options.stderrLines) this.stderrTail.shift();
-    this.log.info(`upstream ${this.name} stderr: ${line}`);
+    this.stderrBudget.offer(line);
   }
 }
