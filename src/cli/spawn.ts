@@ -62,7 +62,8 @@ export async function run(argv: string[]): Promise<number> {
           `configs    ${result.configFiles.length ? result.configFiles.join('\n           ') : '(none written)'}`,
         ].join('\n'),
       );
-      for (const hint of clientHints(result.workspace, result.configFiles)) writeOut(`todo       ${hint}`);
+      // A hint's later lines are text to paste (Codex's TOML); indented, they still paste as is.
+      for (const hint of clientHints(result.workspace, result.configFiles)) writeOut(`todo       ${hint.split('\n').join('\n             ')}`);
     }
     return 0;
   } catch (err) {
