@@ -5,6 +5,8 @@ import { clientHints } from '../supervisor/client-config.js';
 import { parsePassEnvNames } from '../workspace/launch-env.js';
 import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
+import { serverVariables, unsetVariablesWarning } from '../supervisor/upstream-report.js';
+import { shellArg } from './format.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeJson, writeOut } from './output.js';
 import { checkWorkspaceArg } from './workspace-arg.js';
 
@@ -39,9 +41,10 @@ export async function run(argv: string[]): Promise<number> {
     const both = passEnv.filter((name) => dropEnv.includes(name));
     if (both.length) throw new ExaiError('USAGE', `${both.join(', ')} is both passed and dropped; give it to --pass-env or to --drop-env, not both (EXAI_PASS_ENV counts as --pass-env)`);
     const idleTimeoutMs = args['idle-timeout'] === undefined ? undefined : parseDuration(args['idle-timeout'], '--idle-timeout');
+    const home = resolveExaiHome();
     const result = await spawnWorkspace({
       workspace: args.workspace,
-      home: resolveExaiHome(),
+      home,
       port: parsePortOption(args.port),
       clients,
       writeConfig: !args['no-config'],
@@ -50,8 +53,12 @@ export async function run(argv: string[]): Promise<number> {
       onProgress: json ? undefined : (m) => writeErr(m),
       onWarning: (m) => writeErr(`exai: warning: ${m}`),
     });
+    // The servers get an empty string for a variable the daemon was not given: say so now,
+    // not only in doctor (issue 19 item 6).
+    const unset = serverVariables(home, result.id, result.workspace).unset;
+    if (unset.length) writeErr(`exai: warning: ${unsetVariablesWarning(result.workspace, unset, shellArg)}`);
     if (json) {
-      writeJson(result);
+      writeJson(unset.length ? { ...result, unsetVariables: unset } : result);
     } else {
       const how = result.reused ? 'reused' : result.movedFrom !== undefined ? `started (moved from ${result.movedFrom})` : 'started';
       writeOut(

@@ -15,6 +15,7 @@ import { describePortHolder } from './port-owner.js';
 import { probePort } from './ports.js';
 import { CLIENT_KINDS, Registry, type RegistryEntry } from './registry.js';
 import { appHome, assertOwnApp } from './start.js';
+import { serverVariables } from './upstream-report.js';
 
 /** One row of `exai list --json` (DESIGN.md "CLI"). */
 export interface ListRow {
@@ -34,6 +35,8 @@ export interface ListRow {
   upstreams?: UpstreamSummary[];
   /** Why `.exai/servers.json` is unusable, when it is. */
   upstreamsConfigError?: string;
+  /** Variables servers.json reads that the daemon's recorded environment lacks (`--pass-env` them). */
+  unsetVariables?: string[];
   /** Who holds the port when the daemon exited because it was taken (the next `spawn` moves it). */
   portHolder?: string;
 }
@@ -121,6 +124,7 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       let version: string | undefined;
       let daemon: DaemonStatus | undefined;
       const token = readToken(home, entry.id);
+      const unset = serverVariables(home, entry.id, entry.workspace).unset;
       if (status === 'online' && token) {
         const probe = await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs, withStatus: true });
         healthy = probe.state === 'healthy';
@@ -144,6 +148,7 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
         ...(version ? { version } : {}),
         ...(daemon ? { upstreams: daemon.upstreams } : {}),
         ...(daemon?.upstreamsConfigError ? { upstreamsConfigError: daemon.upstreamsConfigError } : {}),
+        ...(unset.length ? { unsetVariables: unset } : {}),
         ...(portHolder ? { portHolder } : {}),
       };
     }),
