@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { errorMessage, isExaiError } from '../common/errors.js';
 import { installedPm2 } from '../common/install.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, readClientEntryPort, writeClientConfig } from './client-config.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
-import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
+import { launchDigest, readLaunchEnv } from '../workspace/launch-env.js';
 import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
 import { serverVariables, serversFile, upstreamTrouble } from './upstream-report.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
