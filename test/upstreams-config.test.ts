@@ -163,6 +163,19 @@ describe('parsing servers.json', () => {
     }
   });
 
+  it('says which servers a broken file still names (the daemon stops the others), and nothing when it cannot tell', () => {
+    const namesOf = (text: string) => {
+      const config = parse(text);
+      return config.ok ? 'ok' : config.names;
+    };
+    expect(namesOf('{"servers": {"a": {"command": 42}, "b": {"command": "x"}}}')).toEqual(['a', 'b']);
+    expect(namesOf('{"mcpServers": {"c": {"command": "x"}}}')).toEqual(['c']);
+    // Half-saved, or no servers object at all: no verdict on what runs.
+    expect(namesOf('{"servers": {"a": {"command": ')).toBeUndefined();
+    expect(namesOf('')).toBeUndefined();
+    expect(namesOf('{"srvers": {"a": {"command": "x"}}}')).toBeUndefined();
+  });
+
   it('treats a missing file as no upstreams', () => {
     const ws = t.workspace('missing');
     expect(loadServersConfig(ws)).toEqual({ ok: true, file: serversFile(ws), exists: false, specs: [] });

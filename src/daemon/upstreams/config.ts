@@ -44,8 +44,8 @@ export type ServersConfig =
   | { readonly ok: true; readonly file: string; readonly exists: boolean; readonly specs: readonly UpstreamSpec[] }
   /**
    * `error` is one line naming the file and the problem, for logs, `exai_status` and the CLI.
-   * `names`: the servers the file still declares, when it parses as JSON (unset when it does
-   * not, or cannot be read): the daemon drops running servers the file no longer names.
+   * `names`: the servers the file still declares, when it parses as JSON and has a servers
+   * object (unset otherwise): the daemon drops running servers the file no longer names.
    */
   | { readonly ok: false; readonly file: string; readonly exists: true; readonly error: string; readonly names?: readonly string[] };
 
@@ -123,7 +123,7 @@ export function parseServersConfig(
     file,
     exists: true,
     error: `${file}: ${problem}; fix the file (meanwhile exai serves its built-in tools and any upstreams already running)`,
-    ...(parsed ? { names: declaredNames(raw) } : {}),
+    ...(parsed && declaredNames(raw) ? { names: declaredNames(raw) } : {}),
   });
   const first = errors[0];
   if (first) return fail(`not valid JSON (${printParseErrorCode(first.error)} at ${position(text, first.offset)})`, false);
@@ -205,11 +205,14 @@ function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
-/** The server names a file that parses as JSON but is not valid still declares (under "servers" or "mcpServers"). */
-function declaredNames(raw: unknown): readonly string[] {
-  if (!isObject(raw)) return [];
-  const servers = isObject(raw.servers) ? raw.servers : isObject(raw.mcpServers) ? raw.mcpServers : {};
-  return Object.keys(servers);
+/**
+ * The server names a file that parses as JSON but is not valid still declares (under "servers"
+ * or "mcpServers"); undefined when it has no such object, which says nothing about them.
+ */
+function declaredNames(raw: unknown): readonly string[] | undefined {
+  if (!isObject(raw)) return undefined;
+  const servers = isObject(raw.servers) ? raw.servers : isObject(raw.mcpServers) ? raw.mcpServers : undefined;
+  return servers && Object.keys(servers);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
