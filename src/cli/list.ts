@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolveExaiHome } from '../workspace/layout.js';
 import { listRows, type ListRow } from '../supervisor/fleet.js';
-import { upstreamTrouble } from '../supervisor/upstream-report.js';
+import { unsetVariablesWarning, upstreamTrouble } from '../supervisor/upstream-report.js';
 import { withFleet } from '../supervisor/spawn.js';
 import { Registry } from '../supervisor/registry.js';
 import { bytes, duration, homePath, outputWidth, shellArg, table, type Column } from './format.js';
@@ -104,6 +104,7 @@ export async function run(argv: string[]): Promise<number> {
       const problems = [
         ...(r.upstreamsConfigError ? [r.upstreamsConfigError] : []),
         ...(r.upstreams ?? []).flatMap((u) => upstreamTrouble(u) ?? []),
+        ...(r.unsetVariables ? [unsetVariablesWarning(r.workspace, r.unsetVariables, shellArg)] : []),
       ];
       for (const p of problems) writeErr(`exai: warning: ${homePath(r.workspace)}: ${p}`);
     }

@@ -7,6 +7,8 @@ import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
 import type { SpawnStep } from '../supervisor/configs.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
+import { serverVariables, unsetVariablesWarning } from '../supervisor/upstream-report.js';
+import { shellArg } from './format.js';
 import { checkWorkspaceArg } from './workspace-arg.js';
 
 export const options = {
@@ -93,9 +95,10 @@ export async function run(argv: string[]): Promise<number> {
     const both = passEnv.filter((name) => dropEnv.includes(name));
     if (both.length) throw new ExaiError('USAGE', `${both.join(', ')} is both passed and dropped; give it to --pass-env or to --drop-env, not both (EXAI_PASS_ENV counts as --pass-env)`);
     const idleTimeoutMs = args['idle-timeout'] === undefined ? undefined : parseDuration(args['idle-timeout'], '--idle-timeout');
+    const home = resolveExaiHome();
     const result = await spawnWorkspace({
       workspace: args.workspace,
-      home: resolveExaiHome(),
+      home,
       port: parsePortOption(args.port),
       clients,
       writeConfig: !args['no-config'],
@@ -107,8 +110,12 @@ export async function run(argv: string[]): Promise<number> {
       onStep: testPause(interrupts.arrived),
       onFleet: writeFleetEvent,
     });
+    // The servers get an empty string for a variable the daemon was not given: say so now,
+    // not only in doctor (issue 19 item 6).
+    const unset = serverVariables(home, result.id, result.workspace).unset;
+    if (unset.length) writeErr(`exai: warning: ${unsetVariablesWarning(result.workspace, unset, shellArg)}`);
     if (json) {
-      writeJson(result);
+      writeJson(unset.length ? { ...result, unsetVariables: unset } : result);
     } else {
       const how = result.reused ? 'reused' : result.movedFrom !== undefined ? `started (moved from ${result.movedFrom})` : 'started';
       writeOut(
@@ -119,7 +126,8 @@ export async function run(argv: string[]): Promise<number> {
           `configs    ${result.configFiles.length ? result.configFiles.join('\n           ') : '(none written)'}`,
         ].join('\n'),
       );
-      for (const hint of clientHints(result.workspace, result.configFiles)) writeOut(`todo       ${hint}`);
+      // A hint's later lines are text to paste (Codex's TOML); indented, they still paste as is.
+      for (const hint of clientHints(result.workspace, result.configFiles)) writeOut(`todo       ${hint.split('\n').join('\n             ')}`);
     }
     const signal = interrupts.signal();
     if (signal) {

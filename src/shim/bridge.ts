@@ -275,6 +275,11 @@ export class Bridge {
         await this.finish({ code: 1, error: err }, `cannot connect: ${errorText(err)}`);
         return;
       }
+      const refusal = this.options.refusal?.(err);
+      if (refusal !== undefined) {
+        for (const queued of this.queue.takeAll()) this.refuse(queued, refusal, 'refused while the daemon cannot be used');
+        if (this.draining && this.drainedYet()) return;
+      }
       if (this.attempt === 0 || errorText(err) !== errorText(this.lastConnectError)) {
         this.log('debug', `connecting to the daemon failed (${errorText(err)}); retrying`);
       }

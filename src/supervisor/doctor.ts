@@ -1,13 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { errorMessage, isExaiError } from '../common/errors.js';
 import { installedPm2 } from '../common/install.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, entrySettings, readClientEntryPort } from './client-config.js';
 import { writeRecordedConfigs } from './configs.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
-import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
+import { launchDigest, readLaunchEnv } from '../workspace/launch-env.js';
 import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
-import { serversFile, upstreamTrouble } from './upstream-report.js';
+import { serverVariables, serversFile, upstreamTrouble } from './upstream-report.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
 import { homeLayout, pm2Home } from '../workspace/layout.js';
 import { stuckLogFiles } from './log-check.js';
@@ -240,32 +240,24 @@ async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<vo
 }
 
 /**
- * `${env:NAME}` in `.exai/servers.json` that the daemon's recorded launch environment cannot
- * fill: the server would silently get an empty string (issue 11, "passed variables vanish").
+ * `${env:NAME}` or `${NAME}` in `.exai/servers.json` that the daemon's recorded launch
+ * environment cannot fill: the server would silently get an empty string (issue 11, "passed
+ * variables vanish"). spawn and list warn of the same (serverVariables).
  */
 function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
   const file = serversFile(entry.workspace);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return;
-  }
-  const wanted = [...new Set([...text.matchAll(/\$\{env:([^}]+)\}/g)].map((m) => m[1]!.trim()))];
-  if (!wanted.length) return;
-  const recorded = readLaunchEnv(c.home, entry.id);
-  const have = recorded ? launchVariables(recorded) : {};
-  const missing = wanted.filter((name) => have[name] === undefined);
+  const { read, unset: missing } = serverVariables(c.home, entry.id, entry.workspace);
+  if (!read.length) return;
   const quoted = shellArg(entry.workspace);
   if (!missing.length) {
-    c.add({ scope: entry.workspace, check: 'passed variables', status: 'ok', message: `${wanted.map((n) => '${env:' + n + '}').join(', ')} in ${file} resolve` });
+    c.add({ scope: entry.workspace, check: 'passed variables', status: 'ok', message: `${read.join(', ')}, read by ${file}, are set` });
     return;
   }
   c.add({
     scope: entry.workspace,
     check: 'passed variables',
     status: 'problem',
-    message: `${file} uses ${missing.map((n) => '${env:' + n + '}').join(', ')} but the daemon's environment has no ${missing.join(', ')}: the server gets an empty string`,
+    message: `${file} reads ${missing.join(', ')} but the daemon's environment has no ${missing.join(', ')}: the server gets an empty string`,
     fix: `from a shell where ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} set: exai spawn --workspace ${quoted} ${missing.map((n) => `--pass-env ${n}`).join(' ')}`,
   });
 }

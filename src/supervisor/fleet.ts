@@ -18,6 +18,7 @@ import { CLIENT_KINDS, Registry, type RegistryEntry } from './registry.js';
 import { appHome, assertOwnApp } from './start.js';
 import { shellArg } from '../common/shell.js';
 import { LOG_KEEP } from '../daemon/log-rotation.js';
+import { serverVariables } from './upstream-report.js';
 
 /** One row of `exai list --json` (DESIGN.md "CLI"). */
 export interface ListRow {
@@ -37,6 +38,8 @@ export interface ListRow {
   upstreams?: UpstreamSummary[];
   /** Why `.exai/servers.json` is unusable, when it is. */
   upstreamsConfigError?: string;
+  /** Variables servers.json reads that the daemon's recorded environment lacks (`--pass-env` them). */
+  unsetVariables?: string[];
   /** Who holds the port when the daemon exited because it was taken (the next `spawn` moves it). */
   portHolder?: string;
 }
@@ -124,6 +127,7 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       let version: string | undefined;
       let daemon: DaemonStatus | undefined;
       const token = readToken(home, entry.id);
+      const unset = serverVariables(home, entry.id, entry.workspace).unset;
       if (status === 'online' && token) {
         const probe = await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs, withStatus: true });
         healthy = probe.state === 'healthy';
@@ -147,6 +151,7 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
         ...(version ? { version } : {}),
         ...(daemon ? { upstreams: daemon.upstreams } : {}),
         ...(daemon?.upstreamsConfigError ? { upstreamsConfigError: daemon.upstreamsConfigError } : {}),
+        ...(unset.length ? { unsetVariables: unset } : {}),
         ...(portHolder ? { portHolder } : {}),
       };
     }),

@@ -270,8 +270,17 @@ export class Gateway {
     if (this.closed || !this.started) return;
     this.config = config;
     if (!config.ok) {
-      // Keep the last good set running: a half-saved file must not take the tools away.
+      // Keep the last good set running: a half-saved file must not take the tools away. But a
+      // server the file no longer names (when it still reads as JSON) was taken out on purpose:
+      // it stops, and its failures stop being reported.
       if (changed) this.log.error(`upstreams: ${config.error}`);
+      const names = config.names && new Set(config.names);
+      for (const [name, upstream] of [...this.upstreams]) {
+        if (!names || names.has(name)) continue;
+        this.upstreams.delete(name);
+        void upstream.stop('stopped (removed from servers.json)');
+      }
+      this.idleWatch.update();
       return;
     }
     const wanted = new Map(config.specs.map((spec) => [spec.name, spec]));
