@@ -4,6 +4,7 @@
  * without DELETE, through the session expiry), and a restart under an HTTP client answers its
  * old session id 404 so the client initializes again.
  */
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_IDLE } from '../src/common/exit-codes.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
@@ -38,8 +39,8 @@ async function app(name: string): Promise<App | undefined> {
   return (JSON.parse(line ?? '[]') as App[]).find((a) => a.name === name);
 }
 
-async function status(client: { callTool: (p: { name: string; arguments: object }) => Promise<unknown> }): Promise<Status> {
-  return ((await client.callTool({ name: 'exai_status', arguments: {} })) as { structuredContent: Status }).structuredContent;
+async function status(client: Client): Promise<Status> {
+  return (await client.callTool({ name: 'exai_status', arguments: {} })).structuredContent as unknown as Status;
 }
 
 describe('HTTP clients of a daemon under pm2', () => {
