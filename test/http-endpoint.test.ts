@@ -3,6 +3,7 @@
  * over real sockets to an in-process daemon serving server-everything as an upstream.
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import { startDaemon, type RunningDaemon } from '../src/daemon/run.js';
@@ -15,6 +16,7 @@ import { everythingEntry, writeServers } from './upstreams-helpers.js';
 
 let t: TestEnv;
 let daemon: RunningDaemon;
+let workspace: string;
 const clients: Client[] = [];
 
 const textOf = (r: unknown) => ((r as { content: { text: string }[] }).content[0]?.text ?? '');
@@ -29,7 +31,7 @@ async function http(name?: string) {
 
 beforeAll(async () => {
   t = makeTestEnv();
-  const workspace = t.workspace('http');
+  workspace = t.workspace('http');
   writeServers(workspace, { everything: everythingEntry() });
   daemon = await startDaemon({ workspace, home: t.home, port: t.portBase + 1, heartbeatMs: 500 });
 });
@@ -59,6 +61,21 @@ describe('an SDK client over Streamable HTTP', () => {
     const health = await getHealth(daemon.port);
     expect(health.sessionsByTransport).toEqual(s.sessionsByTransport);
     expect(health.sessions).toBe(s.sessions);
+  });
+
+  it('progress comes on the call\'s own stream; a tools/list_changed on the session\'s GET stream', async () => {
+    const { client } = await http('progress');
+    const progress: number[] = [];
+    const result = await client.callTool({ name: 'everything__trigger-long-running-operation', arguments: { duration: 1, steps: 3 } }, CallToolResultSchema, {
+      onprogress: (p) => progress.push(p.progress),
+    });
+    expect(textOf(result)).toContain('completed');
+    expect(progress).toEqual([1, 2, 3]);
+    let changed = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void changed++);
+    writeServers(workspace, { everything: everythingEntry(), second: everythingEntry() });
+    await waitFor(() => changed > 0 || undefined, { what: 'tools/list_changed over HTTP', timeoutMs: 30_000 });
+    await waitFor(async () => ((await client.listTools()).tools.some((x) => x.name === 'second__echo') ? true : undefined), { what: 'the new server\'s tools' });
   });
 
   it('DELETE ends the session: it is forgotten, and its id then gets 404', async () => {
