@@ -48,12 +48,18 @@ describe('HTTP clients of a daemon under pm2', () => {
     const spawned = await spawn('list');
     const { client } = await connectHttp(spawned.port, spawned.token);
     try {
-      const res = await runCli(['list', '--json'], t.env);
-      const row = (JSON.parse(res.stdout) as ListRow[]).find((r) => r.id === spawned.id);
-      expect(row?.sessions).toEqual({ ws: 0, http: 1 });
-      const text = await runCli(['list'], { ...t.env, COLUMNS: '250' });
-      expect(text.stdout).toMatch(/SESSIONS/);
-      expect(text.stdout).toMatch(/ws 0 http 1/);
+      // `exai list` probes with a 1.5 s budget: on a busy machine one probe may miss it (not healthy, no sessions).
+      const row = await waitFor(async () => {
+        const res = await runCli(['list', '--json'], t.env);
+        const r = (JSON.parse(res.stdout) as ListRow[]).find((x) => x.id === spawned.id);
+        return r?.healthy ? r : undefined;
+      }, { what: 'a healthy list row' });
+      expect(row.sessions).toEqual({ ws: 0, http: 1 });
+      const text = await waitFor(async () => {
+        const res = await runCli(['list'], { ...t.env, COLUMNS: '250' });
+        return /ws 0 http 1/.test(res.stdout) ? res.stdout : undefined;
+      }, { what: 'the SESSIONS column' });
+      expect(text).toMatch(/SESSIONS/);
       expect((await status(client)).sessionsByTransport).toEqual({ ws: 0, http: 1 });
     } finally {
       await client.close();

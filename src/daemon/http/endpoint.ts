@@ -10,7 +10,14 @@ import type { Logger } from '../log.js';
 import { openSession, type Session } from '../session.js';
 import type { DaemonState } from '../state.js';
 import type { Gateway } from '../upstreams/gateway.js';
-import { HttpSessionTransport } from './session-transport.js';
+import type { HttpSessionTransport } from './session-transport.js';
+
+/**
+ * The SDK's HTTP transport (with @hono/node-server under it) is loaded on the first HTTP
+ * session, not at daemon start: every wake of an idle workspace would pay for it otherwise.
+ */
+let transportModule: Promise<typeof import('./session-transport.js')> | undefined;
+const loadTransport = () => (transportModule ??= import('./session-transport.js'));
 
 /** A 2025-11-25 HTTP session with no request and no open stream for this long is closed (10 min). */
 export const DEFAULT_HTTP_SESSION_IDLE_MS = 10 * 60_000;
@@ -105,6 +112,7 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
       jsonError(res, 503, -32000, 'the exai daemon is shutting down; connect again in a moment', true);
       return;
     }
+    const { HttpSessionTransport } = await loadTransport();
     let transport!: HttpSessionTransport;
     const session = await openSession(
       {
