@@ -60,7 +60,8 @@ describe('HTTP clients of a daemon under pm2', () => {
         return /ws 0 http 1/.test(res.stdout) ? res.stdout : undefined;
       }, { what: 'the SESSIONS column' });
       expect(text).toMatch(/SESSIONS/);
-      expect((await status(client)).sessionsByTransport).toEqual({ ws: 0, http: 1 });
+      // (`exai list`'s own WebSocket probe may still be closing: only the HTTP count is exact here.)
+      expect((await status(client)).sessionsByTransport.http).toBe(1);
     } finally {
       await client.close();
     }
