@@ -33,6 +33,7 @@ const COLUMNS: Column[] = [
   { header: 'STATUS' },
   { header: 'HEALTHY', dropRank: 7 },
   { header: 'UPSTREAMS', dropRank: 6 },
+  { header: 'SESSIONS', dropRank: 5 },
   { header: 'PID', dropRank: 5 },
   { header: 'UPTIME', dropRank: 4 },
   { header: 'RESTARTS', dropRank: 3 },
@@ -49,6 +50,7 @@ function cells(r: ListRow): string[] {
     r.status, // as pm2 (or the fleet) reports it, known to exai or not
     online ? (r.healthy ? 'yes' : 'no') : '-',
     upstreamCell(r),
+    r.sessions ? `ws ${r.sessions.ws} http ${r.sessions.http}` : '-',
     r.pid ? String(r.pid) : '-',
     duration(r.uptimeMs),
     String(r.restarts),

@@ -15,6 +15,7 @@ export const options = {
   workspace: { type: 'string', short: 'w' },
   port: { type: 'string' },
   client: { type: 'string', multiple: true },
+  transport: { type: 'string' },
   'no-config': { type: 'boolean' },
   restart: { type: 'boolean' },
   'idle-timeout': { type: 'string' },
@@ -89,6 +90,13 @@ export async function run(argv: string[]): Promise<number> {
       }
       return c as ClientKind;
     });
+    const transport = args.transport;
+    if (transport !== undefined && transport !== 'stdio' && transport !== 'http') {
+      throw new ExaiError('USAGE', `--transport ${JSON.stringify(transport)} is not known; use stdio or http`);
+    }
+    if (transport !== undefined && !clients.includes('claude')) {
+      throw new ExaiError('USAGE', '--transport applies to Claude Code\'s entry: give it with --client claude (other clients use the stdio shim)');
+    }
     if (args['no-config'] && clients.length) throw new ExaiError('USAGE', '--no-config and --client contradict each other; give one of them');
     const passEnv = parsePassEnvNames([process.env.EXAI_PASS_ENV ?? '', ...(args['pass-env'] ?? [])]);
     const dropEnv = parsePassEnvNames(args['drop-env'] ?? []);
@@ -101,6 +109,7 @@ export async function run(argv: string[]): Promise<number> {
       home,
       port: parsePortOption(args.port),
       clients,
+      transport,
       writeConfig: !args['no-config'],
       restart: args.restart ?? false,
       explicit: { passEnv, dropEnv, idleTimeoutMs, defaultClients: args['no-config'] ? [] : ['vscode'] },

@@ -1,5 +1,5 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import { uptimeMs, type DaemonState } from './state.js';
+import { sessionCounts, uptimeMs, type DaemonState } from './state.js';
 
 /** A tool the daemon itself serves (as opposed to one from an upstream server). */
 export interface BuiltinTool {
@@ -17,6 +17,8 @@ export interface ExaiStatus {
   version: string;
   uptimeMs: number;
   sessions: number;
+  /** `sessions` by transport: WebSocket (shims, the extension) and Streamable HTTP. */
+  sessionsByTransport: { ws: number; http: number };
   upstreams: readonly object[];
   /** Why `.exai/servers.json` is unusable; null when it is fine or absent. */
   upstreamsConfigError: string | null;
@@ -32,6 +34,7 @@ export function statusSnapshot(state: DaemonState): ExaiStatus {
     version: state.version,
     uptimeMs: uptimeMs(state),
     sessions: state.sessions.size,
+    sessionsByTransport: sessionCounts(state),
     upstreams: state.upstreams(),
     upstreamsConfigError: state.upstreamsConfigError(),
   };
@@ -41,7 +44,7 @@ const statusTool: Tool = {
   name: 'exai_status',
   title: 'exai daemon status',
   description:
-    "Status of this workspace's exai daemon: workspace folder, id, port, pid, exai version, uptime, open sessions and upstream MCP servers.",
+    "Status of this workspace's exai daemon: workspace folder, id, port, pid, exai version, uptime, open sessions (by transport) and upstream MCP servers.",
   inputSchema: { type: 'object', properties: {} },
   outputSchema: {
     type: 'object',
@@ -54,6 +57,12 @@ const statusTool: Tool = {
       version: { type: 'string', description: 'exai version' },
       uptimeMs: { type: 'integer' },
       sessions: { type: 'integer', description: 'open MCP sessions' },
+      sessionsByTransport: {
+        type: 'object',
+        description: 'open MCP sessions by transport: ws (WebSocket: shims, the VS Code extension) and http (Streamable HTTP)',
+        properties: { ws: { type: 'integer' }, http: { type: 'integer' } },
+        required: ['ws', 'http'],
+      },
       upstreams: {
         type: 'array',
         description:
@@ -78,7 +87,7 @@ const statusTool: Tool = {
     },
     // One `type` per property and no null: the JSON Schema subset every model API accepts
     // (Gemini's function declarations reject type arrays).
-    required: ['workspace', 'id', 'name', 'port', 'pid', 'version', 'uptimeMs', 'sessions', 'upstreams'],
+    required: ['workspace', 'id', 'name', 'port', 'pid', 'version', 'uptimeMs', 'sessions', 'sessionsByTransport', 'upstreams'],
   },
   annotations: { readOnlyHint: true, openWorldHint: false },
 };

@@ -135,3 +135,17 @@ function readHeartbeat(env: NodeJS.ProcessEnv): number {
   }
   return ms;
 }
+
+/**
+ * EXAI_HTTP_SESSION_IDLE_MS: how long a Streamable HTTP session may stay quiet before it
+ * expires (undefined = the default, 10 min). Meant for tests; an unusable value is ENV_INVALID.
+ */
+export function readHttpSessionIdle(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.EXAI_HTTP_SESSION_IDLE_MS;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const ms = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(ms) || ms < 100) {
+    throw invalid(`EXAI_HTTP_SESSION_IDLE_MS=${JSON.stringify(raw)} is not a duration; set an integer number of milliseconds (>= 100) or unset it`);
+  }
+  return ms;
+}

@@ -6,7 +6,7 @@ import { launchDigest, launchVariables } from '../workspace/launch-env.js';
 import { homeLayout } from '../workspace/layout.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../workspace/registry-file.js';
 import { ensureToken } from '../workspace/token.js';
-import { readDaemonConfig, readDaemonLaunch, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
+import { readDaemonConfig, readDaemonLaunch, readHttpSessionIdle, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
 import { watchIdle } from './idle.js';
 import { LOG_MAX_BYTES, logFilesToRotate, watchLogSizes } from './log-rotation.js';
 import { isLogCheck, silentLogger, writeLogCheck, type Logger } from './log.js';
@@ -26,6 +26,8 @@ export interface StartDaemonOptions {
   heartbeatMs?: number;
   headersTimeoutMs?: number;
   closeGraceMs?: number;
+  /** A Streamable HTTP session quiet this long expires (default 10 min; EXAI_HTTP_SESSION_IDLE_MS). */
+  httpSessionIdleMs?: number;
   log?: Logger;
   /** Tuning for the upstream gateway (supervision, debounce); tests shorten it. */
   upstreams?: Omit<GatewayOptions, 'workspace' | 'log'>;
@@ -65,6 +67,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<RunningD
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     headersTimeoutMs: options.headersTimeoutMs,
     closeGraceMs: options.closeGraceMs,
+    httpSessionIdleMs: options.httpSessionIdleMs,
     gateway,
   });
   // Upstreams start only once the port is ours: a daemon that cannot bind spawns nothing.
@@ -122,6 +125,8 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
       home: config.home,
       port: launch.port,
       heartbeatMs: config.heartbeatMs,
+      // Read after the launch environment is in place: tests pass it with --pass-env.
+      httpSessionIdleMs: readHttpSessionIdle(process.env),
       log,
       launch,
     });

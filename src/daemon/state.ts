@@ -11,6 +11,17 @@ export interface SessionInfo {
   requests: number;
   /** It sent `initialize`: a client, not a one-request probe (it keeps the daemon from idling). */
   initialized?: boolean;
+  /** How the client reaches it: a WebSocket (the shim, the extension) or Streamable HTTP. */
+  readonly transport: SessionTransportKind;
+}
+
+export type SessionTransportKind = 'ws' | 'http';
+
+/** Open sessions by transport, for /health, `exai_status`, `exai list` and the pm2 metrics. */
+export function sessionCounts(state: Pick<DaemonState, 'sessions'>): Record<SessionTransportKind, number> {
+  const counts = { ws: 0, http: 0 };
+  for (const s of state.sessions.values()) counts[s.transport]++;
+  return counts;
 }
 
 /**
@@ -85,6 +96,7 @@ export function healthBody(state: DaemonState): Health {
     port: state.port,
     uptimeMs: uptimeMs(state),
     sessions: state.sessions.size,
+    sessionsByTransport: sessionCounts(state),
     home: state.home,
     ...(state.launchDigest ? { spec: state.launchDigest } : {}),
   };

@@ -34,6 +34,8 @@ export interface ListRow {
   uptimeMs: number;
   healthy: boolean;
   version?: string;
+  /** Open client sessions by transport (only when healthy; `exai list`'s own probe not counted). */
+  sessions?: { ws: number; http: number };
   /** The workspace's own MCP servers, as its daemon reports them (only when healthy). */
   upstreams?: UpstreamSummary[];
   /** Why `.exai/servers.json` is unusable, when it is. */
@@ -125,6 +127,7 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       const portHolder = status !== 'online' && (await probePort(entry.port).catch(() => 'free')) !== 'free' ? await describePortHolder(entry.port) : undefined;
       let healthy = false;
       let version: string | undefined;
+      let sessions: { ws: number; http: number } | undefined;
       let daemon: DaemonStatus | undefined;
       const token = readToken(home, entry.id);
       const unset = serverVariables(home, entry.id, entry.workspace).unset;
@@ -133,6 +136,8 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
         healthy = probe.state === 'healthy';
         if (probe.state === 'healthy') {
           version = probe.health.version;
+          // /health is read before the probe opens its own session: only clients are counted.
+          sessions = probe.health.sessionsByTransport ?? { ws: probe.health.sessions, http: 0 };
           daemon = probe.status;
         }
       }
@@ -149,6 +154,7 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
         uptimeMs: status === 'online' && env?.pm_uptime ? Math.max(0, Date.now() - env.pm_uptime) : 0,
         healthy,
         ...(version ? { version } : {}),
+        ...(sessions ? { sessions } : {}),
         ...(daemon ? { upstreams: daemon.upstreams } : {}),
         ...(daemon?.upstreamsConfigError ? { upstreamsConfigError: daemon.upstreamsConfigError } : {}),
         ...(unset.length ? { unsetVariables: unset } : {}),

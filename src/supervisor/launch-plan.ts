@@ -18,6 +18,8 @@ export interface SpawnOptions {
   port?: number;
   /** `--client`: configs to write (and record) on top of those recorded. */
   clients?: readonly ClientKind[];
+  /** `--transport`: Claude Code's entry over stdio (the shim) or Streamable HTTP; undefined keeps its entry's. */
+  transport?: 'stdio' | 'http';
   /** `--no-config`: write no client config this time. */
   writeConfig?: boolean;
   /** `--restart`: restart even a healthy daemon. */

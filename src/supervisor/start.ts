@@ -369,7 +369,7 @@ async function restorePrevious(ctx: StartContext, pm2: Pm2, wasRunning: boolean)
 
 function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
   const { workspace, plan } = ctx;
-  const dirs = entrySettings(ctx.home, ctx.env);
+  const dirs = { ...entrySettings(ctx.home, ctx.env), claudeTransport: ctx.opts.transport };
   return writeRecordedConfigs({ registry: ctx.registry, workspace: workspace.path, id: workspace.id, kinds: plan.writeKinds, port, dirs, onStep: ctx.opts.onStep });
 }
 

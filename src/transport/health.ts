@@ -14,6 +14,8 @@ export interface Health {
   port: number;
   uptimeMs: number;
   sessions: number;
+  /** `sessions` by transport (daemons before Streamable HTTP leave it out). */
+  sessionsByTransport?: { ws: number; http: number };
   home?: string;
   spec?: string;
 }

@@ -4,13 +4,14 @@
  * test per client; a client that cannot be installed here is skipped with the reason, never
  * passed. Facts about each client: shared/EDITORS.md. The table at the end goes into README.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CodexAppServer, type McpServerStatus, type ToolCallResult } from './codex.js';
 import { installed, record, runClient, seconds, skippedRow, spawnScenario, UPSTREAM_TOOL, versionOf } from './support.js';
 import { runVsCode } from './vscode.js';
+import { runCli } from '../helpers/env.js';
 
 const PYTHON_CLIENT = fileURLToPath(new URL('./python_client.py', import.meta.url));
 
@@ -64,6 +65,31 @@ describe('real clients', () => {
       const pending = await runClient(claude.bin!, ['mcp', 'list'], { cwd: s.workspace, env: s.env });
       expect(pending.stdout).toMatch(/^exai: .*Pending approval/m);
       record({ client: 'Claude Code', version, connected: 'yes (approved by exai)', tools: '— (mcp list shows status only)', call: '— (needs a model)', seconds: took });
+    } finally {
+      await s.cleanup();
+    }
+  });
+
+  it('Claude Code over Streamable HTTP (`--transport http`): connected through its headersHelper, no shim, no token in a file', async ({ skip }) => {
+    const claude = need('claude', 'Claude Code (HTTP)', skip);
+    const s = await spawnScenario('claude');
+    try {
+      const res = await runCli(['spawn', '--workspace', s.workspace, '--client', 'claude', '--transport', 'http'], s.env);
+      expect(res.code, res.stderr).toBe(0);
+      writeFileSync(join(s.home, '.claude.json'), JSON.stringify({ projects: { [s.workspace]: { hasTrustDialogAccepted: true } } }));
+      const version = await versionOf(claude.bin!, s.env, s.workspace);
+      const started = Date.now();
+      const list = await runClient(claude.bin!, ['mcp', 'list'], { cwd: s.workspace, env: s.env });
+      expect(list.stdout, list.stderr).toMatch(new RegExp(`^exai: http://127\\.0\\.0\\.1:${s.port}/mcp \\(HTTP\\) - ✔ Connected$`, 'm'));
+      const took = seconds(started);
+      // The control: the same entry without its headers helper sends no token and is refused.
+      const file = join(s.workspace, '.mcp.json');
+      const config = JSON.parse(readFileSync(file, 'utf8')) as { mcpServers: { exai: { headersHelper?: string } } };
+      delete config.mcpServers.exai.headersHelper;
+      writeFileSync(file, JSON.stringify(config));
+      const refused = await runClient(claude.bin!, ['mcp', 'list'], { cwd: s.workspace, env: s.env });
+      expect(refused.stdout).not.toMatch(/^exai: .*✔ Connected$/m);
+      record({ client: 'Claude Code (HTTP)', version, connected: 'yes (headersHelper: exai token)', tools: '— (mcp list shows status only)', call: '— (needs a model)', seconds: took });
     } finally {
       await s.cleanup();
     }
