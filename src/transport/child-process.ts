@@ -89,6 +89,15 @@ export class ChildProcessTransport implements Transport {
     return this.child?.pid;
   }
 
+  /**
+   * Always null: stderr is read line by line (onStderrLine). It is here because the SDK v2
+   * client tells a stdio transport (whose silence on its version probe means a 2025-era server)
+   * from an HTTP one by `stderr` and `pid`.
+   */
+  get stderr(): null {
+    return null;
+  }
+
   /** How the process ended; undefined while it runs. */
   get exit(): ChildExit | undefined {
     return this.exitInfo;

@@ -1,22 +1,13 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import {
-  ElicitationCompleteNotificationSchema,
-  LoggingMessageNotificationSchema,
-  PromptListChangedNotificationSchema,
-  ResourceListChangedNotificationSchema,
-  ResourceUpdatedNotificationSchema,
-  ToolListChangedNotificationSchema,
-  type ServerCapabilities,
-  type ServerNotification,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { errorMessage } from '../../common/errors.js';
-import type { ChildProcessTransport } from '../../transport/child-process.js';
+import { SpawnError, type ChildProcessTransport } from '../../transport/child-process.js';
 import { INTERNAL_ERROR, WireRequestError, asSdkMessage, type WireMessage } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
 import { emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
 import type { KnownCatalog } from './catalog-cache.js';
 import type { Lifecycle, UpstreamSpec } from './config.js';
-import { describeStartError, initialize, launch, terminate } from './launch.js';
+import { eraName, eraPlan, withEnvelope, type EraPlan, type UpstreamClient } from './era.js';
+import { describeStartError, initialize, launch, probeKilledIt, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 import { StateWaiters } from './waiters.js';
 
@@ -47,6 +38,8 @@ export interface UpstreamStatus {
   tools: number;
   prompts: number;
   resources: number;
+  /** The MCP revision exai speaks to it (`2025-11-25` or `2026-07-28`); null while never connected. */
+  protocol: string | null;
   /** Why it last stopped or failed to start, one line; null while it never did. */
   lastError: string | null;
   /** The last stderr lines of the process, oldest first. */
@@ -77,7 +70,7 @@ export interface UpstreamEvents {
  */
 export class Upstream {
   private _state: UpstreamState = 'stopped';
-  private client: Client | undefined;
+  private client: UpstreamClient | undefined;
   private transport: ChildProcessTransport | undefined;
   /** Bumped by every attempt and by stop(): events from an older attempt are ignored. */
   private generation = 0;
@@ -160,6 +153,7 @@ export class Upstream {
       tools: catalog.tools.length,
       prompts: catalog.prompts.length,
       resources: catalog.resources.length,
+      protocol: eraName(this._known?.era) ?? null,
       lastError: this._lastError,
       stderrTail: [...this.stderrTail],
     };
@@ -242,7 +236,9 @@ export class Upstream {
   async send(message: WireMessage): Promise<void> {
     const transport = this.transport;
     if (!transport || transport.exit) throw this.unavailable();
-    await transport.send(asSdkMessage(message));
+    // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta.
+    const envelope = this.client?.envelope();
+    await transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : message));
   }
 
   /** How the process ended last, for "exited during the call" errors; undefined while it runs. */
@@ -283,44 +279,90 @@ export class Upstream {
     this.restartTimer = undefined;
     this.lastExit = undefined;
     this.setState(state);
-    const current = () => generation === this.generation;
-    const launched = launch(this.spec, this.options, {
-      log: this.log,
-      onStderrLine: (line) => this.onStderr(line),
-      intercept: (message) => current() && this.events.onMessage(this, message),
-    });
-    if ('error' in launched) {
-      this.generation++;
-      this.crashed(`failed to start: ${launched.error}`);
-      return;
+    const started = Date.now();
+    const plan = eraPlan(this.spec.protocol, this._known?.era, this.options.startTimeoutMs);
+    let failure = await this.connect(generation, plan);
+    if (failure?.probeKilledIt && generation === this.generation) {
+      // It exited on the server/discover probe (servers that end on any request before
+      // initialize): a legacy server. Start it again and initialize it right away.
+      this.log.info(`upstream ${this.name}: exited on the server/discover probe; starting it again with initialize`);
+      const left = Math.max(1_000, this.options.startTimeoutMs - (Date.now() - started));
+      failure = await this.connect(generation, eraPlan(this.spec.protocol, undefined, left, true));
+      if (failure) failure.detail = `it answered neither server/discover (it exited on it) nor initialize (${failure.detail})`;
+    } else if (failure?.unanswered && plan.how === 'probe') {
+      failure.detail = `it answered neither server/discover nor initialize (${failure.detail})`;
     }
+    if (!failure || generation !== this.generation) return;
+    // A remembered era that no longer holds (the server was replaced): probe on the next start.
+    if (plan.how === 'cached' && this._known) this._known = { ...this._known, era: undefined };
+    this.generation++;
+    this.crashed(`failed to start: ${failure.detail}`);
+  }
+
+  /**
+   * One spawn and connect in `plan`'s era. Undefined when it came up (state `up`) or a newer
+   * attempt took over; otherwise why it failed, with the process already being stopped.
+   */
+  private async connect(generation: number, plan: EraPlan): Promise<{ detail: string; probeKilledIt: boolean; unanswered: boolean } | undefined> {
+    const current = () => generation === this.generation;
+    const launched = launch(
+      this.spec,
+      this.options,
+      {
+        log: this.log,
+        onStderrLine: (line) => this.onStderr(line),
+        intercept: (message) => current() && this.events.onMessage(this, message),
+      },
+      plan,
+    );
+    if ('error' in launched) return { detail: launched.error, probeKilledIt: false, unanswered: false };
     const { client, transport } = launched;
     this.wire(client, generation);
     this.client = client;
     this.transport = transport;
     client.onclose = () => {
-      if (current()) this.onClosed(transport);
+      if (current() && this.client === client) this.onClosed(transport);
     };
     try {
-      const { capabilities, catalog } = await initialize(client, transport, this.options.startTimeoutMs);
-      if (!current()) return;
-      this._known = { catalog, capabilities, instructions: client.getInstructions() };
+      const timeoutMs = typeof plan.connect.timeout === 'number' ? plan.connect.timeout : this.options.startTimeoutMs;
+      const { capabilities, catalog, era } = await initialize(client, transport, timeoutMs, plan);
+      if (!current()) return undefined;
+      this._known = { catalog, capabilities, instructions: client.getInstructions(), era };
       this.lastUsedAt = Date.now();
       this.log.info(
-        `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
+        `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; MCP ${eraName(era)}${plan.how === 'probe' ? ', probed' : ''}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
       );
       this.setState('up');
+      if (era.kind === 'modern') this.listenForChanges(client, capabilities, generation);
+      return undefined;
     } catch (err) {
-      if (!current()) return;
+      if (!current()) return undefined;
       const detail = describeStartError(err, this.spec.command, transport);
       // A failed start is a crash like any other; make sure the process is gone before retrying.
-      this.generation++;
       this.client = undefined;
       this.transport = undefined;
       this.lastExit = transport.exit;
       void terminate(client, transport);
-      this.crashed(`failed to start: ${detail}`);
+      // Still running, and no start error: it did not answer (in time, or usably).
+      const unanswered = transport.exit === undefined && !(err instanceof SpawnError);
+      return { detail, probeKilledIt: plan.how === 'probe' && probeKilledIt(err, transport), unanswered };
     }
+  }
+
+  /**
+   * A 2026-07-28 server announces list changes only on a `subscriptions/listen` stream: open
+   * one for the lists it says change, so its notifications reach the handlers wire() set.
+   */
+  private listenForChanges(client: UpstreamClient, caps: ServerCapabilities, generation: number): void {
+    const filter = {
+      ...(caps.tools?.listChanged ? { toolsListChanged: true } : {}),
+      ...(caps.prompts?.listChanged ? { promptsListChanged: true } : {}),
+      ...(caps.resources?.listChanged ? { resourcesListChanged: true } : {}),
+    };
+    if (Object.keys(filter).length === 0) return;
+    client.listen(filter).catch((err: unknown) => {
+      if (generation === this.generation) this.log.warn(`upstream ${this.name}: could not listen for its list changes: ${errorMessage(err)}`);
+    });
   }
 
   private onClosed(transport: ChildProcessTransport): void {
@@ -353,20 +395,21 @@ export class Upstream {
     }, delay);
   }
 
-  private wire(client: Client, generation: number): void {
+  private wire(client: UpstreamClient, generation: number): void {
     const current = () => generation === this.generation;
     client.onerror = (err) => {
       if (current()) this.log.warn(`upstream ${this.name}: ${errorMessage(err)}`);
     };
-    const notify = (n: ServerNotification) => {
-      if (current()) this.events.onNotification(this, n);
+    // The SDK v2 types of these notifications are the same JSON as v1's ServerNotification.
+    const notify = (n: unknown) => {
+      if (current()) this.events.onNotification(this, n as ServerNotification);
     };
-    client.setNotificationHandler(LoggingMessageNotificationSchema, notify);
-    client.setNotificationHandler(ResourceUpdatedNotificationSchema, notify);
-    client.setNotificationHandler(ElicitationCompleteNotificationSchema, notify);
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.refresh('tools', generation));
-    client.setNotificationHandler(PromptListChangedNotificationSchema, () => this.refresh('prompts', generation));
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, () => this.refresh('resources', generation));
+    client.setNotificationHandler('notifications/message', notify);
+    client.setNotificationHandler('notifications/resources/updated', notify);
+    client.setNotificationHandler('notifications/elicitation/complete', notify);
+    client.setNotificationHandler('notifications/tools/list_changed', () => this.refresh('tools', generation));
+    client.setNotificationHandler('notifications/prompts/list_changed', () => this.refresh('prompts', generation));
+    client.setNotificationHandler('notifications/resources/list_changed', () => this.refresh('resources', generation));
   }
 
   /** Re-reads one part of the catalog after a list_changed; bursts collapse into one re-read. */

@@ -1,0 +1,77 @@
+/**
+ * Which MCP era exai speaks to an upstream (DESIGN.md "Protocol eras"). The SDK v2 client does
+ * the negotiation (`versionNegotiation`, `connect({ prior })`); this module only decides what to
+ * ask it for: `"protocol"` from servers.json, else the verdict remembered with the cached
+ * catalog, else a probe (`auto`: `server/discover`, falling back to `initialize`).
+ */
+import { Client, type PriorDiscovery } from '@modelcontextprotocol/client';
+import type { ConnectOptions, VersionNegotiationOptions } from '@modelcontextprotocol/client';
+import type { WireMessage } from '../../transport/jsonrpc.js';
+import type { UpstreamProtocol } from './config.js';
+
+export type { PriorDiscovery } from '@modelcontextprotocol/client';
+
+export const MODERN_PROTOCOL_VERSION = '2026-07-28';
+export const LEGACY_PROTOCOL_VERSION = '2025-11-25';
+
+/** What one connect asks the SDK client for. */
+export interface EraPlan {
+  /** One word for logs: how the era is chosen this time. */
+  readonly how: 'probe' | 'pinned' | 'cached';
+  readonly negotiation: VersionNegotiationOptions | undefined;
+  readonly connect: ConnectOptions;
+}
+
+/**
+ * The plan for one start. A cached verdict is used only while it agrees with `"protocol"`;
+ * `forceLegacy` is the second attempt of an `auto` start whose probe the server did not survive
+ * (servers that exit on any request before `initialize`).
+ */
+export function eraPlan(protocol: UpstreamProtocol, cached: PriorDiscovery | undefined, timeoutMs: number, forceLegacy = false): EraPlan {
+  const timeout = { timeout: timeoutMs };
+  if (forceLegacy || protocol === LEGACY_PROTOCOL_VERSION) return { how: forceLegacy ? 'probe' : 'pinned', negotiation: undefined, connect: { ...timeout, prior: { kind: 'legacy' } } };
+  if (cached && (protocol === 'auto' || cached.kind === 'modern')) {
+    return { how: 'cached', negotiation: undefined, connect: { ...timeout, prior: cached } };
+  }
+  if (protocol === MODERN_PROTOCOL_VERSION) {
+    return { how: 'pinned', negotiation: { mode: { pin: MODERN_PROTOCOL_VERSION } }, connect: timeout };
+  }
+  // A stdio server that stays silent on the probe is a legacy one (the SDK's rule); it must leave
+  // time for initialize within the start timeout.
+  const probeMs = Math.max(500, Math.min(5_000, Math.floor(timeoutMs / 3)));
+  return { how: 'probe', negotiation: { mode: 'auto', probe: { timeoutMs: probeMs } }, connect: timeout };
+}
+
+/** The verdict to remember with the catalog after a connect succeeded. */
+export function verdictOf(client: Client): PriorDiscovery {
+  const discover = client.getDiscoverResult();
+  return client.getProtocolEra() === 'modern' && discover ? { kind: 'modern', discover } : { kind: 'legacy' };
+}
+
+/** `2026-07-28` or `2025-11-25`-era name of a verdict, for logs and exai_status. */
+export function eraName(verdict: PriorDiscovery | undefined): string | undefined {
+  if (!verdict) return undefined;
+  return verdict.kind === 'modern' ? MODERN_PROTOCOL_VERSION : LEGACY_PROTOCOL_VERSION;
+}
+
+/**
+ * exai's client of one upstream. The gateway writes sessions' requests to the upstream without
+ * the SDK; on a 2026-07-28 connection each needs the per-request `_meta` envelope the SDK
+ * attaches to its own (protocol version, client info, client capabilities): `envelope()` lends it.
+ */
+export class UpstreamClient extends Client {
+  envelope(): Readonly<Record<string, unknown>> | undefined {
+    return this._outboundMetaEnvelope();
+  }
+}
+
+/**
+ * The message with exai's envelope in `params._meta` (replacing a 2026 session's own: exai is
+ * the upstream's client, with its own capabilities). Responses pass unchanged.
+ */
+export function withEnvelope(message: WireMessage, envelope: Readonly<Record<string, unknown>>): WireMessage {
+  if (!('method' in message)) return message;
+  const params = message.params ?? {};
+  const meta = typeof params._meta === 'object' && params._meta !== null ? (params._meta as Record<string, unknown>) : {};
+  return { ...message, params: { ...params, _meta: { ...meta, ...envelope } } };
+}
