@@ -7,6 +7,7 @@ import { errorMessage } from '../common/errors.js';
 import { INVALID_PARAMS, WireRequestError } from '../transport/jsonrpc.js';
 import { WebSocketServerTransport } from '../transport/ws-server.js';
 import { builtinTools } from './builtins.js';
+import { EraTransport } from './era-session.js';
 import type { Logger } from './log.js';
 import type { DaemonState, SessionInfo } from './state.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from './upstreams/gateway.js';
@@ -81,7 +82,8 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
 
   state.sessions.set(id, info);
   state.counters.sessionsOpened++;
-  detach = await serveSession(server, transport, state, gateway);
+  // The opening message chooses the session's era (2025-11-25 or 2026-07-28; era-session.ts).
+  detach = await serveSession(server, new EraTransport(transport), state, gateway);
   return {
     id,
     server,

@@ -1,0 +1,113 @@
+/**
+ * Sessions of both MCP eras through exai (issue 20, DESIGN.md "Protocol eras"): the SDK v2
+ * client pinned to 2026-07-28 and in `auto`, and the v1 client (2025-11-25), each launched
+ * from the `.vscode/mcp.json` exai wrote with a strict client's environment, against upstreams
+ * of both eras (SDK v2 fixtures and server-everything). Real pm2, daemon, shim and servers.
+ */
+import { join } from 'node:path';
+import { Client as ClientV2 } from '@modelcontextprotocol/client';
+import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/stdio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
+import { ROOT, makeTestEnv, runCli, type TestEnv } from './helpers/env.js';
+import { connectStrict, exaiStatus, strictEnv, writtenEntry } from './helpers/strict-client.js';
+import { dualEntry, modernEntry } from './helpers/eras.js';
+import { everythingEntry, textOf, writeServers } from './upstreams-helpers.js';
+
+let t: TestEnv;
+let ws: string;
+let home: string;
+beforeAll(async () => {
+  t = makeTestEnv();
+  ws = t.workspace('eras-sessions');
+  home = join(t.dir, 'client-home');
+  writeServers(ws, { modern: modernEntry(), dual: dualEntry(), everything: everythingEntry() });
+  const res = await runCli(['spawn', '--workspace', ws, '--json'], t.env);
+  expect(res.code, res.stderr).toBe(0);
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+type Mode = 'auto' | { pin: string };
+
+/** A v2 SDK client launched exactly from the written entry, in a strict environment. */
+async function connectV2(mode: Mode): Promise<{ client: ClientV2; close(): Promise<void>; stderr: () => string }> {
+  const entry = writtenEntry(ws);
+  const transport = new StdioV2({ command: entry.command, args: entry.args, env: strictEnv(entry, home), stderr: 'pipe', cwd: ROOT });
+  let stderr = '';
+  transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  const client = new ClientV2({ name: 'v2-client', version: '0.0.0' }, { versionNegotiation: { mode } });
+  await client.connect(transport);
+  return { client, close: () => client.close(), stderr: () => stderr };
+}
+
+const UPSTREAM_TOOLS = ['modern__echo', 'dual__echo', 'everything__echo'];
+
+describe('sessions of both eras', () => {
+  for (const mode of [{ pin: '2026-07-28' }, 'auto'] as Mode[]) {
+    it(`a v2 client (${JSON.stringify(mode)}) gets a 2026-07-28 session: it lists and calls built-in and upstream tools of both eras`, async () => {
+      const c = await connectV2(mode);
+      try {
+        expect(c.client.getProtocolEra()).toBe('modern');
+        expect(c.client.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+        expect(c.client.getInstructions()).toContain('modern-fixture instructions');
+        const names = (await c.client.listTools()).tools.map((tool) => tool.name);
+        expect(names).toEqual(expect.arrayContaining(['exai_status', ...UPSTREAM_TOOLS]));
+        const status = await c.client.callTool({ name: 'exai_status', arguments: {} });
+        const upstreams = (status.structuredContent as { upstreams: UpstreamStatus[] }).upstreams;
+        expect(Object.fromEntries(upstreams.map((u) => [u.name, u.protocol]))).toEqual({ modern: '2026-07-28', dual: '2026-07-28', everything: '2025-11-25' });
+        expect(textOf(await c.client.callTool({ name: 'modern__echo', arguments: { text: 'm' } }))).toBe('modern-fixture (modern) echo: m');
+        expect(textOf(await c.client.callTool({ name: 'everything__echo', arguments: { message: 'e' } }))).toContain('e');
+      } finally {
+        await c.close();
+      }
+    });
+  }
+
+  it('a 2025 client (SDK v1) still gets a 2025-11-25 session, with the 2026-07-28-only server tools in it', async () => {
+    const s = await connectStrict(writtenEntry(ws), home);
+    try {
+      expect(s.client.getServerVersion()?.name).toBe('exai');
+      const names = (await s.client.listTools()).tools.map((tool) => tool.name);
+      expect(names).toEqual(expect.arrayContaining(['exai_status', ...UPSTREAM_TOOLS]));
+      expect(textOf(await s.client.callTool({ name: 'modern__echo', arguments: { text: 'old' } }))).toBe('modern-fixture (modern) echo: old');
+      expect(textOf(await s.client.callTool({ name: 'dual__echo', arguments: { text: 'old' } }))).toBe('dual-fixture (modern) echo: old');
+      const status = await exaiStatus(s.client);
+      expect(status.sessions).toBeGreaterThanOrEqual(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a 2026-07-28 session and a 2025 one side by side call the same upstream', async () => {
+    const [modern, legacy] = await Promise.all([connectV2({ pin: '2026-07-28' }), connectStrict(writtenEntry(ws), home)]);
+    try {
+      const [a, b] = await Promise.all([
+        modern.client.callTool({ name: 'dual__echo', arguments: { text: 'new' } }),
+        legacy.client.callTool({ name: 'dual__echo', arguments: { text: 'old' } }),
+      ]);
+      expect(textOf(a)).toBe('dual-fixture (modern) echo: new');
+      expect(textOf(b)).toBe('dual-fixture (modern) echo: old');
+    } finally {
+      await Promise.all([modern.close(), legacy.close()]);
+    }
+  });
+
+  it('a 2026-07-28 client goes on after the daemon restarts, with nothing to replay', async () => {
+    const c = await connectV2({ pin: '2026-07-28' });
+    try {
+      const before = await c.client.callTool({ name: 'exai_status', arguments: {} });
+      const pidBefore = (before.structuredContent as { pid: number }).pid;
+      const res = await runCli(['restart', '--workspace', ws, '--json'], t.env);
+      expect(res.code, res.stderr).toBe(0);
+      // The shim reconnects to the new daemon; the next request opens a 2026-07-28 session there.
+      const after = await c.client.callTool({ name: 'exai_status', arguments: {} });
+      expect((after.structuredContent as { pid: number }).pid).not.toBe(pidBefore);
+      expect(textOf(await c.client.callTool({ name: 'modern__echo', arguments: { text: 'again' } }))).toBe('modern-fixture (modern) echo: again');
+      expect(c.stderr()).not.toMatch(/replayed/);
+    } finally {
+      await c.close();
+    }
+  });
+});
