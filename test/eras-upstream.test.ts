@@ -9,7 +9,7 @@ import type { Gateway } from '../src/daemon/upstreams/gateway.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
 import { INTOLERANT_SERVER, dualEntry, modernEntry } from './helpers/eras.js';
-import { everythingEntry, harness, textOf, writeServers } from './upstreams-helpers.js';
+import { everythingEntry, harness, openSession, textOf, writeServers } from './upstreams-helpers.js';
 
 
 let t: TestEnv;
@@ -115,5 +115,48 @@ describe('upstreams of both eras', () => {
       timeoutMs: 20_000,
     });
     expect(failed.lastError).toMatch(/protocol version|2026-07-28/i);
+  });
+
+  it('a 2025 session gets progress from a 2026-07-28 server, cancels its call, and answers its input_required as an elicitation', async () => {
+    const ws = t.workspace('eras-translate');
+    writeServers(ws, { modern: modernEntry() });
+    const gateway = h.startGateway(ws);
+    await settledUp(gateway, ['modern']);
+    const asked: unknown[] = [];
+    const s = await openSession(gateway, {
+      onElicit: () => {
+        asked.push('name');
+        return { action: 'accept', content: { name: 'Ada' } };
+      },
+    });
+    cleanups.push(() => s.close());
+
+    const progress: number[] = [];
+    const done = await s.client.callTool({ name: 'modern__slow', arguments: { steps: 3, ms: 10 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    expect(textOf(done)).toBe('slept 10');
+    expect(progress).toEqual([1, 2, 3]);
+
+    const controller = new AbortController();
+    let started!: () => void;
+    const reached = new Promise<void>((resolve) => (started = resolve));
+    const call = s.client.callTool({ name: 'modern__slow', arguments: { steps: 1, ms: 60_000 } }, undefined, { signal: controller.signal, onprogress: () => started() });
+    await reached;
+    controller.abort('user pressed stop');
+    await expect(call).rejects.toThrow();
+    await waitFor(() => (upstream(gateway, 'modern').stderrTail.includes('modern-fixture: slow was cancelled') ? true : undefined), { what: 'the server to see the cancel' });
+
+    // The server answers input_required; exai asks the session (elicitation/create) and retries.
+    expect(textOf(await s.client.callTool({ name: 'modern__ask', arguments: {} }))).toBe('hello Ada');
+    expect(asked).toEqual(['name']);
+  });
+
+  it('a declined elicitation reaches the 2026-07-28 server as the answer it retries with', async () => {
+    const ws = t.workspace('eras-decline');
+    writeServers(ws, { modern: modernEntry() });
+    const gateway = h.startGateway(ws);
+    await settledUp(gateway, ['modern']);
+    const s = await openSession(gateway, { onElicit: () => ({ action: 'decline' }) });
+    cleanups.push(() => s.close());
+    expect(textOf(await s.client.callTool({ name: 'modern__ask', arguments: {} }))).toBe('no name (decline)');
   });
 });

@@ -42,6 +42,37 @@ export function eraPlan(protocol: UpstreamProtocol, cached: PriorDiscovery | und
   return { how: 'probe', negotiation: { mode: 'auto', probe: { timeoutMs: probeMs } }, connect: timeout };
 }
 
+/** Why one start failed: `probeKilledIt` when it exited on the probe, `unanswered` when it stayed up without answering. */
+export interface StartFailure {
+  detail: string;
+  probeKilledIt: boolean;
+  unanswered: boolean;
+}
+
+/**
+ * One start in `plan`'s era. An `auto` start whose server exited on the `server/discover` probe
+ * (servers that end on any request before initialize) is a 2025 server: it gets a second start,
+ * initialized at once, when `again()` agrees. A failure names both attempts of a probe.
+ */
+export async function startInEra(
+  plan: EraPlan,
+  protocol: UpstreamProtocol,
+  startTimeoutMs: number,
+  connect: (plan: EraPlan) => Promise<StartFailure | undefined>,
+  again: () => boolean,
+): Promise<StartFailure | undefined> {
+  const started = Date.now();
+  const failure = await connect(plan);
+  if (failure?.probeKilledIt && again()) {
+    const left = Math.max(1_000, startTimeoutMs - (Date.now() - started));
+    const second = await connect(eraPlan(protocol, undefined, left, true));
+    if (second) second.detail = `it answered neither server/discover (it exited on it) nor initialize (${second.detail})`;
+    return second;
+  }
+  if (failure?.unanswered && plan.how === 'probe') failure.detail = `it answered neither server/discover nor initialize (${failure.detail})`;
+  return failure;
+}
+
 /** The verdict to remember with the catalog after a connect succeeded. */
 export function verdictOf(client: Client): PriorDiscovery {
   const discover = client.getDiscoverResult();
@@ -52,6 +83,20 @@ export function verdictOf(client: Client): PriorDiscovery {
 export function eraName(verdict: PriorDiscovery | undefined): string | undefined {
   if (!verdict) return undefined;
   return verdict.kind === 'modern' ? MODERN_PROTOCOL_VERSION : LEGACY_PROTOCOL_VERSION;
+}
+
+/**
+ * A 2026-07-28 server announces list changes only on a `subscriptions/listen` stream: opens one
+ * for the lists it says change (their notifications reach the client's handlers); undefined
+ * when it announces none.
+ */
+export function listenForListChanges(client: Client, caps: { tools?: { listChanged?: boolean }; prompts?: { listChanged?: boolean }; resources?: { listChanged?: boolean } }): Promise<unknown> | undefined {
+  const filter = {
+    ...(caps.tools?.listChanged ? { toolsListChanged: true } : {}),
+    ...(caps.prompts?.listChanged ? { promptsListChanged: true } : {}),
+    ...(caps.resources?.listChanged ? { resourcesListChanged: true } : {}),
+  };
+  return Object.keys(filter).length === 0 ? undefined : client.listen(filter);
 }
 
 /**

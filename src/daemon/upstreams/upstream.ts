@@ -5,46 +5,19 @@ import { INTERNAL_ERROR, WireRequestError, asSdkMessage, type WireMessage } from
 import type { Logger } from '../log.js';
 import { emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
 import type { KnownCatalog } from './catalog-cache.js';
-import type { Lifecycle, UpstreamSpec } from './config.js';
-import { eraName, eraPlan, withEnvelope, type EraPlan, type UpstreamClient } from './era.js';
+import type { UpstreamSpec } from './config.js';
+import { eraName, eraPlan, listenForListChanges, startInEra, withEnvelope, type EraPlan, type StartFailure, type UpstreamClient } from './era.js';
+import { inputRoundsOf, type InputRounds } from './input-rounds.js';
 import { describeStartError, initialize, launch, probeKilledIt, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
+import type { UpstreamState, UpstreamStatus } from './upstream-status.js';
 import { StateWaiters } from './waiters.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
+export type { UpstreamState, UpstreamStatus } from './upstream-status.js';
 
 export type { Catalog, CatalogKind } from './catalog.js';
 export { UPSTREAM_CLIENT_CAPABILITIES } from './launch.js';
-
-/**
- * A requested stop leads to `stopped` (servers.json edits, daemon shutdown) or `idle` (not
- * running, started by the next request routed to it: a lazy upstream before its first use, or
- * any upstream after its idleTimeout); a crash leads to `restarting`, or `failed` when crashes
- * repeat.
- */
-export type UpstreamState = 'starting' | 'up' | 'restarting' | 'failed' | 'stopped' | 'idle';
-
-/** What `exai_status` (and through it `exai list`/`doctor`) shows for one upstream. */
-export interface UpstreamStatus {
-  name: string;
-  state: UpstreamState;
-  lifecycle: Lifecycle;
-  /** Stops after this long unused (ms); 0 = never. */
-  idleTimeoutMs: number;
-  pid: number | null;
-  /** Restarts after crashes since this configuration was applied. */
-  restarts: number;
-  /** What it offers: while it is not running (idle), what it offered when it last ran (the catalog cache). */
-  tools: number;
-  prompts: number;
-  resources: number;
-  /** The MCP revision exai speaks to it (`2025-11-25` or `2026-07-28`); null while never connected. */
-  protocol: string | null;
-  /** Why it last stopped or failed to start, one line; null while it never did. */
-  lastError: string | null;
-  /** The last stderr lines of the process, oldest first. */
-  stderrTail: string[];
-}
 
 /** How the gateway hears from an upstream. */
 export interface UpstreamEvents {
@@ -71,6 +44,8 @@ export interface UpstreamEvents {
 export class Upstream {
   private _state: UpstreamState = 'stopped';
   private client: UpstreamClient | undefined;
+  /** The input rounds of calls from 2025 sessions, while it is a 2026-07-28 server (input-rounds.ts). */
+  private rounds: InputRounds | undefined;
   private transport: ChildProcessTransport | undefined;
   /** Bumped by every attempt and by stop(): events from an older attempt are ignored. */
   private generation = 0;
@@ -236,6 +211,7 @@ export class Upstream {
   async send(message: WireMessage): Promise<void> {
     const transport = this.transport;
     if (!transport || transport.exit) throw this.unavailable();
+    if (this.rounds?.sending(message)) return;
     // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta.
     const envelope = this.client?.envelope();
     await transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : message));
@@ -279,19 +255,12 @@ export class Upstream {
     this.restartTimer = undefined;
     this.lastExit = undefined;
     this.setState(state);
-    const started = Date.now();
     const plan = eraPlan(this.spec.protocol, this._known?.era, this.options.startTimeoutMs);
-    let failure = await this.connect(generation, plan);
-    if (failure?.probeKilledIt && generation === this.generation) {
-      // It exited on the server/discover probe (servers that end on any request before
-      // initialize): a legacy server. Start it again and initialize it right away.
+    const failure = await startInEra(plan, this.spec.protocol, this.options.startTimeoutMs, (next) => this.connect(generation, next), () => {
+      if (generation !== this.generation) return false;
       this.log.info(`upstream ${this.name}: exited on the server/discover probe; starting it again with initialize`);
-      const left = Math.max(1_000, this.options.startTimeoutMs - (Date.now() - started));
-      failure = await this.connect(generation, eraPlan(this.spec.protocol, undefined, left, true));
-      if (failure) failure.detail = `it answered neither server/discover (it exited on it) nor initialize (${failure.detail})`;
-    } else if (failure?.unanswered && plan.how === 'probe') {
-      failure.detail = `it answered neither server/discover nor initialize (${failure.detail})`;
-    }
+      return true;
+    });
     if (!failure || generation !== this.generation) return;
     // A remembered era that no longer holds (the server was replaced): probe on the next start.
     if (plan.how === 'cached' && this._known) this._known = { ...this._known, era: undefined };
@@ -303,15 +272,17 @@ export class Upstream {
    * One spawn and connect in `plan`'s era. Undefined when it came up (state `up`) or a newer
    * attempt took over; otherwise why it failed, with the process already being stopped.
    */
-  private async connect(generation: number, plan: EraPlan): Promise<{ detail: string; probeKilledIt: boolean; unanswered: boolean } | undefined> {
+  private async connect(generation: number, plan: EraPlan): Promise<StartFailure | undefined> {
     const current = () => generation === this.generation;
+    this.rounds = undefined;
+    const rounds = inputRoundsOf(this, (message) => this.events.onMessage(this, message));
     const launched = launch(
       this.spec,
       this.options,
       {
         log: this.log,
         onStderrLine: (line) => this.onStderr(line),
-        intercept: (message) => current() && this.events.onMessage(this, message),
+        intercept: (message) => current() && ((this.rounds === rounds && rounds.received(message)) || this.events.onMessage(this, message)),
       },
       plan,
     );
@@ -328,12 +299,17 @@ export class Upstream {
       const { capabilities, catalog, era } = await initialize(client, transport, timeoutMs, plan);
       if (!current()) return undefined;
       this._known = { catalog, capabilities, instructions: client.getInstructions(), era };
+      if (era.kind === 'modern') this.rounds = rounds;
       this.lastUsedAt = Date.now();
       this.log.info(
         `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; MCP ${eraName(era)}${plan.how === 'probe' ? ', probed' : ''}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
       );
       this.setState('up');
-      if (era.kind === 'modern') this.listenForChanges(client, capabilities, generation);
+      if (era.kind === 'modern') {
+        listenForListChanges(client, capabilities)?.catch((err: unknown) => {
+          if (current()) this.log.warn(`upstream ${this.name}: could not listen for its list changes: ${errorMessage(err)}`);
+        });
+      }
       return undefined;
     } catch (err) {
       if (!current()) return undefined;
@@ -347,22 +323,6 @@ export class Upstream {
       const unanswered = transport.exit === undefined && !(err instanceof SpawnError);
       return { detail, probeKilledIt: plan.how === 'probe' && probeKilledIt(err, transport), unanswered };
     }
-  }
-
-  /**
-   * A 2026-07-28 server announces list changes only on a `subscriptions/listen` stream: open
-   * one for the lists it says change, so its notifications reach the handlers wire() set.
-   */
-  private listenForChanges(client: UpstreamClient, caps: ServerCapabilities, generation: number): void {
-    const filter = {
-      ...(caps.tools?.listChanged ? { toolsListChanged: true } : {}),
-      ...(caps.prompts?.listChanged ? { promptsListChanged: true } : {}),
-      ...(caps.resources?.listChanged ? { resourcesListChanged: true } : {}),
-    };
-    if (Object.keys(filter).length === 0) return;
-    client.listen(filter).catch((err: unknown) => {
-      if (generation === this.generation) this.log.warn(`upstream ${this.name}: could not listen for its list changes: ${errorMessage(err)}`);
-    });
   }
 
   private onClosed(transport: ChildProcessTransport): void {
