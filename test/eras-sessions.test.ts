@@ -9,7 +9,7 @@ import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
-import { ROOT, makeTestEnv, runCli, type TestEnv } from './helpers/env.js';
+import { ROOT, makeTestEnv, runCli, waitFor, type TestEnv } from './helpers/env.js';
 import { connectStrict, exaiStatus, strictEnv, writtenEntry } from './helpers/strict-client.js';
 import { dualEntry, modernEntry } from './helpers/eras.js';
 import { everythingEntry, textOf, writeServers } from './upstreams-helpers.js';
@@ -21,7 +21,7 @@ beforeAll(async () => {
   t = makeTestEnv();
   ws = t.workspace('eras-sessions');
   home = join(t.dir, 'client-home');
-  writeServers(ws, { modern: modernEntry(), dual: dualEntry(), everything: everythingEntry() });
+  writeServers(ws, { modern: modernEntry(), dual: dualEntry(), everything: everythingEntry(), old: dualEntry({ protocol: '2025-11-25' }) });
   const res = await runCli(['spawn', '--workspace', ws, '--json'], t.env);
   expect(res.code, res.stderr).toBe(0);
 });
@@ -32,12 +32,13 @@ afterAll(async () => {
 type Mode = 'auto' | { pin: string };
 
 /** A v2 SDK client launched exactly from the written entry, in a strict environment. */
-async function connectV2(mode: Mode): Promise<{ client: ClientV2; close(): Promise<void>; stderr: () => string }> {
+async function connectV2(mode: Mode, onElicit?: () => { action: 'accept' | 'decline'; content?: Record<string, string> }): Promise<{ client: ClientV2; close(): Promise<void>; stderr: () => string }> {
   const entry = writtenEntry(ws);
   const transport = new StdioV2({ command: entry.command, args: entry.args, env: strictEnv(entry, home), stderr: 'pipe', cwd: ROOT });
   let stderr = '';
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  const client = new ClientV2({ name: 'v2-client', version: '0.0.0' }, { versionNegotiation: { mode } });
+  const client = new ClientV2({ name: 'v2-client', version: '0.0.0' }, { versionNegotiation: { mode }, ...(onElicit ? { capabilities: { elicitation: { form: {} } } } : {}) });
+  if (onElicit) client.setRequestHandler('elicitation/create', async () => onElicit());
   await client.connect(transport);
   return { client, close: () => client.close(), stderr: () => stderr };
 }
@@ -56,7 +57,7 @@ describe('sessions of both eras', () => {
         expect(names).toEqual(expect.arrayContaining(['exai_status', ...UPSTREAM_TOOLS]));
         const status = await c.client.callTool({ name: 'exai_status', arguments: {} });
         const upstreams = (status.structuredContent as { upstreams: UpstreamStatus[] }).upstreams;
-        expect(Object.fromEntries(upstreams.map((u) => [u.name, u.protocol]))).toEqual({ modern: '2026-07-28', dual: '2026-07-28', everything: '2025-11-25' });
+        expect(Object.fromEntries(upstreams.map((u) => [u.name, u.protocol]))).toEqual({ modern: '2026-07-28', dual: '2026-07-28', everything: '2025-11-25', old: '2025-11-25' });
         expect(textOf(await c.client.callTool({ name: 'modern__echo', arguments: { text: 'm' } }))).toBe('modern-fixture (modern) echo: m');
         expect(textOf(await c.client.callTool({ name: 'everything__echo', arguments: { message: 'e' } }))).toContain('e');
       } finally {
@@ -106,6 +107,51 @@ describe('sessions of both eras', () => {
       expect((after.structuredContent as { pid: number }).pid).not.toBe(pidBefore);
       expect(textOf(await c.client.callTool({ name: 'modern__echo', arguments: { text: 'again' } }))).toBe('modern-fixture (modern) echo: again');
       expect(c.stderr()).not.toMatch(/replayed/);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("a 2026-07-28 client answers input from servers of both eras: a 2026 server's input_required as it is, a 2025 server's elicitation inside its call's result", async () => {
+    let asked = 0;
+    const c = await connectV2({ pin: '2026-07-28' }, () => {
+      asked++;
+      return { action: 'accept', content: { name: 'Ada' } };
+    });
+    try {
+      expect(textOf(await c.client.callTool({ name: 'modern__ask', arguments: {} }))).toBe('hello Ada');
+      expect(textOf(await c.client.callTool({ name: 'old__ask', arguments: {} }))).toBe('hello Ada');
+      expect(asked).toBe(2);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a 2026-07-28 client gets progress from servers of both eras and cancels its calls', async () => {
+    const c = await connectV2({ pin: '2026-07-28' });
+    try {
+      for (const server of ['modern', 'old']) {
+        const progress: number[] = [];
+        const done = await c.client.callTool({ name: `${server}__slow`, arguments: { steps: 3, ms: 10 } }, { onprogress: (p) => progress.push(p.progress) });
+        expect(textOf(done)).toBe('slept 10');
+        expect(progress).toEqual([1, 2, 3]);
+
+        const controller = new AbortController();
+        let started!: () => void;
+        const reached = new Promise<void>((resolve) => (started = resolve));
+        const call = c.client.callTool({ name: `${server}__slow`, arguments: { steps: 1, ms: 60_000 } }, { signal: controller.signal, onprogress: () => started() });
+        await reached;
+        controller.abort('user pressed stop');
+        await expect(call).rejects.toThrow();
+        await waitFor(
+          async () => {
+            const status = await c.client.callTool({ name: 'exai_status', arguments: {} });
+            const u = (status.structuredContent as { upstreams: UpstreamStatus[] }).upstreams.find((x) => x.name === server);
+            return u?.stderrTail.some((l) => l.endsWith('slow was cancelled')) ? true : undefined;
+          },
+          { what: `${server} to see the cancel` },
+        );
+      }
     } finally {
       await c.close();
     }

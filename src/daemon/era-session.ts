@@ -9,19 +9,19 @@
  * `server/discover` from that initialize's result (the merged catalog's capabilities and the
  * upstreams' instructions), refuses other protocol versions with -32022, and marks results
  * `resultType: "complete"` (an upstream's own `resultType`, such as `input_required`, passes).
- * Everything else is the same session as a 2025 one. Server-to-client requests cannot reach a
- * 2026-07-28 client (it takes them only inside `input_required` results): the session declares
- * no sampling, elicitation or roots to the gateway, so none is routed to it.
+ * Everything else is the same session as a 2025 one. A server's elicitation or sampling request
+ * routed to the session is answered inside its call's result (era-input.ts); roots are not
+ * declared for it (they are asked outside calls too, where it has no call to answer them in).
  */
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type WireMessage, type WireRequest } from '../transport/jsonrpc.js';
+import { SessionInput } from './era-input.js';
 
 export const MODERN_VERSION = '2026-07-28';
 /** What the daemon answers `initialize` with, and offers to a 2025 client. */
 const LEGACY_VERSION = '2025-11-25';
 export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
-const METHOD_NOT_FOUND = -32601;
 
 /**
  * Results a 2026-07-28 client caches, which must say for how long (SEP-2549). exai's own lists
@@ -67,6 +67,9 @@ export class EraTransport implements Transport {
   /** The method of each request of the client's that the Server has not answered yet. */
   private readonly methods = new Map<string, string>();
 
+  /** Server-to-client requests answered inside the session's calls (era-input.ts). */
+  private readonly input = new SessionInput({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
+
   constructor(private readonly inner: Transport) {}
 
   get era(): SessionEra {
@@ -95,14 +98,16 @@ export class EraTransport implements Transport {
       return Promise.resolve();
     }
     if (isRequest(wire)) {
-      // Not routed here (see the header); should one come, it fails at once instead of waiting.
-      this.deliver({ jsonrpc: '2.0', id: wire.id, error: { code: METHOD_NOT_FOUND, message: `a ${MODERN_VERSION} client takes no ${wire.method} requests from its server` } });
+      const refused = this.input.fromServer(wire);
+      if (refused) this.deliver(refused);
       return Promise.resolve();
     }
     if (isResponse(wire)) {
       const method = this.methods.get(JSON.stringify(wire.id));
       this.methods.delete(JSON.stringify(wire.id));
-      if (wire.result) return this.inner.send(asSdkMessage({ ...wire, result: modernResult(wire.result, method) }), options);
+      const now = this.input.response(wire);
+      if (!now) return Promise.resolve();
+      return this.inner.send(asSdkMessage(now.result ? { ...now, result: modernResult(now.result, method) } : now), options);
     }
     return this.inner.send(message, options);
   }
@@ -125,6 +130,7 @@ export class EraTransport implements Transport {
       return;
     }
     if (!isRequest(message)) {
+      this.input.fromClient(message);
       this.deliver(message);
       return;
     }
@@ -141,6 +147,7 @@ export class EraTransport implements Transport {
       });
       return;
     }
+    if (this.input.fromClient(message)) return;
     this.methods.set(JSON.stringify(message.id), message.method);
     if (message.method === 'server/discover' || !this.opened) {
       // Until the Server answered the session's initialize, requests wait (in order).
@@ -155,7 +162,9 @@ export class EraTransport implements Transport {
   private open(first: WireMessage): void {
     const meta = metaOf(first) ?? {};
     const declared = meta[META.clientCapabilities];
-    const { sampling: _s, elicitation: _e, roots: _r, ...capabilities } = (typeof declared === 'object' && declared !== null ? declared : {}) as Record<string, unknown>;
+    // Roots are asked outside calls too (after roots/list_changed), where a 2026-07-28 client has
+    // no call to answer them in: the gateway asks a 2025 session for them instead.
+    const { roots: _roots, ...capabilities } = (typeof declared === 'object' && declared !== null ? declared : {}) as Record<string, unknown>;
     const info = meta[META.clientInfo];
     const clientInfo = typeof info === 'object' && info !== null ? info : { name: `${MODERN_VERSION} client`, version: '0' };
     this.deliver({ jsonrpc: '2.0', id: OPEN_ID, method: 'initialize', params: { protocolVersion: LEGACY_VERSION, capabilities, clientInfo } });

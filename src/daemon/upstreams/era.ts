@@ -120,3 +120,18 @@ export function withEnvelope(message: WireMessage, envelope: Readonly<Record<str
   const meta = typeof params._meta === 'object' && params._meta !== null ? (params._meta as Record<string, unknown>) : {};
   return { ...message, params: { ...params, _meta: { ...meta, ...envelope } } };
 }
+
+const ENVELOPE_KEYS = ['io.modelcontextprotocol/protocolVersion', 'io.modelcontextprotocol/clientInfo', 'io.modelcontextprotocol/clientCapabilities', 'io.modelcontextprotocol/logLevel'];
+
+/**
+ * A 2026-07-28 session's request on its way to a 2025-11-25 server, without the session's own
+ * envelope: it names an era the server does not speak (an SDK v2 server serving the 2025 era
+ * then drops the request's progress). Other messages pass unchanged.
+ */
+export function withoutEnvelope(message: WireMessage): WireMessage {
+  if (!('method' in message)) return message;
+  const meta = message.params?._meta;
+  if (typeof meta !== 'object' || meta === null || !ENVELOPE_KEYS.some((k) => k in meta)) return message;
+  const rest = Object.fromEntries(Object.entries(meta).filter(([k]) => !ENVELOPE_KEYS.includes(k)));
+  return { ...message, params: { ...message.params, _meta: rest } };
+}

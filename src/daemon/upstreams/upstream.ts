@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
 import type { KnownCatalog } from './catalog-cache.js';
 import type { UpstreamSpec } from './config.js';
-import { eraName, eraPlan, listenForListChanges, startInEra, withEnvelope, type EraPlan, type StartFailure, type UpstreamClient } from './era.js';
+import { eraName, eraPlan, listenForListChanges, startInEra, withEnvelope, withoutEnvelope, type EraPlan, type StartFailure, type UpstreamClient } from './era.js';
 import { inputRoundsOf, type InputRounds } from './input-rounds.js';
 import { describeStartError, initialize, launch, probeKilledIt, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
@@ -212,9 +212,9 @@ export class Upstream {
     const transport = this.transport;
     if (!transport || transport.exit) throw this.unavailable();
     if (this.rounds?.sending(message)) return;
-    // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta.
+    // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta; a 2025 one gets none.
     const envelope = this.client?.envelope();
-    await transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : message));
+    await transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : withoutEnvelope(message)));
   }
 
   /** How the process ended last, for "exited during the call" errors; undefined while it runs. */
