@@ -159,4 +159,22 @@ describe('upstreams of both eras', () => {
     cleanups.push(() => s.close());
     expect(textOf(await s.client.callTool({ name: 'modern__ask', arguments: {} }))).toBe('no name (decline)');
   });
+
+  it('a 2026-07-28 server logs to 2025 sessions, each at the level it set with logging/setLevel', async () => {
+    const ws = t.workspace('eras-log');
+    writeServers(ws, { modern: modernEntry() });
+    const gateway = h.startGateway(ws);
+    await settledUp(gateway, ['modern']);
+    const chatty = await openSession(gateway, { name: 'chatty' });
+    const quiet = await openSession(gateway, { name: 'quiet' });
+    cleanups.push(() => chatty.close(), () => quiet.close());
+    await quiet.client.setLoggingLevel('error');
+    expect(textOf(await chatty.client.callTool({ name: 'modern__log', arguments: { message: 'note this' } }))).toBe('logged');
+    const isLog = (m: object) => 'method' in m && m.method === 'notifications/message';
+    const log = await waitFor(() => chatty.received.find(isLog), { what: 'the log message' });
+    expect(log).toMatchObject({ params: { level: 'info', logger: 'modern/fx', data: 'note this' } });
+    // The quiet one asked for errors only: by the time its own call returns, nothing came.
+    await quiet.client.callTool({ name: 'modern__log', arguments: { message: 'again' } });
+    expect(quiet.received.filter(isLog)).toEqual([]);
+  });
 });

@@ -112,14 +112,20 @@ export class UpstreamClient extends Client {
 
 /**
  * The message with exai's envelope in `params._meta` (replacing a 2026 session's own: exai is
- * the upstream's client, with its own capabilities). Responses pass unchanged.
+ * the upstream's client, with its own capabilities; a 2026 session's log level stays). Responses
+ * pass unchanged.
  */
 export function withEnvelope(message: WireMessage, envelope: Readonly<Record<string, unknown>>): WireMessage {
   if (!('method' in message)) return message;
   const params = message.params ?? {};
   const meta = typeof params._meta === 'object' && params._meta !== null ? (params._meta as Record<string, unknown>) : {};
-  return { ...message, params: { ...params, _meta: { ...meta, ...envelope } } };
+  // A 2026-07-28 server logs only for requests that name a level. A 2025 session chose its level
+  // with logging/setLevel, which its own Server applies to what reaches it: ask for everything.
+  const level = 'id' in message && !(LOG_LEVEL in meta) ? { [LOG_LEVEL]: 'debug' } : {};
+  return { ...message, params: { ...params, _meta: { ...meta, ...level, ...envelope } } };
 }
+
+const LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
 
 const ENVELOPE_KEYS = ['io.modelcontextprotocol/protocolVersion', 'io.modelcontextprotocol/clientInfo', 'io.modelcontextprotocol/clientCapabilities', 'io.modelcontextprotocol/logLevel'];
 
