@@ -177,4 +177,24 @@ describe('upstreams of both eras', () => {
     await quiet.client.callTool({ name: 'modern__log', arguments: { message: 'again' } });
     expect(quiet.received.filter(isLog)).toEqual([]);
   });
+
+  it("a 2025 session subscribes to a 2026-07-28 server's resource (a subscriptions/listen stream upstream) and hears its updates", async () => {
+    const ws = t.workspace('eras-subscribe');
+    writeServers(ws, { modern: modernEntry() });
+    const gateway = h.startGateway(ws);
+    await settledUp(gateway, ['modern']);
+    const s = await openSession(gateway);
+    cleanups.push(() => s.close());
+    const isUpdate = (m: object) => 'method' in m && m.method === 'notifications/resources/updated';
+    expect((await s.client.readResource({ uri: 'fx://counter' })).contents[0]).toMatchObject({ text: '0' });
+    await s.client.subscribeResource({ uri: 'fx://counter' });
+    await s.client.callTool({ name: 'modern__bump', arguments: {} });
+    const update = await waitFor(() => s.received.find(isUpdate), { what: 'the resource update' });
+    expect(update).toMatchObject({ params: { uri: 'fx://counter' } });
+    await s.client.unsubscribeResource({ uri: 'fx://counter' });
+    const before = s.received.filter(isUpdate).length;
+    await s.client.callTool({ name: 'modern__bump', arguments: {} });
+    expect((await s.client.readResource({ uri: 'fx://counter' })).contents[0]).toMatchObject({ text: '2' });
+    expect(s.received.filter(isUpdate)).toHaveLength(before);
+  });
 });

@@ -8,6 +8,7 @@ import type { KnownCatalog } from './catalog-cache.js';
 import type { UpstreamSpec } from './config.js';
 import { eraName, eraPlan, listenForListChanges, startInEra, withEnvelope, withoutEnvelope, type EraPlan, type StartFailure, type UpstreamClient } from './era.js';
 import { inputRoundsOf, type InputRounds } from './input-rounds.js';
+import { ResourceListens } from './listens.js';
 import { describeStartError, initialize, launch, probeKilledIt, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 import type { UpstreamState, UpstreamStatus } from './upstream-status.js';
@@ -46,6 +47,8 @@ export class Upstream {
   private client: UpstreamClient | undefined;
   /** The input rounds of calls from 2025 sessions, while it is a 2026-07-28 server (input-rounds.ts). */
   private rounds: InputRounds | undefined;
+  /** Its resource subscriptions as listen streams, while it is a 2026-07-28 server (listens.ts). */
+  private listens: ResourceListens | undefined;
   private transport: ChildProcessTransport | undefined;
   /** Bumped by every attempt and by stop(): events from an older attempt are ignored. */
   private generation = 0;
@@ -211,7 +214,7 @@ export class Upstream {
   async send(message: WireMessage): Promise<void> {
     const transport = this.transport;
     if (!transport || transport.exit) throw this.unavailable();
-    if (this.rounds?.sending(message)) return;
+    if (this.rounds?.sending(message) || this.listens?.sending(message)) return;
     // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta; a 2025 one gets none.
     const envelope = this.client?.envelope();
     await transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : withoutEnvelope(message)));
@@ -275,6 +278,7 @@ export class Upstream {
   private async connect(generation: number, plan: EraPlan): Promise<StartFailure | undefined> {
     const current = () => generation === this.generation;
     this.rounds = undefined;
+    this.listens = undefined;
     const rounds = inputRoundsOf(this, (message) => this.events.onMessage(this, message));
     const launched = launch(
       this.spec,
@@ -299,7 +303,10 @@ export class Upstream {
       const { capabilities, catalog, era } = await initialize(client, transport, timeoutMs, plan);
       if (!current()) return undefined;
       this._known = { catalog, capabilities, instructions: client.getInstructions(), era };
-      if (era.kind === 'modern') this.rounds = rounds;
+      if (era.kind === 'modern') {
+        this.rounds = rounds;
+        this.listens = new ResourceListens(client, (response) => void this.events.onMessage(this, response));
+      }
       this.lastUsedAt = Date.now();
       this.log.info(
         `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; MCP ${eraName(era)}${plan.how === 'probe' ? ', probed' : ''}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
