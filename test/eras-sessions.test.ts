@@ -156,4 +156,26 @@ describe('sessions of both eras', () => {
       await c.close();
     }
   });
+
+  it('a 2026-07-28 client listens (subscriptions/listen) for resource updates and list changes', async () => {
+    const c = await connectV2({ pin: '2026-07-28' });
+    const updates: string[] = [];
+    let toolsChanged = 0;
+    c.client.setNotificationHandler('notifications/resources/updated', (n) => void updates.push(n.params.uri));
+    c.client.setNotificationHandler('notifications/tools/list_changed', () => void toolsChanged++);
+    try {
+      const listening = await c.client.listen({ toolsListChanged: true, resourceSubscriptions: ['fx://counter'] });
+      expect(listening.honoredFilter).toEqual({ toolsListChanged: true, resourceSubscriptions: ['fx://counter'] });
+      await c.client.callTool({ name: 'modern__bump', arguments: {} });
+      await waitFor(() => (updates.length > 0 ? true : undefined), { what: 'the resource update' });
+      expect(updates[0]).toBe('fx://counter');
+      // A server joins: the tool list changes.
+      writeServers(ws, { modern: modernEntry(), dual: dualEntry(), everything: everythingEntry(), old: dualEntry({ protocol: '2025-11-25' }), late: dualEntry() });
+      await waitFor(() => (toolsChanged > 0 ? true : undefined), { what: 'tools/list_changed on the listen stream' });
+      expect((await c.client.listTools()).tools.map((tool) => tool.name)).toContain('late__echo');
+      await listening.close();
+    } finally {
+      await c.close();
+    }
+  });
 });

@@ -17,6 +17,7 @@ import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type WireMessage, type WireRequest } from '../transport/jsonrpc.js';
 import { SessionInput } from './era-input.js';
+import { SessionListens } from './era-listen.js';
 
 export const MODERN_VERSION = '2026-07-28';
 /** What the daemon answers `initialize` with, and offers to a 2025 client. */
@@ -69,6 +70,8 @@ export class EraTransport implements Transport {
 
   /** Server-to-client requests answered inside the session's calls (era-input.ts). */
   private readonly input = new SessionInput({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
+  /** Its subscriptions/listen requests, over the Server's 2025 subscriptions (era-listen.ts). */
+  private readonly listens = new SessionListens({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
 
   constructor(private readonly inner: Transport) {}
 
@@ -102,6 +105,8 @@ export class EraTransport implements Transport {
       if (refused) this.deliver(refused);
       return Promise.resolve();
     }
+    if (isResponse(wire) && this.listens.isOwn(wire.id)) return Promise.resolve();
+    if (!isResponse(wire) && this.listens.fromServer(wire)) return Promise.resolve();
     if (isResponse(wire)) {
       const method = this.methods.get(JSON.stringify(wire.id));
       this.methods.delete(JSON.stringify(wire.id));
@@ -130,6 +135,7 @@ export class EraTransport implements Transport {
       return;
     }
     if (!isRequest(message)) {
+      if (this.listens.fromClient(message)) return;
       this.input.fromClient(message);
       this.deliver(message);
       return;
@@ -148,6 +154,8 @@ export class EraTransport implements Transport {
       return;
     }
     if (this.input.fromClient(message)) return;
+    if (this.opened && this.listens.fromClient(message)) return;
+    // (Before the session is open, a listen waits in order with the rest: see drain.)
     this.methods.set(JSON.stringify(message.id), message.method);
     if (message.method === 'server/discover' || !this.opened) {
       // Until the Server answered the session's initialize, requests wait (in order).
@@ -181,7 +189,7 @@ export class EraTransport implements Transport {
       if (request.method === 'server/discover') {
         this.methods.delete(JSON.stringify(request.id));
         this.reply({ jsonrpc: '2.0', id: request.id, result: this.discoverResult() });
-      } else this.deliver(request);
+      } else if (!this.listens.fromClient(request)) this.deliver(request);
     }
   }
 
