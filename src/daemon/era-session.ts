@@ -127,6 +127,11 @@ export class EraTransport implements Transport {
 
   private fromClient(message: WireMessage): void {
     if (this._era === 'undecided') {
+      // The first request decides; a notification before it passes as in a 2025 session.
+      if (!isRequest(message)) {
+        this.deliver(message);
+        return;
+      }
       this._era = eraOfOpening(message);
       if (this._era === 'modern') this.open(message);
     }

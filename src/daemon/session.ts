@@ -4,10 +4,10 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type WebSocket from 'ws';
 import { errorMessage } from '../common/errors.js';
-import { INVALID_PARAMS, WireRequestError } from '../transport/jsonrpc.js';
+import { INVALID_PARAMS, WireRequestError, fromSdkMessage } from '../transport/jsonrpc.js';
 import { WebSocketServerTransport } from '../transport/ws-server.js';
 import { builtinTools } from './builtins.js';
-import { EraTransport } from './era-session.js';
+import { EraTransport, eraOfOpening } from './era-session.js';
 import type { Logger } from './log.js';
 import type { DaemonState, SessionInfo } from './state.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from './upstreams/gateway.js';
@@ -51,7 +51,8 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
     sessionId: id,
     onIncoming: (message) => {
       if ('method' in message && 'id' in message) {
-        if (message.method === 'initialize') info.initialized = true;
+        // A 2025 client opens with initialize, a 2026-07-28 one with its first request (era-session.ts).
+        if (!info.initialized && (message.method === 'initialize' || eraOfOpening(fromSdkMessage(message)) === 'modern')) info.initialized = true;
         info.requests++;
         state.counters.requests++;
       }
