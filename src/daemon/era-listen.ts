@@ -25,6 +25,8 @@ export interface SessionListensIo {
 
 export class SessionListens {
   private readonly open = new Map<string, { id: JsonRpcId; filter: Filter }>();
+  /** The own subscribe requests a listen's acknowledgement waits for, by request id. */
+  private readonly acking = new Map<string, () => void>();
   private counter = 0;
 
   constructor(private readonly io: SessionListensIo) {}
@@ -47,9 +49,13 @@ export class SessionListens {
     return false;
   }
 
-  /** Whether a response from the Server answers one of this module's own requests (dropped). */
-  isOwn(id: JsonRpcId): boolean {
-    return typeof id === 'string' && id.startsWith(OWN_ID);
+  /** Whether a response from the Server answers one of this module's own requests (then it is taken). */
+  ownResponse(id: JsonRpcId): boolean {
+    if (typeof id !== 'string' || !id.startsWith(OWN_ID)) return false;
+    const done = this.acking.get(id);
+    this.acking.delete(id);
+    done?.();
+    return true;
   }
 
   /** A notification from the Server; true when it is a change notification (sent on the listens that want it). */
@@ -75,9 +81,13 @@ export class SessionListens {
         ? { resourceSubscriptions: asked.resourceSubscriptions.filter((u): u is string => typeof u === 'string') }
         : {}),
     };
-    for (const uri of filter.resourceSubscriptions ?? []) if (!this.wanted(uri)) this.request('resources/subscribe', uri);
+    // Acknowledged once its resources are subscribed upstream: updates after the ack are heard.
+    const subscribing = (filter.resourceSubscriptions ?? []).filter((uri) => !this.wanted(uri)).map((uri) => this.request('resources/subscribe', uri));
     this.open.set(JSON.stringify(request.id), { id: request.id, filter });
-    this.io.toClient({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: filter, _meta: { [SUBSCRIPTION_ID]: request.id } } });
+    let waiting = subscribing.length;
+    const ack = () => this.io.toClient({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: filter, _meta: { [SUBSCRIPTION_ID]: request.id } } });
+    if (waiting === 0) ack();
+    for (const id of subscribing) this.acking.set(id, () => --waiting === 0 && ack());
   }
 
   private wanted(uri: string): boolean {
@@ -85,8 +95,10 @@ export class SessionListens {
     return false;
   }
 
-  private request(method: string, uri: string): void {
-    this.io.toServer({ jsonrpc: '2.0', id: `${OWN_ID}${++this.counter}`, method, params: { uri } });
+  private request(method: string, uri: string): string {
+    const id = `${OWN_ID}${++this.counter}`;
+    this.io.toServer({ jsonrpc: '2.0', id, method, params: { uri } });
+    return id;
   }
 }
 

@@ -105,7 +105,7 @@ export class EraTransport implements Transport {
       if (refused) this.deliver(refused);
       return Promise.resolve();
     }
-    if (isResponse(wire) && this.listens.isOwn(wire.id)) return Promise.resolve();
+    if (isResponse(wire) && this.listens.ownResponse(wire.id)) return Promise.resolve();
     if (!isResponse(wire) && this.listens.fromServer(wire)) return Promise.resolve();
     if (isResponse(wire)) {
       const method = this.methods.get(JSON.stringify(wire.id));
