@@ -27,7 +27,8 @@ afterAll(async () => {
   await t.cleanup();
 });
 
-const connectV2 = (mode: Mode, onElicit?: Parameters<typeof connectV2At>[3]) => connectV2At(ws, home, mode, onElicit);
+const connectV2 = (mode: Mode, onElicit?: Parameters<typeof connectV2At>[3], onSampling?: Parameters<typeof connectV2At>[4]) =>
+  connectV2At(ws, home, mode, onElicit, onSampling);
 
 const UPSTREAM_TOOLS = ['modern__echo', 'dual__echo', 'everything__echo'];
 
@@ -108,6 +109,16 @@ describe('sessions of both eras', () => {
       expect(textOf(await c.client.callTool({ name: 'modern__ask', arguments: {} }))).toBe('hello Ada');
       expect(textOf(await c.client.callTool({ name: 'old__ask', arguments: {} }))).toBe('hello Ada');
       expect(asked).toBe(2);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a 2026-07-28 client answers sampling for servers of both eras', async () => {
+    const c = await connectV2({ pin: '2026-07-28' }, undefined, () => ({ model: 'm', role: 'assistant', content: { type: 'text', text: 'banana' } }));
+    try {
+      expect(textOf(await c.client.callTool({ name: 'modern__sample', arguments: {} }))).toBe('the model said banana');
+      expect(textOf(await c.client.callTool({ name: 'old__sample', arguments: {} }))).toBe('the model said banana');
     } finally {
       await c.close();
     }

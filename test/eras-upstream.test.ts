@@ -150,6 +150,16 @@ describe('upstreams of both eras', () => {
     expect(asked).toEqual(['name']);
   });
 
+  it("a 2025 session answers a 2026-07-28 server's sampling input as sampling/createMessage", async () => {
+    const ws = t.workspace('eras-sampling');
+    writeServers(ws, { modern: modernEntry() });
+    const gateway = h.startGateway(ws);
+    await settledUp(gateway, ['modern']);
+    const s = await openSession(gateway, { onSampling: () => ({ model: 'm', role: 'assistant', content: { type: 'text', text: 'banana' } }) });
+    cleanups.push(() => s.close());
+    expect(textOf(await s.client.callTool({ name: 'modern__sample', arguments: {} }))).toBe('the model said banana');
+  });
+
   it('a declined elicitation reaches the 2026-07-28 server as the answer it retries with', async () => {
     const ws = t.workspace('eras-decline');
     writeServers(ws, { modern: modernEntry() });

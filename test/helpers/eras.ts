@@ -21,13 +21,16 @@ export async function connectV2(
   home: string,
   mode: Mode,
   onElicit?: () => { action: 'accept' | 'decline'; content?: Record<string, string> },
+  onSampling?: () => { model: string; role: 'assistant'; content: { type: 'text'; text: string } },
 ): Promise<{ client: ClientV2; close(): Promise<void>; stderr: () => string }> {
   const entry = writtenEntry(workspace);
   const transport = new StdioV2({ command: entry.command, args: entry.args, env: strictEnv(entry, home), stderr: 'pipe', cwd: ROOT });
   let stderr = '';
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  const client = new ClientV2({ name: 'v2-client', version: '0.0.0' }, { versionNegotiation: { mode }, ...(onElicit ? { capabilities: { elicitation: { form: {} } } } : {}) });
+  const capabilities = { ...(onElicit ? { elicitation: { form: {} } } : {}), ...(onSampling ? { sampling: {} } : {}) };
+  const client = new ClientV2({ name: 'v2-client', version: '0.0.0' }, { versionNegotiation: { mode }, capabilities });
   if (onElicit) client.setRequestHandler('elicitation/create', async () => onElicit());
+  if (onSampling) client.setRequestHandler('sampling/createMessage', async () => onSampling());
   await client.connect(transport);
   return { client, close: () => client.close(), stderr: () => stderr };
 }
