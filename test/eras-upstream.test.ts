@@ -3,12 +3,14 @@
  * (2026-07-28 only, and dual-era), server-everything (2025) and a 2025 server that exits on the
  * probe, declared with `"protocol"` auto or pinned. In-process gateway with real processes.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/daemon/upstreams/gateway.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
-import { INTOLERANT_SERVER, dualEntry, modernEntry } from './helpers/eras.js';
+import { ERA_SERVER, INTOLERANT_SERVER, dualEntry, modernEntry } from './helpers/eras.js';
 import { everythingEntry, harness, openSession, textOf, writeServers } from './upstreams-helpers.js';
 
 
@@ -81,6 +83,29 @@ describe('upstreams of both eras', () => {
     expect(got).not.toContain('got initialize');
     const s = await h.session(second);
     expect(textOf(await s.client.callTool({ name: 'dual__echo', arguments: { text: 'x' } }))).toBe('dual-fixture (modern) echo: x');
+  });
+
+  it('a remembered era that no longer holds (the server was replaced in place) costs one failed start, then it probes again', async () => {
+    const ws = t.workspace('eras-stale');
+    const catalogFile = join(t.dir, 'catalogs', 'stale.json');
+    const script = join(ws, 'server.mjs');
+    // One script path (so one cache key) that runs one server, then another.
+    const runs = (file: string) => writeFileSync(script, `await import(${JSON.stringify(pathToFileURL(file).href)});\n`);
+    mkdirSync(ws, { recursive: true });
+    runs(ERA_SERVER);
+    writeServers(ws, { srv: { command: process.execPath, args: [script, '--modern-only'] } });
+    const first = h.startGateway(ws, { catalogFile });
+    await settledUp(first, ['srv']);
+    expect(upstream(first, 'srv').protocol).toBe('2026-07-28');
+    await first.close();
+    // Same command, args, env and cwd (the same cache key), now a 2025 server that exits on
+    // anything before initialize.
+    runs(INTOLERANT_SERVER);
+    const second = h.startGateway(ws, { catalogFile, supervision: { maxCrashes: 3, initialBackoffMs: 50 } });
+    await settledUp(second, ['srv']);
+    expect(upstream(second, 'srv')).toMatchObject({ protocol: '2025-11-25', restarts: 1 });
+    const s = await h.session(second);
+    expect(textOf(await s.client.callTool({ name: 'srv__hello', arguments: {} }))).toBe('hello from a 2025 server');
   });
 
   it('starts a 2025 server that exits on the server/discover probe again with initialize', async () => {

@@ -45,6 +45,11 @@ export interface ChildProcessTransportOptions {
   onOversize?: (id: JsonRpcId | undefined, bytes: number) => WireMessage | undefined;
   /** Sees every message before `onmessage`; returning true consumes it. */
   intercept?: (message: WireMessage) => boolean;
+  /**
+   * The process and its pipes are gone, whoever holds `onclose` (the SDK client replaces it, and
+   * while it probes a server's era it does not pass a close on at once).
+   */
+  onClose?: () => void;
 }
 
 export interface ChildExit {
@@ -244,6 +249,7 @@ export class ChildProcessTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.onclose?.();
+    this.options.onClose?.();
   }
 }
 

@@ -47,12 +47,15 @@ export function launch(
   options: SupervisionOptions,
   hooks: LaunchHooks,
   plan: EraPlan,
-): { client: UpstreamClient; transport: ChildProcessTransport } | { error: string } {
+): { client: UpstreamClient; transport: ChildProcessTransport; closed: Promise<void> } | { error: string } {
   if (!existsSync(spec.cwd)) {
     // Node would report this as the command missing (ENOENT): say what is really wrong.
     return { error: `its cwd ${JSON.stringify(spec.cwd)} does not exist (check "cwd" in servers.json)` };
   }
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
   const transport = new ChildProcessTransport({
+    onClose: () => markClosed(),
     command: spec.command,
     args: spec.args,
     cwd: spec.cwd,
@@ -74,7 +77,7 @@ export function launch(
     // serve a re-read after list_changed from memory.
     { capabilities: UPSTREAM_CLIENT_CAPABILITIES as V2ClientCapabilities, versionNegotiation: plan.negotiation, defaultCacheTtlMs: 0 },
   );
-  return { client, transport };
+  return { client, transport, closed };
 }
 
 /**
@@ -84,12 +87,15 @@ export function launch(
 export async function initialize(
   client: UpstreamClient,
   transport: ChildProcessTransport,
+  closed: Promise<void>,
   timeoutMs: number,
   plan: EraPlan,
 ): Promise<{ capabilities: ServerCapabilities; catalog: Catalog; era: PriorDiscovery }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`did not finish initializing within ${timeoutMs} ms`)), timeoutMs);
+    // A process that dies during the start fails it at once, also while its era is probed.
+    void closed.then(() => reject(new Error('the process exited before initializing')));
   });
   try {
     await Promise.race([client.connect(transport, plan.connect), timeout]);

@@ -11,7 +11,7 @@ import { inputRoundsOf, type InputRounds } from './input-rounds.js';
 import { ResourceListens } from './listens.js';
 import { describeStartError, initialize, launch, probeKilledIt, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
-import type { UpstreamState, UpstreamStatus } from './upstream-status.js';
+import { unavailableWhy, type UpstreamState, type UpstreamStatus } from './upstream-status.js';
 import { StateWaiters } from './waiters.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
@@ -49,6 +49,8 @@ export class Upstream {
   private rounds: InputRounds | undefined;
   /** Its resource subscriptions as listen streams, while it is a 2026-07-28 server (listens.ts). */
   private listens: ResourceListens | undefined;
+  /** How the current (or last) start chose its era. */
+  private startPlan: EraPlan | undefined;
   private transport: ChildProcessTransport | undefined;
   /** Bumped by every attempt and by stop(): events from an older attempt are ignored. */
   private generation = 0;
@@ -229,17 +231,7 @@ export class Upstream {
 
   /** The error a session gets for a call to an upstream that is not up. */
   unavailable(): WireRequestError {
-    const why: Record<UpstreamState, string> = {
-      starting: 'is still starting; retry in a moment',
-      restarting: this._lastError?.startsWith('failed to start')
-        ? `could not start (${this._lastError.slice('failed to start: '.length)}); it is retried, retry in a moment`
-        : `is restarting after it exited${this._lastError ? ` (${this._lastError})` : ''}; retry in a moment`,
-      failed: `has failed (${this._lastError ?? 'it kept crashing'}); fix it and save .exai/servers.json to retry, see exai_status for its stderr`,
-      stopped: 'is stopped',
-      idle: 'is not running (the next request starts it)',
-      up: 'is up',
-    };
-    return new WireRequestError(INTERNAL_ERROR, `upstream server "${this.name}" ${why[this._state]}`, {
+    return new WireRequestError(INTERNAL_ERROR, `upstream server "${this.name}" ${unavailableWhy(this._state, this._lastError)}`, {
       upstream: this.name,
       state: this._state,
     });
@@ -265,8 +257,7 @@ export class Upstream {
       return true;
     });
     if (!failure || generation !== this.generation) return;
-    // A remembered era that no longer holds (the server was replaced): probe on the next start.
-    if (plan.how === 'cached' && this._known) this._known = { ...this._known, era: undefined };
+    this.forgetCachedEra();
     this.generation++;
     this.crashed(`failed to start: ${failure.detail}`);
   }
@@ -277,21 +268,27 @@ export class Upstream {
    */
   private async connect(generation: number, plan: EraPlan): Promise<StartFailure | undefined> {
     const current = () => generation === this.generation;
+    this.startPlan = plan;
     this.rounds = undefined;
     this.listens = undefined;
     const rounds = inputRoundsOf(this, (message) => this.events.onMessage(this, message));
+    /** Whether the server said anything: one that exits on the probe says nothing. */
+    let heard = false;
     const launched = launch(
       this.spec,
       this.options,
       {
         log: this.log,
         onStderrLine: (line) => this.onStderr(line),
-        intercept: (message) => current() && ((this.rounds === rounds && rounds.received(message)) || this.events.onMessage(this, message)),
+        intercept: (message) => {
+          heard = true;
+          return current() && ((this.rounds === rounds && rounds.received(message)) || this.events.onMessage(this, message));
+        },
       },
       plan,
     );
     if ('error' in launched) return { detail: launched.error, probeKilledIt: false, unanswered: false };
-    const { client, transport } = launched;
+    const { client, transport, closed } = launched;
     this.wire(client, generation);
     this.client = client;
     this.transport = transport;
@@ -300,7 +297,7 @@ export class Upstream {
     };
     try {
       const timeoutMs = typeof plan.connect.timeout === 'number' ? plan.connect.timeout : this.options.startTimeoutMs;
-      const { capabilities, catalog, era } = await initialize(client, transport, timeoutMs, plan);
+      const { capabilities, catalog, era } = await initialize(client, transport, closed, timeoutMs, plan);
       if (!current()) return undefined;
       this._known = { catalog, capabilities, instructions: client.getInstructions(), era };
       if (era.kind === 'modern') {
@@ -328,7 +325,8 @@ export class Upstream {
       void terminate(client, transport);
       // Still running, and no start error: it did not answer (in time, or usably).
       const unanswered = transport.exit === undefined && !(err instanceof SpawnError);
-      return { detail, probeKilledIt: plan.how === 'probe' && probeKilledIt(err, transport), unanswered };
+      const exitedOnProbe = probeKilledIt(err, transport) || (transport.exit !== undefined && !heard);
+      return { detail, probeKilledIt: plan.how === 'probe' && exitedOnProbe, unanswered };
     }
   }
 
@@ -340,7 +338,13 @@ export class Upstream {
     this.lastExit = transport.exit;
     const how = this.exitDescription();
     const exited = how ? `exited (${how})` : 'the process exited';
+    if (!wasUp) this.forgetCachedEra();
     this.crashed(wasUp ? exited : `failed to start: ${exited} before initializing`);
+  }
+
+  /** A start with the remembered era failed: it may no longer hold (the server was replaced), so the next start probes. */
+  private forgetCachedEra(): void {
+    if (this.startPlan?.how === 'cached' && this._known?.era) this._known = { ...this._known, era: undefined };
   }
 
   private crashed(reason: string): void {
