@@ -194,7 +194,9 @@ export class EraTransport implements Transport {
       if (request.method === 'server/discover') {
         this.methods.delete(JSON.stringify(request.id));
         this.reply({ jsonrpc: '2.0', id: request.id, result: this.discoverResult() });
-      } else if (!this.listens.fromClient(request)) this.deliver(request);
+      } else if (this.listens.fromClient(request)) {
+        this.methods.delete(JSON.stringify(request.id));
+      } else this.deliver(request);
     }
   }
 
