@@ -36,9 +36,9 @@ describe('parsing servers.json', () => {
     expect(config.ok).toBe(true);
     if (!config.ok) return;
     expect(config.specs).toEqual([
-      { name: 'fs', command: 'npx', args: ['-y', 'server-filesystem', WS], env: {}, cwd: WS, lifecycle: 'eager', idleTimeoutMs: 0 },
-      { name: 'py', command: 'python', args: ['-m', 'srv'], env: { A: '1' }, cwd: join(WS, 'tools/py'), lifecycle: 'eager', idleTimeoutMs: 0 },
-      { name: 'abs', command: 'srv', args: [], env: {}, cwd: '/opt/srv', lifecycle: 'eager', idleTimeoutMs: 0 },
+      { name: 'fs', command: 'npx', args: ['-y', 'server-filesystem', WS], env: {}, cwd: WS, lifecycle: 'eager', idleTimeoutMs: 0, protocol: 'auto' },
+      { name: 'py', command: 'python', args: ['-m', 'srv'], env: { A: '1' }, cwd: join(WS, 'tools/py'), lifecycle: 'eager', idleTimeoutMs: 0, protocol: 'auto' },
+      { name: 'abs', command: 'srv', args: [], env: {}, cwd: '/opt/srv', lifecycle: 'eager', idleTimeoutMs: 0, protocol: 'auto' },
     ]);
   });
 
@@ -61,6 +61,11 @@ describe('parsing servers.json', () => {
       ['e', 'eager', 1_500],
       ['f', 'lazy', 0],
     ]);
+  });
+
+  it('reads "protocol": auto unless pinned to an era', () => {
+    const config = parse('{"servers": {"a": {"command": "x"}, "b": {"command": "x", "protocol": "2025-11-25"}, "c": {"command": "x", "protocol": "2026-07-28"}}}');
+    expect(config.ok && config.specs.map((s) => s.protocol)).toEqual(['auto', '2025-11-25', '2026-07-28']);
   });
 
   it('substitutes ${env:NAME} so secrets can stay out of the file', () => {
@@ -88,6 +93,7 @@ describe('parsing servers.json', () => {
       ['{"servers": {"a": {"command": "x", "idleTimeout": true}}}', /servers\.a\.idleTimeout: true is not a duration; write it like "90s"/],
       ['{"servers": {"a": {"command": "x", "idleTimeout": null}}}', /servers\.a\.idleTimeout: null is not a duration; write it like "90s"/],
       ['{"servers": {"a": {"command": "x", "lifecycle": null}}}', /servers\.a\.lifecycle: must be "eager" .* or "lazy"/],
+      ['{"servers": {"a": {"command": "x", "protocol": "2026"}}}', /servers\.a\.protocol: must be "auto" .*"2025-11-25" .*"2026-07-28"/],
     ];
     for (const [text, problem] of cases) {
       const error = errorOf(parse(text));

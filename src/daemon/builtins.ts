@@ -66,7 +66,7 @@ const statusTool: Tool = {
       upstreams: {
         type: 'array',
         description:
-          "the workspace's own MCP servers (.exai/servers.json); also pid (integer, null while not running), lastError (why it last stopped or failed, or that it is still starting after the 10 s lists wait; null if never) and catalogProblem (a list whose cursors never ended, with the cursor where exai stopped following it; null if none). state idle: not running, the next request routed to it starts it (a lazy server before first use, or any after its idleTimeout); its counts are then those of its cached catalog",
+          "the workspace's own MCP servers (.exai/servers.json); also pid (integer, null while not running), protocol (the MCP revision exai speaks to it, 2025-11-25 or 2026-07-28; null before it first connected), lastError (why it last stopped or failed, or that it is still starting after the 10 s lists wait; null if never) and catalogProblem (a list whose cursors never ended, with the cursor where exai stopped following it; null if none). state idle: not running, the next request routed to it starts it (a lazy server before first use, or any after its idleTimeout); its counts are then those of its cached catalog",
         items: {
           type: 'object',
           properties: {

@@ -4,7 +4,7 @@ import { monotonicNow } from '../common/clock.js';
 /**
  * The daemon's idle timer (DESIGN.md "Lifecycle"; Bazel's `max_idle_secs`): `onIdle` runs once
  * no client session has been open for `timeoutMs` (0 = never). A client session is one that
- * sent `initialize`; its calls in flight and its subscriptions live and die with it, so an open
+ * sent `initialize` (2025-11-25) or a request in the 2026-07-28 era; its calls in flight and its subscriptions live and die with it, so an open
  * one keeps the daemon up however long a call runs. The supervisor's one-request probes (the
  * readiness ping of `spawn`, `exai list`'s status) are not clients and keep nothing up.
  *

@@ -4,9 +4,10 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type WebSocket from 'ws';
 import { errorMessage } from '../common/errors.js';
-import { INVALID_PARAMS, WireRequestError } from '../transport/jsonrpc.js';
+import { INVALID_PARAMS, WireRequestError, fromSdkMessage } from '../transport/jsonrpc.js';
 import { WebSocketServerTransport } from '../transport/ws-server.js';
 import { builtinTools } from './builtins.js';
+import { EraTransport, eraOfOpening } from './era-session.js';
 import type { Logger } from './log.js';
 import type { DaemonState, SessionInfo } from './state.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from './upstreams/gateway.js';
@@ -62,7 +63,8 @@ export async function openSession(connection: WebSocket | SessionChannel, state:
   const info: SessionInfo = { id, openedAt: monotonicNow(), requests: 0, transport: channel ? channel.kind : 'ws' };
   const onIncoming = (message: JSONRPCMessage) => {
     if ('method' in message && 'id' in message) {
-      if (message.method === 'initialize') info.initialized = true;
+      // A 2025 client opens with initialize, a 2026-07-28 one with its first request (era-session.ts).
+      if (!info.initialized && (message.method === 'initialize' || eraOfOpening(fromSdkMessage(message)) === 'modern')) info.initialized = true;
       info.requests++;
       state.counters.requests++;
     }
@@ -93,7 +95,8 @@ export async function openSession(connection: WebSocket | SessionChannel, state:
 
   state.sessions.set(id, info);
   state.counters.sessionsOpened++;
-  detach = await serveSession(server, transport, state, gateway);
+  // The opening message chooses the session's era (2025-11-25 or 2026-07-28; era-session.ts).
+  detach = await serveSession(server, new EraTransport(transport), state, gateway);
   return {
     id,
     server,

@@ -9,7 +9,10 @@ export interface SessionInfo {
   readonly openedAt: number;
   /** JSON-RPC requests this session sent. */
   requests: number;
-  /** It sent `initialize`: a client, not a one-request probe (it keeps the daemon from idling). */
+  /**
+   * It sent `initialize`, or a 2026-07-28 request (which needs none): a client, not a
+   * one-request probe (it keeps the daemon from idling).
+   */
   initialized?: boolean;
   /** How the client reaches it: a WebSocket (the shim, the extension) or Streamable HTTP. */
   readonly transport: SessionTransportKind;

@@ -21,6 +21,13 @@ export function serversFile(workspace: string): string {
  */
 export type Lifecycle = 'eager' | 'lazy';
 
+/**
+ * Which MCP era exai speaks to an upstream: `auto` (default) probes with `server/discover` and
+ * falls back to `initialize`; a revision pins it (no probe). See era.ts.
+ */
+export type UpstreamProtocol = 'auto' | '2025-11-25' | '2026-07-28';
+export const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['auto', '2025-11-25', '2026-07-28'];
+
 /** A lazy upstream with no `idleTimeout` stops after this long without use (ms). */
 export const DEFAULT_LAZY_IDLE_TIMEOUT_MS = 10 * 60_000;
 
@@ -37,6 +44,8 @@ export interface UpstreamSpec {
   readonly lifecycle: Lifecycle;
   /** Stop after this long with no call, no subscription and nothing in flight (ms); 0 = never. */
   readonly idleTimeoutMs: number;
+  /** The era to speak to it (`"protocol"` in servers.json; default auto). */
+  readonly protocol: UpstreamProtocol;
 }
 
 export type ServersConfig =
@@ -66,6 +75,11 @@ const entrySchema = z.strictObject({
   env: z.record(z.string(), z.string()).optional(),
   cwd: z.string().min(1).optional(),
   lifecycle: z.enum(['eager', 'lazy'], { error: 'must be "eager" (start with the daemon) or "lazy" (start on first use)' }).optional(),
+  protocol: z
+    .enum(['auto', '2025-11-25', '2026-07-28'], {
+      error: 'must be "auto" (probe, then fall back), "2025-11-25" (initialize) or "2026-07-28" (server/discover)',
+    })
+    .optional(),
   // A string as the CLI's --idle-timeout takes it ("90s", "10m", "2h", "0" = never), or a
   // number of milliseconds (the unit of timeouts in mcp.json-style files, e.g. Gemini CLI's).
   // Any JSON value reaches the check below, so `true` or `null` get the same line with the fix.
@@ -153,6 +167,7 @@ export function parseServersConfig(
       cwd: isAbsolute(cwd) ? cwd : resolve(workspace, cwd),
       lifecycle: entry.lifecycle ?? 'eager',
       idleTimeoutMs: entry.idleTimeout ?? (entry.lifecycle === 'lazy' ? DEFAULT_LAZY_IDLE_TIMEOUT_MS : 0),
+      protocol: entry.protocol ?? 'auto',
     });
   }
   return { ok: true, file, exists: true, specs };
@@ -253,7 +268,7 @@ export function sameConfig(a: ServersConfig, b: ServersConfig): boolean {
 }
 
 function canonicalSpec(spec: UpstreamSpec): unknown {
-  return [spec.name, ...processSpec(spec), spec.lifecycle, spec.idleTimeoutMs];
+  return [spec.name, ...processSpec(spec), spec.lifecycle, spec.idleTimeoutMs, spec.protocol];
 }
 
 /** What decides which process runs, and so what it offers: command, args, env, cwd. */

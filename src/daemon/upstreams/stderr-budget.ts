@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { SupervisionOptions } from './supervision.js';
+import { monotonicNow } from '../../common/clock.js';
 
 /**
  * How much of an upstream server's stderr reaches the daemon log: a budget of bytes per window,
@@ -31,7 +32,7 @@ export class StderrBudget {
     private readonly options: StderrBudgetOptions,
     private readonly log: (line: string) => void,
     private readonly onDropped: (dropped: DroppedStderr) => void,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicNow,
   ) {}
 
   offer(line: string): void {
