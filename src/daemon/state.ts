@@ -75,6 +75,9 @@ export function uptimeMs(state: DaemonState): number {
   return Math.round(monotonicNow() - state.startedAt);
 }
 
+/** What `/health` advertises (Health.transports); a daemon that adds Streamable HTTP adds `http`. */
+export const TRANSPORTS: readonly string[] = ['ws'];
+
 /** The `GET /health` body (DESIGN.md "Daemon wire contract"). */
 export function healthBody(state: DaemonState): Health {
   return {
@@ -86,6 +89,7 @@ export function healthBody(state: DaemonState): Health {
     uptimeMs: uptimeMs(state),
     sessions: state.sessions.size,
     home: state.home,
+    transports: [...TRANSPORTS],
     ...(state.launchDigest ? { spec: state.launchDigest } : {}),
   };
 }
