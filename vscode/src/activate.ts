@@ -16,6 +16,8 @@ export interface ActivateOptions {
   /** The exai CLI the extension carries (`<extension>/exai/dist/cli/main.js`). */
   bundledCli: string;
   pollMs?: number;
+  /** The environment exai runs with, before `exai.home`; default the extension host's. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** What activation hands back: the parts, for the tests and for `deactivate`. */
@@ -37,7 +39,7 @@ export async function activateExai(vscode: Vscode, context: vscode.ExtensionCont
   const log = (line: string) => out.appendLine(`${new Date().toISOString()} ${line}`);
   const config = vscode.workspace.getConfiguration('exai');
   const settings = { path: config.get<string>('path') ?? '', home: config.get<string>('home') ?? '' };
-  const cli = new ExaiCli(exaiCommand(settings, opts.bundledCli, findNode()), exaiEnv(settings));
+  const cli = new ExaiCli(exaiCommand(settings, opts.bundledCli, findNode()), exaiEnv(settings, opts.env));
   const trusted = () => vscode.workspace.isTrusted;
   const versionRun = await cli.run(['--version'], 30_000).catch(() => undefined);
   const exaiVersion = versionRun?.code === 0 ? versionRun.stdout.trim() : 'unknown';
