@@ -155,6 +155,11 @@ describe('an exai entry in .vscode/mcp.json', () => {
     expect(serversOf(ignored)).toEqual(['mine']);
     expect(serversOf(asked)).toEqual(['mine']);
     expect(first.fake.state.warnings[0]).toContain('asked: .vscode/mcp.json lists exai');
+    // The extension's restart does not write the entry back (exai restart would: vscode is in the launch spec).
+    await first.fake.commands.get('exai.restart')!({ kind: 'workspace', row: { workspace: asked } } as FleetNode);
+    expect(first.fake.state.errors).toEqual([]);
+    expect((await first.ext.refresh()).rows.find((r) => r.workspace === asked)?.status).toBe('online');
+    expect(serversOf(asked)).toEqual(['mine']);
     first.ext.dispose();
 
     const second = await activate([{ name: 'kept', path: kept }], 'Keep');

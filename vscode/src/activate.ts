@@ -194,7 +194,9 @@ export async function activateExai(vscode: Vscode, context: vscode.ExtensionCont
     vscode.commands.registerCommand('exai.refresh', () => refresh()),
     vscode.commands.registerCommand('exai.restart', async (node?: FleetNode) => {
       const folder = await folderOf(node);
-      if (folder) await runCommand(`exai: restarting ${basename(folder)}`, ['restart', '--workspace', folder, '--json']);
+      // `spawn --restart --no-config`, not `exai restart`: restart rewrites the client configs of
+      // the launch spec, which would bring back a .vscode/mcp.json entry the user just removed.
+      if (folder) await runCommand(`exai: restarting ${basename(folder)}`, ['spawn', '--workspace', folder, '--restart', '--no-config', '--json']);
     }),
     vscode.commands.registerCommand('exai.stop', async (node?: FleetNode) => {
       const folder = await folderOf(node);
