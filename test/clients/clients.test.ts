@@ -4,12 +4,14 @@
  * test per client; a client that cannot be installed here is skipped with the reason, never
  * passed. Facts about each client: shared/EDITORS.md. The table at the end goes into README.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CodexAppServer, type McpServerStatus, type ToolCallResult } from './codex.js';
-import { installed, record, runClient, seconds, skippedRow, spawnScenario, UPSTREAM_TOOL, versionOf } from './support.js';
+import { freshScenario, installed, record, runClient, seconds, skippedRow, spawnScenario, UPSTREAM_TOOL, versionOf } from './support.js';
+import { ROOT, runCli } from '../helpers/env.js';
 import { runVsCode } from './vscode.js';
 
 const PYTHON_CLIENT = fileURLToPath(new URL('./python_client.py', import.meta.url));
@@ -38,6 +40,38 @@ describe('real clients', () => {
       expect(probe.status?.workspace).toBe(s.workspace);
       expect(probe.echo).toContain('hello from VS Code');
       record({ client: 'VS Code (code-server)', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes', tools: `${probe.tools!.length}`, call: `exai_status port ${probe.status!.port} = spawned; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
+    } finally {
+      await s.cleanup();
+    }
+  });
+
+  it('VS Code (code-server) with the exai extension: a folder never spawned and without .vscode/mcp.json gets its own daemon, registered, and its tools are called', async ({ skip }) => {
+    const vs = need('vscode', 'VS Code + exai extension', skip);
+    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'vsix.mjs')], { encoding: 'utf8', timeout: 300_000 });
+    expect(built.status, `${built.stdout}${built.stderr}`).toBe(0);
+    const s = freshScenario();
+    try {
+      const started = Date.now();
+      const { version, probe } = await runVsCode(vs, {
+        dir: s.t.dir,
+        workspace: s.workspace,
+        port: s.t.portBase + 990,
+        env: s.env,
+        extensions: [join(ROOT, 'dist', 'exai-vscode.vsix')],
+        providers: true,
+        screenshot: process.env.EXAI_SCREENSHOT || undefined,
+      });
+      expect(probe.error).toBeUndefined();
+      expect(probe.tools).toContain('exai_status');
+      expect(probe.tools).toContain(UPSTREAM_TOOL);
+      expect(probe.status?.workspace).toBe(s.workspace);
+      expect(probe.echo).toContain('hello from VS Code');
+      // The daemon VS Code reached is the one exai registered for the folder; nothing was written into it.
+      const list = await runCli(['list', '--json'], s.env);
+      const rows = JSON.parse(list.stdout) as { workspace: string; port: number; status: string }[];
+      expect(rows.map((r) => [r.workspace, r.port, r.status])).toEqual([[s.workspace, probe.status!.port, 'online']]);
+      expect(existsSync(join(s.workspace, '.vscode', 'mcp.json'))).toBe(false);
+      record({ client: 'VS Code + exai extension', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes', tools: `${probe.tools!.length}`, call: `exai_status port ${probe.status!.port} = registered; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
     } finally {
       await s.cleanup();
     }
