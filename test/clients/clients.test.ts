@@ -52,9 +52,10 @@ describe('real clients', () => {
     const s = freshScenario();
     try {
       const started = Date.now();
-      const { version, probe } = await runVsCode(vs, {
+      const { version, probe, others } = await runVsCode(vs, {
         dir: s.t.dir,
         workspace: s.workspace,
+        more: [s.second],
         port: s.t.portBase + 990,
         env: s.env,
         extensions: [join(ROOT, 'dist', 'exai-vscode.vsix')],
@@ -67,11 +68,21 @@ describe('real clients', () => {
       expect(probe.status?.workspace).toBe(s.workspace);
       expect(probe.echo).toContain('hello from VS Code');
       // The daemon VS Code reached is the one exai registered for the folder; nothing was written into it.
+      // The second folder, in another window, gets its own daemon on its own port.
+      const [second] = others;
+      expect(second?.error).toBeUndefined();
+      expect(second?.status?.workspace).toBe(s.second);
+      expect(second?.status?.port).not.toBe(probe.status!.port);
       const list = await runCli(['list', '--json'], s.env);
       const rows = JSON.parse(list.stdout) as { workspace: string; port: number; status: string }[];
-      expect(rows.map((r) => [r.workspace, r.port, r.status])).toEqual([[s.workspace, probe.status!.port, 'online']]);
-      expect(existsSync(join(s.workspace, '.vscode', 'mcp.json'))).toBe(false);
-      record({ client: 'VS Code + exai extension', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes', tools: `${probe.tools!.length}`, call: `exai_status port ${probe.status!.port} = registered; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
+      expect(rows.map((r) => [r.workspace, r.port, r.status]).sort()).toEqual(
+        [
+          [s.workspace, probe.status!.port, 'online'],
+          [s.second, second!.status!.port, 'online'],
+        ].sort(),
+      );
+      for (const ws of [s.workspace, s.second]) expect(existsSync(join(ws, '.vscode', 'mcp.json'))).toBe(false);
+      record({ client: 'VS Code + exai extension', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes', tools: `${probe.tools!.length}`, call: `exai_status port ${probe.status!.port} = registered, 2nd window ${second!.status!.port}; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
     } finally {
       await s.cleanup();
     }

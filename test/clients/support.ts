@@ -68,7 +68,7 @@ export async function spawnScenario(kind: ClientKind): Promise<Scenario> {
  * A workspace exai never saw (not spawned, no .vscode/mcp.json) whose .exai/servers.json
  * declares server-everything, with the same isolation as spawnScenario: for the extension.
  */
-export function freshScenario(): Omit<Scenario, 'port' | 'configFile'> {
+export function freshScenario(): Omit<Scenario, 'port' | 'configFile'> & { second: string } {
   const t = makeTestEnv();
   const home = join(t.dir, 'user-home');
   mkdirSync(home, { recursive: true });
@@ -76,7 +76,9 @@ export function freshScenario(): Omit<Scenario, 'port' | 'configFile'> {
   const workspace = t.workspace('fresh');
   spawnSync('git', ['init', '-q'], { cwd: workspace });
   writeServers(workspace, { everything: everythingEntry() });
-  return { t, workspace, home, env, cleanup: () => t.cleanup() };
+  const second = t.workspace('second');
+  writeServers(second, { everything: everythingEntry() });
+  return { t, workspace, second, home, env, cleanup: () => t.cleanup() };
 }
 
 export type Ran = CliResult;

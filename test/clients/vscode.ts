@@ -76,8 +76,10 @@ export async function runVsCode(
     providers?: boolean;
     /** A PNG of the window once the probe is done. */
     screenshot?: string;
+    /** Folders opened afterwards, each in another window (tab) of the same code-server. */
+    more?: string[];
   },
-): Promise<{ version: string; probe: ProbeResult }> {
+): Promise<{ version: string; probe: ProbeResult; others: ProbeResult[] }> {
   const userData = join(opts.dir, 'code-user-data');
   const extensions = join(opts.dir, 'code-extensions');
   mkdirSync(join(userData, 'User'), { recursive: true });
@@ -117,21 +119,30 @@ export async function runVsCode(
     browser = launched;
     const page = await launched.newPage({ viewport: { width: 1280, height: 720 } });
     await page.goto(`http://127.0.0.1:${opts.port}/?folder=${encodeURIComponent(opts.workspace)}`);
-    const file = join(opts.workspace, '.exai-probe.json');
-    const probe = await waitFor(
-      () => {
-        if (!existsSync(file)) return undefined;
-        const r = JSON.parse(readFileSync(file, 'utf8')) as ProbeResult;
-        return r.step === 'done' || r.error ? r : undefined;
-      },
-      { timeoutMs: 180_000, intervalMs: 500, what: `the probe extension (${existsSync(file) ? readFileSync(file, 'utf8') : 'not started'}; code-server: ${log.slice(-2000)})` },
-    );
+    const probed = (workspace: string) => {
+      const file = join(workspace, '.exai-probe.json');
+      return waitFor(
+        () => {
+          if (!existsSync(file)) return undefined;
+          const r = JSON.parse(readFileSync(file, 'utf8')) as ProbeResult;
+          return r.step === 'done' || r.error ? r : undefined;
+        },
+        { timeoutMs: 180_000, intervalMs: 500, what: `the probe extension (${existsSync(file) ? readFileSync(file, 'utf8') : 'not started'}; code-server: ${log.slice(-2000)})` },
+      );
+    };
+    const probe = await probed(opts.workspace);
     if (opts.screenshot && probe.step === 'done') {
       // The views render from the extension's next fleet read: give the window a moment.
       await new Promise((r) => setTimeout(r, 5_000));
       await page.screenshot({ path: opts.screenshot });
     }
-    return { version, probe };
+    const others: ProbeResult[] = [];
+    for (const workspace of opts.more ?? []) {
+      const other = await launched.newPage({ viewport: { width: 1280, height: 720 } });
+      await other.goto(`http://127.0.0.1:${opts.port}/?folder=${encodeURIComponent(workspace)}`);
+      others.push(await probed(workspace));
+    }
+    return { version, probe, others };
   } finally {
     await browser?.close().catch(() => undefined);
     if (server?.pid !== undefined) {
