@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -115,6 +115,16 @@ describe('the MCP server definition provider', () => {
       expect(existsSync(join(ws, '.vscode'))).toBe(false);
       expect(existsSync(join(ws, '.mcp.json'))).toBe(false);
     }
+    ext.dispose();
+  });
+
+  it('a start that fails reaches VS Code as exai spawn\'s own one-line error, also in the output channel', async () => {
+    const ws = t.workspace('vanishing');
+    const { fake, ext } = await activate([{ name: 'vanishing', path: ws }]);
+    const [def] = (await ext.provider.provideMcpServerDefinitions()) ?? [];
+    rmSync(ws, { recursive: true });
+    await expect(ext.provider.resolveMcpServerDefinition(def as vscode.McpServerDefinition)).rejects.toThrow(/^exai spawn: .*vanishing/);
+    expect(fake.channels.get('exai')!.lines.join('\n')).toMatch(/vanishing: exai spawn: /);
     ext.dispose();
   });
 

@@ -111,11 +111,21 @@ export class ExaiProvider implements vscode.McpServerDefinitionProvider {
   }
 
   async resolveMcpServerDefinition(def: vscode.McpServerDefinition, token?: vscode.CancellationToken): Promise<vscode.McpServerDefinition | undefined> {
-    const offer = this.offers.find((o) => o.label === def.label);
-    if (!offer || !this.deps.trusted()) return undefined;
+    if (!this.deps.trusted()) return undefined;
+    // The folders as they are now: VS Code may resolve a definition it remembered from before.
+    const offer = (this.offers.length ? this.offers : this.folders()).find((o) => o.label === def.label);
+    if (!offer) return undefined;
     const { cli, log } = this.deps;
     log(`${offer.folder}: exai spawn`);
-    const started = await cli.json<SpawnResult>(['spawn', '--workspace', offer.folder, '--no-config', '--json']);
+    let started: SpawnResult;
+    try {
+      started = await cli.json<SpawnResult>(['spawn', '--workspace', offer.folder, '--no-config', '--json']);
+    } catch (err) {
+      // VS Code shows the error where the server would have started; the output channel keeps it.
+      log(`${offer.folder}: ${err instanceof Error ? err.message : String(err)}`);
+      this.deps.onResolved?.(offer.folder);
+      throw err;
+    }
     if (token?.isCancellationRequested) return undefined;
     this.ports.set(offer.folder, started.port);
     log(`${offer.folder}: daemon ${started.reused ? 'running' : 'started'} on port ${started.port}${started.upstreamProblems?.length ? ` (${started.upstreamProblems.join('; ')})` : ''}`);
