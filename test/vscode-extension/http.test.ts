@@ -47,6 +47,6 @@ it('hands VS Code Streamable HTTP with the bearer token in memory when /health l
     expect(stdio.args).toEqual([STANDIN, 'shim']);
     expect(stdio.env.EXAI_WS_PORT).toBe(String(t.portBase));
   } finally {
-    ext.dispose();
+    await ext.dispose();
   }
 });

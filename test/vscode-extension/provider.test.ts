@@ -26,7 +26,7 @@ beforeAll(() => {
   baseEnv = { ...t.env, EXAI_HOME: undefined };
 });
 afterAll(async () => {
-  for (const a of active) a.dispose();
+  await Promise.all(active.map((a) => a.dispose()));
   await t.cleanup();
 });
 
@@ -67,7 +67,7 @@ describe('the MCP server definition provider', () => {
     expect(asked).toBe(1);
     const defs = await ext.provider.provideMcpServerDefinitions();
     expect(defs?.map((d) => d.label)).toEqual(['exai · untrusted']);
-    ext.dispose();
+    await ext.dispose();
   });
 
   it('offers one definition per folder without starting anything, then resolve registers and starts each folder on its own port and no client config appears', async () => {
@@ -115,7 +115,7 @@ describe('the MCP server definition provider', () => {
       expect(existsSync(join(ws, '.vscode'))).toBe(false);
       expect(existsSync(join(ws, '.mcp.json'))).toBe(false);
     }
-    ext.dispose();
+    await ext.dispose();
   });
 
   it('a start that fails reaches VS Code as exai spawn\'s own one-line error, also in the output channel', async () => {
@@ -125,7 +125,7 @@ describe('the MCP server definition provider', () => {
     rmSync(ws, { recursive: true });
     await expect(ext.provider.resolveMcpServerDefinition(def as vscode.McpServerDefinition)).rejects.toThrow(/^exai spawn: .*vanishing/);
     expect(fake.channels.get('exai')!.lines.join('\n')).toMatch(/vanishing: exai spawn: /);
-    ext.dispose();
+    await ext.dispose();
   });
 
   it('asks VS Code again when folders change, when .exai/servers.json changes (new version) and when a daemon moves to another port', async () => {
@@ -163,6 +163,6 @@ describe('the MCP server definition provider', () => {
     expect(asked).toBe(3);
     const [after] = (await ext.provider.provideMcpServerDefinitions()) as McpStdioServerDefinition[];
     expect(after!.env.EXAI_WS_PORT).toBe(String(target));
-    ext.dispose();
+    await ext.dispose();
   });
 });

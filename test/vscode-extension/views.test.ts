@@ -23,7 +23,7 @@ beforeAll(() => {
   t = makeTestEnv();
 });
 afterAll(async () => {
-  for (const a of active) a.dispose();
+  await Promise.all(active.map((a) => a.dispose()));
   await t.cleanup();
 });
 
@@ -119,7 +119,7 @@ describe('the status bar item and the fleet tree', () => {
     await fake.commands.get('exai.openServersJson')!(goodNode);
     expect(fake.state.opened.at(-1)?.fsPath).toBe(join(good, '.exai', 'servers.json'));
     expect(fake.state.opened.at(-1)?.scheme).toBe('file');
-    ext.dispose();
+    await ext.dispose();
   });
 
   it('statusView says why nothing runs in an untrusted folder and when exai list failed', () => {
@@ -160,7 +160,7 @@ describe('an exai entry in .vscode/mcp.json', () => {
     expect(first.fake.state.errors).toEqual([]);
     expect((await first.ext.refresh()).rows.find((r) => r.workspace === asked)?.status).toBe('online');
     expect(serversOf(asked)).toEqual(['mine']);
-    first.ext.dispose();
+    await first.ext.dispose();
 
     const second = await activate([{ name: 'kept', path: kept }], 'Keep');
     await waitFor(() => (second.fake.state.warnings.length === 1 ? true : undefined), { what: 'the question' });
@@ -168,6 +168,6 @@ describe('an exai entry in .vscode/mcp.json', () => {
     expect(second.fake.state.warnings.length).toBe(1);
     expect(serversOf(kept)).toEqual(['exai', 'mine']);
     expect(existsSync(join(kept, '.vscode', 'mcp.json'))).toBe(true);
-    second.ext.dispose();
+    await second.ext.dispose();
   });
 });

@@ -30,7 +30,8 @@ export interface ExaiExtension {
   refresh(): Promise<FleetSnapshot>;
   /** Offers to remove exai entries from `.vscode/mcp.json` (done once at activation and on trust). */
   checkMcpJson(): Promise<void>;
-  dispose(): void;
+  /** Disposes everything; resolves once no exai child of the extension runs any more. */
+  dispose(): Promise<void>;
 }
 
 export async function activateExai(vscode: Vscode, context: vscode.ExtensionContext, opts: ActivateOptions): Promise<ExaiExtension> {
@@ -60,7 +61,9 @@ export async function activateExai(vscode: Vscode, context: vscode.ExtensionCont
 
   let running: Promise<FleetSnapshot> | undefined;
   let again = false;
+  let disposed = false;
   const refresh = (): Promise<FleetSnapshot> => {
+    if (disposed) return Promise.resolve(snapshot);
     if (!trusted()) {
       render();
       return Promise.resolve(snapshot);
@@ -233,6 +236,10 @@ export async function activateExai(vscode: Vscode, context: vscode.ExtensionCont
     status,
     refresh,
     checkMcpJson,
-    dispose: () => disposables.forEach((d) => d.dispose()),
+    dispose: async () => {
+      disposed = true;
+      disposables.forEach((d) => d.dispose());
+      await Promise.all([running, follower?.exited]);
+    },
   };
 }

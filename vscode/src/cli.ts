@@ -73,6 +73,8 @@ export class ExaiCommandError extends Error {
 
 export interface Follower {
   dispose(): void;
+  /** Settles when the child has exited. */
+  exited: Promise<void>;
 }
 
 export class ExaiCli {
@@ -133,9 +135,17 @@ export class ExaiCli {
       for (const l of lines) if (l) onLine(l);
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (err) => onExit(null, err.message));
-    child.on('close', (code) => onExit(code, stderr));
-    return { dispose: () => void child.kill() };
+    const exited = new Promise<void>((resolve) => {
+      child.on('error', (err) => {
+        onExit(null, err.message);
+        resolve();
+      });
+      child.on('close', (code) => {
+        onExit(code, stderr);
+        resolve();
+      });
+    });
+    return { dispose: () => void child.kill(), exited };
   }
 }
 

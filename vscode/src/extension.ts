@@ -9,7 +9,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   active = await activateExai(vscode, context, { bundledCli: join(context.extensionPath, 'exai', 'dist', 'cli', 'main.js') });
 }
 
-export function deactivate(): void {
-  active?.dispose();
+export async function deactivate(): Promise<void> {
+  const ending = active;
   active = undefined;
+  await ending?.dispose();
 }

@@ -1,10 +1,12 @@
 import { resolve } from 'node:path';
 import type { ListRow } from '../../src/supervisor/fleet.js';
 import type { UpstreamSummary } from '../../src/supervisor/health.js';
+import { upstreamTrouble } from '../../src/supervisor/upstream-report.js';
 import { fetchHealth, type Health } from '../../src/transport/health.js';
 import type { ExaiCli } from './cli.js';
 
 export type { ListRow, UpstreamSummary, Health };
+export { upstreamTrouble };
 
 /**
  * The fleet as the window shows it: `exai list --json` (every registered workspace, its pm2
@@ -31,13 +33,6 @@ export function trouble(row: ListRow): string | undefined {
   }
   if (row.status === 'online' && !row.healthy) return 'the daemon does not answer';
   return undefined;
-}
-
-/** The same rule as `exai list` (src/supervisor/upstream-report.ts), kept here to keep the bundle small. */
-export function upstreamTrouble(u: UpstreamSummary): string | undefined {
-  if (u.state === 'up' || u.state === 'idle' || (u.state !== 'failed' && !u.lastError)) return undefined;
-  const why = (u.lastError ?? u.stderrTail.at(-1) ?? 'no error recorded').split('\n')[0]?.trim() ?? '';
-  return u.state === 'failed' ? `upstream ${u.name} failed: ${why}` : `upstream ${u.name} did not start: ${why}`;
 }
 
 export function upstreamCount(row: ListRow): { up: number; total: number } | undefined {
