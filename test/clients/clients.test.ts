@@ -4,7 +4,7 @@
  * test per client; a client that cannot be installed here is skipped with the reason, never
  * passed. Facts about each client: shared/EDITORS.md. The table at the end goes into README.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +84,47 @@ describe('real clients', () => {
       for (const ws of [s.workspace, s.second]) expect(existsSync(join(ws, '.vscode', 'mcp.json'))).toBe(false);
       record({ client: 'VS Code + exai extension', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes', tools: `${probe.tools!.length}`, call: `exai_status port ${probe.status!.port} = registered, 2nd window ${second!.status!.port}; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
     } finally {
+      await s.cleanup();
+    }
+  });
+
+  it('VS Code (code-server) with the exai extension and a daemon speaking Streamable HTTP: VS Code connects over HTTP with the bearer token the extension read', async ({ skip }) => {
+    const vs = need('vscode', 'VS Code + exai extension (HTTP)', skip);
+    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'vsix.mjs')], { encoding: 'utf8', timeout: 300_000 });
+    expect(built.status, `${built.stdout}${built.stderr}`).toBe(0);
+    const s = freshScenario();
+    const port = s.t.portBase + 980;
+    const token = 'beef'.repeat(16);
+    mkdirSync(join(s.t.home, 'tokens'), { recursive: true });
+    writeFileSync(join(s.t.home, 'tokens', 'standin1.token'), `${token}\n`);
+    const standin = { STANDIN_PORT: String(port), STANDIN_ID: 'standin1', STANDIN_TOKEN: token, STANDIN_WORKSPACE: s.workspace };
+    // No exai daemon speaks HTTP yet: a stand-in daemon, and a stand-in exai (exai.path) whose spawn names it.
+    const daemon = spawn(process.execPath, [join(ROOT, 'test', 'clients', 'http-daemon.mjs')], { env: { ...s.env, ...standin }, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        daemon.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('listening') && resolve());
+        daemon.on('exit', (code) => reject(new Error(`the stand-in daemon exited ${code}`)));
+      });
+      const started = Date.now();
+      const { version, probe } = await runVsCode(vs, {
+        dir: s.t.dir,
+        workspace: s.workspace,
+        port: s.t.portBase + 990,
+        env: { ...s.env, ...standin },
+        extensions: [join(ROOT, 'dist', 'exai-vscode.vsix')],
+        providers: true,
+        settings: { 'exai.path': join(ROOT, 'test', 'vscode-extension', 'http-exai.mjs') },
+      });
+      expect(probe.error).toBeUndefined();
+      expect(probe.tools).toEqual(expect.arrayContaining(['exai_status', UPSTREAM_TOOL]));
+      const status = probe.status as unknown as { port: number; transport: string; authorized: number };
+      expect(status).toMatchObject({ port, transport: 'http' });
+      expect(status.authorized).toBeGreaterThan(0); // the daemon answers only a request with the token
+      expect(probe.echo).toContain('hello from VS Code');
+      expect(existsSync(join(s.workspace, '.vscode', 'mcp.json'))).toBe(false);
+      record({ client: 'VS Code + exai extension (HTTP)', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes (Streamable HTTP, stand-in daemon)', tools: `${probe.tools!.length}`, call: `exai_status port ${status.port} over HTTP; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
+    } finally {
+      daemon.kill();
       await s.cleanup();
     }
   });

@@ -78,6 +78,8 @@ export async function runVsCode(
     screenshot?: string;
     /** Folders opened afterwards, each in another window (tab) of the same code-server. */
     more?: string[];
+    /** User settings beside the suite's own (say, exai.path). */
+    settings?: Record<string, unknown>;
   },
 ): Promise<{ version: string; probe: ProbeResult; others: ProbeResult[] }> {
   const userData = join(opts.dir, 'code-user-data');
@@ -85,7 +87,7 @@ export async function runVsCode(
   mkdirSync(join(userData, 'User'), { recursive: true });
   writeFileSync(
     join(userData, 'User', 'settings.json'),
-    JSON.stringify({ 'security.workspace.trust.enabled': false, 'chat.tools.global.autoApprove': true, 'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off' }),
+    JSON.stringify({ 'security.workspace.trust.enabled': false, 'chat.tools.global.autoApprove': true, 'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', ...opts.settings }),
   );
   const config = join(opts.dir, 'code-server.yaml');
   writeFileSync(config, `bind-addr: 127.0.0.1:${opts.port}\nauth: none\ncert: false\n`);
