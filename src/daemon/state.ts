@@ -89,6 +89,9 @@ export function uptimeMs(state: DaemonState): number {
   return Math.round(monotonicNow() - state.startedAt);
 }
 
+/** What `/health` advertises (Health.transports); WebSocket and Streamable HTTP, both on `/mcp`. */
+export const TRANSPORTS: readonly string[] = ['ws', 'http'];
+
 /** The `GET /health` body (DESIGN.md "Daemon wire contract"). */
 export function healthBody(state: DaemonState): Health {
   return {
@@ -101,6 +104,7 @@ export function healthBody(state: DaemonState): Health {
     sessions: state.sessions.size,
     sessionsByTransport: sessionCounts(state),
     home: state.home,
+    transports: [...TRANSPORTS],
     ...(state.launchDigest ? { spec: state.launchDigest } : {}),
   };
 }
