@@ -11,6 +11,9 @@ import { openSession, type Session } from '../session.js';
 import type { DaemonState } from '../state.js';
 import type { Gateway } from '../upstreams/gateway.js';
 import type { HttpSessionTransport } from './session-transport.js';
+import { ModernSessions } from './modern-pool.js';
+import { eraOfOpening } from '../era-session.js';
+import { isJsonRpcMessage, isRequest } from '../../transport/jsonrpc.js';
 
 /**
  * The SDK's HTTP transport (with @hono/node-server under it) is loaded on the first HTTP
@@ -57,10 +60,12 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
   const { state, token, log, gateway } = options;
   const idleMs = options.sessionIdleMs ?? DEFAULT_HTTP_SESSION_IDLE_MS;
   const entries = new Map<string, Entry>();
+  const modern = new ModernSessions({ state, log, gateway });
   let closing = false;
 
   const sweep = setInterval(() => {
     const now = monotonicNow();
+    modern.sweep(now, idleMs);
     for (const [id, entry] of entries) {
       if (entry.open > 0 || now - entry.lastActive < idleMs) continue;
       log.info(`HTTP session ${id} expired: no request for ${Math.round(idleMs / 1000)} s and no stream open`);
@@ -91,7 +96,8 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
     else res.destroy();
   };
 
-  async function initialize(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** A POST with no Mcp-Session-Id: a 2026-07-28 request, or the initialize of a 2025 session. */
+  async function sessionless(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req, MAX_PAYLOAD);
     if (body === 'too large') {
       jsonError(res, 413, -32000, requestBodyTooLargeMessage(MAX_PAYLOAD), true);
@@ -104,14 +110,28 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
       jsonError(res, 400, -32700, 'Parse error: Invalid JSON');
       return;
     }
-    if (!isInitializeRequest(message)) {
-      jsonError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (start a session with initialize)');
-      return;
-    }
     if (closing) {
       jsonError(res, 503, -32000, 'the exai daemon is shutting down; connect again in a moment', true);
       return;
     }
+    if (isJsonRpcMessage(message) && isRequest(message) && eraOfOpening(message) === 'modern') {
+      await modern.serve(req, res, message, (status, reply) => sendJson(res, status, reply));
+      return;
+    }
+    if (isJsonRpcMessage(message) && 'method' in message && !isRequest(message)) {
+      // A 2026-07-28 client's notification (it has no session): only a cancel means anything.
+      if (message.method === 'notifications/cancelled') modern.cancel(message.params?.requestId as never, message.params?.reason);
+      res.writeHead(202).end();
+      return;
+    }
+    if (!isInitializeRequest(message)) {
+      jsonError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (start a session with initialize, or send 2026-07-28 requests with their _meta envelope)');
+      return;
+    }
+    await initialize(req, res, message);
+  }
+
+  async function initialize(req: IncomingMessage, res: ServerResponse, message: unknown): Promise<void> {
     const { HttpSessionTransport } = await loadTransport();
     let transport!: HttpSessionTransport;
     const session = await openSession(
@@ -156,7 +176,7 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
       const header = req.headers['mcp-session-id'];
       const sessionId = Array.isArray(header) ? header[0] : header;
       if (sessionId === undefined) {
-        if (method === 'POST') initialize(req, res).catch((err: unknown) => fail(res, err));
+        if (method === 'POST') sessionless(req, res).catch((err: unknown) => fail(res, err));
         else jsonError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required', true);
         return;
       }
@@ -173,7 +193,7 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
       clearInterval(sweep);
       const all = [...entries.values()];
       entries.clear();
-      await Promise.all(all.map((e) => e.session.close()));
+      await Promise.all([...all.map((e) => e.session.close()), modern.close()]);
     },
   };
 }
@@ -201,6 +221,12 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<string | 'too
     req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.once('error', reject);
   });
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
 /**

@@ -1,0 +1,154 @@
+/**
+ * 2026-07-28 over Streamable HTTP (DESIGN.md "Protocol eras", "Streamable HTTP"): no
+ * `Mcp-Session-Id`, every POST one request answered on its own response. The requests are
+ * served by the same session code as a 2026-07-28 client on a WebSocket (openSession, whose
+ * EraTransport opens the SDK Server from the request's envelope, answers `server/discover`,
+ * turns server requests into `input_required` and `subscriptions/listen` into subscriptions):
+ * this module is only that session's transport, mapping each JSON-RPC message to the HTTP
+ * response it belongs to.
+ *
+ * Requests of clients with the same envelope (clientInfo and clientCapabilities) share one
+ * daemon session, so a retry with `requestState` finds the round it continues. Each request
+ * gets an id and progress token of the daemon's own (clients' ids collide), mapped back on
+ * the way out. An answer with nothing before it goes out as one JSON body; anything sent
+ * before it (progress, a listen's notifications) turns the response into an SSE stream.
+ * A response closed by the client before its answer cancels the request (a listen ends so).
+ */
+import type { ServerResponse } from 'node:http';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage, type WireRequest } from '../../transport/jsonrpc.js';
+import { MAX_PAYLOAD } from '../../transport/constants.js';
+import { INTERNAL_ERROR } from '../../transport/jsonrpc.js';
+import type { SessionTransport } from '../session.js';
+
+const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
+
+interface Pending {
+  res: ServerResponse;
+  clientId: JsonRpcId;
+  /** The client's own progress token, when it sent one (the daemon's is `hp-<id>`). */
+  progressToken?: string | number;
+  streaming: boolean;
+  done: boolean;
+}
+
+/** The transport of one shared 2026-07-28 HTTP session (see the module comment). */
+export class ModernHttpTransport implements SessionTransport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  private readonly pending = new Map<string, Pending>();
+  private counter = 0;
+  private closed = false;
+
+  constructor(
+    readonly sessionId: string,
+    private readonly onIncoming: (message: JSONRPCMessage) => void,
+  ) {}
+
+  /** Requests of this session whose response is still open. */
+  get open(): number {
+    return this.pending.size;
+  }
+
+  async start(): Promise<void> {}
+
+  /** Serves one POSTed request on `res`. */
+  request(message: WireRequest, res: ServerResponse): void {
+    const internal = `h${++this.counter}`;
+    const entry: Pending = { res, clientId: message.id, streaming: false, done: false };
+    const params = message.params ? { ...message.params } : undefined;
+    const meta = params?._meta as Record<string, unknown> | undefined;
+    if (params && meta && (typeof meta.progressToken === 'string' || typeof meta.progressToken === 'number')) {
+      entry.progressToken = meta.progressToken;
+      params._meta = { ...meta, progressToken: `hp-${internal}` };
+    }
+    this.pending.set(internal, entry);
+    res.once('close', () => {
+      if (entry.done || this.closed) return;
+      // The client went away before the answer: the request is cancelled (a listen ends so).
+      this.pending.delete(internal);
+      this.deliver({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: internal, reason: 'the HTTP request was closed' } });
+    });
+    this.deliver({ jsonrpc: '2.0', id: internal, method: message.method, ...(params ? { params } : {}) });
+  }
+
+  /** A POSTed `notifications/cancelled` naming one of this session's open requests (by the client's id); false when none is. */
+  cancel(requestId: JsonRpcId, reason: unknown): boolean {
+    for (const [internal, entry] of this.pending) {
+      if (entry.clientId !== requestId) continue;
+      this.deliver({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: internal, ...(typeof reason === 'string' ? { reason } : {}) } });
+      return true;
+    }
+    return false;
+  }
+
+  private deliver(message: WireMessage): void {
+    const sdk = asSdkMessage(message);
+    this.onIncoming(sdk);
+    this.onmessage?.(sdk);
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    const wire = fromSdkMessage(message);
+    if (isResponse(wire)) {
+      const key = String(wire.id);
+      const entry = this.pending.get(key);
+      if (!entry) return Promise.resolve(); // its client went away
+      this.pending.delete(key);
+      entry.done = true;
+      this.write(entry, { ...wire, id: entry.clientId }, true);
+      return Promise.resolve();
+    }
+    if (isRequest(wire)) return Promise.resolve(); // the EraTransport answers these inside calls
+    const params = wire.params ?? {};
+    const token = (params as { progressToken?: unknown }).progressToken;
+    if (typeof token === 'string' && token.startsWith('hp-')) {
+      const entry = this.pending.get(token.slice(3));
+      if (entry) this.write(entry, { ...wire, params: { ...params, progressToken: entry.progressToken } }, false);
+      return Promise.resolve();
+    }
+    const meta = params._meta as Record<string, unknown> | undefined;
+    const listen = meta?.[SUBSCRIPTION_ID];
+    if (typeof listen === 'string') {
+      const entry = this.pending.get(listen);
+      if (entry) this.write(entry, { ...wire, params: { ...params, _meta: { ...meta, [SUBSCRIPTION_ID]: entry.clientId } } }, false);
+    }
+    // Anything else has no request to travel on (2026-07-28 has no GET stream): dropped.
+    return Promise.resolve();
+  }
+
+  private write(entry: Pending, message: WireMessage, last: boolean): void {
+    const { res } = entry;
+    if (res.destroyed) return;
+    let text = JSON.stringify(message);
+    if (text.length * 3 > MAX_PAYLOAD && Buffer.byteLength(text) > MAX_PAYLOAD) {
+      if (!last) return;
+      const what = `a message of ${Buffer.byteLength(text)} bytes, more than the ${MAX_PAYLOAD}-byte limit of the exai connection`;
+      text = JSON.stringify({ jsonrpc: '2.0', id: entry.clientId, error: { code: INTERNAL_ERROR, message: `the answer is ${what}; ask for less at once` } });
+    }
+    if (!entry.streaming && last) {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
+    if (!entry.streaming) {
+      entry.streaming = true;
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+      res.flushHeaders();
+    }
+    res.write(`event: message\ndata: ${text}\n\n`);
+    if (last) res.end();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const entry of this.pending.values()) {
+      entry.done = true;
+      entry.res.destroy();
+    }
+    this.pending.clear();
+    this.onclose?.();
+  }
+}
