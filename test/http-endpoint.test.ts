@@ -157,6 +157,28 @@ describe('refusals (the WebSocket rules)', () => {
   });
 });
 
+describe('how answers travel (the lean transport)', () => {
+  const auth = () => ({ Authorization: `Bearer ${daemon.token}` });
+  it('an answer with nothing before it is one JSON body; a notification alone gets 202; a wrong protocol version 400', async () => {
+    const init = await rawHttp(daemon.port, 'POST', { ...MCP_POST_HEADERS, ...auth() }, INIT_BODY);
+    expect(init.status).toBe(200);
+    expect(init.headers['content-type'], init.body).toBe('application/json');
+    const id = init.headers['mcp-session-id'] as string;
+    expect(JSON.parse(init.body)).toMatchObject({ id: 1, result: { serverInfo: { name: 'exai' } } });
+    const session = { ...MCP_POST_HEADERS, ...auth(), 'Mcp-Session-Id': id, 'MCP-Protocol-Version': '2025-11-25' };
+    const initialized = await rawHttp(daemon.port, 'POST', session, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+    expect(initialized.status).toBe(202);
+    const call = await rawHttp(daemon.port, 'POST', session, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'exai_status', arguments: {} } }));
+    expect(call.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(call.body).result.structuredContent.pid).toBe(process.pid);
+    const wrong = await rawHttp(daemon.port, 'POST', { ...session, 'MCP-Protocol-Version': '1999-01-01' }, JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }));
+    expect(wrong.status).toBe(400);
+    expect(wrong.body).toMatch(/Unsupported protocol version/);
+    const gone = await rawHttp(daemon.port, 'DELETE', { ...auth(), 'Mcp-Session-Id': id });
+    expect(gone.status).toBe(200);
+  });
+});
+
 describe('a client that goes away without DELETE', () => {
   it('its session expires after the quiet period; one with its GET stream open stays', async () => {
     const workspace = t.workspace('expiry');

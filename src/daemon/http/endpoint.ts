@@ -10,17 +10,11 @@ import type { Logger } from '../log.js';
 import { openSession, type Session } from '../session.js';
 import type { DaemonState } from '../state.js';
 import type { Gateway } from '../upstreams/gateway.js';
-import type { HttpSessionTransport } from './session-transport.js';
+import { HttpSessionTransport } from './session-transport.js';
+import { jsonError, readBody, sendJson } from './replies.js';
 import { ModernSessions } from './modern-pool.js';
 import { eraOfOpening } from '../era-session.js';
 import { isJsonRpcMessage, isRequest } from '../../transport/jsonrpc.js';
-
-/**
- * The SDK's HTTP transport (with @hono/node-server under it) is loaded on the first HTTP
- * session, not at daemon start: every wake of an idle workspace would pay for it otherwise.
- */
-let transportModule: Promise<typeof import('./session-transport.js')> | undefined;
-const loadTransport = () => (transportModule ??= import('./session-transport.js'));
 
 /** A 2025-11-25 HTTP session with no request and no open stream for this long is closed (10 min). */
 export const DEFAULT_HTTP_SESSION_IDLE_MS = 10 * 60_000;
@@ -52,7 +46,7 @@ interface Entry {
 /**
  * Streamable HTTP on `/mcp` (DESIGN.md "Streamable HTTP") for 2025-11-25 sessions: the
  * bearer token first (401 before the body is read), then a session per `Mcp-Session-Id`, each
- * with its own SDK transport and the same per-connection session code as a WebSocket
+ * with its own transport (session-transport.ts) and the same per-connection session code as a WebSocket
  * (openSession). A client that leaves without DELETE holds nothing forever: its session
  * expires after `sessionIdleMs` with no request in flight and no GET stream open.
  */
@@ -132,7 +126,6 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
   }
 
   async function initialize(req: IncomingMessage, res: ServerResponse, message: unknown): Promise<void> {
-    const { HttpSessionTransport } = await loadTransport();
     let transport!: HttpSessionTransport;
     const session = await openSession(
       {
@@ -148,7 +141,7 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
     void session.closed.then(() => entries.delete(session.id));
     track(entry, res);
     await transport.handleRequest(req, res, message);
-    // Refused by the SDK (an Accept or Content-Type it does not take): no session was made.
+    // Refused (an Accept or Content-Type the transport does not take): no session was made.
     if (!transport.initialized) {
       entries.delete(session.id);
       await session.close();
@@ -196,49 +189,4 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
       await Promise.all([...all.map((e) => e.session.close()), modern.close()]);
     },
   };
-}
-
-/**
- * The body as text, or 'too large' past `maxBytes` (a declared Content-Length over it is
- * refused without reading; the read otherwise stops at the limit, as the SDK's does).
- */
-function readBody(req: IncomingMessage, maxBytes: number): Promise<string | 'too large'> {
-  if (Number(req.headers['content-length']) > maxBytes) return Promise.resolve('too large');
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.off('data', onData);
-        req.pause();
-        resolve('too large');
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.once('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-/**
- * A JSON-RPC error as the SDK's transport answers (status, `{jsonrpc, error, id: null}`).
- * `close`: the connection is closed after it, for an answer sent before the body was read.
- */
-function jsonError(res: ServerResponse, status: number, code: number, message: string, close = false): void {
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(body),
-    ...(close ? { Connection: 'close' } : {}),
-  });
-  res.end(body);
 }
