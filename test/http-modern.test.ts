@@ -6,6 +6,7 @@
 import { Client as ClientV2, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../src/daemon/run.js';
+import { MAX_PAYLOAD } from '../src/transport/constants.js';
 import { dualEntry, modernEntry } from './helpers/eras.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
 import { MCP_POST_HEADERS, rawHttp } from './http-helpers.js';
@@ -98,6 +99,24 @@ describe('a 2026-07-28 client over Streamable HTTP', () => {
     await waitFor(() => (updates.length > 0 ? true : undefined), { what: 'the resource update' });
     expect(updates[0]).toBe('fx://counter');
     await listening.close();
+  });
+
+  it('serves clients side by side with no cross-talk (same request ids, progress tokens and envelopes)', async () => {
+    const [a, b] = await Promise.all([connectModern(daemon.port, daemon.token), connectModern(daemon.port, daemon.token)]);
+    const progress: Record<string, number[]> = { a: [], b: [] };
+    const [ra, rb, rc] = await Promise.all([
+      a.callTool({ name: 'modern__slow', arguments: { steps: 2, ms: 200 } }, { onprogress: (p) => progress.a?.push(p.progress) }),
+      b.callTool({ name: 'old__slow', arguments: { steps: 3, ms: 250 } }, { onprogress: (p) => progress.b?.push(p.progress) }),
+      b.callTool({ name: 'modern__echo', arguments: { text: 'b' } }),
+    ]);
+    expect([textOf(ra), textOf(rb), textOf(rc)]).toEqual(['slept 200', 'slept 250', 'modern-fixture (modern) echo: b']);
+    expect(progress).toEqual({ a: [1, 2], b: [1, 2, 3] });
+  });
+
+  it('a body over 32 MiB gets 413 naming the limit, before it is read', async () => {
+    const big = await rawHttp(daemon.port, 'POST', { ...MCP_POST_HEADERS, Authorization: `Bearer ${daemon.token}`, 'Content-Length': String(MAX_PAYLOAD + 1) });
+    expect(big.status).toBe(413);
+    expect(big.body).toContain(String(MAX_PAYLOAD));
   });
 
   it('refuses a request whose Mcp-Method or Mcp-Name disagrees with its body (400, -32020)', async () => {

@@ -114,7 +114,7 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
     }
     if (isJsonRpcMessage(message) && 'method' in message && !isRequest(message)) {
       // A 2026-07-28 client's notification (it has no session): only a cancel means anything.
-      if (message.method === 'notifications/cancelled') modern.cancel(message.params?.requestId as never, message.params?.reason);
+      if (message.method === 'notifications/cancelled') modern.cancel(message);
       res.writeHead(202).end();
       return;
     }

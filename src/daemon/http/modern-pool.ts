@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { monotonicNow } from '../../common/clock.js';
 import { errorMessage } from '../../common/errors.js';
-import type { JsonRpcId, WireRequest } from '../../transport/jsonrpc.js';
+import type { WireNotification, WireRequest } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
 import { openSession, type Session } from '../session.js';
 import type { DaemonState } from '../state.js';
@@ -47,9 +47,15 @@ export class ModernSessions {
     entry.transport.request(request, res);
   }
 
-  /** A POSTed `notifications/cancelled`: to the session with that request open. */
-  cancel(requestId: JsonRpcId, reason: unknown): void {
-    for (const entry of this.opened.values()) if (entry.transport.cancel(requestId, reason)) return;
+  /**
+   * A POSTed `notifications/cancelled`: to the session of the same envelope, where that request
+   * is open. Without an envelope it could name another client's request: dropped (closing the
+   * request's response cancels it too).
+   */
+  cancel(notification: WireNotification): void {
+    const entry = this.opened.get(envelopeKey(notification));
+    const requestId = notification.params?.requestId;
+    if (entry && (typeof requestId === 'string' || typeof requestId === 'number')) entry.transport.cancel(requestId, notification.params?.reason);
   }
 
   /** Closes the sessions with no request open for `idleMs`. */
@@ -75,8 +81,7 @@ export class ModernSessions {
   }
 
   private entryFor(request: WireRequest): Promise<ModernEntry> {
-    const meta = (request.params?._meta ?? {}) as Record<string, unknown>;
-    const key = JSON.stringify([meta['io.modelcontextprotocol/clientInfo'] ?? null, meta['io.modelcontextprotocol/clientCapabilities'] ?? null]);
+    const key = envelopeKey(request);
     let entry = this.entries.get(key);
     if (!entry) {
       const { state, log, gateway } = this.options;
@@ -102,4 +107,10 @@ export class ModernSessions {
     }
     return entry;
   }
+}
+
+/** Which shared session a message belongs to: its client's identity and capabilities. */
+function envelopeKey(message: WireRequest | WireNotification): string {
+  const meta = (message.params?._meta ?? {}) as Record<string, unknown>;
+  return JSON.stringify([meta['io.modelcontextprotocol/clientInfo'] ?? null, meta['io.modelcontextprotocol/clientCapabilities'] ?? null]);
 }
