@@ -8,6 +8,7 @@ import { checkJsonc, deleteJsonc, jsoncValue, setJsonc } from './clients/jsonc.j
 import { checkToml, deleteToml, setTomlTable, tomlValue } from './clients/toml.js';
 import { DEFAULT_PORT_BASE, DEFAULT_PORT_STRIDE, portSettings, type PortSettings } from './ports.js';
 import { CLIENT_KINDS, type ClientKind } from './registry.js';
+import { expand, type DaemonClient } from '../workspace/daemon-file.js';
 
 /**
  * Client configs: exai's entry in each client's workspace config, written, checked, read and
@@ -40,6 +41,8 @@ export interface ClientEntry {
 export interface EntrySettings extends StateDirs {
   /** EXAI_PORT_BASE/EXAI_PORT_STRIDE of the command writing the entry; absent = the defaults. */
   ports?: PortSettings;
+  /** The workspace runs its own daemon (.exai/daemon.json): its `client` entry is written instead of exai's shim. */
+  own?: { client: DaemonClient; stateDir: string };
 }
 
 export function clientConfigPath(kind: ClientKind, workspace: string): string {
@@ -66,6 +69,7 @@ export function entrySettings(home: string, env: NodeJS.ProcessEnv = process.env
  */
 export function clientEntry(kind: ClientKind, port: number, workspace: string, dirs: EntrySettings): ClientEntry {
   const spec = CLIENT_SPECS[kind];
+  if (dirs.own) return ownClientEntry(kind, port, workspace, dirs.own) as unknown as ClientEntry;
   return {
     ...(spec.typed ? { type: 'stdio' as const } : {}),
     command: nodeExecutable(),
@@ -78,6 +82,22 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string, d
       EXAI_PORT_STRIDE: dirs.ports && dirs.ports.stride !== DEFAULT_PORT_STRIDE ? String(dirs.ports.stride) : undefined,
     },
   };
+}
+
+/**
+ * The `client` entry of a workspace's own daemon in `kind`'s spelling: a stdio entry as given,
+ * placeholders expanded (`${workspaceFolder}` left to clients that expand it), or a URL in the
+ * client's own spelling for `"type": "http"`. Members of the other shape are `undefined`, so a
+ * switch between shapes (or back to exai's shim) leaves no stale member behind.
+ */
+function ownClientEntry(kind: ClientKind, port: number, workspace: string, own: { client: DaemonClient; stateDir: string }): Record<string, unknown> {
+  const spec = CLIENT_SPECS[kind];
+  const x = { port, workspace, stateDir: own.stateDir, keepWorkspaceFolder: spec.expandsWorkspaceFolder };
+  const none = { type: undefined, command: undefined, args: undefined, env: undefined, url: undefined, httpUrl: undefined };
+  const c = own.client;
+  if (c.type === 'http') return { ...none, ...spec.httpEntry(expand(c.url, { ...x, keepWorkspaceFolder: false })) };
+  const env = Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, expand(v, x)]));
+  return { ...none, ...(spec.typed ? { type: 'stdio' } : {}), command: expand(c.command, x), args: c.args.map((a) => expand(a, x)), ...(Object.keys(env).length ? { env } : {}) };
 }
 
 /**

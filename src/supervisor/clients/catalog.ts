@@ -19,6 +19,8 @@ export interface ClientSpec {
   typed: boolean;
   /** What the user must still do in the client before it starts exai; undefined when nothing. */
   hint?: (workspace: string) => string;
+  /** How the client spells a Streamable HTTP server (a workspace's own daemon with `"type": "http"`). */
+  httpEntry: (url: string) => Record<string, string>;
 }
 
 export const ENTRY_NAME = 'exai';
@@ -31,6 +33,7 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     entryPath: ['servers', ENTRY_NAME],
     expandsWorkspaceFolder: true,
     typed: true,
+    httpEntry: (url) => ({ type: 'http', url }),
   },
   claude: {
     label: 'Claude Code',
@@ -42,6 +45,7 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     // Claude Code 2.1 reads the approval exai writes (.claude/settings.local.json) only in a
     // folder whose trust prompt was accepted (~/.claude.json); until then exai shows as pending.
     hint: () => 'Claude Code: exai is approved in .claude/settings.local.json; Claude Code honours that once you trust this folder (accept the prompt the first time `claude` starts here)',
+    httpEntry: (url) => ({ type: 'http', url }),
   },
   cursor: {
     label: 'Cursor',
@@ -50,6 +54,7 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     entryPath: ['mcpServers', ENTRY_NAME],
     expandsWorkspaceFolder: false,
     typed: true,
+    httpEntry: (url) => ({ url }),
   },
   gemini: {
     label: 'Gemini CLI',
@@ -60,6 +65,7 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     typed: true,
     // Untrusted folders list their servers as "Disabled" (gemini 0.61).
     hint: (ws) => `Gemini CLI: starts workspace MCP servers only in a trusted folder — choose "Trust folder" when gemini first starts in ${ws} (saved in ~/.gemini/trustedFolders.json)`,
+    httpEntry: (url) => ({ httpUrl: url }),
   },
   codex: {
     label: 'Codex',
@@ -70,5 +76,6 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     typed: false,
     // Codex ignores a project's .codex/config.toml until the project is trusted.
     hint: (ws) => `Codex: reads .codex/config.toml only in a trusted project — trust it when codex asks, or add [projects.${JSON.stringify(ws)}] trust_level = "trusted" to ~/.codex/config.toml`,
+    httpEntry: (url) => ({ url }),
   },
 };

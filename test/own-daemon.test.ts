@@ -1,0 +1,189 @@
+/**
+ * A workspace's own daemon (.exai/daemon.json; issue 25), with real daemons nobody here wrote:
+ * server-everything in streamableHttp mode (port from PORT) in two workspaces at once, each
+ * reached by a real SDK client through the URL exai wrote into its config; and the lifecycle
+ * around it (stop/restart keeping the port, readiness failures, a daemon that ignores SIGTERM).
+ */
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestEnv, pm2Apps, ROOT, runCli, runPm2, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
+
+const EVERYTHING = join(ROOT, 'node_modules', '.bin', 'mcp-server-everything');
+
+let t: TestEnv;
+
+beforeAll(() => {
+  t = makeTestEnv();
+});
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+function writeDaemon(ws: string, spec: unknown): void {
+  mkdirSync(join(ws, '.exai'), { recursive: true });
+  writeFileSync(join(ws, '.exai', 'daemon.json'), typeof spec === 'string' ? spec : JSON.stringify(spec, null, 2));
+}
+
+function everythingSpec(ready: unknown): unknown {
+  return {
+    command: EVERYTHING,
+    args: ['streamableHttp'],
+    env: { PORT: '${port}', SECRET_TOKEN: '${token}' },
+    ready,
+    client: { type: 'http', url: 'http://127.0.0.1:${port}/mcp' },
+  };
+}
+
+async function connectHttp(url: string): Promise<Client> {
+  const client = new Client({ name: 'own-daemon-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return client;
+}
+
+function readJson(file: string): Record<string, any> {
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('an HTTP daemon (server-everything streamableHttp), two workspaces at once', () => {
+  it('runs each on its own sticky port, writes each client its url spelling, and a real SDK client reaches each', async () => {
+    const a = t.workspace('http-a');
+    const b = t.workspace('http-b');
+    writeDaemon(a, everythingSpec({ tcp: true, timeout: '60s' }));
+    writeDaemon(b, everythingSpec({ http: '/mcp', timeout: '60s' }));
+    const [ra, rb] = await Promise.all([
+      spawnJson(t.env, a, '--client', 'vscode', '--client', 'cursor', '--client', 'gemini', '--client', 'claude', '--client', 'codex'),
+      spawnJson(t.env, b, '--client', 'vscode'),
+    ]);
+    expect(ra.port).not.toBe(rb.port);
+    const vscodeA = readJson(join(a, '.vscode', 'mcp.json')).servers.exai;
+    expect(vscodeA).toEqual({ type: 'http', url: `http://127.0.0.1:${ra.port}/mcp` });
+    expect(readJson(join(a, '.cursor', 'mcp.json')).mcpServers.exai).toEqual({ url: `http://127.0.0.1:${ra.port}/mcp` });
+    expect(readJson(join(a, '.gemini', 'settings.json')).mcpServers.exai).toEqual({ httpUrl: `http://127.0.0.1:${ra.port}/mcp` });
+    expect(readJson(join(a, '.mcp.json')).mcpServers.exai).toEqual({ type: 'http', url: `http://127.0.0.1:${ra.port}/mcp` });
+    expect(readFileSync(join(a, '.codex', 'config.toml'), 'utf8')).toContain(`url = "http://127.0.0.1:${ra.port}/mcp"`);
+    const urlB = readJson(join(b, '.vscode', 'mcp.json')).servers.exai.url as string;
+
+    const [ca, cb] = await Promise.all([connectHttp(vscodeA.url as string), connectHttp(urlB)]);
+    try {
+      const [ea, eb] = await Promise.all([
+        ca.callTool({ name: 'echo', arguments: { message: 'to a' } }),
+        cb.callTool({ name: 'echo', arguments: { message: 'to b' } }),
+      ]);
+      expect(JSON.stringify(ea.content)).toContain('to a');
+      expect(JSON.stringify(eb.content)).toContain('to b');
+    } finally {
+      await Promise.all([ca.close(), cb.close()]);
+    }
+
+    // The token went to the daemon through the launcher, never into pm2's env.
+    const jlist = await runPm2(['jlist'], t.env);
+    const token = readFileSync(join(t.home, 'tokens', `${ra.id}.token`), 'utf8').trim();
+    expect(token.length).toBeGreaterThan(8);
+    expect(jlist.stdout).not.toContain(token);
+    expect(statSync(join(t.home, 'state', ra.id)).mode & 0o777).toBe(0o700);
+
+    // A second spawn reuses it; stop and restart keep the port.
+    const again = await spawnJson(t.env, a);
+    expect(again).toMatchObject({ reused: true, port: ra.port });
+    expect((await runCli(['stop', '--workspace', a], t.env)).code).toBe(0);
+    expect(isAlive(ra.pid)).toBe(false);
+    const restarted = await spawnJson(t.env, a);
+    expect(restarted).toMatchObject({ reused: false, port: ra.port });
+    const res = await runCli(['restart', '--workspace', a, '--json'], t.env);
+    expect(res.code, res.stderr).toBe(0);
+    const c = await connectHttp(vscodeA.url as string);
+    expect((await c.listTools()).tools.length).toBeGreaterThan(0);
+    await c.close();
+
+    // list shows it online on its port, health from the declared check.
+    const list = await runCli(['list', '--json'], t.env);
+    expect(list.code, list.stderr).toBe(0);
+    const rows = JSON.parse(list.stdout) as { workspace: string; port: number; health?: string; status?: string }[];
+    const row = rows.find((r) => r.workspace === a);
+    expect(row).toMatchObject({ port: ra.port });
+    expect(JSON.stringify(row)).toMatch(/healthy|ready/);
+  });
+});
+
+describe('daemon.json problems are one clear line before anything starts', () => {
+  it('refuses a daemon.json beside a servers.json, a bad field, and ${token} in the client entry', async () => {
+    const ws = t.workspace('bad');
+    writeDaemon(ws, everythingSpec({ tcp: true }));
+    writeFileSync(join(ws, '.exai', 'servers.json'), '{"servers": {}}');
+    let res = await runCli(['spawn', '--workspace', ws], t.env);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^exai: DAEMON_FILE_INVALID: .*servers\.json exists too.*\n$/);
+    writeFileSync(join(ws, '.exai', 'servers.json'), '');
+    const { rmSync } = await import('node:fs');
+    rmSync(join(ws, '.exai', 'servers.json'));
+    writeDaemon(ws, { command: 'x', ready: { tcp: true, http: '/h' }, client: { type: 'http', url: 'http://127.0.0.1:${port}/' } });
+    res = await runCli(['spawn', '--workspace', ws], t.env);
+    expect(res.stderr).toMatch(/DAEMON_FILE_INVALID: .*ready: name exactly one of/);
+    writeDaemon(ws, { command: 'x', client: { command: 'shim', env: { T: '${token}' } } });
+    res = await runCli(['spawn', '--workspace', ws], t.env);
+    expect(res.stderr).toMatch(/DAEMON_FILE_INVALID: .*client\.env\.T: \$\{token\} is refused in the client entry/);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(join(t.home, 'registry.json')) ? JSON.stringify(readJson(join(t.home, 'registry.json'))) : '').not.toContain(ws);
+  });
+});
+
+describe('readiness failures and stop', () => {
+  const node = process.execPath;
+
+  it('a daemon that never becomes ready: one line with its last output, nothing left running', async () => {
+    const ws = t.workspace('never');
+    writeDaemon(ws, { command: node, args: ['-e', 'console.log("warming up"); console.error("still warming"); setInterval(() => {}, 1000)'], ready: { log: 'listening', timeout: '2s' }, client: { command: node, args: ['-e', '0'] } });
+    const res = await runCli(['spawn', '--workspace', ws], t.env);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/\nexai: DAEMON_UNHEALTHY: .*did not become ready \("listening" in its output\) within 2000 ms.*warming up.*still warming.*\n$/);
+    const apps = await pm2Apps(t.env);
+    expect(apps.filter((a) => a.name.includes('never'))).toEqual([]);
+  });
+
+  it('a daemon that exits at once: one line with what it said', async () => {
+    const ws = t.workspace('exits');
+    writeDaemon(ws, { command: node, args: ['-e', 'console.error("config missing: EX_API_KEY"); process.exit(3)'], ready: { tcp: true, timeout: '60s' }, client: { command: node } });
+    const started = Date.now();
+    const res = await runCli(['spawn', '--workspace', ws], t.env);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/\nexai: DAEMON_UNHEALTHY: .*exited before it became ready.*config missing: EX_API_KEY.*\n$/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect((await pm2Apps(t.env)).filter((a) => a.name.includes('exits'))).toEqual([]);
+  });
+
+  it('a daemon that ignores SIGTERM (and its child) does not survive stop', async () => {
+    const ws = t.workspace('stubborn');
+    const script = join(ws, 'stubborn.js');
+    writeFileSync(script, `
+      const { spawn } = require('node:child_process');
+      const net = require('node:net');
+      process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
+      const child = spawn(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      require('node:fs').writeFileSync(process.argv[2], String(child.pid));
+      net.createServer().listen(Number(process.env.PORT), '127.0.0.1');
+    `);
+    writeFileSync(join(ws, 'package.json'), '{"type": "commonjs"}');
+    writeDaemon(ws, { command: node, args: [script, '${stateDir}/child.pid'], env: { PORT: '${port}' }, ready: { tcp: true, timeout: '30s' }, client: { command: node } });
+    const r = await spawnJson(t.env, ws);
+    const childPid = Number(readFileSync(join(t.home, 'state', r.id, 'child.pid'), 'utf8'));
+    expect(isAlive(r.pid)).toBe(true);
+    expect(isAlive(childPid)).toBe(true);
+    const res = await runCli(['stop', '--workspace', ws], t.env);
+    expect(res.code, res.stderr).toBe(0);
+    await waitFor(() => (!isAlive(childPid) ? true : undefined), { what: 'the stubborn child to die', timeoutMs: 15_000 });
+    const back = await spawnJson(t.env, ws);
+    expect(back.port).toBe(r.port);
+  });
+});
