@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestEnv, pm2Apps, ROOT, runCli, runPm2, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
 
@@ -111,9 +112,67 @@ describe('an HTTP daemon (server-everything streamableHttp), two workspaces at o
     const list = await runCli(['list', '--json'], t.env);
     expect(list.code, list.stderr).toBe(0);
     const rows = JSON.parse(list.stdout) as { workspace: string; port: number; health?: string; status?: string }[];
-    const row = rows.find((r) => r.workspace === a);
-    expect(row).toMatchObject({ port: ra.port });
-    expect(JSON.stringify(row)).toMatch(/healthy|ready/);
+    expect(rows.find((r) => r.workspace === a)).toMatchObject({ port: ra.port, status: 'online', healthy: true });
+
+    // doctor: healthy by its declared check, configs hold its entry, and server-everything
+    // listens on every address (express's default), which is a warning naming it.
+    const doc = await runCli(['doctor', '--json'], t.env);
+    const findings = (JSON.parse(doc.stdout) as { findings: { scope: string; check: string; status: string; message: string }[] }).findings.filter((f) => f.scope === a);
+    expect(findings.find((f) => f.check === 'daemon')).toMatchObject({ status: 'ok' });
+    expect(findings.find((f) => f.check === 'config gemini')).toMatchObject({ status: 'ok' });
+    expect(findings.find((f) => f.check === 'listeners')?.message).toContain(`[::]:${ra.port}`);
+    expect(doc.code, doc.stdout).toBe(0);
+
+    // logs: the daemon's own output.
+    const logs = await runCli(['logs', '--workspace', a], t.env);
+    expect(logs.stdout).toContain(`listening on port ${ra.port}`);
+  });
+});
+
+describe('a WebSocket daemon with its own stdio shim (supergateway --outputTransport ws), two workspaces', () => {
+  it('writes each shim command with its port and state dir, and two shims driven at once each reach their own daemon', async () => {
+    const node = process.execPath;
+    const spec = {
+      command: join(ROOT, 'node_modules', '.bin', 'supergateway'),
+      args: ['--stdio', `${node} ${join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js')} stdio`, '--outputTransport', 'ws', '--port', '${port}'],
+      files: { '${stateDir}/instance.env': 'PORT=${port}\nTOKEN=${token}\n' },
+      ready: { log: 'WebSocket endpoint', timeout: '60s' },
+      client: { command: node, args: [join(ROOT, 'test', 'fixtures', 'ws-shim.mjs'), 'ws://127.0.0.1:${port}/message'], env: { SHIM_ENV_FILE: '${stateDir}/instance.env' } },
+    };
+    const a = t.workspace('ws-a');
+    const b = t.workspace('ws-b');
+    writeDaemon(a, spec);
+    writeDaemon(b, spec);
+    const [ra, rb] = await Promise.all([spawnJson(t.env, a, '--client', 'cursor', '--client', 'vscode'), spawnJson(t.env, b, '--client', 'cursor')]);
+    const entryOf = (ws: string) => readJson(join(ws, '.cursor', 'mcp.json')).mcpServers.exai as { command: string; args: string[]; env: Record<string, string> };
+    const ea = entryOf(a);
+    expect(ea.args[1]).toBe(`ws://127.0.0.1:${ra.port}/message`);
+    expect(ea.env.SHIM_ENV_FILE).toBe(join(t.home, 'state', ra.id, 'instance.env'));
+    // VS Code expands ${workspaceFolder} itself; the stdio entry is as given, placeholders expanded.
+    expect(readJson(join(a, '.vscode', 'mcp.json')).servers.exai).toMatchObject({ type: 'stdio', command: node, args: ea.args });
+    const envFile = readFileSync(ea.env.SHIM_ENV_FILE, 'utf8');
+    const token = readFileSync(join(t.home, 'tokens', `${ra.id}.token`), 'utf8').trim();
+    expect(envFile).toBe(`PORT=${ra.port}\nTOKEN=${token}\n`);
+    expect(statSync(ea.env.SHIM_ENV_FILE).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(a, '.cursor', 'mcp.json'), 'utf8')).not.toContain(token);
+
+    const connect = async (ws: string) => {
+      const e = entryOf(ws);
+      const client = new Client({ name: 'ws-shim-test', version: '1.0.0' });
+      await client.connect(new StdioClientTransport({ command: e.command, args: e.args, env: { ...e.env, PATH: process.env.PATH ?? '' }, stderr: 'pipe' }));
+      return client;
+    };
+    const [ca, cb] = await Promise.all([connect(a), connect(b)]);
+    try {
+      const calls = await Promise.all([
+        ...[1, 2, 3].map((i) => ca.callTool({ name: 'echo', arguments: { message: `a${i}` } })),
+        ...[1, 2, 3].map((i) => cb.callTool({ name: 'echo', arguments: { message: `b${i}` } })),
+      ]);
+      expect(calls.map((c) => JSON.stringify(c.content).match(/Echo: (\w+)/)?.[1])).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3']);
+    } finally {
+      await Promise.all([ca.close(), cb.close()]);
+    }
+    expect(ra.port).not.toBe(rb.port);
   });
 });
 

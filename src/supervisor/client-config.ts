@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { CLI_ENTRY, nodeExecutable } from '../common/install.js';
-import { pm2Home, stateDirsEnv, type StateDirs } from '../workspace/layout.js';
+import { homeLayout, pm2Home, stateDirsEnv, type StateDirs } from '../workspace/layout.js';
 import { CLIENT_SPECS, ENTRY_NAME } from './clients/catalog.js';
 import { approveExai, checkClaudeApproval, claudeApprovalPath, revokeExai } from './clients/claude-approval.js';
 import { isPlainObject, isReadOnly, readConfigText, readOnlyError, writeConfigText, writeOrDeleteConfig, lookup, type ConfigText } from './clients/io.js';
@@ -8,7 +8,7 @@ import { checkJsonc, deleteJsonc, jsoncValue, setJsonc } from './clients/jsonc.j
 import { checkToml, deleteToml, setTomlTable, tomlValue } from './clients/toml.js';
 import { DEFAULT_PORT_BASE, DEFAULT_PORT_STRIDE, portSettings, type PortSettings } from './ports.js';
 import { CLIENT_KINDS, type ClientKind } from './registry.js';
-import { expand, type DaemonClient } from '../workspace/daemon-file.js';
+import { expand, type DaemonClient, type DaemonFile } from '../workspace/daemon-file.js';
 
 /**
  * Client configs: exai's entry in each client's workspace config, written, checked, read and
@@ -52,6 +52,12 @@ export function clientConfigPath(kind: ClientKind, workspace: string): string {
 /** Every file writing `kind`'s config touches: the config, and for Claude Code its approval. */
 export function clientFiles(kind: ClientKind, workspace: string): string[] {
   return kind === 'claude' ? [clientConfigPath(kind, workspace), claudeApprovalPath(workspace)] : [clientConfigPath(kind, workspace)];
+}
+
+/** What client configs carry: exai's state dirs and ports, and for a workspace's own daemon its `client` entry. */
+export function configSettings(home: string, env: NodeJS.ProcessEnv | undefined, id: string, own: DaemonFile | undefined): EntrySettings {
+  const dirs = entrySettings(home, env);
+  return own ? { ...dirs, own: { client: own.client, stateDir: homeLayout(home).stateDir(id) } } : dirs;
 }
 
 /** The settings an entry written by a command with environment `env` carries (EXAI_HOME, PM2_HOME, ports). */
@@ -123,6 +129,16 @@ function wantedText(kind: ClientKind, workspace: string, existing: ConfigText | 
   // Members whose value is undefined are taken out of the file (EXAI_HOME back at its default).
   const entry = clientEntry(kind, port, workspace, dirs) as unknown as Record<string, unknown>;
   return spec.format === 'toml' ? setTomlTable(body, spec.entryPath, entry, file) : setJsonc(body, spec.entryPath, entry, file);
+}
+
+/** The config holds the entry as `dirs` would write it (false when missing or different; 'unparsable'). */
+export function configCurrent(kind: ClientKind, workspace: string, port: number, dirs: EntrySettings): boolean | 'unparsable' {
+  try {
+    const existing = parsedConfig(kind, workspace);
+    return existing !== undefined && wantedText(kind, workspace, existing, port, dirs) === existing.body;
+  } catch {
+    return 'unparsable';
+  }
 }
 
 /**

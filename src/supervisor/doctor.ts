@@ -15,6 +15,7 @@ import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from '.
 import { spawnWorkspace } from './spawn.js';
 import type { Finding } from './finding.js';
 import { trackedConfigFindings } from './tracked-configs.js';
+import { checkOwnConfigs, checkOwnDaemon } from './own-doctor.js';
 import { readToken } from '../workspace/token.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
 
@@ -96,7 +97,7 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-interface WorkspaceCheck {
+export interface WorkspaceCheck {
   home: string;
   pm2: Pm2;
   registry: Registry;
@@ -145,6 +146,10 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
     await checkConfigs(entry, c);
     return;
   }
+  if (entry.ownDaemon) {
+    await checkOwnDaemon(entry, c);
+    return;
+  }
   const token = readToken(c.home, entry.id);
   const probe = token ? await probeDaemon({ port: entry.port, id: entry.id, token, withStatus: true }) : undefined;
   let daemonProblem: string | undefined;
@@ -178,7 +183,8 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   await checkConfigs(entry, c);
 }
 
-async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+export async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+  if (entry.ownDaemon) return checkOwnConfigs(entry, c);
   const scope = entry.workspace;
   for (const kind of entry.clients) {
     const file = clientConfigPath(kind, entry.workspace);

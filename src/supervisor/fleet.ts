@@ -1,3 +1,4 @@
+import { currentDaemonFile, ownHealthy } from './own-health.js';
 import { existsSync, rmSync } from 'node:fs';
 import { posix, resolve, win32 } from 'node:path';
 import type { ProcessDescription } from 'pm2';
@@ -122,7 +123,10 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       let version: string | undefined;
       let daemon: DaemonStatus | undefined;
       const token = readToken(home, entry.id);
-      if (status === 'online' && token) {
+      if (status === 'online' && entry.ownDaemon) {
+        // A workspace's own daemon: its declared readiness check is its health.
+        healthy = await ownHealthy(entry, currentDaemonFile(entry).own, timeoutMs);
+      } else if (status === 'online' && token) {
         const probe = await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs, withStatus: true });
         healthy = probe.state === 'healthy';
         if (probe.state === 'healthy') {

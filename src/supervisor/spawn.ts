@@ -5,13 +5,13 @@
 import { resolveWorkspace } from '../workspace/identity.js';
 import { readLaunchEnv, writeLaunchEnv } from '../workspace/launch-env.js';
 import { readToken } from '../workspace/token.js';
-import { checkClientConfig, kindsHoldingExai } from './client-config.js';
+import { checkClientConfig, configSettings, kindsHoldingExai } from './client-config.js';
 import { daemonEnvNames, loadDaemonFile } from '../workspace/daemon-file.js';
 import { planLaunch, type SpawnOptions } from './launch-plan.js';
 import { portSettings } from './ports.js';
 import { Registry } from './registry.js';
 import { withFleet } from './resurrect.js';
-import { configSettings, startWith, tryReuse, type SpawnResult } from './start.js';
+import { startWith, tryReuse, type SpawnResult } from './start.js';
 
 export type { ExplicitSpawn, SpawnOptions } from './launch-plan.js';
 export type { SpawnResult } from './start.js';

@@ -18,7 +18,7 @@ import { homeLayout } from '../workspace/layout.js';
 import type { RegistryData, RegistryEntry } from '../workspace/registry-file.js';
 import { deleteToken, ensureToken, readToken } from '../workspace/token.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
-import { checkClientConfig, entrySettings, kindsHoldingExai, type EntrySettings } from './client-config.js';
+import { checkClientConfig, configSettings, kindsHoldingExai } from './client-config.js';
 import { movedFromEntry, writeRecordedConfigs } from './configs.js';
 import { probeDaemon, type DaemonStatus, type Health, type Probe } from './health.js';
 import { planLaunch, type LaunchPlan, type SpawnOptions } from './launch-plan.js';
@@ -30,7 +30,6 @@ import { choosePort, forbiddenPortMessage, portSettings, probePort } from './por
 import { Registry } from './registry.js';
 import { upstreamProblems } from './upstream-report.js';
 import { loadDaemonFile, daemonEnvNames, type DaemonFile } from '../workspace/daemon-file.js';
-import { homeLayout as layoutOf } from '../workspace/layout.js';
 import { startOwn, tryReuseOwn, type SharedSteps } from './own-start.js';
 
 export interface SpawnResult {
@@ -425,12 +424,6 @@ function logTail(ctx: StartContext): string {
   } catch {
     return '';
   }
-}
-
-/** What client configs carry: exai's state dirs and ports, and for a workspace's own daemon its `client` entry. */
-export function configSettings(home: string, env: NodeJS.ProcessEnv | undefined, id: string, own: DaemonFile | undefined): EntrySettings {
-  const dirs = entrySettings(home, env);
-  return own ? { ...dirs, own: { client: own.client, stateDir: layoutOf(home).stateDir(id) } } : dirs;
 }
 
 /** The launch digest of a workspace's own daemon on `port`: the daemon.json text is part of it. */
