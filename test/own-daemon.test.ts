@@ -5,12 +5,13 @@
  * around it (stop/restart keeping the port, readiness failures, a daemon that ignores SIGTERM).
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestEnv, pm2Apps, ROOT, runCli, runPm2, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, pm2Apps, pm2Kill, ROOT, runCli, runPm2, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
 
 const EVERYTHING = join(ROOT, 'node_modules', '.bin', 'mcp-server-everything');
 
@@ -146,14 +147,15 @@ describe('a WebSocket daemon with its own stdio shim (supergateway --outputTrans
     const [ra, rb] = await Promise.all([spawnJson(t.env, a, '--client', 'cursor', '--client', 'vscode'), spawnJson(t.env, b, '--client', 'cursor')]);
     const entryOf = (ws: string) => readJson(join(ws, '.cursor', 'mcp.json')).mcpServers.exai as { command: string; args: string[]; env: Record<string, string> };
     const ea = entryOf(a);
+    const shimEnvFile = ea.env.SHIM_ENV_FILE!;
     expect(ea.args[1]).toBe(`ws://127.0.0.1:${ra.port}/message`);
     expect(ea.env.SHIM_ENV_FILE).toBe(join(t.home, 'state', ra.id, 'instance.env'));
     // VS Code expands ${workspaceFolder} itself; the stdio entry is as given, placeholders expanded.
     expect(readJson(join(a, '.vscode', 'mcp.json')).servers.exai).toMatchObject({ type: 'stdio', command: node, args: ea.args });
-    const envFile = readFileSync(ea.env.SHIM_ENV_FILE, 'utf8');
+    const envFile = readFileSync(shimEnvFile, 'utf8');
     const token = readFileSync(join(t.home, 'tokens', `${ra.id}.token`), 'utf8').trim();
     expect(envFile).toBe(`PORT=${ra.port}\nTOKEN=${token}\n`);
-    expect(statSync(ea.env.SHIM_ENV_FILE).mode & 0o777).toBe(0o600);
+    expect(statSync(shimEnvFile).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(a, '.cursor', 'mcp.json'), 'utf8')).not.toContain(token);
 
     const connect = async (ws: string) => {
@@ -229,7 +231,9 @@ describe('readiness failures and stop', () => {
       const { spawn } = require('node:child_process');
       const net = require('node:net');
       process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
-      const child = spawn(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      // Its worker also opens a side port (as EX-AI's monitoring server does), and ignores SIGTERM too.
+      const worker = 'process.on("SIGTERM", () => {}); const s = require("node:net").createServer().listen(0, "127.0.0.1", () => require("node:fs").writeFileSync(process.argv[1], String(s.address().port)))';
+      const child = spawn(process.execPath, ['-e', worker, process.argv[2] + '.side'], { stdio: 'ignore' });
       require('node:fs').writeFileSync(process.argv[2], String(child.pid));
       net.createServer().listen(Number(process.env.PORT), '127.0.0.1');
     `);
@@ -239,10 +243,96 @@ describe('readiness failures and stop', () => {
     const childPid = Number(readFileSync(join(t.home, 'state', r.id, 'child.pid'), 'utf8'));
     expect(isAlive(r.pid)).toBe(true);
     expect(isAlive(childPid)).toBe(true);
+    const sideFile = join(t.home, 'state', r.id, 'child.pid.side');
+    const side = await waitFor(() => (existsSync(sideFile) ? Number(readFileSync(sideFile, 'utf8')) : undefined), { what: 'the side port' });
+    if (process.platform === 'linux') {
+      const doc = await runCli(['doctor', '--json'], t.env);
+      const findings = (JSON.parse(doc.stdout) as { findings: { scope: string; check: string; status: string; message: string }[] }).findings;
+      expect(findings.find((f) => f.scope === ws && f.check === 'listeners')).toMatchObject({ status: 'warning', message: expect.stringContaining(`127.0.0.1:${side}`) });
+    }
     const res = await runCli(['stop', '--workspace', ws], t.env);
     expect(res.code, res.stderr).toBe(0);
     await waitFor(() => (!isAlive(childPid) ? true : undefined), { what: 'the stubborn child to die', timeoutMs: 15_000 });
     const back = await spawnJson(t.env, ws);
     expect(back.port).toBe(r.port);
+  });
+});
+
+describe('every start path runs the same own daemon, with the value passed at spawn', () => {
+  const SECRET = 'k-25-passed-at-spawn';
+  let u: TestEnv;
+  let ws: string;
+  let port: number;
+  let otherShell: NodeJS.ProcessEnv;
+
+  /** What the daemon says to a connect: the passed value, as its env holds it. */
+  const said = () =>
+    new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = connectTcp({ host: '127.0.0.1', port });
+      socket.setEncoding('utf8').on('data', (d: string) => (text += d));
+      socket.on('end', () => resolve(text.trim()));
+      socket.on('error', reject);
+    });
+  const expectServing = async (path: string) => {
+    expect(await waitFor(() => said().catch(() => undefined), { what: `the daemon after ${path}`, timeoutMs: 30_000 }), path).toBe(SECRET);
+    const jlist = await runPm2(['jlist'], u.env);
+    expect(jlist.stdout, path).not.toContain(SECRET);
+  };
+
+  beforeAll(async () => {
+    u = makeTestEnv();
+    ws = u.workspace('paths');
+    writeFileSync(join(ws, 'daemon.cjs'), "require('node:net').createServer((s) => s.end(process.env.FROM_SPAWN + '\\n')).listen(Number(process.env.PORT), '127.0.0.1')");
+    writeDaemon(ws, { command: process.execPath, args: ['daemon.cjs'], env: { PORT: '${port}', FROM_SPAWN: '${env:MY_KEY}' }, ready: { tcp: true }, client: { command: 'shim' } });
+    port = (await spawnJson({ ...u.env, MY_KEY: SECRET }, ws)).port;
+    otherShell = { ...u.env, MY_KEY: undefined, PATH: `/nonexistent:${process.env.PATH}` };
+    await expectServing('exai spawn');
+  });
+  afterAll(async () => {
+    await u?.cleanup();
+  });
+
+  it('exai restart from a shell without the variable', async () => {
+    const res = await runCli(['restart', '--workspace', ws], otherShell);
+    expect(res.code, res.stderr).toBe(0);
+    await expectServing('exai restart');
+  });
+
+  it('the fleet brought back by the next exai command after pm2 died', async () => {
+    await pm2Kill(u.pm2Home);
+    const res = await runCli(['list', '--json'], otherShell);
+    expect(res.code, res.stderr).toBe(0);
+    await expectServing('the fleet came back');
+  });
+
+  it('pm2 start ecosystem.config.js after pm2 died', async () => {
+    await pm2Kill(u.pm2Home);
+    const res = await runPm2(['start', join(ROOT, 'ecosystem.config.js')], otherShell);
+    expect(res.code, res.stderr).toBe(0);
+    await expectServing('pm2 start ecosystem.config.js');
+  });
+
+  it('pm2 save, pm2 kill, pm2 resurrect', async () => {
+    expect((await runPm2(['save'], u.env)).code).toBe(0);
+    await pm2Kill(u.pm2Home);
+    const res = await runPm2(['resurrect'], otherShell);
+    expect(res.code, res.stderr).toBe(0);
+    await expectServing('pm2 resurrect');
+  });
+
+  it('an edited daemon.json restarts it at the next spawn; remove deletes its launch and state dir', async () => {
+    const first = await spawnJson(otherShell, ws);
+    expect(first.reused).toBe(true);
+    const file = join(ws, '.exai', 'daemon.json');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"tcp": true', '"tcp": true, "timeout": "20s"'));
+    const second = await spawnJson(otherShell, ws);
+    expect(second).toMatchObject({ reused: false, port });
+    await expectServing('spawn after the edit');
+    const res = await runCli(['remove', '--workspace', ws], u.env);
+    expect(res.code, res.stderr).toBe(0);
+    expect(existsSync(join(u.home, 'state', first.id))).toBe(false);
+    expect(existsSync(join(u.home, 'tokens', `${first.id}.daemon.json`))).toBe(false);
+    expect(existsSync(ws)).toBe(true);
   });
 });
