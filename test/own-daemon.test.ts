@@ -130,16 +130,43 @@ describe('an HTTP daemon (server-everything streamableHttp), two workspaces at o
   });
 });
 
+const node = process.execPath;
+
+function supergatewaySpec(wake = false): Record<string, unknown> {
+  return {
+    command: join(ROOT, 'node_modules', '.bin', 'supergateway'),
+    args: ['--stdio', `${node} ${join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js')} stdio`, '--outputTransport', 'ws', '--port', '${port}'],
+    files: { '${stateDir}/instance.env': 'PORT=${port}\nTOKEN=${token}\n' },
+    ready: { log: 'WebSocket endpoint', timeout: '60s' },
+    client: { command: node, args: [join(ROOT, 'test', 'fixtures', 'ws-shim.mjs'), 'ws://127.0.0.1:${port}/message'], env: { SHIM_ENV_FILE: '${stateDir}/instance.env' }, ...(wake ? { wake: true } : {}) },
+  };
+}
+
 describe('a WebSocket daemon with its own stdio shim (supergateway --outputTransport ws), two workspaces', () => {
+  it('with "wake": exai shim --exec starts the stopped daemon, then runs its shim with stdio passed through', async () => {
+    const ws = t.workspace('wake');
+    writeDaemon(ws, supergatewaySpec(true));
+    const r = await spawnJson(t.env, ws, '--client', 'claude');
+    const entry = readJson(join(ws, '.mcp.json')).mcpServers.exai as { command: string; args: string[]; env: Record<string, string> };
+    expect(entry.args.slice(1, 4)).toEqual(['shim', '--exec', '--']);
+    expect(entry.env.EXAI_WORKSPACE).toBe(ws);
+    expect((await runCli(['stop', '--workspace', ws], t.env)).code).toBe(0);
+    expect(isAlive(r.pid)).toBe(false);
+    // What the client passes: the entry's env (with this test's state dirs), PATH.
+    const client = new Client({ name: 'wake-test', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: entry.command, args: entry.args, env: { ...entry.env, EXAI_HOME: t.home, PM2_HOME: t.pm2Home, PATH: process.env.PATH ?? '' }, stderr: 'pipe' }));
+    try {
+      const res = await client.callTool({ name: 'echo', arguments: { message: 'woken' } });
+      expect(JSON.stringify(res.content)).toContain('woken');
+    } finally {
+      await client.close();
+    }
+    const rows = JSON.parse((await runCli(['list', '--json'], t.env)).stdout) as { workspace: string; port: number; healthy: boolean }[];
+    expect(rows.find((row) => row.workspace === ws)).toMatchObject({ port: r.port, healthy: true });
+  });
+
   it('writes each shim command with its port and state dir, and two shims driven at once each reach their own daemon', async () => {
-    const node = process.execPath;
-    const spec = {
-      command: join(ROOT, 'node_modules', '.bin', 'supergateway'),
-      args: ['--stdio', `${node} ${join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js')} stdio`, '--outputTransport', 'ws', '--port', '${port}'],
-      files: { '${stateDir}/instance.env': 'PORT=${port}\nTOKEN=${token}\n' },
-      ready: { log: 'WebSocket endpoint', timeout: '60s' },
-      client: { command: node, args: [join(ROOT, 'test', 'fixtures', 'ws-shim.mjs'), 'ws://127.0.0.1:${port}/message'], env: { SHIM_ENV_FILE: '${stateDir}/instance.env' } },
-    };
+    const spec = supergatewaySpec();
     const a = t.workspace('ws-a');
     const b = t.workspace('ws-b');
     writeDaemon(a, spec);
@@ -201,7 +228,6 @@ describe('daemon.json problems are one clear line before anything starts', () =>
 });
 
 describe('readiness failures and stop', () => {
-  const node = process.execPath;
 
   it('a daemon that never becomes ready: one line with its last output, nothing left running', async () => {
     const ws = t.workspace('never');

@@ -75,7 +75,7 @@ export function entrySettings(home: string, env: NodeJS.ProcessEnv = process.env
  */
 export function clientEntry(kind: ClientKind, port: number, workspace: string, dirs: EntrySettings): ClientEntry {
   const spec = CLIENT_SPECS[kind];
-  if (dirs.own) return ownClientEntry(kind, port, workspace, dirs.own) as unknown as ClientEntry;
+  if (dirs.own) return ownClientEntry(kind, port, workspace, { ...dirs.own, dirs }) as unknown as ClientEntry;
   return {
     ...(spec.typed ? { type: 'stdio' as const } : {}),
     command: nodeExecutable(),
@@ -96,14 +96,21 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string, d
  * client's own spelling for `"type": "http"`. Members of the other shape are `undefined`, so a
  * switch between shapes (or back to exai's shim) leaves no stale member behind.
  */
-function ownClientEntry(kind: ClientKind, port: number, workspace: string, own: { client: DaemonClient; stateDir: string }): Record<string, unknown> {
+function ownClientEntry(kind: ClientKind, port: number, workspace: string, own: { client: DaemonClient; stateDir: string; dirs: StateDirs }): Record<string, unknown> {
   const spec = CLIENT_SPECS[kind];
   const x = { port, workspace, stateDir: own.stateDir, keepWorkspaceFolder: spec.expandsWorkspaceFolder };
   const none = { type: undefined, command: undefined, args: undefined, env: undefined, url: undefined, httpUrl: undefined };
   const c = own.client;
   if (c.type === 'http') return { ...none, ...spec.httpEntry(expand(c.url, { ...x, keepWorkspaceFolder: false })) };
-  const env = Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, expand(v, x)]));
-  return { ...none, ...(spec.typed ? { type: 'stdio' } : {}), command: expand(c.command, x), args: c.args.map((a) => expand(a, x)), ...(Object.keys(env).length ? { env } : {}) };
+  const env: Record<string, string | undefined> = Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, expand(v, x)]));
+  const command = expand(c.command, x);
+  const args = c.args.map((a) => expand(a, x));
+  if (c.wake) {
+    // exai's shim in front: it starts the daemon when it is down, then runs the user's shim.
+    Object.assign(env, { EXAI_WORKSPACE: spec.expandsWorkspaceFolder ? '${workspaceFolder}' : workspace, ...stateDirsEnv(own.dirs) });
+    return { ...none, ...(spec.typed ? { type: 'stdio' } : {}), command: nodeExecutable(), args: [CLI_ENTRY, 'shim', '--exec', '--', command, ...args], env };
+  }
+  return { ...none, ...(spec.typed ? { type: 'stdio' } : {}), command, args, ...(Object.keys(env).length ? { env } : {}) };
 }
 
 /**

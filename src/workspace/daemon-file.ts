@@ -17,7 +17,8 @@ export const SERVERS_FILE = ['.exai', 'servers.json'] as const;
 export type Readiness = ({ kind: 'tcp' } | { kind: 'http'; path: string } | { kind: 'log'; text: string }) & { timeoutMs: number };
 
 export type DaemonClient =
-  | { type: 'stdio'; command: string; args: string[]; env: Record<string, string> }
+  /** `wake`: exai's shim goes in front (`exai shim --exec -- …`) and starts the daemon when it is down. */
+  | { type: 'stdio'; command: string; args: string[]; env: Record<string, string>; wake: boolean }
   | { type: 'http'; url: string };
 
 export interface DaemonFile {
@@ -201,8 +202,9 @@ function clientDecl(value: unknown, file: string): DaemonClient {
     return { type: 'http', url };
   }
   if (o.type !== undefined && o.type !== 'stdio') throw invalid(file, `client.type: expected "stdio" or "http"`);
-  known(o, ['type', 'command', 'args', 'env'], file, 'client.');
-  return { type: 'stdio', command: str(o.command, file, 'client.command'), args: strList(o.args, file, 'client.args'), env: strMap(o.env, file, 'client.env', true) };
+  known(o, ['type', 'command', 'args', 'env', 'wake'], file, 'client.');
+  if (o.wake !== undefined && typeof o.wake !== 'boolean') throw invalid(file, 'client.wake: expected true or false');
+  return { type: 'stdio', command: str(o.command, file, 'client.command'), args: strList(o.args, file, 'client.args'), env: strMap(o.env, file, 'client.env', true), wake: o.wake === true };
 }
 
 function invalid(file: string, problem: string): ExaiError {
