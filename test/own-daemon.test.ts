@@ -205,6 +205,20 @@ describe('a WebSocket daemon with its own stdio shim (supergateway --outputTrans
   });
 });
 
+describe("a workspace switching from exai's daemon to its own", () => {
+  it("replaces exai's app and rewrites exai's entry into the daemon's, leaving none of exai's variables", async () => {
+    const ws = t.workspace('switch');
+    const before = await spawnJson(t.env, ws, '--client', 'vscode', '--client', 'cursor');
+    writeFileSync(join(ws, 'daemon.cjs'), "require('node:net').createServer((s) => s.end('hi')).listen(Number(process.env.PORT), '127.0.0.1')");
+    writeDaemon(ws, { command: node, args: ['daemon.cjs'], env: { PORT: '${port}' }, client: { command: node, args: ['${workspaceFolder}/shim.js'], env: { STATE: '${stateDir}' } } });
+    const after = await spawnJson(t.env, ws);
+    expect(after).toMatchObject({ reused: false, port: before.port });
+    expect(isAlive(before.pid)).toBe(false);
+    expect(readJson(join(ws, '.cursor', 'mcp.json')).mcpServers.exai).toEqual({ type: 'stdio', command: node, args: [join(ws, 'shim.js')], env: { STATE: join(t.home, 'state', after.id) } });
+    expect(readJson(join(ws, '.vscode', 'mcp.json')).servers.exai).toEqual({ type: 'stdio', command: node, args: ['${workspaceFolder}/shim.js'], env: { STATE: join(t.home, 'state', after.id) } });
+  });
+});
+
 describe('daemon.json problems are one clear line before anything starts', () => {
   it('refuses a daemon.json beside a servers.json, a bad field, and ${token} in the client entry', async () => {
     const ws = t.workspace('bad');

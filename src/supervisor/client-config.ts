@@ -107,10 +107,12 @@ function ownClientEntry(kind: ClientKind, port: number, workspace: string, own: 
   const args = c.args.map((a) => expand(a, x));
   if (c.wake) {
     // exai's shim in front: it starts the daemon when it is down, then runs the user's shim.
-    Object.assign(env, { EXAI_WORKSPACE: spec.expandsWorkspaceFolder ? '${workspaceFolder}' : workspace, ...stateDirsEnv(own.dirs) });
+    Object.assign(env, { EXAI_WS_PORT: undefined, EXAI_PORT_BASE: undefined, EXAI_PORT_STRIDE: undefined, EXAI_WORKSPACE: spec.expandsWorkspaceFolder ? '${workspaceFolder}' : workspace, ...stateDirsEnv(own.dirs) });
     return { ...none, ...(spec.typed ? { type: 'stdio' } : {}), command: nodeExecutable(), args: [CLI_ENTRY, 'shim', '--exec', '--', command, ...args], env };
   }
-  return { ...none, ...(spec.typed ? { type: 'stdio' } : {}), command, args, ...(Object.keys(env).length ? { env } : {}) };
+  // exai's own variables go from an entry that was exai's shim's before (members merge otherwise).
+  const stale = { EXAI_WS_PORT: undefined, EXAI_WORKSPACE: undefined, EXAI_HOME: undefined, PM2_HOME: undefined, EXAI_PORT_BASE: undefined, EXAI_PORT_STRIDE: undefined };
+  return { ...none, ...(spec.typed ? { type: 'stdio' } : {}), command, args, env: Object.keys(env).length ? { ...stale, ...env } : undefined };
 }
 
 /**
