@@ -60,6 +60,8 @@ describe('daemon.json', () => {
       stateDir: '/home/x/state/ab12',
       env: { PATH: '/bin', EXAI_WS_PORT: '8179', KEY: 'k', TOKEN: 't0k' },
       files: { '/home/x/state/ab12/instance.env': 'PORT=8179\nTOKEN=t0k\n' },
+      idleTimeoutMs: 0,
+      leasesDir: '',
     });
     expect(() => daemonLaunch(spec, { ...x, env: {} }, {})).toThrow(/API_KEY is used by \.exai\/daemon\.json .* run exai spawn again/);
     expect(expand('${workspaceFolder}/shim.py', { ...x, keepWorkspaceFolder: true })).toBe('${workspaceFolder}/shim.py');

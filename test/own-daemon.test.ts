@@ -165,6 +165,30 @@ describe('a WebSocket daemon with its own stdio shim (supergateway --outputTrans
     expect(rows.find((row) => row.workspace === ws)).toMatchObject({ port: r.port, healthy: true });
   });
 
+  it('with "wake": idles out without a session (list: idle), stays up while one runs, and the next session wakes it', async () => {
+    const ws = t.workspace('idle');
+    writeDaemon(ws, supergatewaySpec(true));
+    const r = await spawnJson(t.env, ws, '--client', 'cursor', '--idle-timeout', '2s');
+    const status = async () => (JSON.parse((await runCli(['list', '--json'], t.env)).stdout) as { workspace: string; status: string }[]).find((row) => row.workspace === ws)?.status;
+    await waitFor(async () => ((await status()) === 'idle' ? true : undefined), { what: 'the daemon to idle out', timeoutMs: 30_000 });
+    expect(isAlive(r.pid)).toBe(false);
+    const entry = readJson(join(ws, '.cursor', 'mcp.json')).mcpServers.exai as { command: string; args: string[]; env: Record<string, string> };
+    const client = new Client({ name: 'idle-test', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: entry.command, args: entry.args, env: { ...entry.env, PATH: process.env.PATH ?? '' }, stderr: 'pipe' }));
+    try {
+      // Three idle timeouts with a session open: it stays online and answers throughout.
+      const until = Date.now() + 6_000;
+      while (Date.now() < until) {
+        const res = await client.callTool({ name: 'echo', arguments: { message: 'still here' } });
+        expect(JSON.stringify(res.content)).toContain('still here');
+        expect(await status()).toBe('online');
+      }
+    } finally {
+      await client.close();
+    }
+    await waitFor(async () => ((await status()) === 'idle' ? true : undefined), { what: 'the daemon to idle out after the session', timeoutMs: 30_000 });
+  });
+
   it('writes each shim command with its port and state dir, and two shims driven at once each reach their own daemon', async () => {
     const spec = supergatewaySpec();
     const a = t.workspace('ws-a');

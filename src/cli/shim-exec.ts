@@ -7,12 +7,16 @@
  */
 import { spawn } from 'node:child_process';
 import { ExaiError, errorMessage } from '../common/errors.js';
-import { resolveExaiHome } from '../workspace/layout.js';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { resolveWorkspace } from '../workspace/identity.js';
+import { homeLayout, resolveExaiHome } from '../workspace/layout.js';
 import { failure } from './output.js';
 
 export async function runExec(argv: string[]): Promise<number> {
   const dash = argv.indexOf('--');
   const [command, ...args] = dash < 0 ? [] : argv.slice(dash + 1);
+  let lease: string | undefined;
   try {
     if (argv[0] !== '--exec' || dash !== 1 || command === undefined) {
       throw new ExaiError('USAGE', 'exai shim --exec -- <command> [args…]: name the shim to run after --');
@@ -20,6 +24,11 @@ export async function runExec(argv: string[]): Promise<number> {
     const env = process.env;
     const workspace = env.EXAI_WORKSPACE?.trim() || process.cwd();
     const home = resolveExaiHome(env);
+    // The lease first: a daemon idling out meanwhile would otherwise stop under this session.
+    const { id } = resolveWorkspace(workspace);
+    lease = join(homeLayout(home).leasesDir(id), String(process.pid));
+    mkdirSync(dirname(lease), { recursive: true, mode: 0o700 });
+    writeFileSync(lease, '');
     const { spawnWorkspace } = await import('../supervisor/spawn.js');
     try {
       await spawnWorkspace({ workspace, home, env, keepRunning: true });
@@ -28,6 +37,7 @@ export async function runExec(argv: string[]): Promise<number> {
       if (!(err instanceof ExaiError && err.code === 'DAEMON_BUSY')) throw err;
     }
   } catch (err) {
+    dropLease(lease);
     return failure(err);
   }
   return new Promise<number>((resolve) => {
@@ -39,12 +49,19 @@ export async function runExec(argv: string[]): Promise<number> {
     process.on('SIGTERM', onTerm);
     child.on('error', (err) => {
       process.stderr.write(`exai: cannot run ${JSON.stringify(command)}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}\n`);
+      dropLease(lease);
       resolve(127);
     });
     child.on('exit', (code, signal) => {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
+      dropLease(lease);
       resolve(code ?? (signal ? 128 + 15 : 1));
     });
   });
+}
+
+/** This session's lease on the workspace's daemon (it may idle out once none is left). */
+function dropLease(lease: string | undefined): void {
+  if (lease) rmSync(lease, { force: true });
 }

@@ -9,8 +9,10 @@
  * Exits with the daemon's exit code (1 when it could not be started or died of a signal).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { EXIT_IDLE } from '../common/exit-codes.js';
+import { markIdle } from '../workspace/idle-marker.js';
 import { homeLayout } from '../workspace/layout.js';
 import type { DaemonLaunch } from '../workspace/daemon-file.js';
 
@@ -20,6 +22,28 @@ export const STOP_GRACE_MS = 3_000;
 function fail(message: string): never {
   process.stderr.write(`exai launcher: ${message}\n`);
   process.exit(1);
+}
+
+/** Leases whose shim still runs (a lease left by a killed shim is removed). */
+function liveLeases(dir: string): number {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let live = 0;
+  for (const name of names) {
+    const pid = Number(name);
+    try {
+      if (Number.isInteger(pid) && pid > 0) process.kill(pid, 0);
+      live++;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPERM') live++;
+      else rmSync(join(dir, name), { force: true });
+    }
+  }
+  return live;
 }
 
 function main(): void {
@@ -62,6 +86,22 @@ function main(): void {
     setTimeout(() => killGroup('SIGKILL'), STOP_GRACE_MS).unref();
   };
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, stop);
+  let idled = false;
+  if (launch.idleTimeoutMs > 0) {
+    // Idle = no live `exai shim --exec` lease for the whole timeout; the next one wakes it.
+    let busyAt = Date.now();
+    const timer = setInterval(() => {
+      if (liveLeases(launch.leasesDir) > 0) busyAt = Date.now();
+      else if (Date.now() - busyAt >= launch.idleTimeoutMs && !stopping) {
+        idled = true;
+        clearInterval(timer);
+        markIdle(home!, id!);
+        process.stderr.write(`exai launcher: no client for ${launch.idleTimeoutMs} ms; stopping the daemon (idle)\n`);
+        stop();
+      }
+    }, Math.min(5_000, Math.max(250, Math.floor(launch.idleTimeoutMs / 4))));
+    timer.unref();
+  }
   // pm2's shutdown message on Windows, where signals do not reach a process.
   process.on('message', (msg) => {
     if (msg === 'shutdown') stop();
@@ -71,7 +111,7 @@ function main(): void {
     // What the daemon left in its group (workers, a shell's children) goes with it.
     killGroup('SIGKILL');
     if (!stopping) process.stderr.write(`exai launcher: ${launch.command} exited ${signal ? `on ${signal}` : `with code ${code}`}\n`);
-    process.exit(code ?? 1);
+    process.exit(idled ? EXIT_IDLE : (code ?? 1));
   });
 }
 

@@ -1,6 +1,6 @@
 import type { StartOptions } from 'pm2';
 import { DAEMON_ENTRY, nodeExecutable, OWN_DAEMON_LAUNCHER } from '../common/install.js';
-import { NO_RESTART_EXIT_CODES } from '../common/exit-codes.js';
+import { EXIT_IDLE, NO_RESTART_EXIT_CODES } from '../common/exit-codes.js';
 import { PM2_NAMESPACE } from '../workspace/identity.js';
 import { homeLayout } from '../workspace/layout.js';
 import type { RegistryEntry } from '../workspace/registry-file.js';
@@ -100,6 +100,8 @@ function ownDaemonOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'por
       EXAI_SPEC: entry.ownDaemon.spec,
     },
     autorestart: true,
+    // The launcher's idle exit (a `wake` daemon nobody used for its idle timeout) is not restarted.
+    stop_exit_codes: [EXIT_IDLE],
     kill_signal: 'SIGTERM',
     kill_timeout: OWN_STOP_GRACE_MS + 2_000,
     max_restarts: 15,

@@ -209,6 +209,7 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   // A workspace's own daemon: its expanded launch and its private state dir (exai made both).
   rmSync(homeLayout(home).daemonLaunchFile(entry.id), { force: true });
   rmSync(homeLayout(home).stateDir(entry.id), { recursive: true, force: true });
+  rmSync(homeLayout(home).leasesDir(entry.id), { recursive: true, force: true });
   for (const file of [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id), homeLayout(home).catalogFile(entry.id)]) rmSync(file, { force: true });
   await registry.update((data) => {
     delete data.workspaces[entry.id];

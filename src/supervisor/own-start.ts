@@ -14,7 +14,7 @@ import { daemonLaunch, type DaemonFile, type Readiness } from '../workspace/daem
 import { clearIdle } from '../workspace/idle-marker.js';
 import { launchVariables } from '../workspace/launch-env.js';
 import { homeLayout } from '../workspace/layout.js';
-import type { RegistryEntry } from '../workspace/registry-file.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, type RegistryEntry } from '../workspace/registry-file.js';
 import { ensurePrivateDir } from '../workspace/token.js';
 import { appOptions } from './app.js';
 import type { Pm2 } from './pm2.js';
@@ -115,7 +115,10 @@ function writeOwnLaunch(ctx: StartContext, own: DaemonFile, port: number): void 
   const stateDir = layout.stateDir(ctx.workspace.id);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   chmodSync(stateDir, 0o700);
-  const launch = daemonLaunch(own, { port, workspace: ctx.workspace.path, stateDir, token: ctx.token, env: ctx.plan.env.passed }, launchVariables(ctx.plan.env));
+  // Only a daemon whose clients wake it (exai's shim in front) may idle out: nothing would start it again otherwise.
+  const wakes = own.client.type === 'stdio' && own.client.wake;
+  const idle = { idleTimeoutMs: wakes ? (ctx.plan.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS) : 0, leasesDir: layout.leasesDir(ctx.workspace.id) };
+  const launch = daemonLaunch(own, { port, workspace: ctx.workspace.path, stateDir, token: ctx.token, env: ctx.plan.env.passed }, launchVariables(ctx.plan.env), idle);
   ensurePrivateDir(layout.tokens);
   writeFileAtomic(layout.daemonLaunchFile(ctx.workspace.id), JSON.stringify(launch, null, 2) + '\n', { mode: 0o600 });
 }

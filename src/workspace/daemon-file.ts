@@ -135,17 +135,20 @@ export interface DaemonLaunch {
   stateDir: string;
   env: Record<string, string>;
   files: Record<string, string>;
+  /** With a `wake` client: exit idle after this long without a live `exai shim --exec` lease (0 = never). */
+  idleTimeoutMs: number;
+  leasesDir: string;
 }
 
 /** The launch of `spec` on `x.port`, on top of the base environment `baseEnv` (PATH, HOME, passed values). */
-export function daemonLaunch(spec: DaemonFile, x: Expansion, baseEnv: Record<string, string>): DaemonLaunch {
+export function daemonLaunch(spec: DaemonFile, x: Expansion, baseEnv: Record<string, string>, idle: { idleTimeoutMs: number; leasesDir: string } = { idleTimeoutMs: 0, leasesDir: '' }): DaemonLaunch {
   const e = (v: string) => expand(v, x);
   const cwd = e(spec.cwd);
   const env: Record<string, string> = { ...baseEnv };
   for (const [k, v] of Object.entries(spec.env)) env[k] = e(v);
   const files: Record<string, string> = {};
   for (const [k, v] of Object.entries(spec.files)) files[e(k)] = e(v);
-  return { version: 1, command: e(spec.command), args: spec.args.map(e), cwd: isAbsolute(cwd) ? cwd : resolve(x.workspace, cwd), stateDir: x.stateDir, env, files };
+  return { version: 1, command: e(spec.command), args: spec.args.map(e), cwd: isAbsolute(cwd) ? cwd : resolve(x.workspace, cwd), stateDir: x.stateDir, env, files, ...idle };
 }
 
 function checkPlaceholders(value: string, file: string, where: string, tokenAllowed: boolean, inClient = false): void {
