@@ -277,6 +277,14 @@ describe('readiness failures and stop', () => {
     expect(apps.filter((a) => a.name.includes('never'))).toEqual([]);
   });
 
+  it('a command that does not exist: one line naming it', async () => {
+    const ws = t.workspace('missing');
+    writeDaemon(ws, { command: 'no-such-daemon-25', ready: { tcp: true, timeout: '60s' }, client: { command: node } });
+    const res = await runCli(['spawn', '--workspace', ws], t.env);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/\nexai: DAEMON_UNHEALTHY: .*exited before it became ready.*cannot run "no-such-daemon-25" in .*ENOENT.*\n$/);
+  });
+
   it('a daemon that exits at once: one line with what it said', async () => {
     const ws = t.workspace('exits');
     writeDaemon(ws, { command: node, args: ['-e', 'console.error("config missing: EX_API_KEY"); process.exit(3)'], ready: { tcp: true, timeout: '60s' }, client: { command: node } });
@@ -390,6 +398,9 @@ describe('every start path runs the same own daemon, with the value passed at sp
     expect(first.reused).toBe(true);
     const file = join(ws, '.exai', 'daemon.json');
     writeFileSync(file, readFileSync(file, 'utf8').replace('"tcp": true', '"tcp": true, "timeout": "20s"'));
+    type Doc = { findings: { scope: string; check: string; status: string; message: string }[] };
+    const doc = JSON.parse((await runCli(['doctor', '--json'], u.env)).stdout) as Doc;
+    expect(doc.findings.find((f) => f.scope === ws && f.check === 'daemon')).toMatchObject({ status: 'problem', message: expect.stringContaining('another .exai/daemon.json') });
     const second = await spawnJson(otherShell, ws);
     expect(second).toMatchObject({ reused: false, port });
     await expectServing('spawn after the edit');
