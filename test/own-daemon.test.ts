@@ -277,6 +277,34 @@ describe('readiness failures and stop', () => {
     expect(apps.filter((a) => a.name.includes('never'))).toEqual([]);
   });
 
+  it('--port N moves it: the daemon, its files and the client entry follow; a port another process holds is refused', async () => {
+    const ws = t.workspace('moves');
+    writeFileSync(join(ws, 'daemon.cjs'), "require('node:net').createServer((s) => s.end(process.env.PORT)).listen(Number(process.env.PORT), '127.0.0.1')");
+    writeDaemon(ws, { command: node, args: ['daemon.cjs'], env: { PORT: '${port}' }, files: { '${stateDir}/port': '${port}' }, client: { type: 'http', url: 'http://127.0.0.1:${port}/mcp' } });
+    const first = await spawnJson(t.env, ws, '--client', 'gemini');
+    const target = t.portBase + 777;
+    const moved = await spawnJson(t.env, ws, '--port', String(target));
+    expect(moved).toMatchObject({ port: target, movedFrom: first.port });
+    expect(readJson(join(ws, '.gemini', 'settings.json')).mcpServers.exai).toEqual({ httpUrl: `http://127.0.0.1:${target}/mcp` });
+    expect(readFileSync(join(t.home, 'state', first.id, 'port'), 'utf8')).toBe(String(target));
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      connectTcp({ host: '127.0.0.1', port: target }).setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+    });
+    expect(answer).toBe(String(target));
+    const { createServer } = await import('node:net');
+    const squatter = createServer().listen(t.portBase + 778, '127.0.0.1');
+    await new Promise((r) => squatter.once('listening', r));
+    try {
+      const res = await runCli(['spawn', '--workspace', ws, '--port', String(t.portBase + 778)], t.env);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/PORT_TAKEN: port \d+ on 127\.0\.0\.1 is in use/);
+      expect((await spawnJson(t.env, ws)).port).toBe(target);
+    } finally {
+      squatter.close();
+    }
+  });
+
   it('a command that does not exist: one line naming it', async () => {
     const ws = t.workspace('missing');
     writeDaemon(ws, { command: 'no-such-daemon-25', ready: { tcp: true, timeout: '60s' }, client: { command: node } });
