@@ -292,6 +292,13 @@ describe('readiness failures and stop', () => {
       connectTcp({ host: '127.0.0.1', port: target }).setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text)).on('error', reject);
     });
     expect(answer).toBe(String(target));
+    // doctor finds a config that lost the daemon's entry, and --fix writes it back.
+    writeFileSync(join(ws, '.gemini', 'settings.json'), '{}\n');
+    type Doc = { findings: { scope: string; check: string; status: string }[] };
+    const gemini = async (args: string[]) => (JSON.parse((await runCli(['doctor', '--json', ...args], t.env)).stdout) as Doc).findings.find((f) => f.scope === ws && f.check === 'config gemini');
+    expect(await gemini([])).toMatchObject({ status: 'problem' });
+    expect(await gemini(['--fix'])).toMatchObject({ status: 'fixed' });
+    expect(readJson(join(ws, '.gemini', 'settings.json')).mcpServers.exai).toEqual({ httpUrl: `http://127.0.0.1:${target}/mcp` });
     const { createServer } = await import('node:net');
     const squatter = createServer().listen(t.portBase + 778, '127.0.0.1');
     await new Promise((r) => squatter.once('listening', r));
