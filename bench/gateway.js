@@ -1,7 +1,7 @@
 /**
  * Section "gateway": server-everything's `echo` through exai (SDK client -> `exai shim` ->
  * daemon -> upstream, declared in `<workspace>/.exai/servers.json`) and through the daemon's
- * WebSocket without the shim, beside the same server over direct stdio (the floor).
+ * WebSocket and its Streamable HTTP endpoint without the shim, beside the same server over direct stdio (the floor).
  * When the daemon does not serve `everything__echo` (gateway not there yet), the exai rows
  * say "not available" and the floor is still measured.
  */
@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { exai, makeBenchEnv, sleep } from './lib/env.js';
-import { EVERYTHING, batch, closeAll, connectDaemonWs, connectShim, connectStdio, daemonToken } from './lib/mcp.js';
+import { EVERYTHING, batch, closeAll, connectDaemonHttp, connectDaemonWs, connectShim, connectStdio, daemonToken } from './lib/mcp.js';
 import { fmtMs, fmtRatio, markdownTable, ratio, round, summarize } from './lib/stats.js';
 
 const PREFIXED = 'everything__echo';
@@ -51,6 +51,10 @@ export async function run({ quick = false, log = () => {} } = {}) {
       await ws.listTools();
       paths.shim = { client: shim, tool: PREFIXED };
       paths.ws = { client: ws, tool: PREFIXED };
+      const http = await connectDaemonHttp({ port: spawned.port, token });
+      open.push(http);
+      await http.listTools();
+      paths.http = { client: http, tool: PREFIXED };
     }
     const direct = await connectStdio(process.execPath, [EVERYTHING, 'stdio'], e.env);
     open.push(direct);
@@ -86,10 +90,12 @@ export async function run({ quick = false, log = () => {} } = {}) {
       [
         row('client → `exai shim` → daemon → upstream', results.shim),
         row('client → daemon WebSocket → upstream', results.ws),
+        row('client → daemon Streamable HTTP → upstream (no shim)', results.http),
         row('client → server-everything over stdio (floor)', floor),
       ],
     );
     const echoRatio = results.shim ? ratio(results.shim.p50, floor.p50) : null;
+    const httpRatio = results.http ? ratio(results.http.p50, floor.p50) : null;
     return {
       title: 'Gateway',
       note: available
@@ -102,6 +108,11 @@ export async function run({ quick = false, log = () => {} } = {}) {
           target: 'server-everything echo through shim+daemon p50 <= 2.5x direct stdio',
           measured: results.shim ? `${fmtMs(results.shim.p50)} / ${fmtMs(floor.p50)} ms = ${fmtRatio(echoRatio)}` : 'not available',
           met: echoRatio === null ? null : echoRatio <= 2.5,
+        },
+        {
+          target: 'server-everything echo over the daemon\'s Streamable HTTP p50 <= 1.5x direct stdio',
+          measured: results.http ? `${fmtMs(results.http.p50)} / ${fmtMs(floor.p50)} ms = ${fmtRatio(httpRatio)}` : 'not available',
+          met: httpRatio === null ? null : httpRatio <= 1.5,
         },
       ],
     };

@@ -3,6 +3,7 @@
  * and 8 concurrent clients (each with its own connection), through
  *  (a) SDK client -> `exai shim` (stdio) -> daemon (pm2, spawned by `exai spawn`);
  *  (b) SDK client -> the daemon's WebSocket directly;
+ *  (b') SDK client -> the daemon's Streamable HTTP endpoint (no shim; a 2025-11-25 session);
  *  (c) SDK client -> a plain stdio SDK server with the same tool (the floor; one server
  *      process per client, as stdio works);
  *  (d) SDK client -> supergateway (stdio -> WebSocket) -> that same stdio server (the peer
@@ -10,12 +11,13 @@
  * The four paths run in interleaved rounds, so a noisy moment hurts them alike.
  */
 import { exai, makeBenchEnv } from './lib/env.js';
-import { OPS, batch, closeAll, connectDaemonWs, connectFloor, connectShim, connectSupergateway, daemonToken, startSupergateway } from './lib/mcp.js';
+import { OPS, batch, closeAll, connectDaemonHttp, connectDaemonWs, connectFloor, connectShim, connectSupergateway, daemonToken, startSupergateway } from './lib/mcp.js';
 import { fmtMs, fmtRatio, markdownTable, ratio, round, summarize } from './lib/stats.js';
 
 export const PATHS = {
   shim: 'client → `exai shim` → daemon',
   ws: 'client → daemon WebSocket',
+  http: 'client → daemon Streamable HTTP',
   stdio: 'client → stdio server (floor)',
   supergateway: 'client → supergateway (WS) → stdio server',
 };
@@ -36,6 +38,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
     const connect = {
       shim: () => connectShim(e.env, { port: spawned.port, workspace }),
       ws: () => connectDaemonWs({ port: spawned.port, token }),
+      http: () => connectDaemonHttp({ port: spawned.port, token }),
       stdio: () => connectFloor(e.env),
       supergateway: () => connectSupergateway(gateway.port),
     };
@@ -89,7 +92,9 @@ export async function run({ quick = false, log = () => {} } = {}) {
     const shim1 = results['ping|1|shim'];
     const floor1 = results['ping|1|stdio'];
     const sg1 = results['ping|1|supergateway'];
+    const http1 = results['ping|1|http'];
     const pingRatio = ratio(shim1.p50, floor1.p50);
+    const httpRatio = ratio(http1.p50, floor1.p50);
     return {
       title: 'Round trip',
       note: `Closed loop, ${rounds} interleaved rounds after warm-up; calls/s = all calls / summed batch wall time; the daemon runs under pm2 (\`exai spawn\`). tools/call = \`exai_status\` (same tool shape on the floor server).`,
@@ -100,6 +105,11 @@ export async function run({ quick = false, log = () => {} } = {}) {
           target: 'ping through shim+daemon p50 <= 2x direct-stdio floor',
           measured: `${fmtMs(shim1.p50)} / ${fmtMs(floor1.p50)} ms = ${fmtRatio(pingRatio)}`,
           met: pingRatio !== null && pingRatio <= 2,
+        },
+        {
+          target: 'ping over the daemon\'s Streamable HTTP p50 vs direct-stdio floor (report)',
+          measured: `${fmtMs(http1.p50)} / ${fmtMs(floor1.p50)} ms = ${fmtRatio(httpRatio)}; shim ${fmtMs(shim1.p50)} ms`,
+          met: null,
         },
         {
           target: "ping through shim+daemon p50 below supergateway's",

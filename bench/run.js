@@ -20,6 +20,7 @@ const SECTIONS = {
   spawn: () => import('./spawn.js'),
   roundtrip: () => import('./roundtrip.js'),
   gateway: () => import('./gateway.js'),
+  eras: () => import('./eras.js'),
   fleet: () => import('./fleet.js'),
   shim: () => import('./shim-section.js'),
   sharing: () => import('./sharing.js'),

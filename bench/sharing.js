@@ -5,12 +5,14 @@
  * launches both servers itself. Each side runs alone, warmed by one list and one call per
  * server and session, then measured: processes, RSS and PSS (/proc/<pid>/smaps_rollup, which
  * counts shared pages once). pm2's own daemon is not counted (it runs either way, for every
- * workspace); its size is reported beside.
+ * workspace); its size is reported beside. Also over Streamable HTTP: the same 4 sessions as
+ * HTTP clients of a fresh daemon, no shims (the clients live in the editor's own process, so
+ * only the daemon and the servers count).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exai, makeBenchEnv, sleep } from './lib/env.js';
-import { closeAll, connectShim, connectStdio, EVERYTHING } from './lib/mcp.js';
+import { closeAll, connectDaemonHttp, connectShim, connectStdio, daemonToken, EVERYTHING } from './lib/mcp.js';
 import { descendants, memoryOf, totalMemory } from './lib/mem.js';
 import { fmtMB, fmtRatio, markdownTable, ratio } from './lib/stats.js';
 
@@ -62,6 +64,25 @@ export async function run({ quick = false, log = () => {} } = {}) {
     }
     await exai(['stop', '--workspace', ws], e.env);
 
+    log(`sharing: ${sessions} HTTP sessions through exai, no shims`);
+    const again = JSON.parse((await exai(['spawn', '--workspace', ws, '--json'], e.env)).stdout);
+    const httpClients = [];
+    try {
+      const token = await daemonToken(e.home, again.id);
+      for (let i = 0; i < sessions; i++) httpClients.push(await connectDaemonHttp({ port: again.port, token }));
+      for (const c of httpClients) await exercise(c, { echo: 'ev__echo', dirs: 'fs__list_allowed_directories' });
+      await sleep(SETTLE_MS);
+      const upstreamPids = descendants(again.pid);
+      result.http = {
+        total: totalMemory([again.pid, ...upstreamPids]),
+        daemon: totalMemory([again.pid]),
+        upstreams: totalMemory(upstreamPids),
+      };
+    } finally {
+      await closeAll(httpClients);
+    }
+    await exai(['stop', '--workspace', ws], e.env);
+
     log(`sharing: ${sessions} sessions, each launching both servers`);
     const direct = [];
     try {
@@ -89,6 +110,8 @@ export async function run({ quick = false, log = () => {} } = {}) {
   const x = result.exai;
   const d = result.direct.total;
   const ratios = { rss: ratio(x.total.rss, d.rss), pss: ratio(x.total.pss, d.pss), processes: ratio(x.total.processes, d.processes) };
+  const h = result.http;
+  const httpRatios = { rss: ratio(h.total.rss, d.rss), pss: ratio(h.total.pss, d.pss) };
   const row = (name, m, r = '') => [name, m.processes, fmtMB(m.rss), fmtMB(m.pss), r];
   const table =
     markdownTable(
@@ -98,6 +121,9 @@ export async function run({ quick = false, log = () => {} } = {}) {
         row('  shims', x.shims),
         row('  daemon', x.daemon),
         row('  upstream servers (process trees)', x.upstreams),
+        row('through exai over Streamable HTTP (no shims): total', h.total, `${fmtRatio(httpRatios.rss)}, ${fmtRatio(httpRatios.pss)}`),
+        row('  daemon', h.daemon),
+        row('  upstream servers (process trees)', h.upstreams),
         row('each session launching both servers', d),
       ],
     ) +
@@ -107,12 +133,17 @@ export async function run({ quick = false, log = () => {} } = {}) {
     title: 'Sharing: 4 sessions, 2 upstream servers',
     note: `One workspace; each side measured alone, ${SETTLE_MS / 1000} s after one list and one call per server and session.`,
     table,
-    data: { sessions, bytes: result, ratios, perShim: { rss: x.shims.rss / sessions, pss: x.shims.pss / sessions } },
+    data: { sessions, bytes: result, ratios, httpRatios, perShim: { rss: x.shims.rss / sessions, pss: x.shims.pss / sessions } },
     targets: [
       {
         target: `${sessions} sessions × 2 servers through exai <= 0.5x the PSS of each session launching its own`,
         measured: `${fmtMB(x.total.pss)} / ${fmtMB(d.pss)} MB = ${fmtRatio(ratios.pss)} (RSS ${fmtRatio(ratios.rss)})`,
         met: ratios.pss !== null && ratios.pss <= 0.5,
+      },
+      {
+        target: `${sessions} HTTP sessions × 2 servers through exai (no shims) <= 0.4x the PSS of each session launching its own`,
+        measured: `${fmtMB(h.total.pss)} / ${fmtMB(d.pss)} MB = ${fmtRatio(httpRatios.pss)} (RSS ${fmtRatio(httpRatios.rss)})`,
+        met: httpRatios.pss !== null && httpRatios.pss <= 0.4,
       },
     ],
   };

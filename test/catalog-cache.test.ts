@@ -81,4 +81,21 @@ describe('the catalog cache', () => {
     expect(cache.get('noName', 'k')).toBeUndefined();
     expect(cache.get('noList', 'k')).toBeUndefined();
   });
+
+  it('keeps the era a server answered in with its catalog, and drops an era entry it cannot reuse', () => {
+    const file = join(t.dir, 'catalogs', 'eras.json');
+    const discover = { supportedVersions: ['2026-07-28'], capabilities: { tools: { listChanged: true } }, instructions: 'hi' };
+    const cache = new CatalogCache(file, recordingLog());
+    cache.put('modern', 'k', { ...known, era: { kind: 'modern', discover } });
+    cache.put('old', 'k', { ...known, era: { kind: 'legacy' } });
+    cache.flush();
+    const again = new CatalogCache(file, recordingLog());
+    expect(again.get('modern', 'k')?.era).toEqual({ kind: 'modern', discover });
+    expect(again.get('old', 'k')?.era).toEqual({ kind: 'legacy' });
+
+    const broken = join(t.dir, 'bad', 'era.json');
+    mkdirSync(join(t.dir, 'bad'), { recursive: true });
+    writeFileSync(broken, JSON.stringify({ version: 1, servers: { x: { key: 'k', savedAt: '', catalog: known.catalog, capabilities: {}, era: { kind: 'modern' } } } }));
+    expect(new CatalogCache(broken, recordingLog()).get('x', 'k')).toBeUndefined();
+  });
 });

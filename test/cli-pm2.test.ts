@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { cpSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListRow as Row } from '../src/supervisor/fleet.js';
 import type { Finding } from '../src/supervisor/doctor.js';
-import { makeTestEnv, PM2_BIN, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, PM2_BIN, pm2Apps, pm2Kill, ROOT, runCli, runPm2, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;
 /**
@@ -127,5 +127,76 @@ describe('doctor and a pm2 daemon of another version (issue 15 item 6)', () => {
     expect(finding.message).toContain('99.1.0');
     expect(finding.fix).toMatch(/^exai pm2 update /);
     expect(finding.fix).toContain('PM2_HOME of its own');
+  });
+});
+
+describe('after `pm2 kill` (issue 19 item 8)', () => {
+  let u: TestEnv;
+  beforeAll(() => {
+    u = makeTestEnv();
+  });
+  afterAll(async () => {
+    await u.cleanup();
+  });
+  const names = async () => new Set((await pm2Apps(u.env)).filter((a) => a.pm2_env.status === 'online').map((a) => a.name));
+
+  it('`exai pm2 jlist` brings the fleet back first and says so on stderr; `pm2 kill` itself does not start it', async () => {
+    const a = await spawnJson(u.env, u.workspace('kill-a'));
+    const b = await spawnJson(u.env, u.workspace('kill-b'));
+    expect((await runCli(['pm2', 'kill'], u.env)).code).toBe(0);
+    expect(existsSync(join(u.pm2Home, 'pm2.pid'))).toBe(false); // `kill` did not bring anything back
+
+    const res = await runCli(['pm2', 'jlist'], u.env);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('exai: pm2 was not running; brought back 2 workspaces');
+    const apps = JSON.parse(res.stdout.split('\n').find((l) => l.startsWith('['))!) as { name: string }[];
+    expect(apps.map((x) => x.name).sort()).toEqual([a.name, b.name].sort());
+    // pm2 running: nothing to say.
+    expect((await runCli(['pm2', 'ping'], u.env)).stderr).not.toContain('brought back');
+  }, 90_000);
+
+  it('`exai list` after something else restarted pm2 empty: `exai restart --all` is suggested and brings them back', async () => {
+    await pm2Kill(u.pm2Home);
+    expect((await runPm2(['ping'], u.env)).code).toBe(0); // pm2 up again, with none of exai's apps
+    expect((await names()).size).toBe(0);
+    const list = await runCli(['list'], u.env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stderr).not.toContain('brought back'); // pm2 was running: exai restores nothing itself
+    expect(list.stdout).toMatch(/^ {2}exai restart --all {4}\(all 2 not started at once/m);
+    const restart = await runCli(['restart', '--all'], u.env);
+    expect(restart.code, restart.stderr).toBe(0);
+    expect((await names()).size).toBe(2);
+  }, 90_000);
+
+  it('`exai list` after `pm2 kill`: one line before the wait and one after', async () => {
+    await pm2Kill(u.pm2Home);
+    const list = await runCli(['list', '--json'], u.env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stderr.trim().split('\n')).toEqual(['exai: pm2 was not running; bringing back 2 workspaces…', 'exai: pm2 was not running; brought back 2 workspaces']);
+    expect((JSON.parse(list.stdout) as Row[]).every((r) => r.healthy)).toBe(true);
+  }, 90_000);
+});
+
+describe('a PM2_HOME too long for pm2’s sockets (issue 19 item 10)', () => {
+  it('is refused at once with one line naming the limit and the path, and no pm2 daemon is left behind', async () => {
+    const u = makeTestEnv();
+    try {
+      const long = join(u.dir, 'p'.repeat(Math.max(1, 120 - u.dir.length)));
+      const env = { ...u.env, PM2_HOME: long };
+      const dir = u.workspace('long-pm2');
+      for (const args of [['spawn', '-w', dir], ['pm2', 'ls']]) {
+        const started = Date.now();
+        const res = await runCli(args, env);
+        expect(res.code, `exai ${args.join(' ')}`).toBe(1);
+        expect(Date.now() - started).toBeLessThan(10_000); // was 30 s
+        const lines = res.stderr.trim().split('\n');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toContain(`${join(long, 'rpc.sock')}`);
+        expect(lines[0]).toContain(process.platform === 'darwin' ? '103-byte limit' : '107-byte limit');
+      }
+      expect(existsSync(join(long, 'pm2.pid'))).toBe(false);
+    } finally {
+      await u.cleanup();
+    }
   });
 });

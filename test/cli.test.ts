@@ -9,6 +9,7 @@ import * as listCmd from '../src/cli/list.js';
 import * as logsCmd from '../src/cli/logs.js';
 import * as spawnCmd from '../src/cli/spawn.js';
 import * as targetsCmd from '../src/cli/targets.js';
+import * as tokenCmd from '../src/cli/token.js';
 import type { ListRow as Row } from '../src/supervisor/fleet.js';
 import { makeTestEnv, pm2Apps, runCli, waitFor, type TestEnv } from './helpers/env.js';
 import { squat } from './helpers/squatter.js';
@@ -42,7 +43,7 @@ describe('help (issue 15 item 8)', () => {
     expect(bare.stderr).toMatch(/^usage: exai <command>/);
     const help = await ok(['--help']);
     expect(help.stderr).toBe('');
-    for (const cmd of ['spawn', 'list, ls', 'stop', 'restart', 'remove', 'logs', 'doctor', 'pm2', 'daemon', 'shim', '--version']) expect(help.stdout).toContain(cmd);
+    for (const cmd of ['spawn', 'list, ls', 'stop', 'restart', 'remove', 'logs', 'token', 'doctor', 'pm2', 'daemon', 'shim', '--version']) expect(help.stdout).toContain(cmd);
     expect(widest(help.stdout)).toBeLessThanOrEqual(80);
   });
 
@@ -54,7 +55,7 @@ describe('help (issue 15 item 8)', () => {
     expect((await ok(['help', 'spawn'])).stdout).toBe(spawn.stdout);
     expect((await ok(['logs', '--help'])).stdout).toMatch(/-n, --lines N[\s\S]*-f, --follow[\s\S]*--json/);
     expect((await ok(['ls', '--help'])).stdout).toBe((await ok(['list', '--help'])).stdout);
-    for (const cmd of ['spawn', 'list', 'stop', 'restart', 'remove', 'logs', 'doctor', 'daemon', 'shim']) {
+    for (const cmd of ['spawn', 'list', 'stop', 'restart', 'remove', 'logs', 'token', 'doctor', 'daemon', 'shim']) {
       const out = (await ok([cmd, '--help'])).stdout;
       expect(out, cmd).toMatch(new RegExp(`^usage: exai ${cmd}`));
       expect(widest(out), cmd).toBeLessThanOrEqual(80);
@@ -75,6 +76,7 @@ describe('help (issue 15 item 8)', () => {
       ['stop', targetsCmd.options],
       ['restart', targetsCmd.options],
       ['remove', targetsCmd.options],
+      ['token', tokenCmd.options],
     ];
     for (const [cmd, options] of parsed) {
       const help = commandHelp(cmd)!;

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseToml } from '@decimalturn/toml-patch';
 import { parse } from 'jsonc-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkClientConfig, clientConfigPath, clientHints, readClientEntryPort, removeClientEntry, writeClientConfig } from '../src/supervisor/client-config.js';
@@ -104,7 +105,16 @@ describe('what is left to do in the client', () => {
     expect(hints).toHaveLength(3);
     expect(hints[0]).toMatch(/^Claude Code: .*settings\.local\.json.*trust this folder/);
     expect(hints[1]).toMatch(/^Gemini CLI: .*trusted folder.*trustedFolders\.json/);
-    expect(hints[2]).toContain('[projects."/work/my project"] trust_level = "trusted"');
+    const [codexLine, ...snippet] = hints[2]!.split('\n');
+    expect(codexLine).toMatch(/^Codex: .*trusted project.*add these two lines to ~\/\.codex\/config\.toml:$/);
+    expect(snippet).toEqual(['[projects."/work/my project"]', 'trust_level = "trusted"']);
     expect(clientHints(ws, [clientConfigPath('vscode', ws)])).toEqual([]);
+  });
+
+  it('prints Codex\'s trust snippet as TOML that parses back to the workspace path, whatever characters the path holds', () => {
+    for (const ws of ['/work/my project', '/work/say "hi" \\ back', '/work/tab\there\u007f', 'C:\\Users\\me\\proj', '/work/é 日本 🚀']) {
+      const snippet = clientHints(ws, [clientConfigPath('codex', ws)])[0]!.split('\n').slice(1).join('\n');
+      expect(parseToml(snippet), snippet).toEqual({ projects: { [ws]: { trust_level: 'trusted' } } });
+    }
   });
 });

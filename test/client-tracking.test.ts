@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseToml } from '@decimalturn/toml-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeClientConfig } from '../src/supervisor/client-config.js';
 import type { RegistryEntry } from '../src/supervisor/registry.js';
@@ -84,7 +85,13 @@ describe('doctor: exai’s entry in a git-tracked config', () => {
     expect(spawned.code, spawned.stderr).toBe(0);
     expect(spawned.stdout).toMatch(/^todo {7}Claude Code: /m);
     expect(spawned.stdout).toMatch(/^todo {7}Gemini CLI: /m);
-    expect(spawned.stdout).toContain(`todo       Codex: reads .codex/config.toml only in a trusted project — trust it when codex asks, or add [projects.${JSON.stringify(ws)}] trust_level = "trusted"`);
+    expect(spawned.stdout).toMatch(/^todo {7}Codex: reads \.codex\/config\.toml only in a trusted project — trust it when codex asks, or add these two lines to ~\/\.codex\/config\.toml:$/m);
+    // The two lines below it, pasted as printed (indent and all), are the TOML that trusts the project.
+    const lines = spawned.stdout.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('todo       Codex: '));
+    const pasted = lines.slice(at + 1, at + 3).join('\n');
+    expect(pasted).toMatch(/^ +\[projects\.".*"\]\n +trust_level = "trusted"$/);
+    expect(parseToml(pasted)).toEqual({ projects: { [ws]: { trust_level: 'trusted' } } });
     git(ws, 'add', '.codex/config.toml');
 
     const doctor = await runCli(['doctor'], t.env);

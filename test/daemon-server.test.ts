@@ -70,7 +70,7 @@ describe('an SDK client over the WebSocket', () => {
     const res = await httpGet(daemon.port, '/health');
     expect(res.status).toBe(200);
     const health = JSON.parse(res.body) as Record<string, unknown>;
-    expect(health).toMatchObject({ ok: true, id: daemon.state.workspace.id, pid: process.pid, port: daemon.port });
+    expect(health).toMatchObject({ ok: true, id: daemon.state.workspace.id, pid: process.pid, port: daemon.port, transports: ['ws', 'http'] });
     expect(health.sessions).toBe(daemon.state.sessions.size);
     expect(typeof health.version).toBe('string');
     expect(typeof health.uptimeMs).toBe('number');

@@ -13,6 +13,7 @@ import { makeTestEnv, pm2Kill, runCli, runPm2, waitFor, type TestEnv } from './h
 import { squat } from './helpers/squatter.js';
 import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
 import { everythingEntry, writeServers } from './upstreams-helpers.js';
+import { connectV2 } from './helpers/eras.js';
 import { join } from 'node:path';
 
 let t: TestEnv;
@@ -95,6 +96,23 @@ describe('a daemon with no client for its idle timeout', () => {
     await waitIdle(spawned);
     // The daemon looks every tenth of the timeout, so it may have seen the session last one tick before it closed.
     expect(Date.now() - closed).toBeGreaterThanOrEqual(IDLE_MS - IDLE_MS / 10 - 50);
+  });
+
+  it('stays up while a 2026-07-28 client (no initialize) is connected, from its first request', async () => {
+    const spawned = await spawnIdle('idle-modern');
+    const session = await connectV2(spawned.workspace, join(t.dir, 'client-home'), { pin: '2026-07-28' });
+    // The SDK probes server/discover from a short-lived sibling process: the client's own
+    // connection says nothing until its first request (clients list their tools at once).
+    await session.client.listTools();
+    const opened = Date.now();
+    try {
+      await waitFor(() => (Date.now() - opened > 3 * IDLE_MS ? true : undefined), { what: 'three timeouts', intervalMs: 250 });
+      const status = await session.client.callTool({ name: 'exai_status', arguments: {} });
+      expect((status.structuredContent as { pid: number }).pid).toBe(spawned.pid);
+    } finally {
+      await session.close();
+    }
+    await waitIdle(spawned);
   });
 
   it('stays up through a call that runs longer than the timeout', async () => {

@@ -187,7 +187,7 @@ describe('exai doctor and ${env:NAME}', () => {
     const { findings } = JSON.parse(res.stdout) as { findings: Finding[] };
     const finding = findings.find((f) => f.scope === ws && f.check === 'passed variables');
     expect(finding?.status).toBe('problem');
-    expect(finding?.message).toContain('${env:EXAI_TEST_NOT_PASSED}');
+    expect(finding?.message).toContain('reads EXAI_TEST_NOT_PASSED');
     expect(finding?.fix).toContain('--pass-env EXAI_TEST_NOT_PASSED');
     // Passing it fixes it.
     const passed = await runCli(['spawn', '--workspace', ws, '--pass-env', 'EXAI_TEST_NOT_PASSED'], { ...t.env, EXAI_TEST_NOT_PASSED: 'now-set' });

@@ -199,6 +199,46 @@ describe('exai shim when the daemon goes away or is not there', () => {
     expect(await pm2Status(spawned.name)).toEqual({ status: 'online', pid: s.pid });
   });
 
+  it('after `exai remove`, answers the next request at once that the workspace was removed, and serves again after `exai spawn`', async () => {
+    const ws = t.workspace('removed');
+    const spawned = await spawnWorkspace(ws);
+    const transport = shimTransport(t.env, spawned.port, ws);
+    let shimStderr = '';
+    transport.stderr?.on('data', (d: Buffer) => (shimStderr += d.toString()));
+    const client = new Client({ name: 'shim-e2e', version: '1.0.0' });
+    clients.push(client);
+    await client.connect(transport);
+    expect((await status(client)).id).toBe(spawned.id);
+
+    const removed = await runCli(['remove', '--workspace', ws], t.env);
+    expect(removed.code, removed.stderr).toBe(0);
+    // The shim learns of it when its connection drops (remove stops the daemon before it
+    // returns); the next request must not wait 30 s.
+    await waitFor(() => (shimStderr.includes('lost the connection to the daemon') ? true : undefined), { what: 'the shim to see its daemon go' });
+    const expected = `workspace ${ws} was removed from exai (exai remove); run \`exai spawn --workspace ${JSON.stringify(ws)}\` to bring it back`;
+    for (let i = 0; i < 2; i++) {
+      const started = Date.now();
+      const err = await status(client).then(
+        () => new Error('exai_status was answered by a removed workspace'),
+        (e: unknown) => e,
+      );
+      const tookMs = Date.now() - started;
+      expect(err).toBeInstanceOf(McpError);
+      expect((err as McpError).code).toBe(-32000);
+      expect((err as McpError).message).toContain(expected);
+      expect(tookMs).toBeLessThan(1_000);
+    }
+    expect(shimStderr).toContain(expected);
+    // Nothing started it again behind the user's back.
+    expect(new Registry(t.home).get(spawned.id)).toBeUndefined();
+    expect(await pm2Status(spawned.name)).toBeUndefined();
+
+    // Brought back, the same shim and session serve again.
+    const again = await spawnWorkspace(ws);
+    const back = await waitFor(() => status(client), { what: 'the shim to reach the workspace spawned again', timeoutMs: 30_000, intervalMs: 200 });
+    expect(back).toMatchObject({ id: spawned.id, port: again.port });
+  });
+
   it('starts a never-spawned workspace on the free port its client config names', async () => {
     const ws = t.workspace('fresh');
     const id = resolveWorkspace(ws).id;

@@ -36,9 +36,9 @@ describe('parsing servers.json', () => {
     expect(config.ok).toBe(true);
     if (!config.ok) return;
     expect(config.specs).toEqual([
-      { name: 'fs', command: 'npx', args: ['-y', 'server-filesystem', WS], env: {}, cwd: WS, lifecycle: 'eager', idleTimeoutMs: 0 },
-      { name: 'py', command: 'python', args: ['-m', 'srv'], env: { A: '1' }, cwd: join(WS, 'tools/py'), lifecycle: 'eager', idleTimeoutMs: 0 },
-      { name: 'abs', command: 'srv', args: [], env: {}, cwd: '/opt/srv', lifecycle: 'eager', idleTimeoutMs: 0 },
+      { name: 'fs', command: 'npx', args: ['-y', 'server-filesystem', WS], env: {}, cwd: WS, lifecycle: 'eager', idleTimeoutMs: 0, protocol: 'auto' },
+      { name: 'py', command: 'python', args: ['-m', 'srv'], env: { A: '1' }, cwd: join(WS, 'tools/py'), lifecycle: 'eager', idleTimeoutMs: 0, protocol: 'auto' },
+      { name: 'abs', command: 'srv', args: [], env: {}, cwd: '/opt/srv', lifecycle: 'eager', idleTimeoutMs: 0, protocol: 'auto' },
     ]);
   });
 
@@ -61,6 +61,11 @@ describe('parsing servers.json', () => {
       ['e', 'eager', 1_500],
       ['f', 'lazy', 0],
     ]);
+  });
+
+  it('reads "protocol": auto unless pinned to an era', () => {
+    const config = parse('{"servers": {"a": {"command": "x"}, "b": {"command": "x", "protocol": "2025-11-25"}, "c": {"command": "x", "protocol": "2026-07-28"}}}');
+    expect(config.ok && config.specs.map((s) => s.protocol)).toEqual(['auto', '2025-11-25', '2026-07-28']);
   });
 
   it('substitutes ${env:NAME} so secrets can stay out of the file', () => {
@@ -88,6 +93,7 @@ describe('parsing servers.json', () => {
       ['{"servers": {"a": {"command": "x", "idleTimeout": true}}}', /servers\.a\.idleTimeout: true is not a duration; write it like "90s"/],
       ['{"servers": {"a": {"command": "x", "idleTimeout": null}}}', /servers\.a\.idleTimeout: null is not a duration; write it like "90s"/],
       ['{"servers": {"a": {"command": "x", "lifecycle": null}}}', /servers\.a\.lifecycle: must be "eager" .* or "lazy"/],
+      ['{"servers": {"a": {"command": "x", "protocol": "2026"}}}', /servers\.a\.protocol: must be "auto" .*"2025-11-25" .*"2026-07-28"/],
     ];
     for (const [text, problem] of cases) {
       const error = errorOf(parse(text));
@@ -96,6 +102,84 @@ describe('parsing servers.json', () => {
       expect(error, text).toContain(serversFile(WS));
       expect(error, text).not.toContain('\n');
     }
+  });
+
+  it('names the mistakes people make in plain words: an mcp.json\'s "mcpServers", a misspelt key and the key it resembles', () => {
+    const cases: [string, string][] = [
+      ['{"mcpServers": {"a": {"command": "x"}}}', 'found "mcpServers": use "servers" (this file is not an mcp.json)'],
+      ['{"servers": {}, "mcpServers": {"a": {"command": "x"}}}', 'use "servers" (this file is not an mcp.json)'],
+      // Also when the missing "command" would be the first thing zod says.
+      ['{"servers": {"a": {"comand": "x"}}}', 'at servers.a: unknown key "comand" (did you mean "command"?)'],
+      ['{"servers": {"a": {"command": "x", "arg": ["y"]}}}', 'unknown key "arg" (did you mean "args"?)'],
+      ['{"servers": {"a": {"command": "x", "idletimeout": "1m"}}}', 'unknown key "idletimeout" (did you mean "idleTimeout"?)'],
+      ['{"servers": {"a": {"command": "x", "lifecyle": "lazy"}}}', 'unknown key "lifecyle" (did you mean "lifecycle"?)'],
+      ['{"servers": {"a": {"command": "x", "timeout": 5}}}', 'unknown key "timeout" (an entry takes "type", "command", "args", "env", "cwd", "lifecycle", "idleTimeout")'],
+    ];
+    for (const [text, problem] of cases) {
+      const error = errorOf(parse(text));
+      expect(error, text).toContain(`${serversFile(WS)}: `);
+      expect(error, text).toContain(problem);
+      expect(error, text).not.toContain('\n');
+    }
+  });
+
+  it('expands ${userHome}, the workspace\'s variables and Claude Code\'s bare ${NAME} and ${NAME:-default} as environment variables', () => {
+    const env = { HOME: '/home/someone', MY_KEY: 'k1' };
+    const config = parseServersConfig(
+      JSON.stringify({
+        servers: {
+          a: {
+            command: '${userHome}/bin/srv',
+            args: ['${MY_KEY}', '${env:MY_KEY}', '${NOT_SET:-fallback}', '${workspaceFolderBasename}', 'a${/}b', '$MY_KEY', '${workspaceRoot}'],
+            env: { KEY: '${MY_KEY}', NONE: '${NOT_SET}', EMPTY_DEFAULT: '${NOT_SET:-}' },
+            cwd: '${userHome}',
+          },
+        },
+      }),
+      WS,
+      serversFile(WS),
+      { env, platform: 'linux' },
+    );
+    expect(config.ok, errorOf(config)).toBe(true);
+    if (!config.ok) return;
+    expect(config.specs[0]).toMatchObject({
+      command: '/home/someone/bin/srv',
+      args: ['k1', 'k1', 'fallback', 'space', 'a/b', '$MY_KEY', WS],
+      env: { KEY: 'k1', NONE: '', EMPTY_DEFAULT: '' },
+      cwd: '/home/someone',
+    });
+  });
+
+  it('refuses placeholders that have no meaning outside VS Code, naming the placeholder, where it is and what to write instead', () => {
+    const cases: [string, string, RegExp][] = [
+      ['"args": ["--key", "${input:apiKey}"]', 'at servers.a.args.1: ${input:apiKey} is a VS Code input', /write \$\{env:NAME\} \(passed with exai spawn --pass-env NAME\)/],
+      ['"env": {"T": "${command:pickFile}"}', 'at servers.a.env.T: ${command:pickFile} runs a VS Code command', /\$\{env:NAME\}/],
+      ['"env": {"T": "${config:editor.fontSize}"}', 'at servers.a.env.T: ${config:editor.fontSize} reads a VS Code setting', /write the value/],
+      ['"args": ["${file}"]', 'at servers.a.args.0: ${file} names something open in VS Code', /use \$\{workspaceFolder\} or a path/],
+      ['"cwd": "${selectedText}"', 'at servers.a.cwd: ${selectedText} names something open', /exai's servers run without an editor/],
+      ['"args": ["${not a name}"]', 'at servers.a.args.0: ${not a name} is not a placeholder exai knows', /\$\{workspaceFolder\}, \$\{userHome\}, \$\{env:NAME\} or \$\{NAME\}/],
+      ['"args": ["${}"]', 'at servers.a.args.0: ${} is not a placeholder exai knows', /\$\{NAME:-default\}/],
+    ];
+    for (const [fields, problem, advice] of cases) {
+      const text = `{"servers": {"ok": {"command": "y"}, "a": {"command": "x", ${fields}}}}`;
+      const error = errorOf(parse(text));
+      expect(error, text).toContain(`${serversFile(WS)}: ${problem}`);
+      expect(error, text).toMatch(advice);
+      expect(error, text).not.toContain('\n');
+    }
+  });
+
+  it('says which servers a broken file still names (the daemon stops the others), and nothing when it cannot tell', () => {
+    const namesOf = (text: string) => {
+      const config = parse(text);
+      return config.ok ? 'ok' : config.names;
+    };
+    expect(namesOf('{"servers": {"a": {"command": 42}, "b": {"command": "x"}}}')).toEqual(['a', 'b']);
+    expect(namesOf('{"mcpServers": {"c": {"command": "x"}}}')).toEqual(['c']);
+    // Half-saved, or no servers object at all: no verdict on what runs.
+    expect(namesOf('{"servers": {"a": {"command": ')).toBeUndefined();
+    expect(namesOf('')).toBeUndefined();
+    expect(namesOf('{"srvers": {"a": {"command": "x"}}}')).toBeUndefined();
   });
 
   it('treats a missing file as no upstreams', () => {

@@ -35,6 +35,7 @@ export interface ServerEntry {
   cwd?: string;
   lifecycle?: 'eager' | 'lazy';
   idleTimeout?: string | number;
+  protocol?: 'auto' | '2025-11-25' | '2026-07-28';
 }
 
 export const everythingEntry = (): ServerEntry => ({ command: process.execPath, args: [EVERYTHING, 'stdio'] });

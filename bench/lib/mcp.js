@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import WebSocket from 'ws';
 import { CLI, DIST, ROOT, sleep } from './env.js';
 
@@ -77,6 +78,18 @@ export async function connectDaemonWs({ port, token }) {
   const { WebSocketClientTransport } = await dist();
   const client = newClient('bench-ws');
   await client.connect(new WebSocketClientTransport({ port, token }));
+  return client;
+}
+
+/**
+ * SDK client -> the daemon's Streamable HTTP endpoint (/mcp, 2025-11-25 session), the bearer
+ * header on every request: what a client with a headers helper does, with no shim process.
+ */
+export async function connectDaemonHttp({ port, token }) {
+  const client = newClient('bench-http');
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
+  );
   return client;
 }
 

@@ -1,7 +1,7 @@
 import { resolveExaiHome } from '../workspace/layout.js';
 import { runDoctor } from '../supervisor/doctor.js';
 import { withFleet } from '../supervisor/resurrect.js';
-import { failure, oneLine, parseCommand, writeErr, writeJson, writeOut } from './output.js';
+import { failure, oneLine, parseCommand, writeFleetEvent, writeJson, writeOut, writeWarning } from './output.js';
 
 export const options = {
   fix: { type: 'boolean' },
@@ -15,7 +15,7 @@ export async function run(argv: string[]): Promise<number> {
     const args = parseCommand('doctor', argv, options);
     json = args.json ?? false;
     const home = resolveExaiHome();
-    const findings = await withFleet(home, (pm2) => runDoctor({ home, pm2, fix: args.fix ?? false, yes: args.yes ?? false }), (m) => writeErr(`exai: warning: ${m}`));
+    const findings = await withFleet(home, (pm2) => runDoctor({ home, pm2, fix: args.fix ?? false, yes: args.yes ?? false }), writeWarning, process.env, new Set(), writeFleetEvent);
     const problems = findings.filter((f) => f.status === 'problem').length;
     if (json) {
       writeJson({ ok: problems === 0, findings });

@@ -1,6 +1,8 @@
 import { homedir } from 'node:os';
 import stringWidth from 'string-width';
 
+export { shellArg } from '../common/shell.js';
+
 /** A table column. Cells are measured in terminal columns (CJK and emoji count two). */
 export interface Column {
   header: string;
@@ -117,15 +119,6 @@ export function homePath(path: string, home: string = homedir(), platform: NodeJ
   const prefix = home + (win ? '\\' : '/');
   const underHome = home !== '' && (win ? path.toLowerCase().startsWith(prefix.toLowerCase()) : path.startsWith(prefix));
   return underHome ? '~' + path.slice(home.length) : path;
-}
-
-/**
- * A path as one shell word, for commands users copy: bare when safe, else quoted (single
- * quotes for POSIX shells, double quotes for Windows shells).
- */
-export function shellArg(path: string): string {
-  if (/^[\w@%+=:,./\\-]+$/.test(path)) return path;
-  return process.platform === 'win32' ? `"${path}"` : `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
 export function bytes(n: number): string {

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { resolveExaiHome } from '../workspace/layout.js';
 import { listRows, type ListRow } from '../supervisor/fleet.js';
-import { upstreamTrouble } from '../supervisor/upstream-report.js';
+import { unsetVariablesWarning, upstreamTrouble } from '../supervisor/upstream-report.js';
 import { withFleet } from '../supervisor/spawn.js';
 import { Registry } from '../supervisor/registry.js';
 import { bytes, duration, homePath, outputWidth, shellArg, table, type Column } from './format.js';
-import { failure, parseCommand, writeErr, writeJson, writeOut } from './output.js';
+import { failure, parseCommand, writeErr, writeFleetEvent, writeJson, writeOut, writeWarning } from './output.js';
 
 export const options = { json: { type: 'boolean' } } as const;
 
@@ -33,6 +33,7 @@ const COLUMNS: Column[] = [
   { header: 'STATUS' },
   { header: 'HEALTHY', dropRank: 7 },
   { header: 'UPSTREAMS', dropRank: 6 },
+  { header: 'SESSIONS', dropRank: 5 },
   { header: 'PID', dropRank: 5 },
   { header: 'UPTIME', dropRank: 4 },
   { header: 'RESTARTS', dropRank: 3 },
@@ -49,6 +50,7 @@ function cells(r: ListRow): string[] {
     r.status, // as pm2 (or the fleet) reports it, known to exai or not
     online ? (r.healthy ? 'yes' : 'no') : '-',
     upstreamCell(r),
+    r.sessions ? `ws ${r.sessions.ws} http ${r.sessions.http}` : '-',
     r.pid ? String(r.pid) : '-',
     duration(r.uptimeMs),
     String(r.restarts),
@@ -73,6 +75,10 @@ function comebackHints(rows: ListRow[]): string[] {
     else if (r.status === 'stopped' || r.status === 'not started') lines.push(`  exai spawn --workspace ${ws}    (${r.status})`);
     else if (r.status === 'errored') lines.push(`  exai logs --workspace ${ws}, then exai restart --workspace ${ws}    (errored)`);
   }
+  // Several without a pm2 app (pm2 was killed and restarted by something else than exai): one
+  // command brings them all back (it restarts the running ones too; stopped and idle ones stay).
+  const notStarted = rows.filter((r) => r.status === 'not started' && existsSync(r.workspace)).length;
+  if (notStarted >= 2) lines.push(`  exai restart --all    (all ${notStarted} not started at once; running ones restart too, stopped and idle ones stay)`);
   return lines.length ? ['', 'pm2 no longer runs these; to bring them back (or clear them up):', ...lines] : [];
 }
 
@@ -85,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
     const registry = new Registry(home);
     const entries = () => Object.values(registry.read().workspaces).sort((a, b) => a.port - b.port);
     // Read again once pm2 is connected: bringing the fleet back may have moved a workspace.
-    const rows = entries().length ? await withFleet(home, (pm2) => listRows(home, pm2, entries()), (m) => writeErr(`exai: warning: ${m}`)) : [];
+    const rows = entries().length ? await withFleet(home, (pm2) => listRows(home, pm2, entries()), writeWarning, process.env, new Set(), writeFleetEvent) : [];
     if (json) {
       writeJson(rows);
       return 0;
@@ -100,6 +106,7 @@ export async function run(argv: string[]): Promise<number> {
       const problems = [
         ...(r.upstreamsConfigError ? [r.upstreamsConfigError] : []),
         ...(r.upstreams ?? []).flatMap((u) => upstreamTrouble(u) ?? []),
+        ...(r.unsetVariables ? [unsetVariablesWarning(r.workspace, r.unsetVariables, shellArg)] : []),
       ];
       for (const p of problems) writeErr(`exai: warning: ${homePath(r.workspace)}: ${p}`);
     }

@@ -41,8 +41,8 @@ export async function run(argv: string[]): Promise<number> {
     if (!args.follow) return 0;
     const stops = (['out', 'err'] as const).map((stream) => {
       let time: string | null = null; // a line without a stamp continues the one before it
-      return followFile(files[stream], (text) => {
-        for (const line of text.split('\n')) {
+      return followFile(files[stream], (lines) => {
+        for (const line of lines) {
           if (line === '') continue;
           time = lineStamp(line) ?? time;
           process.stdout.write(format({ time, stream, line }) + '\n');

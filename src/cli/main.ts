@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<Command>> = {
   restart: () => import('./restart.js'),
   remove: () => import('./remove.js'),
   logs: () => import('./logs.js'),
+  token: () => import('./token.js'),
   doctor: () => import('./doctor.js'),
   daemon: () => import('./daemon.js'),
   shim: () => bundled('shim.cjs', () => import('./shim.js')),

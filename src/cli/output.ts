@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ExaiError, errorMessage } from '../common/errors.js';
+import type { FleetEvent } from '../supervisor/resurrect.js';
 
 export function writeErr(line: string): void {
   process.stderr.write(line.endsWith('\n') ? line : `${line}\n`);
@@ -11,6 +12,17 @@ export function writeOut(text: string): void {
 
 export function writeJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function writeWarning(message: string): void {
+  writeErr(`exai: warning: ${message}`);
+}
+
+/** Says on stderr that pm2 was dead and the fleet is coming back (instead of seconds of silence). */
+export function writeFleetEvent(event: FleetEvent): void {
+  const n = (count: number) => `${count} workspace${count === 1 ? '' : 's'}`;
+  if (event.phase === 'restoring') writeErr(`exai: pm2 was not running; bringing back ${n(event.count)}…`);
+  else writeErr(`exai: pm2 was not running; brought back ${n(event.restored)}${event.failed ? ` (${event.failed} could not come back: see the warnings above)` : ''}`);
 }
 
 /** One line on stderr, and the exit code: 2 for usage errors, 1 for everything else. */

@@ -2,7 +2,7 @@ import { resolveExaiHome } from '../workspace/layout.js';
 import { removeEntry, selectEntries } from '../supervisor/fleet.js';
 import { withFleet } from '../supervisor/resurrect.js';
 import { Registry } from '../supervisor/registry.js';
-import { failure, writeErr, writeJson, writeOut } from './output.js';
+import { failure, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { parseTargets } from './targets.js';
 
 export async function run(argv: string[]): Promise<number> {
@@ -24,6 +24,7 @@ export async function run(argv: string[]): Promise<number> {
           (m) => writeErr(`exai: warning: ${m}`),
           process.env,
           new Set(entries.map((e) => e.id)),
+          writeFleetEvent,
         )
       : [];
     // A refused remove is an error (nothing of it changed); a problem after removing is a warning.

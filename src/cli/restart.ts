@@ -3,8 +3,9 @@ import { resolveExaiHome } from '../workspace/layout.js';
 import { selectEntries } from '../supervisor/fleet.js';
 import { Registry } from '../supervisor/registry.js';
 import { spawnWorkspace, type SpawnResult } from '../supervisor/spawn.js';
-import { failure, writeErr, writeJson, writeOut } from './output.js';
+import { failure, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { parseTargets } from './targets.js';
+import { shellArg } from '../common/shell.js';
 
 /** Restart is a spawn that never reuses: same port, health-checked, configs kept in step. */
 export async function run(argv: string[]): Promise<number> {
@@ -19,7 +20,7 @@ export async function run(argv: string[]): Promise<number> {
     const skipped = (e: (typeof selected)[number]): string | undefined =>
       !target.all ? undefined : e.stopped ? 'stopped with `exai stop`' : isIdleMarked(home, e.id) ? 'idle (it wakes with its next client)' : undefined;
     const entries = selected.filter((e) => skipped(e) === undefined);
-    if (!json) for (const e of selected) if (!entries.includes(e)) writeOut(`skipped    ${e.name}  ${skipped(e)}; \`exai restart --workspace ${JSON.stringify(e.workspace)}\` starts it now`);
+    if (!json) for (const e of selected) if (!entries.includes(e)) writeOut(`skipped    ${e.name}  ${skipped(e)}; \`exai restart --workspace ${shellArg(e.workspace)}\` starts it now`);
     const results: SpawnResult[] = [];
     for (const entry of entries) {
       results.push(
@@ -28,6 +29,7 @@ export async function run(argv: string[]): Promise<number> {
           home,
           restart: true,
           onWarning: (m) => writeErr(`exai: warning: ${m}`),
+          onFleet: writeFleetEvent,
         }),
       );
     }

@@ -6,13 +6,16 @@ import { parsePassEnvNames } from '../workspace/launch-env.js';
 import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
 import type { SpawnStep } from '../supervisor/configs.js';
-import { failure, parseCommand, parsePortOption, writeErr, writeJson, writeOut } from './output.js';
+import { failure, parseCommand, parsePortOption, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
+import { serverVariables, unsetVariablesWarning } from '../supervisor/upstream-report.js';
+import { shellArg } from './format.js';
 import { checkWorkspaceArg } from './workspace-arg.js';
 
 export const options = {
   workspace: { type: 'string', short: 'w' },
   port: { type: 'string' },
   client: { type: 'string', multiple: true },
+  transport: { type: 'string' },
   'no-config': { type: 'boolean' },
   restart: { type: 'boolean' },
   'idle-timeout': { type: 'string' },
@@ -87,17 +90,26 @@ export async function run(argv: string[]): Promise<number> {
       }
       return c as ClientKind;
     });
+    const transport = args.transport;
+    if (transport !== undefined && transport !== 'stdio' && transport !== 'http') {
+      throw new ExaiError('USAGE', `--transport ${JSON.stringify(transport)} is not known; use stdio or http`);
+    }
+    if (transport !== undefined && !clients.includes('claude')) {
+      throw new ExaiError('USAGE', '--transport applies to Claude Code\'s entry: give it with --client claude (other clients use the stdio shim)');
+    }
     if (args['no-config'] && clients.length) throw new ExaiError('USAGE', '--no-config and --client contradict each other; give one of them');
     const passEnv = parsePassEnvNames([process.env.EXAI_PASS_ENV ?? '', ...(args['pass-env'] ?? [])]);
     const dropEnv = parsePassEnvNames(args['drop-env'] ?? []);
     const both = passEnv.filter((name) => dropEnv.includes(name));
     if (both.length) throw new ExaiError('USAGE', `${both.join(', ')} is both passed and dropped; give it to --pass-env or to --drop-env, not both (EXAI_PASS_ENV counts as --pass-env)`);
     const idleTimeoutMs = args['idle-timeout'] === undefined ? undefined : parseDuration(args['idle-timeout'], '--idle-timeout');
+    const home = resolveExaiHome();
     const result = await spawnWorkspace({
       workspace: args.workspace,
-      home: resolveExaiHome(),
+      home,
       port: parsePortOption(args.port),
       clients,
+      transport,
       writeConfig: !args['no-config'],
       restart: args.restart ?? false,
       explicit: { passEnv, dropEnv, idleTimeoutMs, defaultClients: args['no-config'] ? [] : ['vscode'] },
@@ -105,9 +117,14 @@ export async function run(argv: string[]): Promise<number> {
       onWarning: (m) => writeErr(`exai: warning: ${m}`),
       interrupted: () => interrupts.signal() !== undefined,
       onStep: testPause(interrupts.arrived),
+      onFleet: writeFleetEvent,
     });
+    // The servers get an empty string for a variable the daemon was not given: say so now,
+    // not only in doctor (issue 19 item 6).
+    const unset = serverVariables(home, result.id, result.workspace).unset;
+    if (unset.length) writeErr(`exai: warning: ${unsetVariablesWarning(result.workspace, unset, shellArg)}`);
     if (json) {
-      writeJson(result);
+      writeJson(unset.length ? { ...result, unsetVariables: unset } : result);
     } else {
       const how = result.reused ? 'reused' : result.movedFrom !== undefined ? `started (moved from ${result.movedFrom})` : 'started';
       writeOut(
@@ -118,7 +135,8 @@ export async function run(argv: string[]): Promise<number> {
           `configs    ${result.configFiles.length ? result.configFiles.join('\n           ') : '(none written)'}`,
         ].join('\n'),
       );
-      for (const hint of clientHints(result.workspace, result.configFiles)) writeOut(`todo       ${hint}`);
+      // A hint's later lines are text to paste (Codex's TOML); indented, they still paste as is.
+      for (const hint of clientHints(result.workspace, result.configFiles)) writeOut(`todo       ${hint.split('\n').join('\n             ')}`);
     }
     const signal = interrupts.signal();
     if (signal) {

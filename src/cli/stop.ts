@@ -2,7 +2,7 @@ import { resolveExaiHome } from '../workspace/layout.js';
 import { selectEntries, stopEntry } from '../supervisor/fleet.js';
 import { withFleet } from '../supervisor/spawn.js';
 import { Registry } from '../supervisor/registry.js';
-import { failure, writeJson, writeOut } from './output.js';
+import { failure, writeFleetEvent, writeJson, writeOut, writeWarning } from './output.js';
 import { parseTargets } from './targets.js';
 
 export async function run(argv: string[]): Promise<number> {
@@ -18,7 +18,7 @@ export async function run(argv: string[]): Promise<number> {
           const out: { workspace: string; name: string; port: number; stopped: boolean }[] = [];
           for (const e of entries) out.push({ workspace: e.workspace, name: e.name, port: e.port, stopped: await stopEntry(pm2, registry, e) });
           return out;
-        })
+        }, writeWarning, process.env, new Set(), writeFleetEvent)
       : [];
     if (json) writeJson(stopped);
     else if (!stopped.length) writeOut('no workspaces to stop');

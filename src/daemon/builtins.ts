@@ -1,5 +1,5 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import { uptimeMs, type DaemonState } from './state.js';
+import { sessionCounts, uptimeMs, type DaemonState } from './state.js';
 
 /** A tool the daemon itself serves (as opposed to one from an upstream server). */
 export interface BuiltinTool {
@@ -17,6 +17,8 @@ export interface ExaiStatus {
   version: string;
   uptimeMs: number;
   sessions: number;
+  /** `sessions` by transport: WebSocket (shims, the extension) and Streamable HTTP. */
+  sessionsByTransport: { ws: number; http: number };
   upstreams: readonly object[];
   /** Why `.exai/servers.json` is unusable; null when it is fine or absent. */
   upstreamsConfigError: string | null;
@@ -32,6 +34,7 @@ export function statusSnapshot(state: DaemonState): ExaiStatus {
     version: state.version,
     uptimeMs: uptimeMs(state),
     sessions: state.sessions.size,
+    sessionsByTransport: sessionCounts(state),
     upstreams: state.upstreams(),
     upstreamsConfigError: state.upstreamsConfigError(),
   };
@@ -41,7 +44,7 @@ const statusTool: Tool = {
   name: 'exai_status',
   title: 'exai daemon status',
   description:
-    "Status of this workspace's exai daemon: workspace folder, id, port, pid, exai version, uptime, open sessions and upstream MCP servers.",
+    "Status of this workspace's exai daemon: workspace folder, id, port, pid, exai version, uptime, open sessions (by transport) and upstream MCP servers.",
   inputSchema: { type: 'object', properties: {} },
   outputSchema: {
     type: 'object',
@@ -54,10 +57,16 @@ const statusTool: Tool = {
       version: { type: 'string', description: 'exai version' },
       uptimeMs: { type: 'integer' },
       sessions: { type: 'integer', description: 'open MCP sessions' },
+      sessionsByTransport: {
+        type: 'object',
+        description: 'open MCP sessions by transport: ws (WebSocket: shims, the VS Code extension) and http (Streamable HTTP)',
+        properties: { ws: { type: 'integer' }, http: { type: 'integer' } },
+        required: ['ws', 'http'],
+      },
       upstreams: {
         type: 'array',
         description:
-          "the workspace's own MCP servers (.exai/servers.json); also pid (integer, null while not running) and lastError (why it last stopped or failed, null if never). state idle: not running, the next request routed to it starts it (a lazy server before first use, or any after its idleTimeout); its counts are then those of its cached catalog",
+          "the workspace's own MCP servers (.exai/servers.json); also pid (integer, null while not running), protocol (the MCP revision exai speaks to it, 2025-11-25 or 2026-07-28; null before it first connected), lastError (why it last stopped or failed, or that it is still starting after the 10 s lists wait; null if never) and catalogProblem (a list whose cursors never ended, with the cursor where exai stopped following it; null if none). state idle: not running, the next request routed to it starts it (a lazy server before first use, or any after its idleTimeout); its counts are then those of its cached catalog",
         items: {
           type: 'object',
           properties: {
@@ -78,7 +87,7 @@ const statusTool: Tool = {
     },
     // One `type` per property and no null: the JSON Schema subset every model API accepts
     // (Gemini's function declarations reject type arrays).
-    required: ['workspace', 'id', 'name', 'port', 'pid', 'version', 'uptimeMs', 'sessions', 'upstreams'],
+    required: ['workspace', 'id', 'name', 'port', 'pid', 'version', 'uptimeMs', 'sessions', 'sessionsByTransport', 'upstreams'],
   },
   annotations: { readOnlyHint: true, openWorldHint: false },
 };

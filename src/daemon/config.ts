@@ -5,6 +5,7 @@ import { resolveWorkspace, type Workspace } from '../workspace/identity.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
 import { readLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
 import { readRegistry, type RegistryEntry } from '../workspace/registry-file.js';
+import { shellArg } from '../common/shell.js';
 
 export const DEFAULT_HEARTBEAT_MS = 30_000;
 
@@ -45,7 +46,7 @@ export function readDaemonLaunch(config: DaemonConfig, env: NodeJS.ProcessEnv = 
     readable = false;
     notes.push(`the registry is unreadable (${errorMessage(err)}); running from the environment pm2 gave`);
   }
-  const quoted = JSON.stringify(config.workspace.path);
+  const quoted = shellArg(config.workspace.path);
   if (entry?.stopped) {
     throw new ExaiError('WORKSPACE_STOPPED', `${config.workspace.path} was stopped with \`exai stop\`; not starting (\`exai spawn --workspace ${quoted}\` starts it)`);
   }
@@ -131,6 +132,20 @@ function readHeartbeat(env: NodeJS.ProcessEnv): number {
   const ms = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(ms) || ms < 10) {
     throw invalid(`EXAI_HEARTBEAT_MS=${JSON.stringify(raw)} is not a heartbeat interval; set an integer number of milliseconds (>= 10) or unset it`);
+  }
+  return ms;
+}
+
+/**
+ * EXAI_HTTP_SESSION_IDLE_MS: how long a Streamable HTTP session may stay quiet before it
+ * expires (undefined = the default, 10 min). Meant for tests; an unusable value is ENV_INVALID.
+ */
+export function readHttpSessionIdle(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.EXAI_HTTP_SESSION_IDLE_MS;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const ms = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(ms) || ms < 100) {
+    throw invalid(`EXAI_HTTP_SESSION_IDLE_MS=${JSON.stringify(raw)} is not a duration; set an integer number of milliseconds (>= 100) or unset it`);
   }
   return ms;
 }

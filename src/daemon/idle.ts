@@ -1,9 +1,10 @@
 import type { DaemonState } from './state.js';
+import { monotonicNow } from '../common/clock.js';
 
 /**
  * The daemon's idle timer (DESIGN.md "Lifecycle"; Bazel's `max_idle_secs`): `onIdle` runs once
  * no client session has been open for `timeoutMs` (0 = never). A client session is one that
- * sent `initialize`; its calls in flight and its subscriptions live and die with it, so an open
+ * sent `initialize` (2025-11-25) or a request in the 2026-07-28 era; its calls in flight and its subscriptions live and die with it, so an open
  * one keeps the daemon up however long a call runs. The supervisor's one-request probes (the
  * readiness ping of `spawn`, `exai list`'s status) are not clients and keep nothing up.
  *
@@ -12,10 +13,10 @@ import type { DaemonState } from './state.js';
  */
 export function watchIdle(state: DaemonState, timeoutMs: number, onIdle: () => void): { stop(): void } {
   if (timeoutMs <= 0) return { stop: () => undefined };
-  let lastActive = Date.now();
+  let lastActive = monotonicNow();
   const tick = idleTick(timeoutMs);
   const timer = setInterval(() => {
-    const now = Date.now();
+    const now = monotonicNow();
     if ([...state.sessions.values()].some((s) => s.initialized)) lastActive = now;
     else if (now - lastActive >= timeoutMs) {
       clearInterval(timer);

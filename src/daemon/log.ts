@@ -21,3 +21,20 @@ export function streamLogger(out: Writable, err: Writable): Logger {
 }
 
 export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * The message (pm2 `sendDataToProcessId`, topic) that makes a daemon under pm2 write one line to
+ * each of its log streams: `exai doctor` then sees whether pm2 still writes the files
+ * (src/supervisor/log-check.ts). Not a pm2 action: `pm2 trigger` can miss a quick reply and hang.
+ */
+export const LOG_CHECK_TOPIC = 'exai:log-check';
+
+export function isLogCheck(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && (message as { topic?: unknown }).topic === LOG_CHECK_TOPIC;
+}
+
+export function writeLogCheck(out: Writable = process.stdout, err: Writable = process.stderr): void {
+  const line = `${new Date().toISOString()} info log check by exai doctor\n`;
+  out.write(line);
+  err.write(line);
+}

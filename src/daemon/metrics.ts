@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { DaemonState } from './state.js';
+import { sessionCounts, type DaemonState } from './state.js';
 
 /** The status a user asks for with `pm2 trigger <app> status`. */
 export interface StatusReport {
@@ -9,6 +9,7 @@ export interface StatusReport {
   pid: number;
   version: string;
   sessions: number;
+  sessionsByTransport: { ws: number; http: number };
   requests: number;
   upstreams: readonly object[];
   upstreamsConfigError: string | null;
@@ -34,6 +35,7 @@ export function publishPm2Metrics(state: DaemonState): void {
   tx2.metric({ name: 'port', value: () => state.port });
   tx2.metric({ name: 'workspace', value: () => state.workspace.path });
   tx2.metric({ name: 'open sessions', value: () => state.sessions.size });
+  tx2.metric({ name: 'sessions ws/http', value: () => { const c = sessionCounts(state); return `${c.ws}/${c.http}`; } });
   tx2.metric({ name: 'requests served', value: () => state.counters.requests });
   tx2.metric({ name: 'upstreams up/total', value: upstreamCounts });
   tx2.action('status', (reply) => reply(statusReport(state)));
@@ -47,6 +49,7 @@ export function statusReport(state: DaemonState): StatusReport {
     pid: state.pid,
     version: state.version,
     sessions: state.sessions.size,
+    sessionsByTransport: sessionCounts(state),
     requests: state.counters.requests,
     upstreams: state.upstreams(),
     upstreamsConfigError: state.upstreamsConfigError(),

@@ -6,9 +6,10 @@ import { launchDigest, launchVariables } from '../workspace/launch-env.js';
 import { homeLayout } from '../workspace/layout.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../workspace/registry-file.js';
 import { ensureToken } from '../workspace/token.js';
-import { readDaemonConfig, readDaemonLaunch, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
+import { readDaemonConfig, readDaemonLaunch, readHttpSessionIdle, DEFAULT_HEARTBEAT_MS, type DaemonLaunch } from './config.js';
 import { watchIdle } from './idle.js';
-import { silentLogger, type Logger } from './log.js';
+import { LOG_MAX_BYTES, logFilesToRotate, watchLogSizes } from './log-rotation.js';
+import { isLogCheck, silentLogger, writeLogCheck, type Logger } from './log.js';
 import { publishPm2Metrics } from './metrics.js';
 import { listenDaemon } from './server.js';
 import { createDaemonState, type DaemonState } from './state.js';
@@ -25,6 +26,8 @@ export interface StartDaemonOptions {
   heartbeatMs?: number;
   headersTimeoutMs?: number;
   closeGraceMs?: number;
+  /** A Streamable HTTP session quiet this long expires (default 10 min; EXAI_HTTP_SESSION_IDLE_MS). */
+  httpSessionIdleMs?: number;
   log?: Logger;
   /** Tuning for the upstream gateway (supervision, debounce); tests shorten it. */
   upstreams?: Omit<GatewayOptions, 'workspace' | 'log'>;
@@ -64,6 +67,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<RunningD
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     headersTimeoutMs: options.headersTimeoutMs,
     closeGraceMs: options.closeGraceMs,
+    httpSessionIdleMs: options.httpSessionIdleMs,
     gateway,
   });
   // Upstreams start only once the port is ours: a daemon that cannot bind spawns nothing.
@@ -106,6 +110,7 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
   // pm2 sends this instead of a signal when `shutdown_with_message` is set (Windows has no SIGINT).
   const onMessage = (message: unknown) => {
     if (message === 'shutdown') requestShutdown('shutdown message');
+    else if (isLogCheck(message)) writeLogCheck();
   };
   // Started by pm2 (an IPC channel), the daemon lives only as long as its supervisor: when
   // the pm2 daemon dies, an orphan would hold the port that the next `exai spawn` restores.
@@ -120,6 +125,8 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
       home: config.home,
       port: launch.port,
       heartbeatMs: config.heartbeatMs,
+      // Read after the launch environment is in place: tests pass it with --pass-env.
+      httpSessionIdleMs: readHttpSessionIdle(process.env),
       log,
       launch,
     });
@@ -130,8 +137,10 @@ export async function runDaemon({ env = process.env, log }: { env?: NodeJS.Proce
     if (process.send && process.connected) process.send('ready');
     publishPm2Metrics(daemon.state);
     const idle = watchIdle(daemon.state, daemon.state.idleTimeoutMs, () => requestShutdown('idle'));
+    const stopRotation = watchLogSizes(logFilesToRotate(env), LOG_MAX_BYTES, (m) => log.warn(m));
     const reason = await shutdown;
     idle.stop();
+    stopRotation();
     if (reason === 'idle') log.info(`idle for ${formatDuration(daemon.state.idleTimeoutMs)} with no client: exiting (the next client or \`exai spawn\` wakes it)`);
     else log.info(`${reason}: closing ${daemon.state.sessions.size} session(s)`);
     await daemon.close();

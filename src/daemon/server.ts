@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ExaiError, errnoCode, errorMessage } from '../common/errors.js';
 import { MAX_PAYLOAD, MCP_SUBPROTOCOL } from '../transport/ws-server.js';
 import { checkHostAndOrigin, checkUpgrade, type Refusal } from './guard.js';
+import { createHttpEndpoint } from './http/endpoint.js';
 import type { Logger } from './log.js';
 import { openSession, type Session } from './session.js';
 import { healthBody, type DaemonState } from './state.js';
@@ -21,6 +22,8 @@ export interface DaemonServerOptions {
   closeGraceMs?: number;
   /** Serves the workspace's upstream MCP servers to every session, next to the built-ins. */
   gateway?: Gateway;
+  /** A Streamable HTTP session quiet this long expires (src/daemon/http/endpoint.ts; default 10 min). */
+  httpSessionIdleMs?: number;
 }
 
 export interface DaemonServer {
@@ -41,6 +44,7 @@ export async function listenDaemon(options: DaemonServerOptions): Promise<Daemon
   const alive = new WeakMap<WebSocket, boolean>();
   const sessions = new Set<Session>();
   let closing = false;
+  const httpMcp = createHttpEndpoint({ state, token, log, gateway: options.gateway, sessionIdleMs: options.httpSessionIdleMs });
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -96,10 +100,11 @@ export async function listenDaemon(options: DaemonServerOptions): Promise<Daemon
       return;
     }
     if (path === '/mcp') {
-      send(426, 'this is the MCP WebSocket endpoint: upgrade with subprotocol "mcp" and a bearer token\n');
+      // Streamable HTTP beside the WebSocket upgrade (DESIGN.md "Streamable HTTP").
+      httpMcp.handle(req, res);
       return;
     }
-    send(404, 'not found: the daemon serves GET /health and the WebSocket /mcp\n');
+    send(404, 'not found: the daemon serves GET /health and MCP on /mcp (WebSocket or Streamable HTTP)\n');
   }
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -192,7 +197,9 @@ export async function listenDaemon(options: DaemonServerOptions): Promise<Daemon
         const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeAllConnections();
         const all = [...sessions];
+        const httpSessionsClosed = httpMcp.close();
         await Promise.all(all.map((s) => s.close(1001, 'exai daemon shutting down')));
+        await httpSessionsClosed;
         await Promise.race([Promise.all(all.map((s) => s.closed)), delay(closeGraceMs)]);
         for (const ws of sockets) ws.terminate();
         await Promise.all(all.map((s) => s.closed));

@@ -1,25 +1,39 @@
 import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type WebSocket from 'ws';
 import { errorMessage } from '../common/errors.js';
-import { INVALID_PARAMS, WireRequestError } from '../transport/jsonrpc.js';
+import { INVALID_PARAMS, WireRequestError, fromSdkMessage } from '../transport/jsonrpc.js';
 import { WebSocketServerTransport } from '../transport/ws-server.js';
 import { builtinTools } from './builtins.js';
+import { EraTransport, eraOfOpening } from './era-session.js';
 import type { Logger } from './log.js';
 import type { DaemonState, SessionInfo } from './state.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from './upstreams/gateway.js';
+import { monotonicNow } from '../common/clock.js';
 
 /** One MCP connection: its own SDK Server (never shared: sharing leaks responses across clients). */
 export interface Session {
   readonly id: string;
   readonly server: Server;
-  readonly transport: WebSocketServerTransport;
+  readonly transport: SessionTransport;
   /** Resolves once the connection is closed and the session is forgotten. */
   readonly closed: Promise<void>;
-  /** Closes the WebSocket with `code` (1001 when the daemon shuts down). */
+  /** Closes the WebSocket with `code` (1001 when the daemon shuts down); HTTP ignores the code. */
   close(code?: number, reason?: string): Promise<void>;
+}
+
+/** A session's transport: the SDK's, closable with a WebSocket close code where there is one. */
+export type SessionTransport = Transport & { close(code?: number, reason?: string): Promise<void> };
+
+/**
+ * A connection that is not one WebSocket (Streamable HTTP, src/daemon/http/): it makes the
+ * session's transport from the session id and the hook that counts each incoming message.
+ */
+export interface SessionChannel {
+  readonly kind: 'http';
+  openTransport(sessionId: string, onIncoming: (message: JSONRPCMessage) => void): SessionTransport;
 }
 
 /**
@@ -43,19 +57,19 @@ export async function serveSession(server: Server, transport: Transport, state: 
   return () => undefined;
 }
 
-export async function openSession(socket: WebSocket, state: DaemonState, log: Logger, gateway?: Gateway): Promise<Session> {
+export async function openSession(connection: WebSocket | SessionChannel, state: DaemonState, log: Logger, gateway?: Gateway): Promise<Session> {
   const id = randomUUID();
-  const info: SessionInfo = { id, openedAt: Date.now(), requests: 0 };
-  const transport = new WebSocketServerTransport(socket, {
-    sessionId: id,
-    onIncoming: (message) => {
-      if ('method' in message && 'id' in message) {
-        if (message.method === 'initialize') info.initialized = true;
-        info.requests++;
-        state.counters.requests++;
-      }
-    },
-  });
+  const channel = 'openTransport' in connection ? connection : undefined;
+  const info: SessionInfo = { id, openedAt: monotonicNow(), requests: 0, transport: channel ? channel.kind : 'ws' };
+  const onIncoming = (message: JSONRPCMessage) => {
+    if ('method' in message && 'id' in message) {
+      // A 2025 client opens with initialize, a 2026-07-28 one with its first request (era-session.ts).
+      if (!info.initialized && (message.method === 'initialize' || eraOfOpening(fromSdkMessage(message)) === 'modern')) info.initialized = true;
+      info.requests++;
+      state.counters.requests++;
+    }
+  };
+  const transport: SessionTransport = channel ? channel.openTransport(id, onIncoming) : new WebSocketServerTransport(connection as WebSocket, { sessionId: id, onIncoming });
   // With a gateway the session may get upstream tools, prompts and resources at any time, and
   // capabilities cannot grow after initialize: declare them all up front.
   const capabilities = gateway ? GATEWAY_SERVER_CAPABILITIES : { tools: {} };
@@ -71,9 +85,9 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
     state.sessions.delete(id);
     // Health probes (`exai spawn`, `exai list`) open a session for one request: logging
     // those would bury the daemon's log under two lines per probe.
-    const lifetimeMs = Date.now() - info.openedAt;
+    const lifetimeMs = monotonicNow() - info.openedAt;
     if (info.requests > 1 || lifetimeMs > 1_000) {
-      log.info(`session ${id} closed after ${(lifetimeMs / 1000).toFixed(1)} s (${info.requests} requests; ${state.sessions.size} open)`);
+      log.info(`${info.transport === 'http' ? 'HTTP ' : ''}session ${id} closed after ${(lifetimeMs / 1000).toFixed(1)} s (${info.requests} requests; ${state.sessions.size} open)`);
     }
     markClosed();
   };
@@ -81,7 +95,8 @@ export async function openSession(socket: WebSocket, state: DaemonState, log: Lo
 
   state.sessions.set(id, info);
   state.counters.sessionsOpened++;
-  detach = await serveSession(server, transport, state, gateway);
+  // The opening message chooses the session's era (2025-11-25 or 2026-07-28; era-session.ts).
+  detach = await serveSession(server, new EraTransport(transport), state, gateway);
   return {
     id,
     server,

@@ -1,6 +1,7 @@
 import type { Health } from '../transport/health.js';
 import { appName, type Workspace } from '../workspace/identity.js';
 import { EXAI_VERSION } from '../common/version.js';
+import { monotonicNow } from '../common/clock.js';
 
 /** One open MCP connection, as the status tool and metrics see it. */
 export interface SessionInfo {
@@ -8,8 +9,22 @@ export interface SessionInfo {
   readonly openedAt: number;
   /** JSON-RPC requests this session sent. */
   requests: number;
-  /** It sent `initialize`: a client, not a one-request probe (it keeps the daemon from idling). */
+  /**
+   * It sent `initialize`, or a 2026-07-28 request (which needs none): a client, not a
+   * one-request probe (it keeps the daemon from idling).
+   */
   initialized?: boolean;
+  /** How the client reaches it: a WebSocket (the shim, the extension) or Streamable HTTP. */
+  readonly transport: SessionTransportKind;
+}
+
+export type SessionTransportKind = 'ws' | 'http';
+
+/** Open sessions by transport, for /health, `exai_status`, `exai list` and the pm2 metrics. */
+export function sessionCounts(state: Pick<DaemonState, 'sessions'>): Record<SessionTransportKind, number> {
+  const counts = { ws: 0, http: 0 };
+  for (const s of state.sessions.values()) counts[s.transport]++;
+  return counts;
 }
 
 /**
@@ -24,7 +39,7 @@ export interface DaemonState {
   port: number;
   readonly pid: number;
   readonly version: string;
-  /** Date.now() when the daemon started. */
+  /** monotonicNow() when the daemon started (uptime is measured on the monotonic clock). */
   readonly startedAt: number;
   /** The launch spec's digest (src/workspace/launch-env.ts `launchDigest`); set once at start. */
   launchDigest: string | undefined;
@@ -59,7 +74,7 @@ export function createDaemonState(workspace: Workspace, home: string, port: numb
     port,
     pid: process.pid,
     version: EXAI_VERSION,
-    startedAt: Date.now(),
+    startedAt: monotonicNow(),
     launchDigest: undefined,
     idleTimeoutMs: 0,
     appName: appName(workspace, home),
@@ -71,8 +86,11 @@ export function createDaemonState(workspace: Workspace, home: string, port: numb
 }
 
 export function uptimeMs(state: DaemonState): number {
-  return Date.now() - state.startedAt;
+  return Math.round(monotonicNow() - state.startedAt);
 }
+
+/** What `/health` advertises (Health.transports); WebSocket and Streamable HTTP, both on `/mcp`. */
+export const TRANSPORTS: readonly string[] = ['ws', 'http'];
 
 /** The `GET /health` body (DESIGN.md "Daemon wire contract"). */
 export function healthBody(state: DaemonState): Health {
@@ -84,7 +102,9 @@ export function healthBody(state: DaemonState): Health {
     port: state.port,
     uptimeMs: uptimeMs(state),
     sessions: state.sessions.size,
+    sessionsByTransport: sessionCounts(state),
     home: state.home,
+    transports: [...TRANSPORTS],
     ...(state.launchDigest ? { spec: state.launchDigest } : {}),
   };
 }

@@ -29,6 +29,12 @@ export interface BridgeOptions {
   log?: Logger;
   /** Errors from `connect` that no retry can fix (bad token, no workspace): the bridge gives up. */
   isFatal?: (err: unknown) => boolean;
+  /**
+   * Errors from `connect` that say no request can be served for now (the workspace was
+   * removed): returns the error text every waiting request gets at once, instead of waiting
+   * out `outageMs`. The bridge keeps retrying, so the workspace brought back is used again.
+   */
+  refusal?: (err: unknown) => string | undefined;
   /** Delays before successive reconnect attempts; the last one repeats. */
   backoffMs?: readonly number[];
   /** How long a message queued while the daemon is away waits before it is given up. */

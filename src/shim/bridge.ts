@@ -19,6 +19,7 @@ import type { BridgeOptions, BridgeResult, ConnectContext } from './bridge-optio
 import { InflightLedger } from './inflight.js';
 import type { Logger } from './log.js';
 import { SessionReplay } from './replay.js';
+import { monotonicNow } from '../common/clock.js';
 
 export type { BridgeOptions, BridgeResult, ConnectContext };
 
@@ -44,7 +45,7 @@ export class Bridge {
   private attempt = 0;
   private outage = 0;
   private everConnected = false;
-  private downSince = Date.now();
+  private downSince = monotonicNow();
   private lastConnectError: unknown;
   private connectTimer: NodeJS.Timeout | undefined;
 
@@ -106,7 +107,7 @@ export class Bridge {
   start(): void {
     if (this.state !== 'idle') return;
     this.state = 'connecting';
-    this.downSince = Date.now();
+    this.downSince = monotonicNow();
     const { input, output } = this.options;
     input.on('data', this.onData);
     input.once('end', this.onEnd);
@@ -146,7 +147,7 @@ export class Bridge {
       this.log('info', `dropped the client's reply to request ${JSON.stringify(info.id)} of a previous daemon connection`);
       return;
     }
-    const message: Outgoing = { bytes, info: { kind: info.kind, id: info.id, method: info.method }, deadline: Date.now() + this.outageMs };
+    const message: Outgoing = { bytes, info: { kind: info.kind, id: info.id, method: info.method }, deadline: monotonicNow() + this.outageMs };
     if (this.state === 'open' && this.queue.length === 0) this.send(message);
     else this.enqueue(message);
   }
@@ -207,7 +208,7 @@ export class Bridge {
   /** Gives up the messages that waited longer than `outageMs`; the reconnect loop goes on. */
   private expired(expired: Outgoing[]): void {
     for (const message of expired) this.refuse(message, this.unavailableMessage(), 'the daemon stayed away');
-    this.log('warn', `the daemon has been unreachable for ${Math.round((Date.now() - this.downSince) / 1000)} s; answered ${expired.length} waiting message(s) with an error, still retrying${this.lastConnectError ? ` (last error: ${errorText(this.lastConnectError)})` : ''}`);
+    this.log('warn', `the daemon has been unreachable for ${Math.round((monotonicNow() - this.downSince) / 1000)} s; answered ${expired.length} waiting message(s) with an error, still retrying${this.lastConnectError ? ` (last error: ${errorText(this.lastConnectError)})` : ''}`);
     if (this.draining) this.drainedYet();
   }
 
@@ -262,7 +263,7 @@ export class Bridge {
       attempt: this.attempt,
       outage: this.outage,
       everConnected: this.everConnected,
-      downForMs: Date.now() - this.downSince,
+      downForMs: Math.round(monotonicNow() - this.downSince),
       waitingRequests: this.queue.requests,
     };
     let ws: WebSocket;
@@ -273,6 +274,11 @@ export class Bridge {
       if (this.options.isFatal?.(err)) {
         await this.finish({ code: 1, error: err }, `cannot connect: ${errorText(err)}`);
         return;
+      }
+      const refusal = this.options.refusal?.(err);
+      if (refusal !== undefined) {
+        for (const queued of this.queue.takeAll()) this.refuse(queued, refusal, 'refused while the daemon cannot be used');
+        if (this.draining && this.drainedYet()) return;
       }
       if (this.attempt === 0 || errorText(err) !== errorText(this.lastConnectError)) {
         this.log('debug', `connecting to the daemon failed (${errorText(err)}); retrying`);
@@ -304,7 +310,7 @@ export class Bridge {
       return;
     }
     if (this.writer.blocked) ws.pause();
-    const downFor = Date.now() - this.downSince;
+    const downFor = Math.round(monotonicNow() - this.downSince);
     if (this.everConnected) this.log('info', `reconnected to the daemon after ${downFor} ms`);
     else this.log('debug', `connected to the daemon after ${downFor} ms`);
     this.everConnected = true;
@@ -338,7 +344,7 @@ export class Bridge {
     this.state = 'connecting';
     this.outage++;
     this.attempt = 0;
-    this.downSince = Date.now();
+    this.downSince = monotonicNow();
     this.connectTimer = setTimeout(() => void this.tryConnect(), this.backoff[0]);
   }
 

@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { homeLayout } from '../workspace/layout.js';
+import { rotateIfLarge } from '../daemon/log-rotation.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, message: string) => void;
@@ -27,6 +28,11 @@ export class ShimLog {
       mkdirSync(layout.logs, { recursive: true, mode: 0o700 });
     } catch {
       this.fileBroken = true;
+    }
+    try {
+      rotateIfLarge(this.file); // capped like the daemon's logs, checked as each shim starts (its lines are few)
+    } catch {
+      // another shim rotating it at the same moment; appending still works
     }
   }
 

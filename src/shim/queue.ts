@@ -3,12 +3,13 @@
  * each one only for so long (its deadline), so that a client never waits forever.
  */
 import type { MessageInfo } from './framing.js';
+import { monotonicNow } from '../common/clock.js';
 
 export interface Outgoing {
   bytes: Buffer;
   /** Only the classification travels with the bytes: a queued 5 MB message must not also keep its parsed copy. */
   info: MessageInfo;
-  /** Date.now() after which the message is given up. */
+  /** monotonicNow() after which the message is given up. */
   deadline: number;
 }
 
@@ -56,10 +57,10 @@ export class OutageQueue {
 
   private arm(): void {
     if (this.timer || this.items.length === 0) return;
-    const wait = Math.max(0, this.items[0]!.deadline - Date.now());
+    const wait = Math.max(0, this.items[0]!.deadline - monotonicNow());
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      const now = Date.now();
+      const now = monotonicNow();
       const expired: Outgoing[] = [];
       while (this.items.length > 0 && this.items[0]!.deadline <= now) {
         const message = this.items.shift()!;

@@ -17,6 +17,7 @@ import { fetchHealth, type Health } from '../transport/health.js';
 import { Bridge, type BridgeOptions, type BridgeResult, type ConnectContext } from './bridge.js';
 import { ShimLog } from './log.js';
 import { claimStdout } from './stdout.js';
+import { shellArg } from '../common/shell.js';
 
 export interface ShimRunOptions {
   env?: NodeJS.ProcessEnv;
@@ -125,11 +126,15 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
   const selfStartAfterMs = options.selfStartAfterMs ?? SELF_START_AFTER_MS;
   let startedInOutage = -1;
   let portNoticed = false;
+  /** This shim saw the workspace in the registry: its entry going away later is `exai remove`. */
+  let seenRegistered = false;
 
   /** The workspace's registry entry; `null` when the registry cannot be read. */
   const registered = (): RegistryEntry | undefined | null => {
     try {
-      return readRegistry(home).workspaces[workspace.id];
+      const entry = readRegistry(home).workspaces[workspace.id];
+      if (entry) seenRegistered = true;
+      return entry;
     } catch (err) {
       log.write('debug', `registry unreadable (${errorMessage(err)}); using port ${envPort}`);
       return null;
@@ -160,7 +165,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     new ExaiError(
       'STATE_DIR_MISMATCH',
       `the daemon of ${workspace.path} on port ${port} uses the state dir ${health.home ?? '(another EXAI_HOME)'}, but this shim looked for its token in ${home}; ` +
-        `set EXAI_HOME${health.home ? `=${health.home}` : ''} (and PM2_HOME) in the exai entry's env of the client config — \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` writes them`,
+        `set EXAI_HOME${health.home ? `=${health.home}` : ''} (and PM2_HOME) in the exai entry's env of the client config — \`exai spawn --workspace ${shellArg(workspace.path)}\` writes them`,
     );
 
   const selfStart = async (ctx: ConnectContext): Promise<void> => {
@@ -234,7 +239,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
         if (health?.home !== undefined && health.home !== home) throw stateDirMismatch(port, health);
         throw new ExaiError(
           'CONNECT_FAILED',
-          `the daemon on port ${port} refused the shim of ${workspace.path} (${errorMessage(err)}); run \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` and reload the MCP server`,
+          `the daemon on port ${port} refused the shim of ${workspace.path} (${errorMessage(err)}); run \`exai spawn --workspace ${shellArg(workspace.path)}\` and reload the MCP server`,
           { cause: err },
         );
       }
@@ -242,7 +247,27 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     }
   };
 
+  /**
+   * The workspace this shim served was removed (`exai remove`, `doctor --fix --yes`): its
+   * registry entry and token are gone. Requests are answered with that at once rather than
+   * after the outage bound, and nothing starts it again; an `exai spawn` brings it back, and
+   * the next attempt connects.
+   */
+  let removalNoticed = false;
+  const removedError = (): Error | undefined => {
+    if (!seenRegistered || registered() !== undefined || readToken(home, workspace.id) !== undefined) {
+      removalNoticed = false;
+      return undefined;
+    }
+    const message = `exai shim: workspace ${workspace.path} was removed from exai (exai remove); run \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` to bring it back`;
+    if (!removalNoticed) log.write('warn', `${message.replace(/^exai shim: /, '')}; answering requests with that meanwhile`);
+    removalNoticed = true;
+    return Object.assign(new Error(message), { code: 'WORKSPACE_REMOVED' });
+  };
+
   const connect = async (ctx: ConnectContext): Promise<WebSocket> => {
+    const removed = removedError();
+    if (removed) throw removed;
     try {
       return await dial();
     } catch (err) {
@@ -282,6 +307,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     connect,
     log: (level, message) => log.write(level, message),
     isFatal: (err) => err instanceof ExaiError,
+    refusal: (err) => (errnoCode(err) === 'WORKSPACE_REMOVED' ? errorMessage(err) : undefined),
   });
   const onAbort = () => void bridge.close('signal');
   options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -37,13 +37,33 @@ export interface ClientEntry {
   };
 }
 
+/**
+ * exai's entry for Streamable HTTP (Claude Code): the daemon's URL, and a headers helper that
+ * prints the bearer header at run time, so no file holds the token (DESIGN.md "Streamable HTTP").
+ */
+export interface HttpClientEntry {
+  type: 'http';
+  url: string;
+  headersHelper: string;
+}
+
 /** Where the shim's state lives and, when the shim has to move a workspace, which ports it may take. */
 export interface EntrySettings extends StateDirs {
   /** EXAI_PORT_BASE/EXAI_PORT_STRIDE of the command writing the entry; absent = the defaults. */
   ports?: PortSettings;
   /** The workspace runs its own daemon (.exai/daemon.json): its `client` entry is written instead of exai's shim. */
   own?: { client: DaemonClient; stateDir: string };
+  /**
+   * `--transport` for Claude Code's entry (`exai spawn --client claude --transport http`);
+   * undefined keeps what its entry already is (stdio when there is none).
+   */
+  claudeTransport?: ClientTransport;
 }
+
+export type ClientTransport = 'stdio' | 'http';
+
+/** The clients whose entry can be Streamable HTTP with a headers helper (see README "Clients and transports"). */
+export const HTTP_CLIENT_KINDS: readonly ClientKind[] = ['claude'];
 
 export function clientConfigPath(kind: ClientKind, workspace: string): string {
   return join(workspace, ...CLIENT_SPECS[kind].file);
@@ -130,13 +150,46 @@ export async function writeClientConfig(kind: ClientKind, workspace: string, por
   return { file, changed };
 }
 
+/**
+ * Claude Code's entry over Streamable HTTP. The helper runs through a shell (Claude Code runs
+ * `headersHelper` as a command line), hence the quoted paths; `--wake` starts an idle or
+ * stopped daemon first, as the shim would; `--json` prints `{"Authorization": "Bearer …"}`,
+ * the object Claude Code reads. Non-default state dirs (EXAI_HOME, PM2_HOME) are set in front
+ * of the command, as the stdio entry sets them in its `env`.
+ */
+export function httpClientEntry(port: number, workspace: string, dirs: EntrySettings): HttpClientEntry {
+  const q = (s: string) => (/^[\w@%+=:,./\\-]+$/.test(s) ? s : process.platform === 'win32' ? `"${s}"` : `'${s.replace(/'/g, `'\\''`)}'`);
+  const env = Object.entries(stateDirsEnv(dirs)).filter((e): e is [string, string] => e[1] !== undefined);
+  // POSIX shells take `NAME=value cmd`; on Windows a non-default EXAI_HOME needs the stdio entry.
+  const prefix = process.platform === 'win32' ? '' : env.map(([k, v]) => `${k}=${q(v)} `).join('');
+  return {
+    type: 'http',
+    url: `http://127.0.0.1:${port}/mcp`,
+    headersHelper: `${prefix}${q(nodeExecutable())} ${q(CLI_ENTRY)} token --workspace ${q(workspace)} --json --wake`,
+  };
+}
+
+/** The transport exai's entry in `kind`'s config is to have: the one asked for, else the one it has. */
+function entryTransport(kind: ClientKind, existing: ConfigText | undefined, dirs: EntrySettings): ClientTransport {
+  if (!HTTP_CLIENT_KINDS.includes(kind)) return 'stdio';
+  if (dirs.claudeTransport) return dirs.claudeTransport;
+  const spec = CLIENT_SPECS[kind];
+  const current = existing && lookup(jsoncValue(existing.body), [...spec.entryPath, 'type']);
+  return current === 'http' ? 'http' : 'stdio';
+}
+
 /** The config's text with exai's entry as wanted (the same string when it already is). */
 function wantedText(kind: ClientKind, workspace: string, existing: ConfigText | undefined, port: number, dirs: EntrySettings): string {
   const spec = CLIENT_SPECS[kind];
   const file = clientConfigPath(kind, workspace);
   const body = existing?.body ?? '';
-  // Members whose value is undefined are taken out of the file (EXAI_HOME back at its default).
-  const entry = clientEntry(kind, port, workspace, dirs) as unknown as Record<string, unknown>;
+  // Members whose value is undefined are taken out of the file (EXAI_HOME back at its default;
+  // the other transport's members when the entry changes transport).
+  const entry = (
+    entryTransport(kind, existing, dirs) === 'http'
+      ? { ...httpClientEntry(port, workspace, dirs), command: undefined, args: undefined, env: undefined }
+      : { ...clientEntry(kind, port, workspace, dirs), url: undefined, headersHelper: undefined }
+  ) as unknown as Record<string, unknown>;
   return spec.format === 'toml' ? setTomlTable(body, spec.entryPath, entry, file) : setJsonc(body, spec.entryPath, entry, file);
 }
 
@@ -256,6 +309,12 @@ export function readClientEntry(kind: ClientKind, workspace: string): Record<str
 export function readClientEntryPort(kind: ClientKind, workspace: string): number | undefined | 'unparsable' {
   const entry = readClientEntry(kind, workspace);
   if (entry === 'unparsable') return entry;
+  const url = lookup(entry, ['url']);
+  if (typeof url === 'string') {
+    // A Streamable HTTP entry: the port is in its URL (http://127.0.0.1:PORT/mcp).
+    const match = /^http:\/\/127\.0\.0\.1:(\d+)\/mcp$/.exec(url);
+    return match ? Number(match[1]) : undefined;
+  }
   const raw = lookup(entry, ['env', 'EXAI_WS_PORT']);
   const port = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : typeof raw === 'number' ? raw : undefined;
   return port !== undefined && Number.isInteger(port) && port >= 1 && port <= 65_535 ? port : undefined;

@@ -1,15 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { errorMessage, isExaiError } from '../common/errors.js';
 import { installedPm2 } from '../common/install.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { clientConfigPath, entrySettings, readClientEntryPort } from './client-config.js';
 import { writeRecordedConfigs } from './configs.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
-import { launchDigest, launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
+import { launchDigest, readLaunchEnv } from '../workspace/launch-env.js';
 import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
-import { serversFile, upstreamTrouble } from './upstream-report.js';
+import { serverVariables, serversFile, upstreamTrouble } from './upstream-report.js';
 import { probeDaemon, type DaemonStatus } from './health.js';
-import { isPortFree } from './ports.js';
+import { homeLayout, pm2Home } from '../workspace/layout.js';
+import { stuckLogFiles } from './log-check.js';
+import { isPortFree, portSettings } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
 import { spawnWorkspace } from './spawn.js';
@@ -18,6 +20,7 @@ import { trackedConfigFindings } from './tracked-configs.js';
 import { checkOwnConfigs, checkOwnDaemon } from './own-doctor.js';
 import { readToken } from '../workspace/token.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
+import { shellArg } from '../common/shell.js';
 
 export type { Finding };
 
@@ -113,7 +116,7 @@ export interface WorkspaceCheck {
 
 async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
   const scope = entry.workspace;
-  const quoted = JSON.stringify(entry.workspace);
+  const quoted = shellArg(entry.workspace);
   if (!existsSync(entry.workspace)) {
     const moved = Object.values(c.data.workspaces).find((e) => e.movedFrom === entry.workspace && e.id !== entry.id);
     const gone = `workspace folder is gone${moved ? ` (moved or renamed: ${moved.workspace} held its configs and is registered on port ${moved.port})` : ''}`;
@@ -168,6 +171,7 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   if (!daemonProblem) {
     c.add({ scope, check: 'daemon', status: 'ok', message: `daemon healthy on port ${entry.port}, exai ${EXAI_VERSION}` });
     if (probe?.state === 'healthy' && probe.status) checkUpstreams(scope, probe.status, c);
+    await checkLogs(entry, c);
   } else if (c.fix) {
     try {
       const res = await spawnWorkspace({ workspace: entry.workspace, home: c.home, restart: stale });
@@ -181,6 +185,31 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   }
 
   await checkConfigs(entry, c);
+}
+
+/** pm2 still writes the daemon's log files (it stops for good after a failed write: a full disk). */
+async function checkLogs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+  const layout = homeLayout(c.home);
+  const files = [layout.outLog(entry.name), layout.errLog(entry.name)];
+  let stuck: string[];
+  try {
+    stuck = await stuckLogFiles(c.pm2, entry.name, files);
+  } catch {
+    return; // the daemon could not be asked (it is going away): nothing to tell about its logs
+  }
+  if (!stuck.length) {
+    c.add({ scope: entry.workspace, check: 'logs', status: 'ok', message: `pm2 writes ${files.join(' and ')}` });
+    return;
+  }
+  const problem = `pm2 stopped writing ${stuck.join(' and ')} (a write failed, e.g. the disk was full; it does not retry by itself)`;
+  if (!c.fix) {
+    c.add({ scope: entry.workspace, check: 'logs', status: 'problem', message: problem, fix: 'exai doctor --fix (reopens the log files: pm2 reloadLogs)' });
+    return;
+  }
+  await c.pm2.reloadLogs();
+  stuck = await stuckLogFiles(c.pm2, entry.name, files);
+  if (!stuck.length) c.add({ scope: entry.workspace, check: 'logs', status: 'fixed', message: `${problem}; reopened them, logging goes on` });
+  else c.add({ scope: entry.workspace, check: 'logs', status: 'problem', message: `${problem}; reopening them did not help`, fix: `free space on the disk of ${layout.logs}, then exai doctor --fix` });
 }
 
 export async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
@@ -217,32 +246,24 @@ export async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Pro
 }
 
 /**
- * `${env:NAME}` in `.exai/servers.json` that the daemon's recorded launch environment cannot
- * fill: the server would silently get an empty string (issue 11, "passed variables vanish").
+ * `${env:NAME}` or `${NAME}` in `.exai/servers.json` that the daemon's recorded launch
+ * environment cannot fill: the server would silently get an empty string (issue 11, "passed
+ * variables vanish"). spawn and list warn of the same (serverVariables).
  */
 function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
   const file = serversFile(entry.workspace);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return;
-  }
-  const wanted = [...new Set([...text.matchAll(/\$\{env:([^}]+)\}/g)].map((m) => m[1]!.trim()))];
-  if (!wanted.length) return;
-  const recorded = readLaunchEnv(c.home, entry.id);
-  const have = recorded ? launchVariables(recorded) : {};
-  const missing = wanted.filter((name) => have[name] === undefined);
-  const quoted = JSON.stringify(entry.workspace);
+  const { read, unset: missing } = serverVariables(c.home, entry.id, entry.workspace);
+  if (!read.length) return;
+  const quoted = shellArg(entry.workspace);
   if (!missing.length) {
-    c.add({ scope: entry.workspace, check: 'passed variables', status: 'ok', message: `${wanted.map((n) => '${env:' + n + '}').join(', ')} in ${file} resolve` });
+    c.add({ scope: entry.workspace, check: 'passed variables', status: 'ok', message: `${read.join(', ')}, read by ${file}, are set` });
     return;
   }
   c.add({
     scope: entry.workspace,
     check: 'passed variables',
     status: 'problem',
-    message: `${file} uses ${missing.map((n) => '${env:' + n + '}').join(', ')} but the daemon's environment has no ${missing.join(', ')}: the server gets an empty string`,
+    message: `${file} reads ${missing.join(', ')} but the daemon's environment has no ${missing.join(', ')}: the server gets an empty string`,
     fix: `from a shell where ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} set: exai spawn --workspace ${quoted} ${missing.map((n) => `--pass-env ${n}`).join(' ')}`,
   });
 }

@@ -17,6 +17,9 @@ import { describePortHolder } from './port-owner.js';
 import { probePort } from './ports.js';
 import { CLIENT_KINDS, Registry, type RegistryEntry } from './registry.js';
 import { appHome, assertOwnApp } from './start.js';
+import { shellArg } from '../common/shell.js';
+import { LOG_KEEP } from '../daemon/log-rotation.js';
+import { serverVariables } from './upstream-report.js';
 
 /** One row of `exai list --json` (DESIGN.md "CLI"). */
 export interface ListRow {
@@ -32,10 +35,14 @@ export interface ListRow {
   uptimeMs: number;
   healthy: boolean;
   version?: string;
+  /** Open client sessions by transport (only when healthy; `exai list`'s own probe not counted). */
+  sessions?: { ws: number; http: number };
   /** The workspace's own MCP servers, as its daemon reports them (only when healthy). */
   upstreams?: UpstreamSummary[];
   /** Why `.exai/servers.json` is unusable, when it is. */
   upstreamsConfigError?: string;
+  /** Variables servers.json reads that the daemon's recorded environment lacks (`--pass-env` them). */
+  unsetVariables?: string[];
   /** Who holds the port when the daemon exited because it was taken (the next `spawn` moves it). */
   portHolder?: string;
 }
@@ -71,7 +78,7 @@ export function selectEntries(registry: Registry, target: { workspace?: string; 
   if (!entry) {
     throw new ExaiError(
       'WORKSPACE_NOT_REGISTERED',
-      `${target.workspace} has no exai daemon; run \`exai spawn --workspace ${JSON.stringify(target.workspace)}\` first (\`exai list\` shows the known ones)`,
+      `${target.workspace} has no exai daemon; run \`exai spawn --workspace ${shellArg(target.workspace)}\` first (\`exai list\` shows the known ones)`,
     );
   }
   return [entry];
@@ -121,8 +128,10 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       const portHolder = status !== 'online' && (await probePort(entry.port).catch(() => 'free')) !== 'free' ? await describePortHolder(entry.port) : undefined;
       let healthy = false;
       let version: string | undefined;
+      let sessions: { ws: number; http: number } | undefined;
       let daemon: DaemonStatus | undefined;
       const token = readToken(home, entry.id);
+      const unset = serverVariables(home, entry.id, entry.workspace).unset;
       if (status === 'online' && entry.ownDaemon) {
         // A workspace's own daemon: its declared readiness check is its health.
         healthy = await ownHealthy(entry, currentDaemonFile(entry).own, timeoutMs);
@@ -131,6 +140,8 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
         healthy = probe.state === 'healthy';
         if (probe.state === 'healthy') {
           version = probe.health.version;
+          // /health is read before the probe opens its own session: only clients are counted.
+          sessions = probe.health.sessionsByTransport ?? { ws: probe.health.sessions, http: 0 };
           daemon = probe.status;
         }
       }
@@ -147,8 +158,10 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
         uptimeMs: status === 'online' && env?.pm_uptime ? Math.max(0, Date.now() - env.pm_uptime) : 0,
         healthy,
         ...(version ? { version } : {}),
+        ...(sessions ? { sessions } : {}),
         ...(daemon ? { upstreams: daemon.upstreams } : {}),
         ...(daemon?.upstreamsConfigError ? { upstreamsConfigError: daemon.upstreamsConfigError } : {}),
+        ...(unset.length ? { unsetVariables: unset } : {}),
         ...(portHolder ? { portHolder } : {}),
       };
     }),
@@ -210,7 +223,9 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   rmSync(homeLayout(home).daemonLaunchFile(entry.id), { force: true });
   rmSync(homeLayout(home).stateDir(entry.id), { recursive: true, force: true });
   rmSync(homeLayout(home).leasesDir(entry.id), { recursive: true, force: true });
-  for (const file of [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id), homeLayout(home).catalogFile(entry.id)]) rmSync(file, { force: true });
+  const logs = [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id)];
+  const rotated = logs.flatMap((file) => Array.from({ length: LOG_KEEP }, (_, i) => `${file}.${i + 1}`));
+  for (const file of [...logs, ...rotated, homeLayout(home).catalogFile(entry.id)]) rmSync(file, { force: true });
   await registry.update((data) => {
     delete data.workspaces[entry.id];
   });

@@ -3,6 +3,7 @@
  * launch spec's fields (passed-variable names, idle timeout), the launch environment to record,
  * and the client configs to write. One plan for every start path (DESIGN.md "Lifecycle").
  */
+import type { FleetEvent } from './resurrect.js';
 import { captureLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
 import type { ClientKind, RegistryEntry } from '../workspace/registry-file.js';
 import type { SpawnStep } from './configs.js';
@@ -17,6 +18,8 @@ export interface SpawnOptions {
   port?: number;
   /** `--client`: configs to write (and record) on top of those recorded. */
   clients?: readonly ClientKind[];
+  /** `--transport`: Claude Code's entry over stdio (the shim) or Streamable HTTP; undefined keeps its entry's. */
+  transport?: 'stdio' | 'http';
   /** `--no-config`: write no client config this time. */
   writeConfig?: boolean;
   /** `--restart`: restart even a healthy daemon. */
@@ -38,6 +41,8 @@ export interface SpawnOptions {
   interrupted?: () => boolean;
   /** Awaited at each step of a start (the CLI's test pause, EXAI_TEST_PAUSE_AT). */
   onStep?: (step: SpawnStep) => Promise<void>;
+  /** Told when this command found pm2 dead and brought the fleet back (resurrect.ts). */
+  onFleet?: (event: FleetEvent) => void;
 }
 
 export interface ExplicitSpawn {

@@ -7,6 +7,7 @@ import { isFileContention, removeQuietly } from '../common/contention.js';
 import { ExaiError, errnoCode, homeWriteAdvice } from '../common/errors.js';
 import { homeLayout } from '../workspace/layout.js';
 import { ensurePrivateDir } from '../workspace/token.js';
+import { monotonicNow } from '../common/clock.js';
 
 export interface LockOptions {
   /** How long to wait for the lock before LOCK_TIMEOUT. */
@@ -93,7 +94,7 @@ export async function withLock<T>(home: string, name: string, fn: () => Promise<
 
 async function acquire(io: Io, file: string, timeoutMs: number, staleMs: number): Promise<string> {
   const token = randomBytes(16).toString('hex');
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicNow() + timeoutMs;
   let delay = 5;
   let lastSeen: Inspection | undefined;
   for (;;) {
@@ -104,7 +105,7 @@ async function acquire(io: Io, file: string, timeoutMs: number, staleMs: number)
     if (seen.state === 'gone' && created === false) continue;
     if (seen.state === 'stale' && takeOver(io, file, seen)) continue;
     lastSeen = seen;
-    const remaining = deadline - Date.now();
+    const remaining = deadline - monotonicNow();
     if (remaining <= 0) {
       // Windows' "file busy" for the whole wait is no longer contention: name the error.
       if (seen.state === 'busy') throw notWritable(file, seen.err);

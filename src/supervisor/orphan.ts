@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fetchHealth } from '../transport/health.js';
+import { monotonicNow } from '../common/clock.js';
 
 /**
  * A daemon of this workspace that pm2 no longer manages (its pm2 daemon died a moment ago and
@@ -25,8 +26,8 @@ export async function evictOrphan(opts: { port: number; id: string; home: string
   } catch {
     return;
   }
-  const deadline = Date.now() + (opts.graceMs ?? 3_000);
-  while (alive() && Date.now() < deadline) await sleep(25);
+  const deadline = monotonicNow() + (opts.graceMs ?? 3_000);
+  while (alive() && monotonicNow() < deadline) await sleep(25);
   try {
     if (alive()) process.kill(health.pid, 'SIGKILL');
   } catch {

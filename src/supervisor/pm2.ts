@@ -20,6 +20,10 @@ export interface Pm2 {
   restart(name: string): Promise<void>;
   delete(name: string): Promise<void>;
   trigger(name: string, action: string): Promise<unknown>;
+  /** Sends `{topic, data: {}}` to the app's process (it reads it with process.on('message')). */
+  send(name: string, topic: string): Promise<void>;
+  /** Reopens every app's log files (`pm2 reloadLogs`): pm2 writes nothing more to a file after a write failed. */
+  reloadLogs(): Promise<void>;
   /** This connect started the pm2 daemon (it was not running: first use, `pm2 kill`, a crash). */
   readonly startedDaemon: boolean;
   /** The version of the running pm2 daemon (may differ from the installed pm2 after an upgrade). */
@@ -37,6 +41,7 @@ type Pm2Module = typeof import('pm2');
  * as its working folder, so it is neither this process's child nor pinning its folder.
  */
 export async function connectPm2(home: string): Promise<Pm2> {
+  assertPm2SocketFits();
   // pm2 prints "Spawning PM2 daemon…" on stdout unless silenced; the shim's stdout carries
   // protocol bytes only, so every exai process silences pm2 before loading it.
   process.env.PM2_SILENT = 'true';
@@ -50,9 +55,37 @@ export async function connectPm2(home: string): Promise<Pm2> {
   return wrap(pm2, started || meta?.new_pm2_instance === true);
 }
 
+/**
+ * The longest Unix socket path the OS takes (sun_path less its NUL): Linux 107 bytes, macOS and
+ * the BSDs 103. Windows pipes have a fixed name (see pm2RpcSocket): no limit to check.
+ */
+export function socketPathLimit(platform: NodeJS.Platform = process.platform): number | undefined {
+  if (platform === 'win32') return undefined;
+  return platform === 'linux' || platform === 'android' ? 107 : 103;
+}
+
+/**
+ * Refuses a PM2_HOME whose sockets (rpc.sock, pub.sock: same length) the OS cannot bind: pm2
+ * would start a daemon nobody can reach, and the connect would only time out after 30 s.
+ */
+export function assertPm2SocketFits(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): void {
+  const limit = socketPathLimit(platform);
+  if (limit === undefined) return;
+  const socket = join(pm2Home(env), 'rpc.sock');
+  const bytes = Buffer.byteLength(socket);
+  if (bytes > limit) {
+    throw new ExaiError('ENV_INVALID', `PM2_HOME is too long: pm2's socket ${socket} is ${bytes} bytes, over the ${limit}-byte limit for socket paths on ${platform}; set PM2_HOME to a shorter folder`);
+  }
+}
+
 /** pm2's RPC socket (pm2 `paths.js`): one fixed pipe on Windows whatever PM2_HOME says (WINDOWS.md #2). */
 function pm2RpcSocket(env: NodeJS.ProcessEnv = process.env): string {
   return process.platform === 'win32' ? '\\\\.\\pipe\\rpc.sock' : join(pm2Home(env), 'rpc.sock');
+}
+
+/** Whether the pm2 daemon of PM2_HOME runs (accepts on its RPC socket), without loading pm2. */
+export function pm2Running(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  return pm2Answers(pm2RpcSocket(env));
 }
 
 /** Whether a pm2 daemon accepts on its RPC socket (a refused or missing socket: none runs). */
@@ -129,6 +162,15 @@ function wrap(pm2: Pm2Module, startedDaemon: boolean): Pm2 {
     restart: (name) => call((cb) => pm2.restart(name, cb), `restart ${name}`).then(() => undefined),
     delete: (name) => call((cb) => pm2.delete(name, cb), `delete ${name}`).then(() => undefined),
     trigger: (name, action) => call((cb) => pm2.trigger(name, action, undefined, cb), `trigger ${action} on ${name}`),
+    send: async (name, topic) => {
+      const [proc] = await call<ProcessDescription[]>((cb) => pm2.describe(name, cb), `describe ${name}`);
+      if (proc?.pm_id === undefined) throw new ExaiError('PM2_FAILED', `pm2 has no app ${name}; check \`exai list\``);
+      const id = proc.pm_id;
+      // sendDataToProcessId is in pm2's API but its type definitions want a packet shape they do not export.
+      const api = pm2 as unknown as { sendDataToProcessId(id: number, packet: object, cb: (err: unknown) => void): void };
+      await call((cb) => api.sendDataToProcessId(id, { topic, data: {} }, cb), `send ${topic} to ${name}`);
+    },
+    reloadLogs: () => call((cb) => pm2.reloadLogs(cb), 'reopen its log files').then(() => undefined),
     // getVersion is in pm2's API but not in its type definitions.
     daemonVersion: () => call<string>((cb) => (pm2 as unknown as { getVersion(cb: (err: unknown, v?: string) => void): void }).getVersion(cb), 'report its version'),
     disconnect: () => pm2.disconnect(),

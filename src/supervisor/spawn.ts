@@ -15,7 +15,7 @@ import { startWith, tryReuse, type SpawnResult } from './start.js';
 
 export type { ExplicitSpawn, SpawnOptions } from './launch-plan.js';
 export type { SpawnResult } from './start.js';
-export { withFleet } from './resurrect.js';
+export { withFleet, type FleetEvent } from './resurrect.js';
 
 /**
  * Checks everything that can be checked before anything starts (port settings, the registry,
@@ -45,5 +45,5 @@ export async function spawnWorkspace(opts: SpawnOptions): Promise<SpawnResult> {
       return reused;
     }
   }
-  return withFleet(opts.home, (pm2) => startWith(pm2, workspace, opts), opts.onWarning, env);
+  return withFleet(opts.home, (pm2) => startWith(pm2, workspace, opts), opts.onWarning, env, new Set(), opts.onFleet);
 }

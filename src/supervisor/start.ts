@@ -31,6 +31,8 @@ import { Registry } from './registry.js';
 import { upstreamProblems } from './upstream-report.js';
 import { loadDaemonFile, daemonEnvNames, type DaemonFile } from '../workspace/daemon-file.js';
 import { startOwn, tryReuseOwn, type SharedSteps } from './own-start.js';
+import { monotonicNow } from '../common/clock.js';
+import { shellArg } from '../common/shell.js';
 
 export interface SpawnResult {
   workspace: string;
@@ -186,7 +188,7 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
   assertOwnApp(existing, ctx.home, ctx.name);
   const wasRunning = existing?.pm2_env?.status === 'online';
   if (wasRunning && opts.keepRunning) {
-    throw new ExaiError('DAEMON_BUSY', `the daemon of ${workspace.path} is online but did not answer; it is left running (\`exai restart --workspace ${JSON.stringify(workspace.path)}\` replaces it)`);
+    throw new ExaiError('DAEMON_BUSY', `the daemon of ${workspace.path} is online but did not answer; it is left running (\`exai restart --workspace ${shellArg(workspace.path)}\` replaces it)`);
   }
   if (opts.interrupted?.()) throw interruptedError(workspace.path); // nothing touched yet
   if (existing) await pm2.delete(ctx.name);
@@ -333,10 +335,10 @@ type Outcome =
  * EXIT_ADDR_IN_USE lost its port to someone else.
  */
 async function waitHealthy(ctx: StartContext, pm2: Pm2, port: number): Promise<Outcome> {
-  const deadline = Date.now() + LISTEN_TIMEOUT_MS + HEALTH_GRACE_MS;
+  const deadline = monotonicNow() + LISTEN_TIMEOUT_MS + HEALTH_GRACE_MS;
   let delay = 25;
   let last = 'no answer yet';
-  while (Date.now() < deadline) {
+  while (monotonicNow() < deadline) {
     const proc = await pm2.describe(ctx.name);
     const pmEnv = proc?.pm2_env as { status?: string; exit_code?: number } | undefined;
     const status = pmEnv?.status ?? 'missing';
@@ -380,7 +382,7 @@ async function restorePrevious(ctx: StartContext, pm2: Pm2 | undefined, wasRunni
 
 function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
   const { workspace, plan } = ctx;
-  const dirs = configSettings(ctx.home, ctx.env, workspace.id, ctx.own);
+  const dirs = { ...configSettings(ctx.home, ctx.env, workspace.id, ctx.own), claudeTransport: ctx.opts.transport };
   return writeRecordedConfigs({ registry: ctx.registry, workspace: workspace.path, id: workspace.id, kinds: plan.writeKinds, port, dirs, onStep: ctx.opts.onStep });
 }
 
@@ -420,7 +422,7 @@ function logTail(ctx: StartContext): string {
     const text = readFileSync(homeLayout(ctx.home).errLog(ctx.name), 'utf8').trimEnd();
     const last = text.split('\n').at(-1)?.trim();
     if (!last) return '';
-    return `; its error log ends: ${last.length > 200 ? `${last.slice(0, 197)}...` : last} (\`exai logs --workspace ${JSON.stringify(ctx.workspace.path)}\`)`;
+    return `; its error log ends: ${last.length > 200 ? `${last.slice(0, 197)}...` : last} (\`exai logs --workspace ${shellArg(ctx.workspace.path)}\`)`;
   } catch {
     return '';
   }

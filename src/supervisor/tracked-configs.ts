@@ -3,6 +3,7 @@ import { relative } from 'node:path';
 import { clientConfigPath, readClientEntryPort, holdsOnlyExai } from './client-config.js';
 import type { Finding } from './finding.js';
 import type { RegistryEntry } from './registry.js';
+import { shellArg } from '../common/shell.js';
 
 /**
  * exai's entry is machine-specific (this machine's node and exai paths, this user's port), yet
@@ -28,7 +29,7 @@ export function trackedConfigFindings(entry: RegistryEntry): Finding[] {
       findings.push({ scope: entry.workspace, check, status: 'ok', message: `${rel} is tracked by git, and your edits to it stay out of commits (skip-worktree)` });
       continue;
     }
-    const git = `git -C ${JSON.stringify(entry.workspace)}`;
+    const git = `git -C ${shellArg(entry.workspace)}`;
     const exclude = holdsOnlyExai(kind, entry.workspace) ? runGit(entry.workspace, ['rev-parse', '--path-format=absolute', '--git-path', 'info/exclude']) : undefined;
     findings.push({
       scope: entry.workspace,
@@ -36,8 +37,8 @@ export function trackedConfigFindings(entry: RegistryEntry): Finding[] {
       status: 'warning',
       message: `${rel} is tracked by git, and exai's entry in it is this machine's (node and exai paths, port ${entry.port}): committed, it reaches every clone`,
       fix: exclude
-        ? `${git} rm --cached ${rel} && echo /${tracked.fullName} >> ${JSON.stringify(exclude)} (stops sharing it; it holds nothing but exai's entry)`
-        : `${git} update-index --skip-worktree ${rel} (keeps the team's copy in git and your edit out of commits; undo with --no-skip-worktree before pulling changes to it)`,
+        ? `${git} rm --cached ${shellArg(rel)} && echo ${shellArg(`/${tracked.fullName}`)} >> ${shellArg(exclude)} (stops sharing it; it holds nothing but exai's entry)`
+        : `${git} update-index --skip-worktree ${shellArg(rel)} (keeps the team's copy in git and your edit out of commits; undo with --no-skip-worktree before pulling changes to it)`,
     });
   }
   return findings;

@@ -1,6 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseJsonc } from 'jsonc-parser';
+import { variablesRead } from '../daemon/upstreams/placeholders.js';
+import { launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
 import { daemonStatus, type DaemonStatus, type UpstreamSummary } from './health.js';
+import { monotonicNow } from '../common/clock.js';
 
 /**
  * The workspace's own MCP servers that did not come up, one readable line each (issue 15
@@ -9,8 +14,8 @@ import { daemonStatus, type DaemonStatus, type UpstreamSummary } from './health.
  */
 export async function upstreamProblems(opts: { port: number; token: string; workspace: string; status?: DaemonStatus; settleMs?: number }): Promise<string[]> {
   let status = opts.status;
-  const deadline = Date.now() + (opts.settleMs ?? 0);
-  while (status && status.upstreams.some(unsettled) && Date.now() < deadline) {
+  const deadline = monotonicNow() + (opts.settleMs ?? 0);
+  while (status && status.upstreams.some(unsettled) && monotonicNow() < deadline) {
     await sleep(150);
     status = await daemonStatus(opts.port, opts.token, 2_000).catch(() => status);
   }
@@ -47,4 +52,26 @@ function unsettled(u: UpstreamSummary): boolean {
 function firstLine(text: string): string {
   const line = text.split('\n').find((l) => l.trim() !== '')?.trim() ?? text;
   return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}
+
+/**
+ * The variables the workspace's servers.json reads (`${env:NAME}`, `${NAME}`), and those the
+ * daemon's recorded launch environment has no value for: the servers would get an empty
+ * string. Empty when the file is absent or unreadable (loading it reports that).
+ */
+export function serverVariables(home: string, id: string, workspace: string): { read: string[]; unset: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(serversFile(workspace), 'utf8');
+  } catch {
+    return { read: [], unset: [] };
+  }
+  const recorded = readLaunchEnv(home, id);
+  return variablesRead(parseJsonc(text, [], { allowTrailingComma: true }), recorded ? launchVariables(recorded) : {});
+}
+
+/** One line for `serverVariables`' unset names, with the command that passes them. */
+export function unsetVariablesWarning(workspace: string, names: readonly string[], shellArg: (text: string) => string = JSON.stringify): string {
+  const they = names.length > 1 ? 'they are' : 'it is';
+  return `${serversFile(workspace)} reads ${names.join(', ')}, which the daemon's environment does not have: the server gets an empty string; from a shell where ${they} set: exai spawn --workspace ${shellArg(workspace)} ${names.map((n) => `--pass-env ${n}`).join(' ')}`;
 }

@@ -23,6 +23,7 @@ import {
   treeAlive,
   type Platform,
 } from './process-tree.js';
+import { monotonicNow } from '../common/clock.js';
 
 export interface ChildProcessTransportOptions {
   command: string;
@@ -45,6 +46,11 @@ export interface ChildProcessTransportOptions {
   onOversize?: (id: JsonRpcId | undefined, bytes: number) => WireMessage | undefined;
   /** Sees every message before `onmessage`; returning true consumes it. */
   intercept?: (message: WireMessage) => boolean;
+  /**
+   * The process and its pipes are gone, whoever holds `onclose` (the SDK client replaces it, and
+   * while it probes a server's era it does not pass a close on at once).
+   */
+  onClose?: () => void;
 }
 
 export interface ChildExit {
@@ -87,6 +93,15 @@ export class ChildProcessTransport implements Transport {
   /** The server's pid (the tree's leader) once started. */
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /**
+   * Always null: stderr is read line by line (onStderrLine). It is here because the SDK v2
+   * client tells a stdio transport (whose silence on its version probe means a 2025-era server)
+   * from an HTTP one by `stderr` and `pid`.
+   */
+  get stderr(): null {
+    return null;
   }
 
   /** How the process ended; undefined while it runs. */
@@ -194,8 +209,8 @@ export class ChildProcessTransport implements Transport {
       if (pid === undefined) return;
       const term = killStep(pid, 'SIGTERM', this.platform);
       if (term) runKillStep(term);
-      const deadline = Date.now() + (term ? this.killGraceMs : 0);
-      while (Date.now() < deadline && (this.exitInfo === undefined || treeAlive(pid, this.platform))) await delay(25);
+      const deadline = monotonicNow() + (term ? this.killGraceMs : 0);
+      while (monotonicNow() < deadline && (this.exitInfo === undefined || treeAlive(pid, this.platform))) await delay(25);
       if (this.exitInfo === undefined || treeAlive(pid, this.platform)) {
         const kill = killStep(pid, 'SIGKILL', this.platform);
         if (kill) runKillStep(kill);
@@ -235,6 +250,7 @@ export class ChildProcessTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.onclose?.();
+    this.options.onClose?.();
   }
 }
 

@@ -14,8 +14,16 @@ export interface Health {
   port: number;
   uptimeMs: number;
   sessions: number;
+  /** `sessions` by transport (daemons before Streamable HTTP leave it out). */
+  sessionsByTransport?: { ws: number; http: number };
   home?: string;
   spec?: string;
+  /**
+   * How MCP clients may connect on this port: `ws` (the WebSocket `/mcp` the shim dials) and,
+   * from a daemon that speaks it, `http` (Streamable HTTP on `/mcp`). Absent from older daemons,
+   * which speak `ws` only. The VS Code extension picks its server definition by it.
+   */
+  transports?: string[];
 }
 
 /**

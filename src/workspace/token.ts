@@ -5,6 +5,7 @@ import { userInfo } from 'node:os';
 import { isFileContention, removeQuietly, sleepSync } from '../common/contention.js';
 import { ExaiError, errnoCode, homeWriteAdvice } from '../common/errors.js';
 import { homeLayout } from './layout.js';
+import { monotonicNow } from '../common/clock.js';
 
 /** Runs a program to completion (spawnSync's shape, narrowed); tests inject a fake. */
 export type RunSync = (command: string, args: string[]) => { status: number | null; error?: Error; stdout?: string; stderr?: string };
@@ -91,14 +92,14 @@ export function ensureToken(home: string, id: string, io: { fs?: TokenFs; platfo
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     fs.writeFileSync(temp, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
-    const deadline = Date.now() + LINK_CONTENTION_MS;
+    const deadline = monotonicNow() + LINK_CONTENTION_MS;
     for (let attempt = 1; ; attempt++) {
       try {
         fs.linkSync(temp, file);
         break;
       } catch (err) {
         if (errnoCode(err) === 'EEXIST') break;
-        if (!isFileContention(err, platform) || Date.now() >= deadline) throw err;
+        if (!isFileContention(err, platform) || monotonicNow() >= deadline) throw err;
         sleepSync(Math.min(10 * attempt, 100));
       }
     }

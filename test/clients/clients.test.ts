@@ -4,12 +4,14 @@
  * test per client; a client that cannot be installed here is skipped with the reason, never
  * passed. Facts about each client: shared/EDITORS.md. The table at the end goes into README.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CodexAppServer, type McpServerStatus, type ToolCallResult } from './codex.js';
-import { installed, record, runClient, seconds, skippedRow, spawnScenario, UPSTREAM_TOOL, versionOf } from './support.js';
+import { freshScenario, installed, record, runClient, seconds, skippedRow, spawnScenario, UPSTREAM_TOOL, versionOf } from './support.js';
+import { ROOT, runCli } from '../helpers/env.js';
 import { runVsCode } from './vscode.js';
 
 const PYTHON_CLIENT = fileURLToPath(new URL('./python_client.py', import.meta.url));
@@ -43,6 +45,90 @@ describe('real clients', () => {
     }
   });
 
+  it('VS Code (code-server) with the exai extension: a folder never spawned and without .vscode/mcp.json gets its own daemon, registered, and its tools are called', async ({ skip }) => {
+    const vs = need('vscode', 'VS Code + exai extension', skip);
+    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'vsix.mjs')], { encoding: 'utf8', timeout: 300_000 });
+    expect(built.status, `${built.stdout}${built.stderr}`).toBe(0);
+    const s = freshScenario();
+    try {
+      const started = Date.now();
+      const { version, probe, others } = await runVsCode(vs, {
+        dir: s.t.dir,
+        workspace: s.workspace,
+        more: [s.second],
+        port: s.t.portBase + 990,
+        env: s.env,
+        extensions: [join(ROOT, 'dist', 'exai-vscode.vsix')],
+        providers: true,
+        screenshot: process.env.EXAI_SCREENSHOT || undefined,
+      });
+      expect(probe.error).toBeUndefined();
+      expect(probe.tools).toContain('exai_status');
+      expect(probe.tools).toContain(UPSTREAM_TOOL);
+      expect(probe.status?.workspace).toBe(s.workspace);
+      expect(probe.echo).toContain('hello from VS Code');
+      // The daemon VS Code reached is the one exai registered for the folder; nothing was written into it.
+      // The second folder, in another window, gets its own daemon on its own port.
+      const [second] = others;
+      expect(second?.error).toBeUndefined();
+      expect(second?.status?.workspace).toBe(s.second);
+      expect(second?.status?.port).not.toBe(probe.status!.port);
+      const list = await runCli(['list', '--json'], s.env);
+      const rows = JSON.parse(list.stdout) as { workspace: string; port: number; status: string }[];
+      expect(rows.map((r) => [r.workspace, r.port, r.status]).sort()).toEqual(
+        [
+          [s.workspace, probe.status!.port, 'online'],
+          [s.second, second!.status!.port, 'online'],
+        ].sort(),
+      );
+      for (const ws of [s.workspace, s.second]) expect(existsSync(join(ws, '.vscode', 'mcp.json'))).toBe(false);
+      record({ client: 'VS Code + exai extension', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes', tools: `${probe.tools!.length}`, call: `exai_status port ${probe.status!.port} = registered, 2nd window ${second!.status!.port}; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
+    } finally {
+      await s.cleanup();
+    }
+  });
+
+  it('VS Code (code-server) with the exai extension and a daemon speaking Streamable HTTP: VS Code connects over HTTP with the bearer token the extension read', async ({ skip }) => {
+    const vs = need('vscode', 'VS Code + exai extension (HTTP)', skip);
+    const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'vsix.mjs')], { encoding: 'utf8', timeout: 300_000 });
+    expect(built.status, `${built.stdout}${built.stderr}`).toBe(0);
+    const s = freshScenario();
+    const port = s.t.portBase + 980;
+    const token = 'beef'.repeat(16);
+    mkdirSync(join(s.t.home, 'tokens'), { recursive: true });
+    writeFileSync(join(s.t.home, 'tokens', 'standin1.token'), `${token}\n`);
+    const standin = { STANDIN_PORT: String(port), STANDIN_ID: 'standin1', STANDIN_TOKEN: token, STANDIN_WORKSPACE: s.workspace };
+    // No exai daemon speaks HTTP yet: a stand-in daemon, and a stand-in exai (exai.path) whose spawn names it.
+    const daemon = spawn(process.execPath, [join(ROOT, 'test', 'clients', 'http-daemon.mjs')], { env: { ...s.env, ...standin }, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        daemon.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('listening') && resolve());
+        daemon.on('exit', (code) => reject(new Error(`the stand-in daemon exited ${code}`)));
+      });
+      const started = Date.now();
+      const { version, probe } = await runVsCode(vs, {
+        dir: s.t.dir,
+        workspace: s.workspace,
+        port: s.t.portBase + 990,
+        env: { ...s.env, ...standin },
+        extensions: [join(ROOT, 'dist', 'exai-vscode.vsix')],
+        providers: true,
+        settings: { 'exai.path': join(ROOT, 'test', 'vscode-extension', 'http-exai.mjs') },
+      });
+      expect(probe.error).toBeUndefined();
+      expect(probe.tools).toEqual(expect.arrayContaining(['exai_status', UPSTREAM_TOOL]));
+      const status = probe.status as unknown as { port: number; transport: string; authorized: number };
+      expect(status).toMatchObject({ port, transport: 'http' });
+      expect(status.authorized).toBeGreaterThan(0); // the daemon answers only a request with the token
+      expect(probe.echo).toContain('hello from VS Code');
+      expect(existsSync(join(s.workspace, '.vscode', 'mcp.json'))).toBe(false);
+      record({ client: 'VS Code + exai extension (HTTP)', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes (Streamable HTTP, stand-in daemon)', tools: `${probe.tools!.length}`, call: `exai_status port ${status.port} over HTTP; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
+    } finally {
+      daemon.kill();
+      await s.cleanup();
+    }
+  });
+
   it('Claude Code: `claude mcp list` / `claude mcp get exai` show exai connected with no manual approval', async ({ skip }) => {
     const claude = need('claude', 'Claude Code', skip);
     const s = await spawnScenario('claude');
@@ -64,6 +150,31 @@ describe('real clients', () => {
       const pending = await runClient(claude.bin!, ['mcp', 'list'], { cwd: s.workspace, env: s.env });
       expect(pending.stdout).toMatch(/^exai: .*Pending approval/m);
       record({ client: 'Claude Code', version, connected: 'yes (approved by exai)', tools: '— (mcp list shows status only)', call: '— (needs a model)', seconds: took });
+    } finally {
+      await s.cleanup();
+    }
+  });
+
+  it('Claude Code over Streamable HTTP (`--transport http`): connected through its headersHelper, no shim, no token in a file', async ({ skip }) => {
+    const claude = need('claude', 'Claude Code (HTTP)', skip);
+    const s = await spawnScenario('claude');
+    try {
+      const res = await runCli(['spawn', '--workspace', s.workspace, '--client', 'claude', '--transport', 'http'], s.env);
+      expect(res.code, res.stderr).toBe(0);
+      writeFileSync(join(s.home, '.claude.json'), JSON.stringify({ projects: { [s.workspace]: { hasTrustDialogAccepted: true } } }));
+      const version = await versionOf(claude.bin!, s.env, s.workspace);
+      const started = Date.now();
+      const list = await runClient(claude.bin!, ['mcp', 'list'], { cwd: s.workspace, env: s.env });
+      expect(list.stdout, list.stderr).toMatch(new RegExp(`^exai: http://127\\.0\\.0\\.1:${s.port}/mcp \\(HTTP\\) - ✔ Connected$`, 'm'));
+      const took = seconds(started);
+      // The control: the same entry without its headers helper sends no token and is refused.
+      const file = join(s.workspace, '.mcp.json');
+      const config = JSON.parse(readFileSync(file, 'utf8')) as { mcpServers: { exai: { headersHelper?: string } } };
+      delete config.mcpServers.exai.headersHelper;
+      writeFileSync(file, JSON.stringify(config));
+      const refused = await runClient(claude.bin!, ['mcp', 'list'], { cwd: s.workspace, env: s.env });
+      expect(refused.stdout).not.toMatch(/^exai: .*✔ Connected$/m);
+      record({ client: 'Claude Code (HTTP)', version, connected: 'yes (headersHelper: exai token)', tools: '— (mcp list shows status only)', call: '— (needs a model)', seconds: took });
     } finally {
       await s.cleanup();
     }

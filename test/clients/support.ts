@@ -64,6 +64,23 @@ export async function spawnScenario(kind: ClientKind): Promise<Scenario> {
   return { t, workspace, home, env, port: spawned.port, configFile: spawned.configFiles[0]!, cleanup: () => t.cleanup() };
 }
 
+/**
+ * A workspace exai never saw (not spawned, no .vscode/mcp.json) whose .exai/servers.json
+ * declares server-everything, with the same isolation as spawnScenario: for the extension.
+ */
+export function freshScenario(): Omit<Scenario, 'port' | 'configFile'> & { second: string } {
+  const t = makeTestEnv();
+  const home = join(t.dir, 'user-home');
+  mkdirSync(home, { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...t.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local', 'share') };
+  const workspace = t.workspace('fresh');
+  spawnSync('git', ['init', '-q'], { cwd: workspace });
+  writeServers(workspace, { everything: everythingEntry() });
+  const second = t.workspace('second');
+  writeServers(second, { everything: everythingEntry() });
+  return { t, workspace, second, home, env, cleanup: () => t.cleanup() };
+}
+
 export type Ran = CliResult;
 
 /** Runs a client's command to completion (killed after `timeoutMs`), collecting its output. */

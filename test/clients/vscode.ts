@@ -10,7 +10,10 @@ const PROBE = fileURLToPath(new URL('./vscode-probe', import.meta.url));
 
 /** The little of playwright-core used here (it lives in the client cache, not in node_modules). */
 interface Chromium {
-  launch(options: { executablePath?: string; args?: string[] }): Promise<{ newPage(): Promise<{ goto(url: string): Promise<unknown> }>; close(): Promise<void> }>;
+  launch(options: { executablePath?: string; args?: string[] }): Promise<{
+    newPage(options?: { viewport?: { width: number; height: number } }): Promise<{ goto(url: string): Promise<unknown>; screenshot(options: { path: string }): Promise<unknown> }>;
+    close(): Promise<void>;
+  }>;
 }
 
 /** What the probe extension saw inside VS Code (vscode-probe/extension.js). */
@@ -60,21 +63,43 @@ function packProbe(dir: string): string {
  * would; the probe extension starts the MCP servers of .vscode/mcp.json and calls exai's tools.
  * Everything code-server writes goes below `dir`; its whole process group is ended at the end.
  */
-export async function runVsCode(vs: Installed, opts: { dir: string; workspace: string; port: number; env: NodeJS.ProcessEnv }): Promise<{ version: string; probe: ProbeResult }> {
+export async function runVsCode(
+  vs: Installed,
+  opts: {
+    dir: string;
+    workspace: string;
+    port: number;
+    env: NodeJS.ProcessEnv;
+    /** More .vsix files to install beside the probe (the exai extension). */
+    extensions?: string[];
+    /** The probe first opens the MCP server list, which makes VS Code ask extension providers. */
+    providers?: boolean;
+    /** A PNG of the window once the probe is done. */
+    screenshot?: string;
+    /** Folders opened afterwards, each in another window (tab) of the same code-server. */
+    more?: string[];
+    /** User settings beside the suite's own (say, exai.path). */
+    settings?: Record<string, unknown>;
+  },
+): Promise<{ version: string; probe: ProbeResult; others: ProbeResult[] }> {
   const userData = join(opts.dir, 'code-user-data');
   const extensions = join(opts.dir, 'code-extensions');
   mkdirSync(join(userData, 'User'), { recursive: true });
   writeFileSync(
     join(userData, 'User', 'settings.json'),
-    JSON.stringify({ 'security.workspace.trust.enabled': false, 'chat.tools.global.autoApprove': true, 'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off' }),
+    JSON.stringify({ 'security.workspace.trust.enabled': false, 'chat.tools.global.autoApprove': true, 'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', ...opts.settings }),
   );
   const config = join(opts.dir, 'code-server.yaml');
   writeFileSync(config, `bind-addr: 127.0.0.1:${opts.port}\nauth: none\ncert: false\n`);
-  const env = { ...opts.env, PATH: `${vs.node24Bin}:${opts.env.PATH ?? ''}` };
+  const env = { ...opts.env, PATH: `${vs.node24Bin}:${opts.env.PATH ?? ''}`, ...(opts.providers ? { EXAI_PROBE_PROVIDERS: '1' } : {}) };
   const common = ['--config', config, '--user-data-dir', userData, '--extensions-dir', extensions];
   const version = spawnSync(vs.codeServer!, ['--version', ...common], { env, encoding: 'utf8' }).stdout.trim().split('\n')[0] ?? '?';
   const install = spawnSync(vs.codeServer!, [...common, '--install-extension', packProbe(opts.dir)], { env, encoding: 'utf8', timeout: 120_000 });
   if (install.status !== 0) throw new Error(`installing the probe extension failed: ${install.stdout}${install.stderr}`);
+  for (const vsix of opts.extensions ?? []) {
+    const more = spawnSync(vs.codeServer!, [...common, '--install-extension', vsix], { env, encoding: 'utf8', timeout: 120_000 });
+    if (more.status !== 0) throw new Error(`installing ${vsix} failed: ${more.stdout}${more.stderr}`);
+  }
 
   let server: ChildProcess | undefined;
   let browser: { close(): Promise<void> } | undefined;
@@ -94,18 +119,32 @@ export async function runVsCode(vs: Installed, opts: { dir: string; workspace: s
     const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
     const launched = await chromium.launch({ executablePath: vs.chromium, args: flags });
     browser = launched;
-    const page = await launched.newPage();
+    const page = await launched.newPage({ viewport: { width: 1280, height: 720 } });
     await page.goto(`http://127.0.0.1:${opts.port}/?folder=${encodeURIComponent(opts.workspace)}`);
-    const file = join(opts.workspace, '.exai-probe.json');
-    const probe = await waitFor(
-      () => {
-        if (!existsSync(file)) return undefined;
-        const r = JSON.parse(readFileSync(file, 'utf8')) as ProbeResult;
-        return r.step === 'done' || r.error ? r : undefined;
-      },
-      { timeoutMs: 180_000, intervalMs: 500, what: `the probe extension (${existsSync(file) ? readFileSync(file, 'utf8') : 'not started'}; code-server: ${log.slice(-2000)})` },
-    );
-    return { version, probe };
+    const probed = (workspace: string) => {
+      const file = join(workspace, '.exai-probe.json');
+      return waitFor(
+        () => {
+          if (!existsSync(file)) return undefined;
+          const r = JSON.parse(readFileSync(file, 'utf8')) as ProbeResult;
+          return r.step === 'done' || r.error ? r : undefined;
+        },
+        { timeoutMs: 180_000, intervalMs: 500, what: `the probe extension (${existsSync(file) ? readFileSync(file, 'utf8') : 'not started'}; code-server: ${log.slice(-2000)})` },
+      );
+    };
+    const probe = await probed(opts.workspace);
+    if (opts.screenshot && probe.step === 'done') {
+      // The views render from the extension's next fleet read: give the window a moment.
+      await new Promise((r) => setTimeout(r, 5_000));
+      await page.screenshot({ path: opts.screenshot });
+    }
+    const others: ProbeResult[] = [];
+    for (const workspace of opts.more ?? []) {
+      const other = await launched.newPage({ viewport: { width: 1280, height: 720 } });
+      await other.goto(`http://127.0.0.1:${opts.port}/?folder=${encodeURIComponent(workspace)}`);
+      others.push(await probed(workspace));
+    }
+    return { version, probe, others };
   } finally {
     await browser?.close().catch(() => undefined);
     if (server?.pid !== undefined) {

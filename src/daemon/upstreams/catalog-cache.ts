@@ -13,12 +13,18 @@ import { writeFileAtomic } from '../../common/atomic-write.js';
 import { errnoCode, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../log.js';
 import type { Catalog } from './catalog.js';
+import type { PriorDiscovery } from './era.js';
 
 /** What is known of a server without running it: what it offered the last time it ran. */
 export interface KnownCatalog {
   readonly catalog: Catalog;
   readonly capabilities: ServerCapabilities;
   readonly instructions: string | undefined;
+  /**
+   * The era it answered in (a 2026-07-28 server's `server/discover` result, or legacy), so a
+   * later start connects without probing again; undefined in caches written before eras.
+   */
+  readonly era?: PriorDiscovery | undefined;
 }
 
 interface CacheEntry {
@@ -27,6 +33,7 @@ interface CacheEntry {
   catalog: Catalog;
   capabilities: ServerCapabilities;
   instructions?: string;
+  era?: PriorDiscovery;
 }
 
 interface CacheFile {
@@ -54,7 +61,7 @@ export class CatalogCache {
   get(name: string, key: string): KnownCatalog | undefined {
     const entry = Object.hasOwn(this.servers, name) ? this.servers[name] : undefined;
     if (!entry || entry.key !== key) return undefined;
-    return { catalog: entry.catalog, capabilities: entry.capabilities, instructions: entry.instructions };
+    return { catalog: entry.catalog, capabilities: entry.capabilities, instructions: entry.instructions, era: entry.era };
   }
 
   /** Files what `name` offers now (written shortly after, or on flush). */
@@ -65,6 +72,7 @@ export class CatalogCache {
       catalog: known.catalog,
       capabilities: known.capabilities,
       ...(known.instructions === undefined ? {} : { instructions: known.instructions }),
+      ...(known.era === undefined ? {} : { era: known.era }),
     };
     this.schedule();
   }
@@ -136,12 +144,21 @@ function validEntry(entry: unknown): entry is CacheEntry {
     typeof e.capabilities === 'object' &&
     e.capabilities !== null &&
     (e.instructions === undefined || typeof e.instructions === 'string') &&
+    (e.era === undefined || validEra(e.era)) &&
     c !== undefined &&
     listOf(c.tools, 'name') &&
     listOf(c.prompts, 'name') &&
     listOf(c.resources, 'uri') &&
     listOf(c.resourceTemplates, 'uriTemplate')
   );
+}
+
+/** A verdict the SDK can reuse: legacy, or modern with a discover result naming its versions. */
+function validEra(era: unknown): boolean {
+  if (typeof era !== 'object' || era === null) return false;
+  const e = era as { kind?: unknown; discover?: { supportedVersions?: unknown; capabilities?: unknown } };
+  if (e.kind === 'legacy') return true;
+  return e.kind === 'modern' && Array.isArray(e.discover?.supportedVersions) && typeof e.discover.capabilities === 'object' && e.discover.capabilities !== null;
 }
 
 function listOf(list: unknown, key: string): boolean {

@@ -1,4 +1,4 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/client';
 import {
   ListPromptsResultSchema,
   ListResourceTemplatesResultSchema,
@@ -22,70 +22,120 @@ export type CatalogKind = 'tools' | 'prompts' | 'resources';
 
 export const emptyCatalog = (): Catalog => ({ tools: [], prompts: [], resources: [], resourceTemplates: [] });
 
-/** Pages through a list; a server that keeps returning cursors is cut off rather than followed forever. */
-async function paged<T>(fetch: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string | undefined }>): Promise<T[]> {
+/**
+ * How a catalog read went, per list method: `problem` is null when every page was read, else
+ * one line naming the cursor where exai stopped following a server whose cursors never end.
+ */
+export type PagingReport = (method: string, problem: string | null) => void;
+
+/** The lists of one server whose last read stopped at a looping cursor, by method. */
+export class PagingProblems {
+  private readonly problems = new Map<string, string>();
+
+  /** `warn` hears each new problem once. */
+  constructor(private readonly warn: (problem: string) => void) {}
+
+  readonly report: PagingReport = (method, problem) => {
+    if (problem === null) {
+      this.problems.delete(method);
+      return;
+    }
+    if (this.problems.get(method) !== problem) this.warn(problem);
+    this.problems.set(method, problem);
+  };
+
+  /** One line for exai_status; null when every list was read to its end. */
+  summary(): string | null {
+    return this.problems.size ? [...this.problems.values()].join('; ') : null;
+  }
+}
+
+/**
+ * A page count no real catalog reaches (a million items at 100 a page): past it, a server's
+ * cursors are taken for a loop it does not repeat exactly.
+ */
+export const MAX_UPSTREAM_PAGES = 10_000;
+
+/**
+ * Follows every page of a list. Stops, and says so through `report`, only when the server's
+ * cursors loop: a cursor it already gave, or more than MAX_UPSTREAM_PAGES pages.
+ */
+async function paged<T>(
+  method: string,
+  report: PagingReport | undefined,
+  fetch: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
+): Promise<T[]> {
   const all: T[] = [];
+  const seen = new Set<string>();
   let cursor: string | undefined;
-  for (let page = 0; page < 100; page++) {
+  for (let page = 1; ; page++) {
     const { items, nextCursor } = await fetch(cursor);
     all.push(...items);
-    if (!nextCursor || nextCursor === cursor) break;
+    if (!nextCursor) break;
+    const shown = JSON.stringify(nextCursor.length > 100 ? `${nextCursor.slice(0, 100)}…` : nextCursor);
+    if (seen.has(nextCursor) || page >= MAX_UPSTREAM_PAGES) {
+      const why = seen.has(nextCursor) ? `it gave the cursor ${shown} again` : `it still gave a cursor (${shown}) after ${page} pages`;
+      report?.(method, `${method}: stopped after ${page} pages (${all.length} items) because ${why}; the rest of the list is missing`);
+      return all;
+    }
+    seen.add(nextCursor);
     cursor = nextCursor;
   }
+  report?.(method, null);
   return all;
 }
 
 const params = (cursor: string | undefined) => (cursor === undefined ? {} : { params: { cursor } });
 
-export async function listTools(client: Client, caps: ServerCapabilities): Promise<Tool[]> {
+export async function listTools(client: Client, caps: ServerCapabilities, report?: PagingReport): Promise<Tool[]> {
   if (!caps.tools) return [];
-  return paged(async (cursor) => {
+  return paged('tools/list', report, async (cursor) => {
     const r = await client.request({ method: 'tools/list', ...params(cursor) }, ListToolsResultSchema);
     return { items: r.tools, nextCursor: r.nextCursor };
   });
 }
 
-export async function listPrompts(client: Client, caps: ServerCapabilities): Promise<Prompt[]> {
+export async function listPrompts(client: Client, caps: ServerCapabilities, report?: PagingReport): Promise<Prompt[]> {
   if (!caps.prompts) return [];
-  return paged(async (cursor) => {
+  return paged('prompts/list', report, async (cursor) => {
     const r = await client.request({ method: 'prompts/list', ...params(cursor) }, ListPromptsResultSchema);
     return { items: r.prompts, nextCursor: r.nextCursor };
   });
 }
 
-export async function listResources(client: Client, caps: ServerCapabilities): Promise<Resource[]> {
+export async function listResources(client: Client, caps: ServerCapabilities, report?: PagingReport): Promise<Resource[]> {
   if (!caps.resources) return [];
-  return paged(async (cursor) => {
+  return paged('resources/list', report, async (cursor) => {
     const r = await client.request({ method: 'resources/list', ...params(cursor) }, ListResourcesResultSchema);
     return { items: r.resources, nextCursor: r.nextCursor };
   });
 }
 
-export async function listTemplates(client: Client, caps: ServerCapabilities): Promise<ResourceTemplate[]> {
+export async function listTemplates(client: Client, caps: ServerCapabilities, report?: PagingReport): Promise<ResourceTemplate[]> {
   if (!caps.resources) return [];
-  return paged(async (cursor) => {
+  return paged('resources/templates/list', report, async (cursor) => {
     const r = await client.request({ method: 'resources/templates/list', ...params(cursor) }, ListResourceTemplatesResultSchema);
     return { items: r.resourceTemplates, nextCursor: r.nextCursor };
   });
 }
 
-export async function readCatalog(client: Client, caps: ServerCapabilities): Promise<Catalog> {
+export async function readCatalog(client: Client, caps: ServerCapabilities, report?: PagingReport): Promise<Catalog> {
   const [tools, prompts, resources, resourceTemplates] = await Promise.all([
-    listTools(client, caps),
-    listPrompts(client, caps),
-    listResources(client, caps),
-    listTemplates(client, caps),
+    listTools(client, caps, report),
+    listPrompts(client, caps, report),
+    listResources(client, caps, report),
+    listTemplates(client, caps, report),
   ]);
   return { tools, prompts, resources, resourceTemplates };
 }
 
 /** Re-reads the part of the catalog one list_changed notification names. */
-export async function rereadKind(client: Client, caps: ServerCapabilities, kind: CatalogKind, catalog: Catalog): Promise<void> {
-  if (kind === 'tools') catalog.tools = await listTools(client, caps);
-  if (kind === 'prompts') catalog.prompts = await listPrompts(client, caps);
+export async function rereadKind(client: Client, caps: ServerCapabilities, kind: CatalogKind, catalog: Catalog, report?: PagingReport): Promise<void> {
+  if (kind === 'tools') catalog.tools = await listTools(client, caps, report);
+  if (kind === 'prompts') catalog.prompts = await listPrompts(client, caps, report);
   if (kind === 'resources') {
-    catalog.resources = await listResources(client, caps);
-    catalog.resourceTemplates = await listTemplates(client, caps);
+    catalog.resources = await listResources(client, caps, report);
+    catalog.resourceTemplates = await listTemplates(client, caps, report);
   }
 }
 

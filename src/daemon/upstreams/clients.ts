@@ -57,10 +57,12 @@ export class Clients {
       );
       return true;
     }
-    if (message.params?.task !== undefined && capability !== 'roots') {
-      this.tasks.askAsTask(session, supportsTask(session.server.getClientCapabilities(), message.method), upstream, message);
+    // A request made inside one of the upstream's tasks names it by exai's id to the session.
+    const request = this.tasks.relatedForSession(upstream, message);
+    if (request.params?.task !== undefined && capability !== 'roots') {
+      this.tasks.askAsTask(session, supportsTask(session.server.getClientCapabilities(), request.method), upstream, request);
     } else {
-      this.relay.toSession(session, upstream, message);
+      this.relay.toSession(session, upstream, request);
     }
     return true;
   }
@@ -103,7 +105,7 @@ export class Clients {
   private answerer(upstream: Upstream, request: WireRequest, can: (s: GatewaySession) => boolean): GatewaySession | undefined {
     const related = (request.params?._meta as Record<string, unknown> | undefined)?.[RELATED_TASK_META];
     const taskId = typeof related === 'object' && related !== null ? (related as { taskId?: unknown }).taskId : undefined;
-    const owner = typeof taskId === 'string' ? this.find(this.tasks.ownerOf(taskId)) : undefined;
+    const owner = typeof taskId === 'string' ? this.find(this.tasks.ownerOf(upstream, taskId)) : undefined;
     if (owner && can(owner)) return owner;
     const caller = this.relay.callersOf(upstream).map((s) => this.find(s)).find((s) => s !== undefined && can(s));
     if (caller) return caller;

@@ -5,7 +5,7 @@ import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc
 import { z } from 'zod';
 import { parseDuration } from '../../common/duration.js';
 import { errnoCode, errorMessage } from '../../common/errors.js';
-import { envValue, type Platform } from '../../transport/process-tree.js';
+import { expandPlaceholders, placeholderFields, type SubstitutionContext } from './placeholders.js';
 
 /** Where a workspace declares its own MCP servers, relative to the workspace folder. */
 export const SERVERS_DIR = '.exai';
@@ -20,6 +20,13 @@ export function serversFile(workspace: string): string {
  * first request routed to it.
  */
 export type Lifecycle = 'eager' | 'lazy';
+
+/**
+ * Which MCP era exai speaks to an upstream: `auto` (default) probes with `server/discover` and
+ * falls back to `initialize`; a revision pins it (no probe). See era.ts.
+ */
+export type UpstreamProtocol = 'auto' | '2025-11-25' | '2026-07-28';
+export const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['auto', '2025-11-25', '2026-07-28'];
 
 /** A lazy upstream with no `idleTimeout` stops after this long without use (ms). */
 export const DEFAULT_LAZY_IDLE_TIMEOUT_MS = 10 * 60_000;
@@ -37,13 +44,19 @@ export interface UpstreamSpec {
   readonly lifecycle: Lifecycle;
   /** Stop after this long with no call, no subscription and nothing in flight (ms); 0 = never. */
   readonly idleTimeoutMs: number;
+  /** The era to speak to it (`"protocol"` in servers.json; default auto). */
+  readonly protocol: UpstreamProtocol;
 }
 
 export type ServersConfig =
   /** `specs` is empty when the file does not exist: no upstreams is a valid configuration. */
   | { readonly ok: true; readonly file: string; readonly exists: boolean; readonly specs: readonly UpstreamSpec[] }
-  /** `error` is one line naming the file and the problem, for logs, `exai_status` and the CLI. */
-  | { readonly ok: false; readonly file: string; readonly exists: true; readonly error: string };
+  /**
+   * `error` is one line naming the file and the problem, for logs, `exai_status` and the CLI.
+   * `names`: the servers the file still declares, when it parses as JSON and has a servers
+   * object (unset otherwise): the daemon drops running servers the file no longer names.
+   */
+  | { readonly ok: false; readonly file: string; readonly exists: true; readonly error: string; readonly names?: readonly string[] };
 
 export const SERVER_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 
@@ -62,6 +75,11 @@ const entrySchema = z.strictObject({
   env: z.record(z.string(), z.string()).optional(),
   cwd: z.string().min(1).optional(),
   lifecycle: z.enum(['eager', 'lazy'], { error: 'must be "eager" (start with the daemon) or "lazy" (start on first use)' }).optional(),
+  protocol: z
+    .enum(['auto', '2025-11-25', '2026-07-28'], {
+      error: 'must be "auto" (probe, then fall back), "2025-11-25" (initialize) or "2026-07-28" (server/discover)',
+    })
+    .optional(),
   // A string as the CLI's --idle-timeout takes it ("90s", "10m", "2h", "0" = never), or a
   // number of milliseconds (the unit of timeouts in mcp.json-style files, e.g. Gemini CLI's).
   // Any JSON value reaches the check below, so `true` or `null` get the same line with the fix.
@@ -100,11 +118,7 @@ const fileSchema = z.looseObject({
   }),
 });
 
-/** Where `${env:NAME}` looks names up, and by which platform's rules (tests pass Windows). */
-export interface SubstitutionContext {
-  env?: NodeJS.ProcessEnv;
-  platform?: Platform;
-}
+export type { SubstitutionContext } from './placeholders.js';
 
 /**
  * Parses servers.json text (JSONC, like mcp.json: comments and trailing commas allowed).
@@ -116,29 +130,32 @@ export function parseServersConfig(
   file: string = serversFile(workspace),
   context: SubstitutionContext = {},
 ): ServersConfig {
-  const fail = (problem: string): ServersConfig => ({
+  const errors: ParseError[] = [];
+  const raw: unknown = parseJsonc(text, errors, { allowTrailingComma: true, disallowComments: false });
+  const fail = (problem: string, parsed = true): ServersConfig => ({
     ok: false,
     file,
     exists: true,
     error: `${file}: ${problem}; fix the file (meanwhile exai serves its built-in tools and any upstreams already running)`,
+    ...(parsed && declaredNames(raw) ? { names: declaredNames(raw) } : {}),
   });
-  const errors: ParseError[] = [];
-  const raw: unknown = parseJsonc(text, errors, { allowTrailingComma: true, disallowComments: false });
   const first = errors[0];
-  if (first) return fail(`not valid JSON (${printParseErrorCode(first.error)} at ${position(text, first.offset)})`);
+  if (first) return fail(`not valid JSON (${printParseErrorCode(first.error)} at ${position(text, first.offset)})`, false);
+  if (isObject(raw) && 'mcpServers' in raw) return fail('found "mcpServers": use "servers" (this file is not an mcp.json)');
   const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `at ${issue.path.map(String).join('.')}: ` : '';
-    // The expected shape helps when the top of the file is wrong; deeper, the path says enough.
-    const shape = !issue || issue.code === 'invalid_type' && issue.path.length <= 1
-      ? ' (expected {"servers": {"<name>": {"command": "...", "args": [...]}}})'
-      : '';
-    return fail(`${where}${issue?.message ?? 'invalid'}${shape}`);
+  if (!parsed.success) return fail(describeIssue(parsed.error.issues));
+  // Placeholders are checked over the whole file before anything is used: one refused
+  // placeholder makes the file an error, like any other mistake in it.
+  for (const { at, value } of placeholderFields(parsed.data)) {
+    const expansion = expandPlaceholders(value, workspace, context);
+    if (!expansion.ok) return fail(`at ${at}: ${expansion.error}`);
   }
   const specs: UpstreamSpec[] = [];
   for (const [name, entry] of Object.entries(parsed.data.servers)) {
-    const sub = (value: string) => substitute(value, workspace, context.env ?? process.env, context.platform ?? process.platform);
+    const sub = (value: string): string => {
+      const expansion = expandPlaceholders(value, workspace, context);
+      return expansion.ok ? expansion.value : value; // refused ones were reported above
+    };
     const env: Record<string, string> = {};
     for (const [key, value] of Object.entries(entry.env ?? {})) env[key] = sub(value);
     const cwd = entry.cwd === undefined ? workspace : sub(entry.cwd);
@@ -150,9 +167,71 @@ export function parseServersConfig(
       cwd: isAbsolute(cwd) ? cwd : resolve(workspace, cwd),
       lifecycle: entry.lifecycle ?? 'eager',
       idleTimeoutMs: entry.idleTimeout ?? (entry.lifecycle === 'lazy' ? DEFAULT_LAZY_IDLE_TIMEOUT_MS : 0),
+      protocol: entry.protocol ?? 'auto',
     });
   }
   return { ok: true, file, exists: true, specs };
+}
+
+/** One line for the first problem zod found; a misspelt key first, named with the key it resembles. */
+function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
+  const unknown = issues.find((i) => i.code === 'unrecognized_keys');
+  if (unknown && unknown.code === 'unrecognized_keys') {
+    const where = unknown.path.length > 0 ? `at ${unknown.path.map(String).join('.')}: ` : '';
+    return where + unknown.keys.map(unknownKey).join('; ');
+  }
+  const issue = issues[0];
+  const where = issue && issue.path.length > 0 ? `at ${issue.path.map(String).join('.')}: ` : '';
+  // The expected shape helps when the top of the file is wrong; deeper, the path says enough.
+  const shape = !issue || issue.code === 'invalid_type' && issue.path.length <= 1
+    ? ' (expected {"servers": {"<name>": {"command": "...", "args": [...]}}})'
+    : '';
+  return `${where}${issue?.message ?? 'invalid'}${shape}`;
+}
+
+const ENTRY_KEYS = Object.keys(entrySchema.shape);
+
+function unknownKey(key: string): string {
+  const near = nearestKey(key, ENTRY_KEYS);
+  return near
+    ? `unknown key ${JSON.stringify(key)} (did you mean ${JSON.stringify(near)}?)`
+    : `unknown key ${JSON.stringify(key)} (an entry takes ${ENTRY_KEYS.map((k) => JSON.stringify(k)).join(', ')})`;
+}
+
+/** The known key `key` is most likely a slip for: same letters in another case, or at most a third of them edited. */
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = candidate.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, candidate);
+    if (!best || distance < best.distance) best = { key: candidate, distance };
+  }
+  return best && best.distance <= Math.max(1, Math.floor(Math.max(key.length, best.key.length) / 3)) ? best.key : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * The server names a file that parses as JSON but is not valid still declares (under "servers"
+ * or "mcpServers"); undefined when it has no such object, which says nothing about them.
+ */
+function declaredNames(raw: unknown): readonly string[] | undefined {
+  if (!isObject(raw)) return undefined;
+  const servers = isObject(raw.servers) ? raw.servers : isObject(raw.mcpServers) ? raw.mcpServers : undefined;
+  return servers && Object.keys(servers);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Reads and validates `<workspace>/.exai/servers.json`. A missing file means no upstreams. */
@@ -189,7 +268,7 @@ export function sameConfig(a: ServersConfig, b: ServersConfig): boolean {
 }
 
 function canonicalSpec(spec: UpstreamSpec): unknown {
-  return [spec.name, ...processSpec(spec), spec.lifecycle, spec.idleTimeoutMs];
+  return [spec.name, ...processSpec(spec), spec.lifecycle, spec.idleTimeoutMs, spec.protocol];
 }
 
 /** What decides which process runs, and so what it offers: command, args, env, cwd. */
@@ -204,18 +283,6 @@ function processSpec(spec: UpstreamSpec): unknown[] {
  */
 export function specKey(spec: UpstreamSpec): string {
   return createHash('sha256').update(JSON.stringify(processSpec(spec))).digest('hex');
-}
-
-/**
- * `${workspaceFolder}` and `${env:NAME}`, as in VS Code's mcp.json, so an entry copied from
- * there works unchanged and secrets can stay in the environment instead of the file. On Windows
- * names may hold parentheses (`ProgramFiles(x86)`) and match whatever their case.
- */
-function substitute(value: string, workspace: string, env: NodeJS.ProcessEnv, platform: Platform): string {
-  const pattern = platform === 'win32' ? /\$\{(workspaceFolder|env:([A-Za-z_][A-Za-z0-9_()]*))\}/g : /\$\{(workspaceFolder|env:([A-Za-z_][A-Za-z0-9_]*))\}/g;
-  return value.replace(pattern, (_match, what: string, envName?: string) =>
-    what === 'workspaceFolder' ? workspace : (envValue(env, envName ?? '', platform) ?? ''),
-  );
 }
 
 function position(text: string, offset: number): string {

@@ -11,6 +11,7 @@ import { Clients, type GatewaySession } from './clients.js';
 import { ServersConfigWatcher, loadServersConfig, sameSpec, specKey, type ServersConfig, type UpstreamSpec } from './config.js';
 import { UpstreamIdleWatch } from './lifecycle.js';
 import { Relay } from './relay.js';
+import { StartWait, bounded, startingUnknown } from './start-wait.js';
 import { SessionRequests } from './requests.js';
 import { Directory } from './routing.js';
 import { Subscriptions } from './subscriptions.js';
@@ -54,8 +55,11 @@ export interface GatewayOptions {
   /** Debounce for servers.json changes. */
   debounceMs?: number;
   /**
-   * How long a list request (and a session's initialize) waits for upstreams that are still
-   * starting, so a window that connects right after the daemon starts sees their tools.
+   * How long lists (and a session's initialize) wait for upstreams that are still starting, so
+   * a window that connects right after the daemon starts sees their tools. One deadline from
+   * the start, shared by every request (a later start, such as a list starting a server whose
+   * catalog was never seen, moves it to that start plus this much); after it lists answer with
+   * what is up.
    */
   initialWaitMs?: number;
   /**
@@ -96,10 +100,12 @@ export class Gateway {
   private started = false;
   private closed = false;
   private readonly initialWaitMs: number;
+  private readonly startWait: StartWait;
 
   constructor(private readonly options: GatewayOptions) {
     this.log = options.log ?? silentLogger;
     this.initialWaitMs = options.initialWaitMs ?? 10_000;
+    this.startWait = new StartWait(this.initialWaitMs, () => this.upstreams.values());
     this.relay = new Relay({ callTimeoutMs: Math.min(options.callTimeoutMs ?? 24 * 3_600_000, 2 ** 31 - 1) });
     this.tasks = new Tasks(this.relay);
     this.subscriptions = new Subscriptions(this.relay, (name) => this.upstreams.get(name), this.log);
@@ -138,6 +144,7 @@ export class Gateway {
     this.closed = true;
     this.watcher.close();
     this.idleWatch.close();
+    this.startWait.close();
     const all = [...this.upstreams.values()];
     this.upstreams.clear();
     await Promise.all(all.map((u) => u.stop('stopped (the daemon is shutting down)')));
@@ -223,6 +230,7 @@ export class Gateway {
       if (detached) return;
       detached = true;
       this.clients.sessions.delete(entry);
+      this.requests.sessionClosed(entry);
       this.subscriptions.sessionClosed(entry);
       this.relay.sessionClosed(entry);
       this.tasks.sessionClosed(entry);
@@ -248,7 +256,9 @@ export class Gateway {
         return false;
       }
       if (message.method === 'notifications/tasks/status') return this.tasks.statusFromSession(entry, message);
-      return this.relay.fromSession(entry, message);
+      if (this.relay.fromSession(entry, message)) return true;
+      // Cancelled before it went upstream (its server still starting, say): it never will.
+      return message.method === 'notifications/cancelled' && this.requests.cancel(entry, message.params?.requestId);
     }
     entry.lastActive = ++this.seq;
     return this.requests.take(entry, message);
@@ -260,8 +270,17 @@ export class Gateway {
     if (this.closed || !this.started) return;
     this.config = config;
     if (!config.ok) {
-      // Keep the last good set running: a half-saved file must not take the tools away.
+      // Keep the last good set running: a half-saved file must not take the tools away. But a
+      // server the file no longer names (when it still reads as JSON) was taken out on purpose:
+      // it stops, and its failures stop being reported.
       if (changed) this.log.error(`upstreams: ${config.error}`);
+      const names = config.names && new Set(config.names);
+      for (const [name, upstream] of [...this.upstreams]) {
+        if (!names || names.has(name)) continue;
+        this.upstreams.delete(name);
+        void upstream.stop('stopped (removed from servers.json)');
+      }
+      this.idleWatch.update();
       return;
     }
     const wanted = new Map(config.specs.map((spec) => [spec.name, spec]));
@@ -294,16 +313,17 @@ export class Gateway {
     } else {
       this.log.info(`upstream ${name}: starting (${why}): ${command}`);
       upstream.start();
+      this.startWait.started();
     }
   }
 
   /**
-   * Waits (bounded) for upstreams on their first start whose catalog is not known (none cached),
-   * so early requests include them; one with a cached catalog is listed from it meanwhile.
+   * Waits, until the shared start deadline at most (start-wait.ts), for upstreams on their first
+   * start whose catalog is not known (none cached), so early requests include them; one with a
+   * cached catalog is listed from it meanwhile. After the deadline it returns at once.
    */
-  private async firstStart(): Promise<void> {
-    const starting = [...this.upstreams.values()].filter(startingUnknown);
-    if (starting.length > 0) await bounded(Promise.all(starting.map((u) => u.whenStarted())), this.initialWaitMs);
+  private firstStart(): Promise<void> {
+    return this.startWait.wait();
   }
 
   /** Starts the idle upstreams whose catalog was never seen, then waits for them as firstStart does. */
@@ -312,6 +332,7 @@ export class Gateway {
       if (upstream.state === 'idle' && !upstream.catalogKnown) {
         this.log.info(`upstream ${upstream.name}: starting to learn its catalog (none cached yet)`);
         upstream.start();
+        this.startWait.started();
       }
     }
     await this.firstStart();
@@ -379,11 +400,3 @@ export class Gateway {
   }
 }
 
-/** On its first start with nothing known of its catalog: what early lists wait for. */
-const startingUnknown = (u: Upstream) => u.state === 'starting' && !u.catalogKnown;
-
-async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}

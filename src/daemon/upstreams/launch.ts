@@ -1,10 +1,10 @@
 /**
- * One start of an upstream: its process tree on exai's child-process transport, the SDK
- * client that initializes it, and the first reading of its catalog. Supervision (when to start,
- * what a failure means) is upstream.ts's.
+ * One start of an upstream: its process tree on exai's child-process transport, the SDK (v2)
+ * client that connects to it in its era (era.ts), and the first reading of its catalog.
+ * Supervision (when to start, what a failure means) is upstream.ts's.
  */
 import { existsSync } from 'node:fs';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SdkError, SdkErrorCode, type ClientCapabilities as V2ClientCapabilities } from '@modelcontextprotocol/client';
 import type { ClientCapabilities, ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { errorMessage } from '../../common/errors.js';
 import { EXAI_VERSION } from '../../common/version.js';
@@ -12,9 +12,10 @@ import { ChildProcessTransport, SpawnError } from '../../transport/child-process
 import { MAX_PAYLOAD } from '../../transport/constants.js';
 import { INTERNAL_ERROR, errorResponse, type WireMessage } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
-import { readCatalog, type Catalog } from './catalog.js';
+import { readCatalog, type Catalog, type PagingReport } from './catalog.js';
 import type { UpstreamSpec } from './config.js';
 import { upstreamEnv } from './env.js';
+import { UpstreamClient, verdictOf, type EraPlan, type PriorDiscovery } from './era.js';
 import type { SupervisionOptions } from './supervision.js';
 
 /**
@@ -45,12 +46,16 @@ export function launch(
   spec: UpstreamSpec,
   options: SupervisionOptions,
   hooks: LaunchHooks,
-): { client: Client; transport: ChildProcessTransport } | { error: string } {
+  plan: EraPlan,
+): { client: UpstreamClient; transport: ChildProcessTransport; closed: Promise<void> } | { error: string } {
   if (!existsSync(spec.cwd)) {
     // Node would report this as the command missing (ENOENT): say what is really wrong.
     return { error: `its cwd ${JSON.stringify(spec.cwd)} does not exist (check "cwd" in servers.json)` };
   }
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
   const transport = new ChildProcessTransport({
+    onClose: () => markClosed(),
     command: spec.command,
     args: spec.args,
     cwd: spec.cwd,
@@ -66,28 +71,45 @@ export function launch(
     },
     intercept: hooks.intercept,
   });
-  const client = new Client({ name: 'exai', version: EXAI_VERSION }, { capabilities: UPSTREAM_CLIENT_CAPABILITIES });
-  return { client, transport };
+  const client = new UpstreamClient(
+    { name: 'exai', version: EXAI_VERSION },
+    // The catalog is exai's own cache (catalog-cache.ts): the SDK's response cache would only
+    // serve a re-read after list_changed from memory.
+    { capabilities: UPSTREAM_CLIENT_CAPABILITIES as V2ClientCapabilities, versionNegotiation: plan.negotiation, defaultCacheTtlMs: 0 },
+  );
+  return { client, transport, closed };
 }
 
-/** Spawns the process, runs initialize and reads the catalog, all within `timeoutMs`. */
-export async function initialize(client: Client, transport: ChildProcessTransport, timeoutMs: number): Promise<{ capabilities: ServerCapabilities; catalog: Catalog }> {
+/**
+ * Spawns the process, connects in the era `plan` chooses (probe, pin, or the cached verdict),
+ * and reads the catalog, all within `timeoutMs`.
+ */
+export async function initialize(
+  client: UpstreamClient,
+  transport: ChildProcessTransport,
+  closed: Promise<void>,
+  timeoutMs: number,
+  plan: EraPlan,
+  report?: PagingReport,
+): Promise<{ capabilities: ServerCapabilities; catalog: Catalog; era: PriorDiscovery }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`did not finish initializing within ${timeoutMs} ms`)), timeoutMs);
+    // A process that dies during the start fails it at once, also while its era is probed.
+    void closed.then(() => reject(new Error('the process exited before initializing')));
   });
   try {
-    await Promise.race([client.connect(transport), timeout]);
-    const capabilities = client.getServerCapabilities() ?? {};
-    const catalog = await Promise.race([readCatalog(client, capabilities), timeout]);
-    return { capabilities, catalog };
+    await Promise.race([client.connect(transport, plan.connect), timeout]);
+    const capabilities = (client.getServerCapabilities() ?? {}) as ServerCapabilities;
+    const catalog = await Promise.race([readCatalog(client, capabilities, report), timeout]);
+    return { capabilities, catalog, era: verdictOf(client) };
   } finally {
     clearTimeout(timer);
   }
 }
 
 /** Closes the SDK client and stops the process tree; resolves when the tree is gone. */
-export async function terminate(client: Client | undefined, transport: ChildProcessTransport): Promise<void> {
+export async function terminate(client: UpstreamClient | undefined, transport: ChildProcessTransport): Promise<void> {
   await Promise.all([transport.close(), client?.close().catch(() => undefined)]);
 }
 
@@ -105,4 +127,13 @@ export function describeStartError(err: unknown, command: string, transport: Chi
 
 function formatBytes(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MiB` : `${bytes} bytes`;
+}
+
+/**
+ * Whether an `auto` connect failed because the server exited on the `server/discover` probe
+ * (the SDK's typed error when a stdio-shaped transport it probes in place closes): such a
+ * server speaks only 2025-era stdio and is started again with initialize.
+ */
+export function probeKilledIt(err: unknown, transport: ChildProcessTransport): boolean {
+  return err instanceof SdkError && err.code === SdkErrorCode.EraNegotiationFailed && (transport.exit !== undefined || /closed/.test(err.message));
 }

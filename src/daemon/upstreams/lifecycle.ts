@@ -7,6 +7,7 @@
 import { formatDuration } from '../../common/duration.js';
 import { idleTick } from '../idle.js';
 import type { Upstream } from './upstream.js';
+import { monotonicNow } from '../../common/clock.js';
 
 export class UpstreamIdleWatch {
   private timer: NodeJS.Timeout | undefined;
@@ -38,7 +39,7 @@ export class UpstreamIdleWatch {
   }
 
   /** One look: busy upstreams are in use now; those unused for their timeout go idle. */
-  check(now = Date.now()): void {
+  check(now = monotonicNow()): void {
     for (const upstream of this.upstreams()) {
       const timeoutMs = upstream.spec.idleTimeoutMs;
       if (upstream.state !== 'up' || timeoutMs <= 0) continue;

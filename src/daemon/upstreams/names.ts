@@ -12,17 +12,24 @@ export const MAX_EXPOSED_NAME = 64 - 'mcp__exai__'.length;
 
 const HASH_CHARS = 8;
 
+/** What every client accepts in a tool name (Cursor refuses anything else; Claude Desktop rejects a whole list for one). */
+const SAFE_NAME = /^[A-Za-z0-9_-]+$/;
+
 /**
- * The name a session sees for `name` of upstream `server`: `<server>__<name>`, or, when that
- * is longer than MAX_EXPOSED_NAME (53) characters, its first 44 characters, `_`, and the first
- * 8 hex digits of the SHA-256 of the full name. The short form is the same every time (it
- * depends on the full name only), so a client may remember it; calls with it still route.
+ * The name a session sees for `name` of upstream `server`: `<server>__<name>` when that is at
+ * most MAX_EXPOSED_NAME (53) characters of [A-Za-z0-9_-]. Otherwise every other character
+ * becomes `_`, and the result is cut to its first 44 characters, `_`, and the first 8 hex
+ * digits of the SHA-256 of the full original name (`fs__calendar.read` ->
+ * `fs__calendar_read_<hash>`): the hash keeps `calendar.read` and `calendar_read` apart. The
+ * mapped form is the same every time (it depends on the full name only), so a client may
+ * remember it; calls with it still route (the directory maps it back).
  */
 export function exposedName(server: string, name: string): string {
   const full = `${server}${NAME_SEPARATOR}${name}`;
-  if (full.length <= MAX_EXPOSED_NAME) return full;
+  if (full.length <= MAX_EXPOSED_NAME && SAFE_NAME.test(full)) return full;
   const hash = createHash('sha256').update(full).digest('hex').slice(0, HASH_CHARS);
-  return `${full.slice(0, MAX_EXPOSED_NAME - HASH_CHARS - 1)}_${hash}`;
+  const safe = full.replace(/[^A-Za-z0-9_-]/g, '_');
+  return `${safe.slice(0, MAX_EXPOSED_NAME - HASH_CHARS - 1)}_${hash}`;
 }
 
 /** The upstream a `<server>__…` name points at, by its prefix (also for names of upstreams that are down). */

@@ -15,6 +15,7 @@ import {
 } from '../../transport/jsonrpc.js';
 import { errorMessage } from '../../common/errors.js';
 import type { Upstream } from './upstream.js';
+import { monotonicNow } from '../../common/clock.js';
 
 /** A session as the relay sees it: somewhere to send messages. */
 export interface RelaySession {
@@ -104,7 +105,7 @@ export class Relay {
       timer: undefined,
     };
     this.up.set(id, call);
-    upstream.lastUsedAt = Date.now();
+    upstream.lastUsedAt = monotonicNow();
     if (from.session && from.clientId !== undefined) {
       let mine = this.upBySession.get(from.session);
       if (!mine) this.upBySession.set(from.session, (mine = new Map()));
@@ -326,7 +327,7 @@ export class Relay {
     if (!call) return undefined;
     this.up.delete(id);
     clearTimeout(call.timer);
-    call.upstream.lastUsedAt = Date.now();
+    call.upstream.lastUsedAt = monotonicNow();
     if (call.session && call.clientId !== undefined) this.upBySession.get(call.session)?.delete(key(call.clientId));
     // A response that creates a task keeps its token: progress goes on until the task ends.
     if (!keepProgress) this.progress.delete(id);
@@ -338,7 +339,7 @@ export class Relay {
     if (!call) return undefined;
     this.down.delete(id);
     clearTimeout(call.timer);
-    call.upstream.lastUsedAt = Date.now();
+    call.upstream.lastUsedAt = monotonicNow();
     this.downByUpstream.get(call.upstream)?.delete(key(call.upstreamId));
     this.progress.delete(id);
     return call;

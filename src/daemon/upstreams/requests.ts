@@ -18,6 +18,7 @@ import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, WireRequestError, erro
 import { invalidParams } from '../params.js';
 import type { GatewaySession } from './clients.js';
 import type { Relay } from './relay.js';
+import { page } from './pages.js';
 import type { Directory } from './routing.js';
 import type { Subscriptions } from './subscriptions.js';
 import type { Tasks } from './tasks.js';
@@ -37,7 +38,53 @@ export interface SessionRequestsDeps {
 }
 
 export class SessionRequests {
+  /**
+   * Requests routed but not forwarded yet (their upstream is still starting, say), by session
+   * and request id: a cancellation or the session's end before they go out removes them, and
+   * they are then never forwarded, and never answered (the spec's cancellation).
+   */
+  private readonly unsent = new Map<GatewaySession, Set<string>>();
+
   constructor(private readonly deps: SessionRequestsDeps) {}
+
+  /**
+   * A session's notifications/cancelled for a request still waiting here; true when it was one
+   * (it is dropped: nothing goes upstream, nothing answers it).
+   */
+  cancel(entry: GatewaySession, requestId: unknown): boolean {
+    if (typeof requestId !== 'string' && typeof requestId !== 'number') return false;
+    return this.unsent.get(entry)?.delete(idKey(requestId)) ?? false;
+  }
+
+  /** The session closed: what it asked that has not gone out yet never will. */
+  sessionClosed(entry: GatewaySession): void {
+    this.unsent.delete(entry);
+  }
+
+  /**
+   * Runs `work` (which routes, maybe waits, then forwards) for a session's request. `work` gets
+   * `live`: true while the request may still go out (not cancelled, session open); it calls it
+   * right before forwarding, and nothing is forwarded or answered once it is false.
+   */
+  private track(entry: GatewaySession, request: WireRequest, work: (live: () => boolean) => Promise<void>): void {
+    const k = idKey(request.id);
+    let mine = this.unsent.get(entry);
+    if (!mine) this.unsent.set(entry, (mine = new Set()));
+    mine.add(k);
+    // Asked once, right before forwarding (or answering an error): from then on the relay owns
+    // the request and its cancellation, and it leaves this table.
+    let answer: boolean | undefined;
+    const live = () => {
+      if (answer !== undefined) return answer;
+      const set = this.unsent.get(entry);
+      answer = set?.delete(k) ?? false;
+      if (set?.size === 0) this.unsent.delete(entry);
+      return answer;
+    };
+    void work(live).catch((err) => {
+      if (live()) fail(entry, request, err);
+    });
+  }
 
   /**
    * One request from a session; true when it is relayed (or answered) here, false when the
@@ -53,12 +100,12 @@ export class SessionRequests {
     switch (request.method) {
       case 'tools/call':
         if (builtin) return false;
-        void this.callTool(entry, request).catch((err) => fail(entry, request, err));
+        this.track(entry, request, (live) => this.callTool(entry, request, live));
         return true;
       case 'prompts/get':
       case 'resources/read':
       case 'completion/complete':
-        void this.read(entry, request).catch((err) => fail(entry, request, err));
+        this.track(entry, request, (live) => this.read(entry, request, live));
         return true;
       case 'tasks/get':
       case 'tasks/result':
@@ -76,10 +123,11 @@ export class SessionRequests {
     const { server, builtins } = entry;
     const { directory, subscriptions, learnCatalogs } = this.deps;
     const upstreams = () => [...this.deps.upstreams()];
-    server.setRequestHandler(ListToolsRequestSchema, async () => {
+    server.setRequestHandler(ListToolsRequestSchema, async (request) => {
       await learnCatalogs();
-      const tools: Tool[] = builtins.map((b) => b.definition);
-      return { tools: [...tools, ...directory.listTools(server.getClientCapabilities()?.tasks !== undefined)] };
+      const tools: Tool[] = [...builtins.map((b) => b.definition), ...directory.listTools(server.getClientCapabilities()?.tasks !== undefined)];
+      const { items, nextCursor } = page(tools, (t) => t.name, request.params?.cursor);
+      return { tools: items, ...(nextCursor ? { nextCursor } : {}) };
     });
     server.setRequestHandler(CallToolRequestSchema, async (request) => {
       // Only built-ins get here; everything else is relayed before the SDK sees it.
@@ -87,17 +135,21 @@ export class SessionRequests {
       if (!builtin) throw new WireRequestError(INVALID_PARAMS, `unknown tool ${JSON.stringify(request.params.name.slice(0, 100))}`);
       return builtin.call(request.params.arguments);
     });
-    server.setRequestHandler(ListPromptsRequestSchema, async () => {
+    server.setRequestHandler(ListPromptsRequestSchema, async (request) => {
       await learnCatalogs();
-      return { prompts: directory.listPrompts() };
+      const { items, nextCursor } = page(directory.listPrompts(), (p) => p.name, request.params?.cursor);
+      return { prompts: items, ...(nextCursor ? { nextCursor } : {}) };
     });
-    server.setRequestHandler(ListResourcesRequestSchema, async () => {
+    server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
       await learnCatalogs();
-      return { resources: upstreams().flatMap((up) => up.catalog.resources) };
+      const { items, nextCursor } = page(upstreams().flatMap((up) => up.catalog.resources), (r) => r.uri, request.params?.cursor);
+      return { resources: items, ...(nextCursor ? { nextCursor } : {}) };
     });
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => {
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request) => {
       await learnCatalogs();
-      return { resourceTemplates: upstreams().flatMap((up) => up.catalog.resourceTemplates) };
+      const all = upstreams().flatMap((up) => up.catalog.resourceTemplates);
+      const { items, nextCursor } = page(all, (t) => t.uriTemplate, request.params?.cursor);
+      return { resourceTemplates: items, ...(nextCursor ? { nextCursor } : {}) };
     });
     server.setRequestHandler(SubscribeRequestSchema, async (request) => {
       const upstream = await directory.routeUri(request.params.uri);
@@ -117,11 +169,12 @@ export class SessionRequests {
    * tools/call: relayed as it is; a task-augmented one joins the task to the session; a plain
    * call of a tool that requires a task runs as a task upstream (tasks.ts).
    */
-  private async callTool(entry: GatewaySession, request: WireRequest): Promise<void> {
+  private async callTool(entry: GatewaySession, request: WireRequest, live: () => boolean): Promise<void> {
     const { relay, tasks, directory } = this.deps;
     const params = request.params!;
     const { upstream, name, item: tool } = await directory.route(params.name as string, 'tool');
     const outgoing = { ...params, name };
+    if (!live()) return;
     if (params.task !== undefined) {
       tasks.callAsTask(entry, request, upstream, outgoing);
     } else if (tool.execution?.taskSupport === 'required' && upstream.serverCapabilities?.tasks?.requests?.tools?.call) {
@@ -132,16 +185,19 @@ export class SessionRequests {
   }
 
   /** prompts/get, resources/read and completion/complete, to the upstream that serves the name or URI. */
-  private async read(entry: GatewaySession, request: WireRequest): Promise<void> {
+  private async read(entry: GatewaySession, request: WireRequest, live: () => boolean): Promise<void> {
     const { relay, directory } = this.deps;
     const params = request.params!;
     if (request.method === 'prompts/get') {
       const { upstream, name } = await directory.route(params.name as string, 'prompt');
+      if (!live()) return;
       relay.forward(entry, request.id, upstream, request.method, { ...params, name });
       return;
     }
     if (request.method === 'resources/read') {
-      relay.forward(entry, request.id, await directory.routeUri(params.uri as string), request.method, params);
+      const upstream = await directory.routeUri(params.uri as string);
+      if (!live()) return;
+      relay.forward(entry, request.id, upstream, request.method, params);
       return;
     }
     const ref = params.ref as { type: string; name?: string; uri?: string };
@@ -154,6 +210,7 @@ export class SessionRequests {
     } else {
       upstream = await directory.routeTemplate(ref.uri!);
     }
+    if (!live()) return;
     // Completions are optional: an upstream without them simply offers nothing.
     if (!upstream.serverCapabilities?.completions) {
       entry.send({ jsonrpc: '2.0', id: request.id, result: { completion: { values: [] } } });
@@ -162,6 +219,8 @@ export class SessionRequests {
     relay.forward(entry, request.id, upstream, request.method, outgoing);
   }
 }
+
+const idKey = (id: string | number) => (typeof id === 'number' ? `n:${id}` : `s:${id}`);
 
 function fail(entry: GatewaySession, request: WireRequest, err: unknown): void {
   const code = err instanceof WireRequestError ? err.code : INTERNAL_ERROR;

@@ -7,6 +7,7 @@ import { WireRequestError } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
 import type { Relay, RelaySession } from './relay.js';
 import type { Upstream } from './upstream.js';
+import { monotonicNow } from '../../common/clock.js';
 
 export class Subscriptions<S extends RelaySession> {
   /** upstream name -> URI -> the sessions subscribed to it. */
@@ -66,7 +67,7 @@ export class Subscriptions<S extends RelaySession> {
     uris.delete(uri);
     const upstream = this.upstreamNamed(name);
     if (upstream?.state !== 'up') return;
-    upstream.lastUsedAt = Date.now();
+    upstream.lastUsedAt = monotonicNow();
     void this.relay.askUpstream(upstream, 'resources/unsubscribe', { uri }).then((r) => {
       if (r.error) this.log.warn(`upstream ${upstream.name}: unsubscribing from ${uri} failed: ${r.error.message}`);
     });

@@ -2,6 +2,7 @@
  * When a crashed upstream is started again: capped exponential backoff, and a crash limit in a
  * window after which it is marked failed (a crash loop must not burn the machine or the log).
  */
+import { monotonicNow } from '../../common/clock.js';
 
 export interface SupervisionOptions {
   /** First restart delay; doubles per crash in the window, up to maxBackoffMs. */
@@ -19,6 +20,9 @@ export interface SupervisionOptions {
    */
   stopGraceMs: number;
   stderrLines: number;
+  /** Bytes of its stderr logged per window; the rest is counted, not logged (stderr-budget.ts). */
+  stderrLogBytes: number;
+  stderrLogWindowMs: number;
 }
 
 export const DEFAULT_SUPERVISION: SupervisionOptions = {
@@ -29,6 +33,10 @@ export const DEFAULT_SUPERVISION: SupervisionOptions = {
   startTimeoutMs: 30_000,
   stopGraceMs: 1_500,
   stderrLines: 50,
+  // 64 KiB per 10 s: a chatty server's start-up fits, a flood adds at most ~23 MB an hour
+  // (and the log files are capped and rotated: src/daemon/log-rotation.ts).
+  stderrLogBytes: 64 * 1024,
+  stderrLogWindowMs: 10_000,
 };
 
 export class CrashHistory {
@@ -45,7 +53,7 @@ export class CrashHistory {
    * Records a crash now. Returns the delay before the next start (ms), or undefined when this
    * crash makes `maxCrashes` within the window: the upstream has failed.
    */
-  record(now = Date.now()): number | undefined {
+  record(now = monotonicNow()): number | undefined {
     this.crashes = this.crashes.filter((t) => now - t < this.options.crashWindowMs);
     this.crashes.push(now);
     if (this.crashes.length >= this.options.maxCrashes) return undefined;

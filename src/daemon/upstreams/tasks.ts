@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { INTERNAL_ERROR, INVALID_PARAMS, errorResponse, type WireNotification, type WireRequest, type WireResponse } from '../../transport/jsonrpc.js';
 import type { Relay, RelaySession } from './relay.js';
+import { RunnerIds, newTaskId, retag as retagWith } from './task-ids.js';
 import type { Upstream } from './upstream.js';
 
 /** The `_meta` key that ties a message to a task (spec: "Associating Task-Related Messages"). */
@@ -33,6 +34,8 @@ interface Task {
 }
 
 interface Joined {
+  /** The id the task has where it runs (the upstream's, or the session's); the other side sees exai's (task-ids.ts). */
+  readonly theirs: string;
   readonly upstream: Upstream;
   readonly session: RelaySession;
   /** exai's id for the request that created the task: its progress token lives until the task ends. */
@@ -65,11 +68,15 @@ function createdTaskId(response: WireResponse): string | undefined {
     : undefined;
 }
 
+const retag = <T extends Record<string, unknown> | undefined>(obj: T, from: string, to: string): T => retagWith(obj, from, to, RELATED_TASK_META);
+
 export class Tasks {
-  /** Tasks upstreams run for sessions, by task id. */
+  /** Tasks upstreams run for sessions, by exai's task id. */
   private readonly upstreamTasks = new Map<string, Joined>();
-  /** Tasks sessions run for upstreams, by task id. */
+  private readonly upstreamIds = new RunnerIds<Upstream>();
+  /** Tasks sessions run for upstreams, by exai's task id. */
   private readonly sessionTasks = new Map<string, Joined>();
+  private readonly sessionIds = new RunnerIds<RelaySession>();
   private readonly local = new Map<string, LocalTask>();
 
   constructor(private readonly relay: Relay) {}
@@ -85,9 +92,26 @@ export class Tasks {
     return false;
   }
 
-  /** The session that owns an upstream's task (for requests that carry related-task metadata). */
-  ownerOf(taskId: string): RelaySession | undefined {
-    return this.upstreamTasks.get(taskId)?.session;
+  /** The session that owns an upstream's task, by the upstream's id (for requests that carry related-task metadata). */
+  ownerOf(upstream: Upstream, taskId: string): RelaySession | undefined {
+    const ours = this.upstreamIds.ours(upstream, taskId);
+    return ours === undefined ? undefined : this.upstreamTasks.get(ours)?.session;
+  }
+
+  /** An upstream's request on its way to a session: the task it relates to, under exai's id. */
+  relatedForSession(upstream: Upstream, request: WireRequest): WireRequest {
+    const related = (request.params?._meta as Record<string, unknown> | undefined)?.[RELATED_TASK_META];
+    const theirs = typeof related === 'object' && related !== null ? (related as { taskId?: unknown }).taskId : undefined;
+    const ours = typeof theirs === 'string' ? this.upstreamIds.ours(upstream, theirs) : undefined;
+    return ours === undefined ? request : { ...request, params: retag(request.params, theirs as string, ours) };
+  }
+
+  /** Files a task an upstream runs for a session under a new id of exai's; returns that id. */
+  private joinUpstreamTask(theirs: string, joined: Omit<Joined, 'theirs'>): string {
+    const ours = newTaskId();
+    this.upstreamTasks.set(ours, { ...joined, theirs });
+    this.upstreamIds.set(joined.upstream, theirs, ours);
+    return ours;
   }
 
   // --- a session's tools/call as a task of an upstream ---------------------------------------
@@ -98,10 +122,14 @@ export class Tasks {
       session,
       clientId: request.id,
       deliver: (response) => {
-        const taskId = createdTaskId(response);
-        if (taskId) this.upstreamTasks.set(taskId, { upstream, session, createdBy: response.id as string });
-        else this.relay.dropProgress(response.id as string);
-        session.send({ ...response, id: request.id });
+        const theirs = createdTaskId(response);
+        if (!theirs) {
+          this.relay.dropProgress(response.id as string);
+          session.send({ ...response, id: request.id });
+          return;
+        }
+        const ours = this.joinUpstreamTask(theirs, { upstream, session, createdBy: response.id as string });
+        session.send({ ...response, id: request.id, result: retag(response.result, theirs, ours) });
       },
     });
   }
@@ -115,24 +143,24 @@ export class Tasks {
       session,
       clientId: request.id,
       deliver: (created) => {
-        const taskId = createdTaskId(created);
+        const theirs = createdTaskId(created);
         const createdBy = created.id as string;
-        if (!taskId) {
+        if (!theirs) {
           this.relay.dropProgress(createdBy);
           session.send({ ...created, id: request.id });
           return;
         }
-        this.upstreamTasks.set(taskId, { upstream, session, createdBy, hidden: true });
-        this.relay.toUpstream(upstream, 'tasks/result', { taskId }, {
+        const ours = this.joinUpstreamTask(theirs, { upstream, session, createdBy, hidden: true });
+        this.relay.toUpstream(upstream, 'tasks/result', { taskId: theirs }, {
           session,
           clientId: request.id,
           deliver: (result) => {
-            this.forget(taskId);
-            session.send({ ...result, id: request.id });
+            this.forget(ours);
+            session.send({ ...result, id: request.id, result: retag(result.result, theirs, ours) });
           },
           onCancel: () => {
-            this.forget(taskId);
-            this.relay.askUpstream(upstream, 'tasks/cancel', { taskId }).catch(() => undefined);
+            this.forget(ours);
+            this.relay.askUpstream(upstream, 'tasks/cancel', { taskId: theirs }).catch(() => undefined);
           },
         });
       },
@@ -151,7 +179,7 @@ export class Tasks {
       session.send(unknownTask(request, taskId));
       return;
     }
-    this.relay.toUpstream(joined.upstream, request.method, request.params, {
+    this.relay.toUpstream(joined.upstream, request.method, { ...request.params, taskId: joined.theirs }, {
       session,
       clientId: request.id,
       deliver: (response) => {
@@ -159,7 +187,7 @@ export class Tasks {
           joined.ended = true;
           if (joined.createdBy) this.relay.dropProgress(joined.createdBy);
         }
-        session.send({ ...response, id: request.id });
+        session.send({ ...response, id: request.id, ...(response.result ? { result: retag(response.result, joined.theirs, taskId) } : {}) });
       },
     });
   }
@@ -169,9 +197,9 @@ export class Tasks {
     const mine = [...this.upstreamTasks].filter(([, j]) => j.session === session && !j.hidden);
     const states = await Promise.all(
       mine.map(async ([taskId, j]) => {
-        const response = await this.relay.askUpstream(j.upstream, 'tasks/get', { taskId });
+        const response = await this.relay.askUpstream(j.upstream, 'tasks/get', { taskId: j.theirs });
         if (response.error) this.forget(taskId);
-        return response.result;
+        return retag(response.result, j.theirs, taskId);
       }),
     );
     const tasks = states.filter((t): t is Record<string, unknown> => t !== undefined).map(({ _meta: _m, ...task }) => task);
@@ -180,14 +208,15 @@ export class Tasks {
 
   /** notifications/tasks/status from an upstream: to the session that owns the task. */
   statusFromUpstream(upstream: Upstream, notification: WireNotification): boolean {
-    const taskId = taskIdOf(notification.params);
-    const joined = taskId === undefined ? undefined : this.upstreamTasks.get(taskId);
+    const theirs = taskIdOf(notification.params);
+    const ours = theirs === undefined ? undefined : this.upstreamIds.ours(upstream, theirs);
+    const joined = ours === undefined ? undefined : this.upstreamTasks.get(ours);
     if (!joined || joined.upstream !== upstream) return false;
     if (isTerminal(notification.params?.status)) {
       joined.ended = true;
       if (joined.createdBy) this.relay.dropProgress(joined.createdBy);
     }
-    if (!joined.hidden) joined.session.send(notification);
+    if (!joined.hidden) joined.session.send({ ...notification, params: retag(notification.params, theirs!, ours!) });
     return true;
   }
 
@@ -200,9 +229,15 @@ export class Tasks {
   askAsTask(session: RelaySession, sessionCanTask: boolean, upstream: Upstream, request: WireRequest): void {
     if (sessionCanTask) {
       this.relay.toSession(session, upstream, request, (response) => {
-        const taskId = createdTaskId(response);
-        if (taskId) this.sessionTasks.set(taskId, { upstream, session });
-        this.relay.answerUpstream(upstream, { ...response, id: request.id });
+        const theirs = createdTaskId(response);
+        if (!theirs) {
+          this.relay.answerUpstream(upstream, { ...response, id: request.id });
+          return;
+        }
+        const ours = newTaskId();
+        this.sessionTasks.set(ours, { theirs, upstream, session });
+        this.sessionIds.set(session, theirs, ours);
+        this.relay.answerUpstream(upstream, { ...response, id: request.id, result: retag(response.result, theirs, ours) });
       });
       return;
     }
@@ -249,17 +284,20 @@ export class Tasks {
       this.relay.answerUpstream(upstream, unknownTask(request, taskId));
       return true;
     }
-    this.relay.toSession(joined.session, upstream, request);
+    this.relay.toSession(joined.session, upstream, { ...request, params: { ...request.params, taskId: joined.theirs } }, (response) =>
+      this.relay.answerUpstream(upstream, { ...response, id: request.id, ...(response.result ? { result: retag(response.result, joined.theirs, taskId) } : {}) }),
+    );
     return true;
   }
 
   /** notifications/tasks/status from a session: to the upstream whose task it runs. */
   statusFromSession(session: RelaySession, notification: WireNotification): boolean {
-    const taskId = taskIdOf(notification.params);
-    const joined = taskId === undefined ? undefined : this.sessionTasks.get(taskId);
+    const theirs = taskIdOf(notification.params);
+    const ours = theirs === undefined ? undefined : this.sessionIds.ours(session, theirs);
+    const joined = ours === undefined ? undefined : this.sessionTasks.get(ours);
     if (!joined || joined.session !== session) return false;
     if (isTerminal(notification.params?.status)) joined.ended = true;
-    joined.upstream.send(notification).catch(() => undefined);
+    joined.upstream.send({ ...notification, params: retag(notification.params, theirs!, ours!) }).catch(() => undefined);
     return true;
   }
 
@@ -268,10 +306,10 @@ export class Tasks {
     const theirs = [...this.sessionTasks].filter(([, j]) => j.upstream === upstream);
     for (const [taskId, j] of theirs) {
       const response = await new Promise<WireResponse>((resolve) =>
-        this.relay.toSession(j.session, upstream, { jsonrpc: '2.0', id: `list-${taskId}`, method: 'tasks/get', params: { taskId } }, resolve),
+        this.relay.toSession(j.session, upstream, { jsonrpc: '2.0', id: `list-${taskId}`, method: 'tasks/get', params: { taskId: j.theirs } }, resolve),
       );
       if (response.result) {
-        const { _meta: _m, ...task } = response.result;
+        const { _meta: _m, ...task } = retag(response.result, j.theirs, taskId);
         tasks.push(task);
       }
     }
@@ -325,13 +363,13 @@ export class Tasks {
   /** A session closed: the tasks it joined cannot be reached from any other session. */
   sessionClosed(session: RelaySession): void {
     for (const [taskId, j] of [...this.upstreamTasks]) if (j.session === session) this.forget(taskId);
-    for (const [taskId, j] of [...this.sessionTasks]) if (j.session === session) this.sessionTasks.delete(taskId);
+    for (const [taskId, j] of [...this.sessionTasks]) if (j.session === session) this.forgetSessionTask(taskId);
   }
 
   /** An upstream stopped: its tasks, and the tasks it asked for, are gone with it. */
   upstreamGone(upstream: Upstream): void {
-    for (const [taskId, j] of [...this.upstreamTasks]) if (j.upstream === upstream) this.upstreamTasks.delete(taskId);
-    for (const [taskId, j] of [...this.sessionTasks]) if (j.upstream === upstream) this.sessionTasks.delete(taskId);
+    for (const [taskId, j] of [...this.upstreamTasks]) if (j.upstream === upstream) this.forget(taskId);
+    for (const [taskId, j] of [...this.sessionTasks]) if (j.upstream === upstream) this.forgetSessionTask(taskId);
     for (const [taskId, l] of [...this.local]) {
       if (l.upstream !== upstream) continue;
       if (l.downId) this.relay.cancelToSession(l.downId, 'the server that asked stopped');
@@ -342,7 +380,14 @@ export class Tasks {
   private forget(taskId: string): void {
     const joined = this.upstreamTasks.get(taskId);
     if (joined?.createdBy) this.relay.dropProgress(joined.createdBy);
+    if (joined && this.upstreamIds.ours(joined.upstream, joined.theirs) === taskId) this.upstreamIds.delete(joined.upstream, joined.theirs);
     this.upstreamTasks.delete(taskId);
+  }
+
+  private forgetSessionTask(taskId: string): void {
+    const joined = this.sessionTasks.get(taskId);
+    if (joined && this.sessionIds.ours(joined.session, joined.theirs) === taskId) this.sessionIds.delete(joined.session, joined.theirs);
+    this.sessionTasks.delete(taskId);
   }
 }
 

@@ -1,57 +1,26 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import {
-  ElicitationCompleteNotificationSchema,
-  LoggingMessageNotificationSchema,
-  PromptListChangedNotificationSchema,
-  ResourceListChangedNotificationSchema,
-  ResourceUpdatedNotificationSchema,
-  ToolListChangedNotificationSchema,
-  type ServerCapabilities,
-  type ServerNotification,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { errorMessage } from '../../common/errors.js';
-import type { ChildProcessTransport } from '../../transport/child-process.js';
+import { SpawnError, type ChildProcessTransport } from '../../transport/child-process.js';
 import { INTERNAL_ERROR, WireRequestError, asSdkMessage, type WireMessage } from '../../transport/jsonrpc.js';
 import type { Logger } from '../log.js';
-import { emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
+import { PagingProblems, emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
 import type { KnownCatalog } from './catalog-cache.js';
-import type { Lifecycle, UpstreamSpec } from './config.js';
-import { describeStartError, initialize, launch, terminate } from './launch.js';
+import type { UpstreamSpec } from './config.js';
+import { eraName, eraPlan, listenForListChanges, startInEra, withEnvelope, withoutEnvelope, type EraPlan, type StartFailure, type UpstreamClient } from './era.js';
+import { inputRoundsOf, type InputRounds } from './input-rounds.js';
+import { ResourceListens } from './listens.js';
+import { describeStartError, initialize, launch, probeKilledIt, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
+import { unavailableWhy, type UpstreamState, type UpstreamStatus } from './upstream-status.js';
 import { StateWaiters } from './waiters.js';
+import { monotonicNow } from '../../common/clock.js';
+import { upstreamStderrBudget, type StderrBudget } from './stderr-budget.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
+export type { UpstreamState, UpstreamStatus } from './upstream-status.js';
 
 export type { Catalog, CatalogKind } from './catalog.js';
 export { UPSTREAM_CLIENT_CAPABILITIES } from './launch.js';
-
-/**
- * A requested stop leads to `stopped` (servers.json edits, daemon shutdown) or `idle` (not
- * running, started by the next request routed to it: a lazy upstream before its first use, or
- * any upstream after its idleTimeout); a crash leads to `restarting`, or `failed` when crashes
- * repeat.
- */
-export type UpstreamState = 'starting' | 'up' | 'restarting' | 'failed' | 'stopped' | 'idle';
-
-/** What `exai_status` (and through it `exai list`/`doctor`) shows for one upstream. */
-export interface UpstreamStatus {
-  name: string;
-  state: UpstreamState;
-  lifecycle: Lifecycle;
-  /** Stops after this long unused (ms); 0 = never. */
-  idleTimeoutMs: number;
-  pid: number | null;
-  /** Restarts after crashes since this configuration was applied. */
-  restarts: number;
-  /** What it offers: while it is not running (idle), what it offered when it last ran (the catalog cache). */
-  tools: number;
-  prompts: number;
-  resources: number;
-  /** Why it last stopped or failed to start, one line; null while it never did. */
-  lastError: string | null;
-  /** The last stderr lines of the process, oldest first. */
-  stderrTail: string[];
-}
 
 /** How the gateway hears from an upstream. */
 export interface UpstreamEvents {
@@ -77,7 +46,13 @@ export interface UpstreamEvents {
  */
 export class Upstream {
   private _state: UpstreamState = 'stopped';
-  private client: Client | undefined;
+  private client: UpstreamClient | undefined;
+  /** The input rounds of calls from 2025 sessions, while it is a 2026-07-28 server (input-rounds.ts). */
+  private rounds: InputRounds | undefined;
+  /** Its resource subscriptions as listen streams, while it is a 2026-07-28 server (listens.ts). */
+  private listens: ResourceListens | undefined;
+  /** How the current (or last) start chose its era. */
+  private startPlan: EraPlan | undefined;
   private transport: ChildProcessTransport | undefined;
   /** Bumped by every attempt and by stop(): events from an older attempt are ignored. */
   private generation = 0;
@@ -85,10 +60,16 @@ export class Upstream {
   private readonly crashes: CrashHistory;
   private restartCount = 0;
   private _lastError: string | null = null;
+  /** Set while a start takes longer than lists wait for it (see slowStart); cleared by the next state. */
+  private slowNote: string | null = null;
   private readonly stderrTail: string[] = [];
+  private readonly stderrBudget: StderrBudget;
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly waiters = new StateWaiters<UpstreamState>();
   private readonly refreshing = new Set<CatalogKind>();
+  /** Lists whose last read stopped at a looping cursor (catalog.ts), said in the log once each. */
+  private readonly paging = new PagingProblems((problem) => this.log.warn(`upstream ${this.name}: ${problem}`));
+  private readonly reportPaging = this.paging.report;
   private readonly refreshAgain = new Set<CatalogKind>();
   private readonly options: SupervisionOptions;
   /**
@@ -96,8 +77,8 @@ export class Upstream {
    * ever ran here. Shown while it is up, and while it is idle or starting (see `catalog`).
    */
   private _known: KnownCatalog | undefined;
-  /** Date.now() when a request last went to it or came back (the idle clock; see gateway's idle watch). */
-  lastUsedAt = Date.now();
+  /** monotonicNow() when a request last went to it or came back (the idle clock; see gateway's idle watch). */
+  lastUsedAt = monotonicNow();
 
   constructor(
     readonly spec: UpstreamSpec,
@@ -108,6 +89,7 @@ export class Upstream {
   ) {
     this.options = { ...DEFAULT_SUPERVISION, ...options };
     this.crashes = new CrashHistory(this.options);
+    this.stderrBudget = upstreamStderrBudget(spec.name, this.options, log);
     this._known = known;
   }
 
@@ -160,8 +142,10 @@ export class Upstream {
       tools: catalog.tools.length,
       prompts: catalog.prompts.length,
       resources: catalog.resources.length,
-      lastError: this._lastError,
+      protocol: eraName(this._known?.era) ?? null,
+      lastError: this.slowNote ?? this._lastError,
       stderrTail: [...this.stderrTail],
+      catalogProblem: this.paging.summary(),
     };
   }
 
@@ -206,6 +190,13 @@ export class Upstream {
     return this.waiters.until(this._state, (s) => s !== 'starting');
   }
 
+  /** Lists stopped waiting for this start (start-wait.ts): exai_status and `exai list` name it until it is up or down. */
+  slowStart(waitedMs: number): void {
+    if (this._state !== 'starting' && this._state !== 'restarting') return;
+    this.slowNote = `still starting after ${Math.round(waitedMs / 1000)} s (no answer to initialize or to its lists yet); lists and new sessions go on without it until it is up`;
+    this.log.warn(`upstream ${this.name}: ${this.slowNote}`);
+  }
+
   /**
    * A requested stop (not a crash): the state becomes `stopped`, nothing restarts it, and the
    * process tree is stopped in steps (stdin, SIGTERM, SIGKILL). Resolves when the tree is gone.
@@ -232,6 +223,7 @@ export class Upstream {
     if (this._state !== next) this.log.info(`upstream ${this.name}: ${reason}`);
     this.setState(next);
     if (transport) await terminate(client, transport);
+    this.stderrBudget.flush();
   }
 
   /**
@@ -242,7 +234,10 @@ export class Upstream {
   async send(message: WireMessage): Promise<void> {
     const transport = this.transport;
     if (!transport || transport.exit) throw this.unavailable();
-    await transport.send(asSdkMessage(message));
+    if (this.rounds?.sending(message) || this.listens?.sending(message)) return;
+    // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta; a 2025 one gets none.
+    const envelope = this.client?.envelope();
+    await transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : withoutEnvelope(message)));
   }
 
   /** How the process ended last, for "exited during the call" errors; undefined while it runs. */
@@ -254,17 +249,7 @@ export class Upstream {
 
   /** The error a session gets for a call to an upstream that is not up. */
   unavailable(): WireRequestError {
-    const why: Record<UpstreamState, string> = {
-      starting: 'is still starting; retry in a moment',
-      restarting: this._lastError?.startsWith('failed to start')
-        ? `could not start (${this._lastError.slice('failed to start: '.length)}); it is retried, retry in a moment`
-        : `is restarting after it exited${this._lastError ? ` (${this._lastError})` : ''}; retry in a moment`,
-      failed: `has failed (${this._lastError ?? 'it kept crashing'}); fix it and save .exai/servers.json to retry, see exai_status for its stderr`,
-      stopped: 'is stopped',
-      idle: 'is not running (the next request starts it)',
-      up: 'is up',
-    };
-    return new WireRequestError(INTERNAL_ERROR, `upstream server "${this.name}" ${why[this._state]}`, {
+    return new WireRequestError(INTERNAL_ERROR, `upstream server "${this.name}" ${unavailableWhy(this._state, this._lastError)}`, {
       upstream: this.name,
       state: this._state,
     });
@@ -274,6 +259,7 @@ export class Upstream {
     const previous = this._state;
     if (previous === next) return;
     this._state = next;
+    this.slowNote = null;
     this.waiters.changed(next);
     this.events.onState(this, previous);
   }
@@ -283,47 +269,88 @@ export class Upstream {
     this.restartTimer = undefined;
     this.lastExit = undefined;
     this.setState(state);
-    const current = () => generation === this.generation;
-    const launched = launch(this.spec, this.options, {
-      log: this.log,
-      onStderrLine: (line) => this.onStderr(line),
-      intercept: (message) => current() && this.events.onMessage(this, message),
+    const plan = eraPlan(this.spec.protocol, this._known?.era, this.options.startTimeoutMs);
+    const failure = await startInEra(plan, this.spec.protocol, this.options.startTimeoutMs, (next) => this.connect(generation, next), () => {
+      if (generation !== this.generation) return false;
+      this.log.info(`upstream ${this.name}: exited on the server/discover probe; starting it again with initialize`);
+      return true;
     });
-    if ('error' in launched) {
-      this.generation++;
-      this.crashed(`failed to start: ${launched.error}`);
-      return;
-    }
-    const { client, transport } = launched;
+    if (!failure || generation !== this.generation) return;
+    this.forgetCachedEra();
+    this.generation++;
+    this.crashed(`failed to start: ${failure.detail}`);
+  }
+
+  /**
+   * One spawn and connect in `plan`'s era. Undefined when it came up (state `up`) or a newer
+   * attempt took over; otherwise why it failed, with the process already being stopped.
+   */
+  private async connect(generation: number, plan: EraPlan): Promise<StartFailure | undefined> {
+    const current = () => generation === this.generation;
+    this.startPlan = plan;
+    this.rounds = undefined;
+    this.listens = undefined;
+    const rounds = inputRoundsOf(this, (message) => this.events.onMessage(this, message));
+    /** Whether the server said anything: one that exits on the probe says nothing. */
+    let heard = false;
+    const launched = launch(
+      this.spec,
+      this.options,
+      {
+        log: this.log,
+        onStderrLine: (line) => this.onStderr(line),
+        intercept: (message) => {
+          heard = true;
+          return current() && ((this.rounds === rounds && rounds.received(message)) || this.events.onMessage(this, message));
+        },
+      },
+      plan,
+    );
+    if ('error' in launched) return { detail: launched.error, probeKilledIt: false, unanswered: false };
+    const { client, transport, closed } = launched;
     this.wire(client, generation);
     this.client = client;
     this.transport = transport;
     client.onclose = () => {
-      if (current()) this.onClosed(transport);
+      if (current() && this.client === client) this.onClosed(transport);
     };
     try {
-      const { capabilities, catalog } = await initialize(client, transport, this.options.startTimeoutMs);
-      if (!current()) return;
-      this._known = { catalog, capabilities, instructions: client.getInstructions() };
-      this.lastUsedAt = Date.now();
+      const timeoutMs = typeof plan.connect.timeout === 'number' ? plan.connect.timeout : this.options.startTimeoutMs;
+      const { capabilities, catalog, era } = await initialize(client, transport, closed, timeoutMs, plan, this.reportPaging);
+      if (!current()) return undefined;
+      this._known = { catalog, capabilities, instructions: client.getInstructions(), era };
+      if (era.kind === 'modern') {
+        this.rounds = rounds;
+        this.listens = new ResourceListens(client, (response) => void this.events.onMessage(this, response));
+      }
+      this.lastUsedAt = monotonicNow();
       this.log.info(
-        `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
+        `upstream ${this.name}: up (pid ${transport.pid ?? '?'}; MCP ${eraName(era)}${plan.how === 'probe' ? ', probed' : ''}; ${catalog.tools.length} tools, ${catalog.prompts.length} prompts, ${catalog.resources.length} resources)`,
       );
       this.setState('up');
+      if (era.kind === 'modern') {
+        listenForListChanges(client, capabilities)?.catch((err: unknown) => {
+          if (current()) this.log.warn(`upstream ${this.name}: could not listen for its list changes: ${errorMessage(err)}`);
+        });
+      }
+      return undefined;
     } catch (err) {
-      if (!current()) return;
+      if (!current()) return undefined;
       const detail = describeStartError(err, this.spec.command, transport);
       // A failed start is a crash like any other; make sure the process is gone before retrying.
-      this.generation++;
       this.client = undefined;
       this.transport = undefined;
       this.lastExit = transport.exit;
       void terminate(client, transport);
-      this.crashed(`failed to start: ${detail}`);
+      // Still running, and no start error: it did not answer (in time, or usably).
+      const unanswered = transport.exit === undefined && !(err instanceof SpawnError);
+      const exitedOnProbe = probeKilledIt(err, transport) || (transport.exit !== undefined && !heard);
+      return { detail, probeKilledIt: plan.how === 'probe' && exitedOnProbe, unanswered };
     }
   }
 
   private onClosed(transport: ChildProcessTransport): void {
+    this.stderrBudget.flush();
     const wasUp = this._state === 'up';
     this.generation++;
     this.client = undefined;
@@ -331,7 +358,13 @@ export class Upstream {
     this.lastExit = transport.exit;
     const how = this.exitDescription();
     const exited = how ? `exited (${how})` : 'the process exited';
+    if (!wasUp) this.forgetCachedEra();
     this.crashed(wasUp ? exited : `failed to start: ${exited} before initializing`);
+  }
+
+  /** A start with the remembered era failed: it may no longer hold (the server was replaced), so the next start probes. */
+  private forgetCachedEra(): void {
+    if (this.startPlan?.how === 'cached' && this._known?.era) this._known = { ...this._known, era: undefined };
   }
 
   private crashed(reason: string): void {
@@ -353,20 +386,21 @@ export class Upstream {
     }, delay);
   }
 
-  private wire(client: Client, generation: number): void {
+  private wire(client: UpstreamClient, generation: number): void {
     const current = () => generation === this.generation;
     client.onerror = (err) => {
       if (current()) this.log.warn(`upstream ${this.name}: ${errorMessage(err)}`);
     };
-    const notify = (n: ServerNotification) => {
-      if (current()) this.events.onNotification(this, n);
+    // The SDK v2 types of these notifications are the same JSON as v1's ServerNotification.
+    const notify = (n: unknown) => {
+      if (current()) this.events.onNotification(this, n as ServerNotification);
     };
-    client.setNotificationHandler(LoggingMessageNotificationSchema, notify);
-    client.setNotificationHandler(ResourceUpdatedNotificationSchema, notify);
-    client.setNotificationHandler(ElicitationCompleteNotificationSchema, notify);
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.refresh('tools', generation));
-    client.setNotificationHandler(PromptListChangedNotificationSchema, () => this.refresh('prompts', generation));
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, () => this.refresh('resources', generation));
+    client.setNotificationHandler('notifications/message', notify);
+    client.setNotificationHandler('notifications/resources/updated', notify);
+    client.setNotificationHandler('notifications/elicitation/complete', notify);
+    client.setNotificationHandler('notifications/tools/list_changed', () => this.refresh('tools', generation));
+    client.setNotificationHandler('notifications/prompts/list_changed', () => this.refresh('prompts', generation));
+    client.setNotificationHandler('notifications/resources/list_changed', () => this.refresh('resources', generation));
   }
 
   /** Re-reads one part of the catalog after a list_changed; bursts collapse into one re-read. */
@@ -380,7 +414,7 @@ export class Upstream {
     if (!client) return;
     this.refreshing.add(kind);
     const known = this._known!;
-    void rereadKind(client, known.capabilities, kind, known.catalog)
+    void rereadKind(client, known.capabilities, kind, known.catalog, this.reportPaging)
       .catch((err) => this.log.warn(`upstream ${this.name}: re-reading its ${kind} after list_changed failed: ${errorMessage(err)}`))
       .then(() => {
         this.refreshing.delete(kind);
@@ -394,6 +428,6 @@ export class Upstream {
     if (line === '') return;
     this.stderrTail.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
     if (this.stderrTail.length > this.options.stderrLines) this.stderrTail.shift();
-    this.log.info(`upstream ${this.name} stderr: ${line}`);
+    this.stderrBudget.offer(line);
   }
 }

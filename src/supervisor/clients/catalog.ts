@@ -1,4 +1,5 @@
 import type { ClientKind } from '../registry.js';
+import { tomlBasicString } from './toml-string.js';
 
 /**
  * What exai knows about each client: where its workspace config lives, in which format, where
@@ -17,7 +18,10 @@ export interface ClientSpec {
   expandsWorkspaceFolder: boolean;
   /** The entry carries `"type": "stdio"` (mcp.json-style clients; Codex has no such field). */
   typed: boolean;
-  /** What the user must still do in the client before it starts exai; undefined when nothing. */
+  /**
+   * What the user must still do in the client before it starts exai; undefined when nothing.
+   * Lines after the first are text to paste as they are (spawn indents them).
+   */
   hint?: (workspace: string) => string;
   /** How the client spells a Streamable HTTP server (a workspace's own daemon with `"type": "http"`). */
   httpEntry: (url: string) => Record<string, string>;
@@ -74,8 +78,11 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     entryPath: ['mcp_servers', ENTRY_NAME],
     expandsWorkspaceFolder: false,
     typed: false,
-    // Codex ignores a project's .codex/config.toml until the project is trusted.
-    hint: (ws) => `Codex: reads .codex/config.toml only in a trusted project — trust it when codex asks, or add [projects.${JSON.stringify(ws)}] trust_level = "trusted" to ~/.codex/config.toml`,
+    // Codex ignores a project's .codex/config.toml until the project is trusted. The snippet is
+    // two lines because TOML wants a table header on a line of its own.
+    hint: (ws) =>
+      `Codex: reads .codex/config.toml only in a trusted project — trust it when codex asks, or add these two lines to ~/.codex/config.toml:\n` +
+      `[projects.${tomlBasicString(ws)}]\ntrust_level = "trusted"`,
     httpEntry: (url) => ({ url }),
   },
 };

@@ -13,6 +13,15 @@ async function probe(out, save) {
   out.vscode = vscode.version;
   // Without these a modal asks before the first tool call.
   await vscode.commands.executeCommand('setContext', 'vscode.chat.tools.global.autoApprove.testMode', true);
+  if (process.env.EXAI_PROBE_PROVIDERS === '1') {
+    // Servers of extension providers are discovered lazily: opening the server list activates
+    // every collection (shared/EDITORS.md); then startServer calls their resolve.
+    out.step = 'listServer';
+    save();
+    void vscode.commands.executeCommand('workbench.mcp.listServer');
+    await sleep(4000);
+    await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+  }
   out.step = 'startServer';
   save();
   await vscode.commands.executeCommand('workbench.mcp.startServer', '*', { autoTrustChanges: true, waitForLiveTools: true });
@@ -34,6 +43,12 @@ async function probe(out, save) {
   out.status = JSON.parse(textOf(await vscode.lm.invokeTool(status.name, { input: {}, toolInvocationToken: undefined }, token)));
   const echo = vscode.lm.tools.find((t) => t.name === prefix + out.upstreamTool);
   if (echo) out.echo = textOf(await vscode.lm.invokeTool(echo.name, { input: { message: 'hello from VS Code' }, toolInvocationToken: undefined }, token));
+  if (process.env.EXAI_PROBE_PROVIDERS === '1') {
+    // For the README screenshot: the exai view in the Explorer, the status bar below.
+    await vscode.commands.executeCommand('workbench.view.explorer');
+    await vscode.commands.executeCommand('exai.fleet.focus').then(undefined, () => undefined);
+    await vscode.commands.executeCommand('exai.refresh').then(undefined, () => undefined);
+  }
   out.step = 'done';
 }
 

@@ -1,0 +1,56 @@
+import { ExaiError } from '../common/errors.js';
+import { fetchHealth } from '../transport/health.js';
+import { resolveWorkspace } from '../workspace/identity.js';
+import { resolveExaiHome } from '../workspace/layout.js';
+import { readRegistry } from '../workspace/registry-file.js';
+import { readToken } from '../workspace/token.js';
+import { failure, parseCommand, writeOut } from './output.js';
+import { checkWorkspaceArg } from './workspace-arg.js';
+
+export const options = {
+  workspace: { type: 'string', short: 'w' },
+  json: { type: 'boolean' },
+  show: { type: 'boolean' },
+  wake: { type: 'boolean' },
+} as const;
+
+/**
+ * `exai token --workspace DIR [--json] [--wake] [--show]`: the header a Streamable HTTP client
+ * sends to the workspace's daemon (`Authorization: Bearer …`), for a client's headers helper
+ * (Claude Code's `headersHelper` runs it and reads `--json`'s object). Only to a pipe: on a
+ * terminal it refuses unless `--show`, so the token does not end up in a scrollback by accident.
+ * `--wake` first starts the daemon when it does not answer (idle, stopped, pm2 gone), as the
+ * shim does for a client. Errors are one line on stderr, never on stdout (a helper's stdout is
+ * taken as headers).
+ */
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const args = parseCommand('token', argv, options);
+    if (!args.workspace) throw new ExaiError('USAGE', 'exai token needs --workspace DIR');
+    checkWorkspaceArg(args.workspace, 'token');
+    if (process.stdout.isTTY && !args.show) {
+      throw new ExaiError('USAGE', 'exai token prints a secret: it writes only to a pipe or file (a client\'s headers helper); add --show to print it on this terminal');
+    }
+    const home = resolveExaiHome();
+    const workspace = resolveWorkspace(args.workspace);
+    const entry = readRegistry(home).workspaces[workspace.id];
+    const token = readToken(home, workspace.id);
+    if (!entry || token === undefined) {
+      throw new ExaiError('TOKEN_MISSING', `${workspace.path} has no exai daemon yet; run \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` first`);
+    }
+    if (args.wake) {
+      const health = await fetchHealth(entry.port, 1_000).catch(() => undefined);
+      if (health?.id !== workspace.id) {
+        // Loaded only when needed: the supervisor (pm2's client) is heavy.
+        const { spawnWorkspace } = await import('../supervisor/spawn.js');
+        // Not an explicit spawn: the launch spec as recorded, and only the configs it recorded.
+        await spawnWorkspace({ workspace: workspace.path, home, keepRunning: true });
+      }
+    }
+    const value = `Bearer ${token}`;
+    writeOut(args.json ? JSON.stringify({ Authorization: value }) : `Authorization: ${value}`);
+    return 0;
+  } catch (err) {
+    return failure(err, false);
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The era of one session (DESIGN.md "Protocol eras"), chosen by its opening message:
+ * `initialize` (or anything else without the 2026 envelope) → a 2025-11-25 session, served as
+ * before; `server/discover`, or a request whose `_meta` carries
+ * `io.modelcontextprotocol/protocolVersion` → a 2026-07-28 session.
+ *
+ * A 2026-07-28 session has no handshake: this transport opens the session's SDK Server (and so
+ * the gateway) with an `initialize` of its own, made of the first request's envelope, answers
+ * `server/discover` from that initialize's result (the merged catalog's capabilities and the
+ * upstreams' instructions), refuses other protocol versions with -32022, and marks results
+ * `resultType: "complete"` (an upstream's own `resultType`, such as `input_required`, passes).
+ * Everything else is the same session as a 2025 one. A server's elicitation or sampling request
+ * routed to the session is answered inside its call's result (era-input.ts); roots are not
+ * declared for it (they are asked outside calls too, where it has no call to answer them in).
+ */
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type WireMessage, type WireRequest } from '../transport/jsonrpc.js';
+import { SessionInput } from './era-input.js';
+import { SessionListens } from './era-listen.js';
+
+export const MODERN_VERSION = '2026-07-28';
+/** What the daemon answers `initialize` with, and offers to a 2025 client. */
+const LEGACY_VERSION = '2025-11-25';
+export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
+
+/**
+ * Results a 2026-07-28 client caches, which must say for how long (SEP-2549). exai's own lists
+ * change whenever an upstream comes, goes or announces a change, and a 2026 session is not told:
+ * they are stale at once and private to the session. An upstream's own hints pass unchanged.
+ */
+const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read']);
+
+const META = {
+  protocolVersion: 'io.modelcontextprotocol/protocolVersion',
+  clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
+  clientInfo: 'io.modelcontextprotocol/clientInfo',
+  serverInfo: 'io.modelcontextprotocol/serverInfo',
+} as const;
+
+export type SessionEra = 'undecided' | 'legacy' | 'modern';
+
+/** The id of the session's own initialize, never seen by the client. */
+const OPEN_ID = 'exai-era-open';
+
+function metaOf(message: WireMessage): Record<string, unknown> | undefined {
+  if (!('method' in message)) return undefined;
+  const meta = message.params?._meta;
+  return typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>) : undefined;
+}
+
+/** The era an opening message selects (DESIGN.md). */
+export function eraOfOpening(message: WireMessage): 'legacy' | 'modern' {
+  if (!isRequest(message)) return 'legacy';
+  if (message.method === 'server/discover') return 'modern';
+  return typeof metaOf(message)?.[META.protocolVersion] === 'string' ? 'modern' : 'legacy';
+}
+
+/** Wraps a session's transport; the Server (and the gateway) connect to this instead. */
+export class EraTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T) => void;
+  private _era: SessionEra = 'undecided';
+  /** The Server's answer to the session's own initialize, once it came. */
+  private opened: Record<string, unknown> | undefined;
+  private readonly waitingForOpen: WireRequest[] = [];
+  /** The method of each request of the client's that the Server has not answered yet. */
+  private readonly methods = new Map<string, string>();
+
+  /** Server-to-client requests answered inside the session's calls (era-input.ts). */
+  private readonly input = new SessionInput({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
+  /** Its subscriptions/listen requests, over the Server's 2025 subscriptions (era-listen.ts). */
+  private readonly listens = new SessionListens({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
+
+  constructor(private readonly inner: Transport) {}
+
+  get era(): SessionEra {
+    return this._era;
+  }
+  get sessionId(): string | undefined {
+    return this.inner.sessionId;
+  }
+
+  async start(): Promise<void> {
+    this.inner.onclose = () => this.onclose?.();
+    this.inner.onerror = (error) => this.onerror?.(error);
+    this.inner.onmessage = (message) => this.fromClient(fromSdkMessage(message));
+    await this.inner.start();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (this._era !== 'modern') return this.inner.send(message, options);
+    const wire = fromSdkMessage(message);
+    if (isResponse(wire) && wire.id === OPEN_ID) {
+      this.openedWith(wire);
+      return Promise.resolve();
+    }
+    if (isRequest(wire)) {
+      const refused = this.input.fromServer(wire);
+      if (refused) this.deliver(refused);
+      return Promise.resolve();
+    }
+    if (isResponse(wire) && this.listens.ownResponse(wire.id)) return Promise.resolve();
+    if (!isResponse(wire) && this.listens.fromServer(wire)) return Promise.resolve();
+    if (isResponse(wire)) {
+      const method = this.methods.get(JSON.stringify(wire.id));
+      this.methods.delete(JSON.stringify(wire.id));
+      const now = this.input.response(wire);
+      if (!now) return Promise.resolve();
+      return this.inner.send(asSdkMessage(now.result ? { ...now, result: modernResult(now.result, method) } : now), options);
+    }
+    return this.inner.send(message, options);
+  }
+
+  private deliver(message: WireMessage): void {
+    this.onmessage?.(asSdkMessage(message));
+  }
+
+  private reply(message: WireMessage): void {
+    void this.inner.send(asSdkMessage(message)).catch(() => undefined);
+  }
+
+  private fromClient(message: WireMessage): void {
+    if (this._era === 'undecided') {
+      // The first request decides; a notification before it passes as in a 2025 session.
+      if (!isRequest(message)) {
+        this.deliver(message);
+        return;
+      }
+      this._era = eraOfOpening(message);
+      if (this._era === 'modern') this.open(message);
+    }
+    if (this._era === 'legacy') {
+      this.deliver(message);
+      return;
+    }
+    if (!isRequest(message)) {
+      if (this.listens.fromClient(message)) return;
+      this.input.fromClient(message);
+      this.deliver(message);
+      return;
+    }
+    const requested = metaOf(message)?.[META.protocolVersion];
+    if (requested !== undefined && requested !== MODERN_VERSION) {
+      this.reply({
+        jsonrpc: '2.0',
+        id: message.id,
+        error: {
+          code: UNSUPPORTED_PROTOCOL_VERSION,
+          message: `Unsupported protocol version: ${String(requested)} (this session speaks ${MODERN_VERSION}; ${LEGACY_VERSION} opens with initialize)`,
+          data: { supported: [MODERN_VERSION], requested },
+        },
+      });
+      return;
+    }
+    if (this.input.fromClient(message)) return;
+    if (this.opened && this.listens.fromClient(message)) return;
+    // (Before the session is open, a listen waits in order with the rest: see drain.)
+    this.methods.set(JSON.stringify(message.id), message.method);
+    if (message.method === 'server/discover' || !this.opened) {
+      // Until the Server answered the session's initialize, requests wait (in order).
+      this.waitingForOpen.push(message);
+      if (this.opened) this.drain();
+      return;
+    }
+    this.deliver(message);
+  }
+
+  /** Opens the Server's session with the capabilities and identity of the client's envelope. */
+  private open(first: WireMessage): void {
+    const meta = metaOf(first) ?? {};
+    const declared = meta[META.clientCapabilities];
+    // Roots are asked outside calls too (after roots/list_changed), where a 2026-07-28 client has
+    // no call to answer them in: the gateway asks a 2025 session for them instead.
+    const { roots: _roots, ...capabilities } = (typeof declared === 'object' && declared !== null ? declared : {}) as Record<string, unknown>;
+    const info = meta[META.clientInfo];
+    const clientInfo = typeof info === 'object' && info !== null ? info : { name: `${MODERN_VERSION} client`, version: '0' };
+    this.deliver({ jsonrpc: '2.0', id: OPEN_ID, method: 'initialize', params: { protocolVersion: LEGACY_VERSION, capabilities, clientInfo } });
+  }
+
+  private openedWith(response: WireMessage): void {
+    this.opened = 'result' in response && response.result ? response.result : {};
+    this.deliver({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    this.drain();
+  }
+
+  private drain(): void {
+    for (const request of this.waitingForOpen.splice(0)) {
+      if (request.method === 'server/discover') {
+        this.methods.delete(JSON.stringify(request.id));
+        this.reply({ jsonrpc: '2.0', id: request.id, result: this.discoverResult() });
+      } else if (this.listens.fromClient(request)) {
+        this.methods.delete(JSON.stringify(request.id));
+      } else this.deliver(request);
+    }
+  }
+
+  /** `server/discover`: what the session's initialize said, in 2026-07-28 terms. */
+  private discoverResult(): Record<string, unknown> {
+    const opened = this.opened ?? {};
+    // 2025 tasks are not 2026-07-28 tasks (an extension there); the rest means the same.
+    const { tasks: _tasks, ...capabilities } = (opened.capabilities ?? {}) as Record<string, unknown>;
+    return {
+      supportedVersions: [MODERN_VERSION],
+      capabilities,
+      ...(typeof opened.instructions === 'string' ? { instructions: opened.instructions } : {}),
+      resultType: 'complete',
+      _meta: { [META.serverInfo]: opened.serverInfo },
+    };
+  }
+}
+
+/** A result in 2026-07-28 terms: `resultType` (default complete) and, where cached, how long. */
+function modernResult(result: Record<string, unknown>, method: string | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...result, resultType: result.resultType ?? 'complete' };
+  if (method !== undefined && CACHEABLE.has(method) && out.resultType === 'complete') {
+    if (typeof out.ttlMs !== 'number') out.ttlMs = 0;
+    if (out.cacheScope !== 'public' && out.cacheScope !== 'private') out.cacheScope = 'private';
+  }
+  return out;
+}

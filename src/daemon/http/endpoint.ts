@@ -1,0 +1,218 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestBodyTooLargeMessage } from '@modelcontextprotocol/sdk/server/requestBody.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { monotonicNow } from '../../common/clock.js';
+import { errorMessage } from '../../common/errors.js';
+import { MAX_PAYLOAD } from '../../transport/constants.js';
+import { tokensEqual } from '../../workspace/token.js';
+import { bearerToken } from '../guard.js';
+import type { Logger } from '../log.js';
+import { openSession, type Session } from '../session.js';
+import type { DaemonState } from '../state.js';
+import type { Gateway } from '../upstreams/gateway.js';
+import type { HttpSessionTransport } from './session-transport.js';
+
+/**
+ * The SDK's HTTP transport (with @hono/node-server under it) is loaded on the first HTTP
+ * session, not at daemon start: every wake of an idle workspace would pay for it otherwise.
+ */
+let transportModule: Promise<typeof import('./session-transport.js')> | undefined;
+const loadTransport = () => (transportModule ??= import('./session-transport.js'));
+
+/** A 2025-11-25 HTTP session with no request and no open stream for this long is closed (10 min). */
+export const DEFAULT_HTTP_SESSION_IDLE_MS = 10 * 60_000;
+
+export interface HttpEndpointOptions {
+  state: DaemonState;
+  token: string;
+  log: Logger;
+  gateway?: Gateway;
+  /** A session quiet this long (no request in flight, no GET stream) expires. */
+  sessionIdleMs?: number;
+}
+
+export interface HttpEndpoint {
+  /** Serves one request to `/mcp` that is not a WebSocket upgrade; Host and Origin are already checked. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Closes every HTTP session (daemon shutdown) and stops taking new ones. */
+  close(): Promise<void>;
+}
+
+interface Entry {
+  session: Session;
+  transport: HttpSessionTransport;
+  /** HTTP requests of this session still open (a call being answered, the GET stream). */
+  open: number;
+  lastActive: number;
+}
+
+/**
+ * Streamable HTTP on `/mcp` (DESIGN.md "Streamable HTTP") for 2025-11-25 sessions: the
+ * bearer token first (401 before the body is read), then a session per `Mcp-Session-Id`, each
+ * with its own SDK transport and the same per-connection session code as a WebSocket
+ * (openSession). A client that leaves without DELETE holds nothing forever: its session
+ * expires after `sessionIdleMs` with no request in flight and no GET stream open.
+ */
+export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
+  const { state, token, log, gateway } = options;
+  const idleMs = options.sessionIdleMs ?? DEFAULT_HTTP_SESSION_IDLE_MS;
+  const entries = new Map<string, Entry>();
+  let closing = false;
+
+  const sweep = setInterval(() => {
+    const now = monotonicNow();
+    for (const [id, entry] of entries) {
+      if (entry.open > 0 || now - entry.lastActive < idleMs) continue;
+      log.info(`HTTP session ${id} expired: no request for ${Math.round(idleMs / 1000)} s and no stream open`);
+      entries.delete(id);
+      void entry.session.close();
+    }
+  }, Math.min(10_000, Math.max(50, Math.floor(idleMs / 10))));
+  sweep.unref();
+
+  /** Counts a request of `entry` open until its response is finished or cut. */
+  const track = (entry: Entry, res: ServerResponse) => {
+    entry.open++;
+    entry.lastActive = monotonicNow();
+    res.once('close', () => {
+      entry.open--;
+      entry.lastActive = monotonicNow();
+    });
+  };
+
+  const serve = (entry: Entry, req: IncomingMessage, res: ServerResponse, body?: unknown) => {
+    track(entry, res);
+    entry.transport.handleRequest(req, res, body).catch((err: unknown) => fail(res, err));
+  };
+
+  const fail = (res: ServerResponse, err: unknown) => {
+    log.warn(`HTTP /mcp: ${errorMessage(err)}`);
+    if (!res.headersSent) jsonError(res, 500, -32603, 'Internal error: the exai daemon could not serve this request');
+    else res.destroy();
+  };
+
+  async function initialize(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, MAX_PAYLOAD);
+    if (body === 'too large') {
+      jsonError(res, 413, -32000, requestBodyTooLargeMessage(MAX_PAYLOAD), true);
+      return;
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(body);
+    } catch {
+      jsonError(res, 400, -32700, 'Parse error: Invalid JSON');
+      return;
+    }
+    if (!isInitializeRequest(message)) {
+      jsonError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (start a session with initialize)');
+      return;
+    }
+    if (closing) {
+      jsonError(res, 503, -32000, 'the exai daemon is shutting down; connect again in a moment', true);
+      return;
+    }
+    const { HttpSessionTransport } = await loadTransport();
+    let transport!: HttpSessionTransport;
+    const session = await openSession(
+      {
+        kind: 'http',
+        openTransport: (sessionId, onIncoming) => (transport = new HttpSessionTransport(sessionId, onIncoming)),
+      },
+      state,
+      log,
+      gateway,
+    );
+    const entry: Entry = { session, transport, open: 0, lastActive: monotonicNow() };
+    entries.set(session.id, entry);
+    void session.closed.then(() => entries.delete(session.id));
+    track(entry, res);
+    await transport.handleRequest(req, res, message);
+    // Refused by the SDK (an Accept or Content-Type it does not take): no session was made.
+    if (!transport.initialized) {
+      entries.delete(session.id);
+      await session.close();
+    }
+  }
+
+  return {
+    handle(req, res) {
+      // The token before anything else: nothing of the body is read for a stranger.
+      const presented = bearerToken(req.headers.authorization);
+      if (presented === undefined || !tokensEqual(presented, token)) {
+        state.counters.rejectedHandshakes++;
+        const reason = presented === undefined ? 'no bearer token (send Authorization: Bearer <token>)' : 'wrong bearer token';
+        log.warn(`refused ${req.method ?? '?'} /mcp from ${req.socket.remoteAddress ?? '?'}: 401 ${reason}`);
+        res.writeHead(401, { 'WWW-Authenticate': 'Bearer', 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
+        res.end(`${reason}\n`);
+        return;
+      }
+      const method = req.method ?? '';
+      if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
+        res.setHeader('Allow', 'GET, POST, DELETE');
+        jsonError(res, 405, -32000, 'Method not allowed: /mcp takes POST, GET (stream) and DELETE', true);
+        return;
+      }
+      const header = req.headers['mcp-session-id'];
+      const sessionId = Array.isArray(header) ? header[0] : header;
+      if (sessionId === undefined) {
+        if (method === 'POST') initialize(req, res).catch((err: unknown) => fail(res, err));
+        else jsonError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required', true);
+        return;
+      }
+      const entry = entries.get(sessionId);
+      if (!entry) {
+        // The spec's answer to an unknown or expired session: the client starts a new one.
+        jsonError(res, 404, -32001, 'Session not found: it expired or the daemon restarted; initialize a new session', method !== 'GET');
+        return;
+      }
+      serve(entry, req, res);
+    },
+    async close() {
+      closing = true;
+      clearInterval(sweep);
+      const all = [...entries.values()];
+      entries.clear();
+      await Promise.all(all.map((e) => e.session.close()));
+    },
+  };
+}
+
+/**
+ * The body as text, or 'too large' past `maxBytes` (a declared Content-Length over it is
+ * refused without reading; the read otherwise stops at the limit, as the SDK's does).
+ */
+function readBody(req: IncomingMessage, maxBytes: number): Promise<string | 'too large'> {
+  if (Number(req.headers['content-length']) > maxBytes) return Promise.resolve('too large');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.off('data', onData);
+        req.pause();
+        resolve('too large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+/**
+ * A JSON-RPC error as the SDK's transport answers (status, `{jsonrpc, error, id: null}`).
+ * `close`: the connection is closed after it, for an answer sent before the body was read.
+ */
+function jsonError(res: ServerResponse, status: number, code: number, message: string, close = false): void {
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(body),
+    ...(close ? { Connection: 'close' } : {}),
+  });
+  res.end(body);
+}

@@ -1,0 +1,93 @@
+/**
+ * The era rules of a session (src/daemon/era-session.ts, DESIGN.md "Protocol eras"), at the
+ * JSON-RPC level below any SDK client: the opening message picks the era, a 2026-07-28 session
+ * is answered in 2026-07-28 terms and refuses other versions with -32022, a 2025 one is untouched.
+ * A real in-process gateway with its SDK Server per session.
+ */
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EraTransport } from '../src/daemon/era-session.js';
+import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from '../src/daemon/upstreams/gateway.js';
+import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
+import { echoBuiltin, harness } from './upstreams-helpers.js';
+
+let t: TestEnv;
+beforeAll(() => {
+  t = makeTestEnv();
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+const h = harness(cleanups);
+
+const envelope = (version = '2026-07-28') => ({
+  'io.modelcontextprotocol/protocolVersion': version,
+  'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
+  'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+});
+
+/** A raw JSON-RPC peer on one session: send a request, get its answer. */
+async function rawSession(gateway: Gateway): Promise<{ ask(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>; era: () => string }> {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  const era = new EraTransport(serverSide);
+  const server = new Server({ name: 'exai', version: 'test' }, { capabilities: GATEWAY_SERVER_CAPABILITIES });
+  server.onclose = await gateway.connect(server, era, [echoBuiltin]);
+  const answers = new Map<number, Record<string, unknown>>();
+  clientSide.onmessage = (message: JSONRPCMessage) => {
+    if ('id' in message && !('method' in message)) answers.set(message.id as number, message as unknown as Record<string, unknown>);
+  };
+  await clientSide.start();
+  cleanups.push(() => clientSide.close());
+  let id = 0;
+  return {
+    era: () => era.era,
+    async ask(method, params) {
+      const mine = ++id;
+      await clientSide.send({ jsonrpc: '2.0', id: mine, method, ...(params ? { params } : {}) } as JSONRPCMessage);
+      return waitFor(() => answers.get(mine), { what: `the answer to ${method}` });
+    },
+  };
+}
+
+describe('the era of a session', () => {
+  it('server/discover opens a 2026-07-28 session: discover, lists with cache hints, calls marked complete', async () => {
+    const gateway = h.startGateway(t.workspace('era-raw-modern'));
+    const s = await rawSession(gateway);
+    const discover = await s.ask('server/discover', { _meta: envelope() });
+    expect(s.era()).toBe('modern');
+    expect(discover.result).toMatchObject({ supportedVersions: ['2026-07-28'], resultType: 'complete', capabilities: { tools: { listChanged: true } } });
+    expect((discover.result as { capabilities: object }).capabilities).not.toHaveProperty('tasks');
+    const list = await s.ask('tools/list', { _meta: envelope() });
+    expect(list.result).toMatchObject({ ttlMs: 0, cacheScope: 'private', resultType: 'complete' });
+    expect((list.result as { tools: { name: string }[] }).tools.map((tool) => tool.name)).toContain('exai_status');
+    const call = await s.ask('tools/call', { name: 'exai_status', arguments: {}, _meta: envelope() });
+    expect(call.result).toMatchObject({ resultType: 'complete', content: [{ type: 'text', text: 'built-in ok' }] });
+  });
+
+  it('a request with the protocol-version _meta opens one too; another version gets -32022 naming the supported one', async () => {
+    const gateway = h.startGateway(t.workspace('era-raw-meta'));
+    const s = await rawSession(gateway);
+    const list = await s.ask('tools/list', { _meta: envelope() });
+    expect(s.era()).toBe('modern');
+    expect(list.result).toMatchObject({ resultType: 'complete' });
+    const refused = await s.ask('tools/list', { _meta: envelope('2099-01-01') });
+    expect(refused.error).toMatchObject({ code: -32022, data: { supported: ['2026-07-28'], requested: '2099-01-01' } });
+  });
+
+  it('initialize opens a 2025-11-25 session, answered as before even when later requests carry 2026 _meta', async () => {
+    const gateway = h.startGateway(t.workspace('era-raw-legacy'));
+    const s = await rawSession(gateway);
+    const init = await s.ask('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } });
+    expect(s.era()).toBe('legacy');
+    expect(init.result).toMatchObject({ protocolVersion: '2025-11-25', serverInfo: { name: 'exai' } });
+    const list = await s.ask('tools/list', { _meta: envelope() });
+    expect(list.result).not.toHaveProperty('resultType');
+    expect(list.result).not.toHaveProperty('ttlMs');
+  });
+});
