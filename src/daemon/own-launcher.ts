@@ -11,6 +11,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { monotonicNow } from '../common/clock.js';
 import { EXIT_IDLE } from '../common/exit-codes.js';
 import { markIdle } from '../workspace/idle-marker.js';
 import { homeLayout } from '../workspace/layout.js';
@@ -34,7 +35,8 @@ function liveLeases(dir: string): number {
   }
   let live = 0;
   for (const name of names) {
-    const pid = Number(name);
+    // `<pid>` (an `exai shim --exec` session) or `<pid>.start` (an exai start waiting for readiness).
+    const pid = Number.parseInt(name, 10);
     try {
       if (Number.isInteger(pid) && pid > 0) process.kill(pid, 0);
       live++;
@@ -89,10 +91,10 @@ function main(): void {
   let idled = false;
   if (launch.idleTimeoutMs > 0) {
     // Idle = no live `exai shim --exec` lease for the whole timeout; the next one wakes it.
-    let busyAt = Date.now();
+    let busyAt = monotonicNow();
     const timer = setInterval(() => {
-      if (liveLeases(launch.leasesDir) > 0) busyAt = Date.now();
-      else if (Date.now() - busyAt >= launch.idleTimeoutMs && !stopping) {
+      if (liveLeases(launch.leasesDir) > 0) busyAt = monotonicNow();
+      else if (monotonicNow() - busyAt >= launch.idleTimeoutMs && !stopping) {
         idled = true;
         clearInterval(timer);
         markIdle(home!, id!);

@@ -185,8 +185,11 @@ function wantedText(kind: ClientKind, workspace: string, existing: ConfigText | 
   const body = existing?.body ?? '';
   // Members whose value is undefined are taken out of the file (EXAI_HOME back at its default;
   // the other transport's members when the entry changes transport).
+  // A workspace's own daemon: its `client` entry as it is (clientEntry clears the other shape's members).
   const entry = (
-    entryTransport(kind, existing, dirs) === 'http'
+    dirs.own
+      ? { ...clientEntry(kind, port, workspace, dirs), headersHelper: undefined }
+      : entryTransport(kind, existing, dirs) === 'http'
       ? { ...httpClientEntry(port, workspace, dirs), command: undefined, args: undefined, env: undefined }
       : { ...clientEntry(kind, port, workspace, dirs), url: undefined, headersHelper: undefined }
   ) as unknown as Record<string, unknown>;

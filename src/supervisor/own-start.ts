@@ -4,12 +4,15 @@
  * module its shared steps), with the declared readiness check instead of exai's authenticated
  * ping. A start that fails leaves nothing running and the launch spec as it was.
  */
-import { closeSync, mkdirSync, openSync, readSync, statSync, chmodSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../common/atomic-write.js';
 import { ExaiError } from '../common/errors.js';
+import { shellArg } from '../common/shell.js';
+import { monotonicNow } from '../common/clock.js';
 import { daemonLaunch, type DaemonFile, type Readiness } from '../workspace/daemon-file.js';
 import { clearIdle } from '../workspace/idle-marker.js';
 import { launchVariables } from '../workspace/launch-env.js';
@@ -53,7 +56,7 @@ export async function startOwn(ctx: StartContext, pm2: Pm2, own: DaemonFile, ste
   if (opts.port !== undefined && opts.port !== previous?.port) await steps.checkRequestedPort(ctx, opts.port);
   const wasRunning = await steps.assertOwn(ctx, pm2);
   if (wasRunning && opts.keepRunning) {
-    throw new ExaiError('DAEMON_BUSY', `the daemon of ${workspace.path} is online but did not pass its readiness check; it is left running (\`exai restart --workspace ${JSON.stringify(workspace.path)}\` replaces it)`);
+    throw new ExaiError('DAEMON_BUSY', `the daemon of ${workspace.path} is online but did not pass its readiness check; it is left running (\`exai restart --workspace ${shellArg(workspace.path)}\` replaces it)`);
   }
   if (opts.interrupted?.()) throw steps.interrupted(ctx);
   await pm2.delete(ctx.name).catch(() => undefined);
@@ -79,9 +82,17 @@ export async function startOwn(ctx: StartContext, pm2: Pm2, own: DaemonFile, ste
     clearIdle(ctx.home, workspace.id);
     const logs = logOffsets(ctx);
     opts.onProgress?.(`starting ${ctx.name} (${own.command}, .exai/daemon.json) on 127.0.0.1:${spec.port}…`);
-    await pm2.start(appOptions(spec, ctx.home));
-    await opts.onStep?.('started');
-    const outcome = await waitReady(ctx, pm2, own.ready, spec.port, logs);
+    // This start is a client of the daemon until it is ready: a launcher whose idle timeout is
+    // shorter than the daemon's start (a slow machine) must not stop it under the spawn waiting for it.
+    const lease = holdStartLease(ctx);
+    let outcome: Ready;
+    try {
+      await pm2.start(appOptions(spec, ctx.home));
+      await opts.onStep?.('started');
+      outcome = await waitReady(ctx, pm2, own.ready, spec.port, logs);
+    } finally {
+      rmSync(lease, { force: true });
+    }
     if (outcome.ok) {
       let configFiles: string[];
       try {
@@ -103,7 +114,7 @@ export async function startOwn(ctx: StartContext, pm2: Pm2, own: DaemonFile, ste
     await pm2.delete(ctx.name).catch(() => undefined);
     await steps.restoreEntry(ctx);
     const tail = outputTail(ctx, logs);
-    throw new ExaiError('DAEMON_UNHEALTHY', `the daemon of ${workspace.path} (.exai/daemon.json) ${outcome.reason} on port ${spec.port}${tail ? `; its output ends: ${tail}` : '; it printed nothing'} (\`exai logs --workspace ${JSON.stringify(workspace.path)}\`)`);
+    throw new ExaiError('DAEMON_UNHEALTHY', `the daemon of ${workspace.path} (.exai/daemon.json) ${outcome.reason} on port ${spec.port}${tail ? `; its output ends: ${tail}` : '; it printed nothing'} (\`exai logs --workspace ${shellArg(workspace.path)}\`)`);
   }
   await steps.restoreEntry(ctx);
   throw new ExaiError('NO_FREE_PORT', `ports ${[...tried].join(', ')} were all taken; free one or set EXAI_PORT_BASE`);
@@ -121,6 +132,15 @@ function writeOwnLaunch(ctx: StartContext, own: DaemonFile, port: number): void 
   const launch = daemonLaunch(own, { port, workspace: ctx.workspace.path, stateDir, token: ctx.token, env: ctx.plan.env.passed }, launchVariables(ctx.plan.env), idle);
   ensurePrivateDir(layout.tokens);
   writeFileAtomic(layout.daemonLaunchFile(ctx.workspace.id), JSON.stringify(launch, null, 2) + '\n', { mode: 0o600 });
+}
+
+/** A lease (`<pid>.start`) in the workspace's leases dir while this process starts the daemon. */
+function holdStartLease(ctx: StartContext): string {
+  const dir = homeLayout(ctx.home).leasesDir(ctx.workspace.id);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const lease = join(dir, `${process.pid}.start`);
+  writeFileSync(lease, '');
+  return lease;
 }
 
 type LogOffsets = { out: number; err: number };
@@ -178,7 +198,7 @@ type Ready = { ok: true; pid: number } | { ok: false; reason: string };
  * or one it had to restart (the daemon exited), fails at once.
  */
 async function waitReady(ctx: StartContext, pm2: Pm2, ready: Readiness, port: number, logs: LogOffsets): Promise<Ready> {
-  const deadline = Date.now() + ready.timeoutMs;
+  const deadline = monotonicNow() + ready.timeoutMs;
   let delay = 25;
   for (;;) {
     const proc = await pm2.describe(ctx.name);
@@ -188,7 +208,7 @@ async function waitReady(ctx: StartContext, pm2: Pm2, ready: Readiness, port: nu
       return { ok: false, reason: `exited before it became ready${env?.exit_code !== undefined ? ` (exit ${env.exit_code})` : ''}` };
     }
     if (status === 'online' && (await checkReady(ready, port, () => outputSince(ctx, logs)))) return { ok: true, pid: proc?.pid ?? 0 };
-    if (Date.now() >= deadline) return { ok: false, reason: `did not become ready (${describeReady(ready, port)}) within ${ready.timeoutMs} ms` };
+    if (monotonicNow() >= deadline) return { ok: false, reason: `did not become ready (${describeReady(ready, port)}) within ${ready.timeoutMs} ms` };
     await sleep(delay);
     delay = Math.min(delay * 2, 250);
   }
