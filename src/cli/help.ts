@@ -108,9 +108,9 @@ export const COMMANDS: Record<string, CommandHelp> = {
     flags: [helpFlag],
   },
   shim: {
-    usage: ['exai shim'],
+    usage: ['exai shim', 'exai shim --exec -- COMMAND [ARGS…]'],
     summary:
-      "The stdio bridge an editor launches from its MCP config: MCP on stdin/stdout to the workspace's daemon. Configured by the environment (EXAI_WS_PORT, EXAI_WORKSPACE); no flags, no --json (stdout carries protocol bytes only).",
+      "The stdio bridge an editor launches from its MCP config: MCP on stdin/stdout to the workspace's daemon. Configured by the environment (EXAI_WS_PORT, EXAI_WORKSPACE); no flags, no --json (stdout carries protocol bytes only). With --exec (a workspace's own daemon, .exai/daemon.json with \"wake\": true): starts the daemon if it is down, then runs COMMAND (its own shim) with stdio passed through.",
     flags: [helpFlag],
   },
 };

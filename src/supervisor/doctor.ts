@@ -17,6 +17,7 @@ import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from '.
 import { spawnWorkspace } from './spawn.js';
 import type { Finding } from './finding.js';
 import { trackedConfigFindings } from './tracked-configs.js';
+import { checkOwnConfigs, checkOwnDaemon } from './own-doctor.js';
 import { readToken } from '../workspace/token.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
 import { shellArg } from '../common/shell.js';
@@ -99,7 +100,7 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-interface WorkspaceCheck {
+export interface WorkspaceCheck {
   home: string;
   pm2: Pm2;
   registry: Registry;
@@ -146,6 +147,10 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
     // Exited after its idle timeout, as designed: the next client or `exai spawn` wakes it.
     c.add({ scope, check: 'daemon', status: 'ok', message: `idle (exited after its idle timeout); the next client or \`exai spawn\` wakes it on port ${entry.port}` });
     await checkConfigs(entry, c);
+    return;
+  }
+  if (entry.ownDaemon) {
+    await checkOwnDaemon(entry, c);
     return;
   }
   const token = readToken(c.home, entry.id);
@@ -207,7 +212,8 @@ async function checkLogs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void>
   else c.add({ scope: entry.workspace, check: 'logs', status: 'problem', message: `${problem}; reopening them did not help`, fix: `free space on the disk of ${layout.logs}, then exai doctor --fix` });
 }
 
-async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+export async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+  if (entry.ownDaemon) return checkOwnConfigs(entry, c);
   const scope = entry.workspace;
   for (const kind of entry.clients) {
     const file = clientConfigPath(kind, entry.workspace);

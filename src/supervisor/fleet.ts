@@ -1,3 +1,4 @@
+import { currentDaemonFile, ownHealthy } from './own-health.js';
 import { existsSync, rmSync } from 'node:fs';
 import { posix, resolve, win32 } from 'node:path';
 import type { ProcessDescription } from 'pm2';
@@ -131,7 +132,10 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       let daemon: DaemonStatus | undefined;
       const token = readToken(home, entry.id);
       const unset = serverVariables(home, entry.id, entry.workspace).unset;
-      if (status === 'online' && token) {
+      if (status === 'online' && entry.ownDaemon) {
+        // A workspace's own daemon: its declared readiness check is its health.
+        healthy = await ownHealthy(entry, currentDaemonFile(entry).own, timeoutMs);
+      } else if (status === 'online' && token) {
         const probe = await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs, withStatus: true });
         healthy = probe.state === 'healthy';
         if (probe.state === 'healthy') {
@@ -215,6 +219,10 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   deleteToken(home, entry.id);
   deleteLaunchEnv(home, entry.id);
   clearIdle(home, entry.id);
+  // A workspace's own daemon: its expanded launch and its private state dir (exai made both).
+  rmSync(homeLayout(home).daemonLaunchFile(entry.id), { force: true });
+  rmSync(homeLayout(home).stateDir(entry.id), { recursive: true, force: true });
+  rmSync(homeLayout(home).leasesDir(entry.id), { recursive: true, force: true });
   const logs = [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id)];
   const rotated = logs.flatMap((file) => Array.from({ length: LOG_KEEP }, (_, i) => `${file}.${i + 1}`));
   for (const file of [...logs, ...rotated, homeLayout(home).catalogFile(entry.id)]) rmSync(file, { force: true });
