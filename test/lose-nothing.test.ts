@@ -123,6 +123,9 @@ describe('a renamed workspace folder (item 3)', () => {
       `PROBLEM  ${old}: workspace folder is gone (moved or renamed: ${moved} held its configs and is registered on port ${second.port}); its daemon still holds port ${first.port} — fix: exai remove --workspace`,
     );
     expect(doctor.stdout).toContain(`ok       ${moved}: ${join(moved, '.mcp.json')} points at port ${second.port}`);
+    // With OLD's daemon gone (pm2 stopped it), doctor does not claim it still runs.
+    expect((await runCli(['pm2', 'stop', first.name], t.env)).code).toBe(0);
+    expect((await runCli(['doctor'], t.env)).stdout).toContain(`${old}: workspace folder is gone (moved or renamed: ${moved} held its configs and is registered on port ${second.port}); no daemon runs, but its registry entry still reserves port ${first.port}`);
 
     // Removing the old entry touches nothing in the new folder.
     const before = readFileSync(join(moved, '.mcp.json'), 'utf8');
