@@ -193,3 +193,19 @@ describe.skipIf(process.platform === 'win32')('a read-only client config (item 4
     editEntry(spawned.id, (e) => (e.port = spawned.port));
   });
 });
+
+describe('doctor --fix when a client config blocks the start', () => {
+  it('points at the config, not at the daemon logs', async () => {
+    const ws = t.workspace('blocked-by-config');
+    const spawned = await spawnJson(t.env, ws, '--client', 'claude');
+    expect((await runCli(['pm2', 'delete', spawned.name], t.env)).code).toBe(0);
+    writeFileSync(join(ws, '.mcp.json'), 'garbage{\n');
+    const fixed = await runCli(['doctor', '--fix', '--json'], t.env);
+    const findings = (JSON.parse(fixed.stdout) as { findings: { scope: string; check: string; status: string; message: string; fix?: string }[] }).findings;
+    const daemon = findings.find((f) => f.scope === ws && f.check === 'daemon')!;
+    expect(daemon.status).toBe('problem');
+    expect(daemon.message).toContain(`fixing failed: ${join(ws, '.mcp.json')}:1:1: cannot parse`);
+    expect(daemon.fix).toBe('fix the client config named above, then exai doctor --fix');
+    expect(readFileSync(join(ws, '.mcp.json'), 'utf8')).toBe('garbage{\n');
+  });
+});

@@ -176,7 +176,9 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
       c.add({ scope, check: 'daemon', status: 'fixed', message: `${daemonProblem}; now healthy on port ${res.port}${res.movedFrom ? ` (moved from ${res.movedFrom})` : ''}` });
       entry = { ...entry, port: res.port };
     } catch (err) {
-      c.add({ scope, check: 'daemon', status: 'problem', message: `${daemonProblem}; fixing failed: ${errorMessage(err)}`, fix: `exai logs --workspace ${quoted}` });
+      // A client config spawn refused (unparsable, read-only) is the cause, not the daemon: its logs say nothing of it.
+      const config = isExaiError(err) && err.code.startsWith('CONFIG_');
+      c.add({ scope, check: 'daemon', status: 'problem', message: `${daemonProblem}; fixing failed: ${errorMessage(err)}`, fix: config ? 'fix the client config named above, then exai doctor --fix' : `exai logs --workspace ${quoted}` });
     }
   } else {
     c.add({ scope, check: 'daemon', status: 'problem', message: daemonProblem, fix: stale ? `exai restart --workspace ${quoted}` : `exai spawn --workspace ${quoted}` });
