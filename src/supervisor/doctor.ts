@@ -125,7 +125,10 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
       if (res.removed) c.add({ scope, check: 'directory', status: 'fixed', message: `${gone}; removed its daemon and freed port ${entry.port}` });
       else c.add({ scope, check: 'directory', status: 'problem', message: `${gone}; ${res.problems.join('; ')}`, fix: `exai remove --workspace ${quoted}` });
     } else {
-      c.add({ scope, check: 'directory', status: 'problem', message: `${gone}; its daemon still holds port ${entry.port}`, fix: `exai remove --workspace ${quoted} (or exai doctor --fix --yes)` });
+      // Said as it is: after pm2 died (or `exai stop`) no daemon runs, only the entry keeps the port.
+      const online = (await c.pm2.describe(entry.name))?.pm2_env?.status === 'online';
+      const holds = online ? `its daemon still holds port ${entry.port}` : `no daemon runs, but its registry entry still reserves port ${entry.port}`;
+      c.add({ scope, check: 'directory', status: 'problem', message: `${gone}; ${holds}`, fix: `exai remove --workspace ${quoted} (or exai doctor --fix --yes)` });
     }
     return;
   }
@@ -178,7 +181,9 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
       c.add({ scope, check: 'daemon', status: 'fixed', message: `${daemonProblem}; now healthy on port ${res.port}${res.movedFrom ? ` (moved from ${res.movedFrom})` : ''}` });
       entry = { ...entry, port: res.port };
     } catch (err) {
-      c.add({ scope, check: 'daemon', status: 'problem', message: `${daemonProblem}; fixing failed: ${errorMessage(err)}`, fix: `exai logs --workspace ${quoted}` });
+      // A client config spawn refused (unparsable, read-only) is the cause, not the daemon: its logs say nothing of it.
+      const config = isExaiError(err) && err.code.startsWith('CONFIG_');
+      c.add({ scope, check: 'daemon', status: 'problem', message: `${daemonProblem}; fixing failed: ${errorMessage(err)}`, fix: config ? 'fix the client config named above, then exai doctor --fix' : `exai logs --workspace ${quoted}` });
     }
   } else {
     c.add({ scope, check: 'daemon', status: 'problem', message: daemonProblem, fix: stale ? `exai restart --workspace ${quoted}` : `exai spawn --workspace ${quoted}` });

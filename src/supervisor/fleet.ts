@@ -188,7 +188,14 @@ export async function stopEntry(pm2: Pm2, registry: Registry, entry: RegistryEnt
  * frees the port). A client config that cannot be parsed, or a read-only one holding exai's
  * entry, is left alone and reported, and nothing is removed.
  */
-export async function removeEntry(home: string, pm2: Pm2, registry: Registry, entry: RegistryEntry): Promise<{ removed: boolean; configFiles: string[]; problems: string[] }> {
+export async function removeEntry(
+  home: string,
+  pm2: Pm2,
+  registry: Registry,
+  entry: RegistryEntry,
+  /** Called once the pm2 app is gone (the tests pause there to interrupt a remove midway). */
+  onStep?: (step: 'app-deleted') => Promise<void>,
+): Promise<{ removed: boolean; configFiles: string[]; problems: string[] }> {
   // exai's entry comes out of every client config that holds one, recorded or not (a shim
   // start records none): a leftover entry would register the workspace again at the next launch.
   const kinds = CLIENT_KINDS.filter((kind) => entry.clients.includes(kind) || readClientEntry(kind, entry.workspace) !== undefined);
@@ -205,6 +212,7 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   const proc = await pm2.describe(entry.name);
   assertOwnApp(proc, home, entry.name);
   if (proc) await pm2.delete(entry.name);
+  await onStep?.('app-deleted');
   const configFiles: string[] = [];
   const problems: string[] = [];
   for (const kind of kinds) {

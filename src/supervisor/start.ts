@@ -390,7 +390,7 @@ function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
 function movedFrom(ctx: StartContext, data: RegistryData): string | undefined {
   const old = movedFromEntry(ctx.workspace.path, ctx.workspace.id, data);
   if (!old) return undefined;
-  const free = `\`exai remove --workspace ${JSON.stringify(old.workspace)}\` frees port ${old.port}`;
+  const free = `\`exai remove --workspace ${shellArg(old.workspace)}\` frees port ${old.port}`;
   ctx.opts.onWarning?.(`${ctx.workspace.path} holds the client configs of ${old.workspace} (port ${old.port}), whose folder is gone: moved or renamed? It gets its own port and configs; ${free}`);
   return old.workspace;
 }
