@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'jsonc-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,34 @@ describe('client configs', () => {
     await expect(removeClientEntry('vscode', ws)).rejects.toMatchObject({ code: 'CONFIG_UNPARSABLE' });
     expect(readFileSync(file, 'utf8')).toBe(broken);
     expect(readClientEntryPort('vscode', ws)).toBe('unparsable');
+  });
+
+  it.skipIf(process.platform === 'win32')('writes through a symlinked config, and refuses a dangling one, keeping the link', async () => {
+    // A link into dotfiles is updated where it lives, and stays a link.
+    const ws = t.workspace();
+    const dotfile = join(t.dir, 'dotfiles', 'mcp.json');
+    mkdirSync(join(t.dir, 'dotfiles'), { recursive: true });
+    writeFileSync(dotfile, '{ "servers": {} }\n');
+    mkdirSync(join(ws, '.vscode'));
+    const link = join(ws, '.vscode', 'mcp.json');
+    symlinkSync(dotfile, link);
+    await writeClientConfig('vscode', ws, 8079, DIRS);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readClientEntryPort('vscode', ws)).toBe(8079);
+
+    // A link to nothing (dotfiles not checked out yet) is the user's: not replaced by a file
+    // that a later remove would delete with the link.
+    const other = t.workspace();
+    const missing = join(t.dir, 'not-mounted', 'mcp.json');
+    mkdirSync(join(other, '.vscode'));
+    const dangling = join(other, '.vscode', 'mcp.json');
+    symlinkSync(missing, dangling);
+    const err = await writeClientConfig('vscode', other, 8079, DIRS).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CONFIG_WRITE_FAILED' });
+    expect((err as Error).message).toContain(`${dangling} is a symlink to ${missing}, which does not exist`);
+    expect(lstatSync(dangling).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(dangling)).toBe(missing);
+    expect(existsSync(missing)).toBe(false);
   });
 
   it('refuses a file whose servers member is not an object, leaving it untouched', async () => {

@@ -123,6 +123,9 @@ describe('a renamed workspace folder (item 3)', () => {
       `PROBLEM  ${old}: workspace folder is gone (moved or renamed: ${moved} held its configs and is registered on port ${second.port}); its daemon still holds port ${first.port} — fix: exai remove --workspace`,
     );
     expect(doctor.stdout).toContain(`ok       ${moved}: ${join(moved, '.mcp.json')} points at port ${second.port}`);
+    // With OLD's daemon gone (pm2 stopped it), doctor does not claim it still runs.
+    expect((await runCli(['pm2', 'stop', first.name], t.env)).code).toBe(0);
+    expect((await runCli(['doctor'], t.env)).stdout).toContain(`${old}: workspace folder is gone (moved or renamed: ${moved} held its configs and is registered on port ${second.port}); no daemon runs, but its registry entry still reserves port ${first.port}`);
 
     // Removing the old entry touches nothing in the new folder.
     const before = readFileSync(join(moved, '.mcp.json'), 'utf8');
@@ -188,5 +191,21 @@ describe.skipIf(process.platform === 'win32')('a read-only client config (item 4
     expect(readFileSync(file, 'utf8')).toBe(text);
     expect(statSync(file).mode & 0o777).toBe(0o444);
     editEntry(spawned.id, (e) => (e.port = spawned.port));
+  });
+});
+
+describe('doctor --fix when a client config blocks the start', () => {
+  it('points at the config, not at the daemon logs', async () => {
+    const ws = t.workspace('blocked-by-config');
+    const spawned = await spawnJson(t.env, ws, '--client', 'claude');
+    expect((await runCli(['pm2', 'delete', spawned.name], t.env)).code).toBe(0);
+    writeFileSync(join(ws, '.mcp.json'), 'garbage{\n');
+    const fixed = await runCli(['doctor', '--fix', '--json'], t.env);
+    const findings = (JSON.parse(fixed.stdout) as { findings: { scope: string; check: string; status: string; message: string; fix?: string }[] }).findings;
+    const daemon = findings.find((f) => f.scope === ws && f.check === 'daemon')!;
+    expect(daemon.status).toBe('problem');
+    expect(daemon.message).toContain(`fixing failed: ${join(ws, '.mcp.json')}:1:1: cannot parse`);
+    expect(daemon.fix).toBe('fix the client config named above, then exai doctor --fix');
+    expect(readFileSync(join(ws, '.mcp.json'), 'utf8')).toBe('garbage{\n');
   });
 });

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shellArg } from '../src/common/shell.js';
@@ -55,5 +55,24 @@ describe.skipIf(process.platform === 'win32')('commands printed with a path the 
     mkdirSync(never);
     const stop = await runCli(['stop', '--workspace', never], env);
     expect(stop.stderr).toContain(`exai spawn --workspace '${never}'`);
+  }, 90_000);
+
+  it('exai token and a moved folder’s warning quote the path they suggest a command for', async () => {
+    // `exai token` before any spawn: the command it suggests must not expand $HOME or run `x`.
+    const never = t.workspace('token $HOME "q" `x`');
+    const token = await runCli(['token', '--workspace', never], t.env);
+    expect(token.code).toBe(1);
+    expect(token.stderr).toContain(`run \`exai spawn --workspace ${shellArg(never)}\` first`);
+    expect(token.stderr).toContain(`'${never}'`);
+
+    // A folder moved away from its registered path: spawn's warning names the old path in a
+    // command to paste.
+    const old = t.workspace('old $HOME `x`');
+    await spawnJson(t.env, old, '--client', 'claude');
+    const moved = join(t.dir, 'workspaces', 'moved-plain');
+    renameSync(old, moved);
+    const again = await runCli(['spawn', '--workspace', moved], t.env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`\`exai remove --workspace '${old}'\` frees port`);
   }, 90_000);
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shellArg } from '../src/common/shell.js';
 import { homeLayout } from '../src/workspace/layout.js';
 import { Registry } from '../src/supervisor/registry.js';
 import { resolveWorkspace } from '../src/workspace/identity.js';
@@ -215,7 +216,7 @@ describe('exai shim when the daemon goes away or is not there', () => {
     // The shim learns of it when its connection drops (remove stops the daemon before it
     // returns); the next request must not wait 30 s.
     await waitFor(() => (shimStderr.includes('lost the connection to the daemon') ? true : undefined), { what: 'the shim to see its daemon go' });
-    const expected = `workspace ${ws} was removed from exai (exai remove); run \`exai spawn --workspace ${JSON.stringify(ws)}\` to bring it back`;
+    const expected = `workspace ${ws} was removed from exai (exai remove); run \`exai spawn --workspace ${shellArg(ws)}\` to bring it back`;
     for (let i = 0; i < 2; i++) {
       const started = Date.now();
       const err = await status(client).then(

@@ -61,7 +61,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
   },
   stop: targets('stop', "Stops the workspace's daemon; it stays down (also when pm2 brings the fleet back) until `exai spawn`."),
   restart: targets('restart', "Restarts the workspace's daemon on its port and waits until it is healthy."),
-  remove: targets('remove', "Deletes the workspace's pm2 app and token, frees its port, takes exai's entry (only that) out of its client configs, and deletes only the files and folders exai created (never the workspace folder)."),
+  remove: targets('remove', "Deletes the workspace's pm2 app and token, frees its port, takes exai's entry (only that) out of its client configs, and deletes only the files and folders exai created (never the workspace folder). Ctrl-C finishes a workspace whose removal began; with --all, those not begun stay."),
   logs: {
     usage: ['exai logs --workspace DIR [--lines N] [--follow] [--json]'],
     summary: "The daemon's stdout and stderr, interleaved by time.",
@@ -108,9 +108,9 @@ export const COMMANDS: Record<string, CommandHelp> = {
     flags: [helpFlag],
   },
   shim: {
-    usage: ['exai shim'],
+    usage: ['exai shim', 'exai shim --exec -- COMMAND [ARGS…]'],
     summary:
-      "The stdio bridge an editor launches from its MCP config: MCP on stdin/stdout to the workspace's daemon. Configured by the environment (EXAI_WS_PORT, EXAI_WORKSPACE); no flags, no --json (stdout carries protocol bytes only).",
+      "The stdio bridge an editor launches from its MCP config: MCP on stdin/stdout to the workspace's daemon. Configured by the environment (EXAI_WS_PORT, EXAI_WORKSPACE); no flags, no --json (stdout carries protocol bytes only). With --exec (a workspace's own daemon, .exai/daemon.json with \"wake\": true): starts the daemon if it is down, then runs COMMAND (its own shim) with stdio passed through.",
     flags: [helpFlag],
   },
 };

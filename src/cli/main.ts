@@ -59,7 +59,9 @@ async function main(argv: string[]): Promise<number> {
     writeErr(`exai: unknown command ${JSON.stringify(name)}; run \`exai --help\` for the list of commands`);
     return 2;
   }
-  if (!PASSTHROUGH.has(name) && (rest.includes('--help') || rest.includes('-h'))) {
+  // After `--` the arguments are another program's (`exai shim --exec -- cmd --help`).
+  const mine = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (!PASSTHROUGH.has(name) && (mine.includes('--help') || mine.includes('-h'))) {
     return (await import('./help.js')).printHelp(name, { usageError: false });
   }
   const command = await load();

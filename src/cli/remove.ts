@@ -2,11 +2,31 @@ import { resolveExaiHome } from '../workspace/layout.js';
 import { removeEntry, selectEntries } from '../supervisor/fleet.js';
 import { withFleet } from '../supervisor/resurrect.js';
 import { Registry } from '../supervisor/registry.js';
+import { watchInterrupts } from './interrupts.js';
 import { failure, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { parseTargets } from './targets.js';
 
+/**
+ * The tests' way to interrupt a remove midway (test/interrupted-remove.test.ts): with
+ * EXAI_TEST_PAUSE_AT=app-deleted under vitest, remove prints a marker line on stderr once the
+ * pm2 app is gone and waits there for a signal. Never on otherwise.
+ */
+function testPause(arrived: Promise<void>): ((step: 'app-deleted') => Promise<void>) | undefined {
+  const at = process.env.VITEST ? process.env.EXAI_TEST_PAUSE_AT : undefined;
+  if (!at) return undefined;
+  return async (step) => {
+    if (step !== at) return;
+    writeErr(`exai-test: paused at ${step}`);
+    await arrived;
+  };
+}
+
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
+  // Ctrl-C midway would leave a workspace half removed (no daemon, no token, configs gone, but
+  // still registered, so list, doctor and the fleet brought back offer to start it again): a
+  // workspace whose removal began is removed to the end; those not begun are left as they are.
+  const interrupts = watchInterrupts('remove');
   try {
     const target = parseTargets('remove', argv);
     json = target.json;
@@ -18,7 +38,10 @@ export async function run(argv: string[]): Promise<number> {
           home,
           async (pm2) => {
             const out: { workspace: string; name: string; port: number; removed: boolean; configFiles: string[]; problems: string[] }[] = [];
-            for (const e of entries) out.push({ workspace: e.workspace, name: e.name, port: e.port, ...(await removeEntry(home, pm2, registry, e)) });
+            for (const e of entries) {
+              if (interrupts.signal()) break;
+              out.push({ workspace: e.workspace, name: e.name, port: e.port, ...(await removeEntry(home, pm2, registry, e, testPause(interrupts.arrived))) });
+            }
             return out;
           },
           (m) => writeErr(`exai: warning: ${m}`),
@@ -30,14 +53,24 @@ export async function run(argv: string[]): Promise<number> {
     // A refused remove is an error (nothing of it changed); a problem after removing is a warning.
     for (const r of removed) for (const p of r.problems) writeErr(`exai: ${r.removed ? 'warning: ' : ''}${p}`);
     if (json) writeJson(removed);
-    else if (!removed.length) writeOut('no workspaces to remove');
+    else if (!removed.length && !interrupts.signal()) writeOut('no workspaces to remove');
     else
       for (const r of removed) {
         if (!r.removed) writeOut(`kept     ${r.name}  port ${r.port}  ${r.workspace}  (fix the file named on stderr, then run exai remove again)`);
         else writeOut(`removed  ${r.name}  port ${r.port} freed  ${r.workspace}${r.configFiles.length ? `\n         took exai out of ${r.configFiles.join(', ')}` : ''}`);
       }
+    const signal = interrupts.signal();
+    if (signal) {
+      const left = entries.length - removed.length;
+      const done = removed.filter((r) => r.removed).map((r) => r.workspace);
+      const finished = done.length ? `the remove was finished first: ${done.join(', ')} removed` : 'nothing was removed';
+      writeErr(`exai: ${signal} received; ${finished}${left ? `; ${left} workspace(s) not begun were left as they are (run exai remove again for them)` : ''}`);
+      if (left || !done.length) return signal === 'SIGTERM' ? 143 : 130;
+    }
     return removed.some((r) => r.problems.length) ? 1 : 0;
   } catch (err) {
     return failure(err, json);
+  } finally {
+    interrupts.dispose();
   }
 }

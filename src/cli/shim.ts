@@ -19,6 +19,8 @@ const IN_A_TERMINAL = [
 export async function run(argv: string[], stdin: { isTTY?: boolean } = process.stdin): Promise<number> {
   let aborter: AbortController | undefined;
   const stop = () => aborter?.abort();
+  // The workspace's own shim behind exai's start (.exai/daemon.json, "wake": true).
+  if (argv[0] === '--exec') return (await import('./shim-exec.js')).runExec(argv);
   try {
     parseCommand('shim', argv, {});
     if (stdin.isTTY) {

@@ -7,6 +7,7 @@ import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
 import type { SpawnStep } from '../supervisor/configs.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
+import { watchInterrupts } from './interrupts.js';
 import { serverVariables, unsetVariablesWarning } from '../supervisor/upstream-report.js';
 import { shellArg } from './format.js';
 import { checkWorkspaceArg } from './workspace-arg.js';
@@ -25,43 +26,6 @@ export const options = {
 } as const;
 
 /**
- * SIGINT/SIGTERM during a spawn: the first is noted, and the spawn either finishes (its daemon
- * had started) or rolls back (it had not), then says which in one line; a second ends the
- * process at once (the next `exai spawn` finishes what it left: spawn converges).
- */
-function watchInterrupts(): { signal: () => NodeJS.Signals | undefined; arrived: Promise<void>; dispose(): void } {
-  let signal: NodeJS.Signals | undefined;
-  let wake!: () => void;
-  const arrived = new Promise<void>((resolve) => (wake = resolve));
-  let echo: NodeJS.Signals | undefined;
-  const onSignal = (name: NodeJS.Signals) => {
-    if (echo === name) {
-      echo = undefined;
-      return;
-    }
-    if (signal) {
-      writeErr(`exai: ${name} again; stopping now — run the same exai spawn again to finish what this one left`);
-      process.exit(130);
-    }
-    signal = name;
-    // conf's atomic writes (atomically, when-exit) hook every signal once, and on it clean up
-    // and send the same signal to this process again: that echo is not the user's second one.
-    if (process.listeners(name).some((l) => l !== onSignal)) echo = name;
-    wake();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    signal: () => signal,
-    arrived,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
-}
-
-/**
  * The tests' way to interrupt a spawn at a known step (test/interrupted-spawn.test.ts): with
  * EXAI_TEST_PAUSE_AT=<step> under vitest (VITEST set), spawn prints a marker line on stderr at
  * that step and waits there for a signal. Never on otherwise.
@@ -78,7 +42,7 @@ function testPause(arrived: Promise<void>): ((step: SpawnStep) => Promise<void>)
 
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
-  const interrupts = watchInterrupts();
+  const interrupts = watchInterrupts('spawn');
   try {
     const args = parseCommand('spawn', argv, options);
     json = args.json ?? false;

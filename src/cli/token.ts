@@ -1,4 +1,5 @@
 import { ExaiError } from '../common/errors.js';
+import { shellArg } from '../common/shell.js';
 import { fetchHealth } from '../transport/health.js';
 import { resolveWorkspace } from '../workspace/identity.js';
 import { resolveExaiHome } from '../workspace/layout.js';
@@ -36,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
     const entry = readRegistry(home).workspaces[workspace.id];
     const token = readToken(home, workspace.id);
     if (!entry || token === undefined) {
-      throw new ExaiError('TOKEN_MISSING', `${workspace.path} has no exai daemon yet; run \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` first`);
+      throw new ExaiError('TOKEN_MISSING', `${workspace.path} has no exai daemon yet; run \`exai spawn --workspace ${shellArg(workspace.path)}\` first`);
     }
     if (args.wake) {
       const health = await fetchHealth(entry.port, 1_000).catch(() => undefined);

@@ -16,6 +16,9 @@ export const CLI_ENTRY: string = fileURLToPath(new URL('../../dist/cli/main.js',
  */
 export const DAEMON_ENTRY: string = fileURLToPath(new URL('../../dist/daemon/launcher.cjs', import.meta.url));
 
+/** What pm2 runs for a workspace's own daemon (src/daemon/own-launcher.ts); resolved like CLI_ENTRY. */
+export const OWN_DAEMON_LAUNCHER: string = fileURLToPath(new URL('../../dist/daemon/own-launcher.js', import.meta.url));
+
 /** The pm2 launcher (src/supervisor/pm2-launch.ts), built; resolved like CLI_ENTRY. */
 export const PM2_LAUNCHER: string = fileURLToPath(new URL('../../dist/supervisor/pm2-launch.js', import.meta.url));
 

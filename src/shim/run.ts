@@ -259,7 +259,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
       removalNoticed = false;
       return undefined;
     }
-    const message = `exai shim: workspace ${workspace.path} was removed from exai (exai remove); run \`exai spawn --workspace ${JSON.stringify(workspace.path)}\` to bring it back`;
+    const message = `exai shim: workspace ${workspace.path} was removed from exai (exai remove); run \`exai spawn --workspace ${shellArg(workspace.path)}\` to bring it back`;
     if (!removalNoticed) log.write('warn', `${message.replace(/^exai shim: /, '')}; answering requests with that meanwhile`);
     removalNoticed = true;
     return Object.assign(new Error(message), { code: 'WORKSPACE_REMOVED' });

@@ -1,6 +1,6 @@
 import type { StartOptions } from 'pm2';
-import { DAEMON_ENTRY, nodeExecutable } from '../common/install.js';
-import { NO_RESTART_EXIT_CODES } from '../common/exit-codes.js';
+import { DAEMON_ENTRY, nodeExecutable, OWN_DAEMON_LAUNCHER } from '../common/install.js';
+import { EXIT_IDLE, NO_RESTART_EXIT_CODES } from '../common/exit-codes.js';
 import { PM2_NAMESPACE } from '../workspace/identity.js';
 import { homeLayout } from '../workspace/layout.js';
 import type { RegistryEntry } from '../workspace/registry-file.js';
@@ -22,8 +22,9 @@ export const LISTEN_TIMEOUT_MS = 10_000;
  * the daemon from `tokens/<id>.env.json` (src/workspace/launch-env.ts), so they never show in
  * `pm2 env`/`pm2 show`/`pm2 jlist` and no path starts the daemon with another shell's.
  */
-export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'port'>, home: string): StartOptions {
+export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'port'> & Partial<Pick<RegistryEntry, 'id' | 'ownDaemon'>>, home: string): StartOptions {
   const layout = homeLayout(home);
+  if (entry.ownDaemon && entry.id) return ownDaemonOptions({ ...entry, id: entry.id, ownDaemon: entry.ownDaemon }, home);
   return {
     name: entry.name,
     namespace: PM2_NAMESPACE,
@@ -65,6 +66,46 @@ export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'po
     // A port taken by someone else, a bad environment, a stopped or removed workspace, an idle
     // exit: restarting would only spin or undo the user's intent. The supervisor reads the code.
     stop_exit_codes: [...NO_RESTART_EXIT_CODES],
+    out_file: layout.outLog(entry.name),
+    error_file: layout.errLog(entry.name),
+    merge_logs: true,
+  } as StartOptions;
+}
+
+/** Grace the exai launcher gives a workspace's own daemon between SIGTERM and SIGKILL (src/daemon/own-launcher.ts). */
+const OWN_STOP_GRACE_MS = 3_000;
+
+/**
+ * The pm2 app of a workspace's own daemon (.exai/daemon.json): the exai launcher, which reads
+ * the expanded launch from EXAI_HOME, so pm2's env holds paths and the launch digest only.
+ * Readiness is the supervisor's declared check, so no `wait_ready`; pm2 stops it with SIGTERM
+ * and the launcher escalates to SIGKILL on the daemon's process group before pm2's own kill.
+ */
+function ownDaemonOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'port' | 'id'> & { ownDaemon: { spec: string } }, home: string): StartOptions {
+  const layout = homeLayout(home);
+  return {
+    name: entry.name,
+    namespace: PM2_NAMESPACE,
+    script: OWN_DAEMON_LAUNCHER,
+    args: [],
+    interpreter: nodeExecutable(),
+    pmx: false,
+    cwd: home,
+    filter_env: [''],
+    env: {
+      EXAI_HOME: home,
+      EXAI_WORKSPACE: entry.workspace,
+      EXAI_WORKSPACE_ID: entry.id,
+      EXAI_WS_PORT: String(entry.port),
+      EXAI_SPEC: entry.ownDaemon.spec,
+    },
+    autorestart: true,
+    // The launcher's idle exit (a `wake` daemon nobody used for its idle timeout) is not restarted.
+    stop_exit_codes: [EXIT_IDLE],
+    kill_signal: 'SIGTERM',
+    kill_timeout: OWN_STOP_GRACE_MS + 2_000,
+    max_restarts: 15,
+    min_uptime: 2_000,
     out_file: layout.outLog(entry.name),
     error_file: layout.errLog(entry.name),
     merge_logs: true,

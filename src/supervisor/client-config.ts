@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { CLI_ENTRY, nodeExecutable } from '../common/install.js';
-import { pm2Home, stateDirsEnv, type StateDirs } from '../workspace/layout.js';
+import { homeLayout, pm2Home, stateDirsEnv, type StateDirs } from '../workspace/layout.js';
 import { CLIENT_SPECS, ENTRY_NAME } from './clients/catalog.js';
 import { approveExai, checkClaudeApproval, claudeApprovalPath, revokeExai } from './clients/claude-approval.js';
 import { isPlainObject, isReadOnly, readConfigText, readOnlyError, writeConfigText, writeOrDeleteConfig, lookup, type ConfigText } from './clients/io.js';
@@ -8,6 +8,7 @@ import { checkJsonc, deleteJsonc, jsoncValue, setJsonc } from './clients/jsonc.j
 import { checkToml, deleteToml, setTomlTable, tomlValue } from './clients/toml.js';
 import { DEFAULT_PORT_BASE, DEFAULT_PORT_STRIDE, portSettings, type PortSettings } from './ports.js';
 import { CLIENT_KINDS, type ClientKind } from './registry.js';
+import { expand, type DaemonClient, type DaemonFile } from '../workspace/daemon-file.js';
 
 /**
  * Client configs: exai's entry in each client's workspace config, written, checked, read and
@@ -50,6 +51,8 @@ export interface HttpClientEntry {
 export interface EntrySettings extends StateDirs {
   /** EXAI_PORT_BASE/EXAI_PORT_STRIDE of the command writing the entry; absent = the defaults. */
   ports?: PortSettings;
+  /** The workspace runs its own daemon (.exai/daemon.json): its `client` entry is written instead of exai's shim. */
+  own?: { client: DaemonClient; stateDir: string };
   /**
    * `--transport` for Claude Code's entry (`exai spawn --client claude --transport http`);
    * undefined keeps what its entry already is (stdio when there is none).
@@ -71,6 +74,12 @@ export function clientFiles(kind: ClientKind, workspace: string): string[] {
   return kind === 'claude' ? [clientConfigPath(kind, workspace), claudeApprovalPath(workspace)] : [clientConfigPath(kind, workspace)];
 }
 
+/** What client configs carry: exai's state dirs and ports, and for a workspace's own daemon its `client` entry. */
+export function configSettings(home: string, env: NodeJS.ProcessEnv | undefined, id: string, own: DaemonFile | undefined): EntrySettings {
+  const dirs = entrySettings(home, env);
+  return own ? { ...dirs, own: { client: own.client, stateDir: homeLayout(home).stateDir(id) } } : dirs;
+}
+
 /** The settings an entry written by a command with environment `env` carries (EXAI_HOME, PM2_HOME, ports). */
 export function entrySettings(home: string, env: NodeJS.ProcessEnv = process.env): EntrySettings {
   return { home, pm2Home: pm2Home(env), ports: portSettings(env) };
@@ -86,6 +95,7 @@ export function entrySettings(home: string, env: NodeJS.ProcessEnv = process.env
  */
 export function clientEntry(kind: ClientKind, port: number, workspace: string, dirs: EntrySettings): ClientEntry {
   const spec = CLIENT_SPECS[kind];
+  if (dirs.own) return ownClientEntry(kind, port, workspace, { ...dirs.own, dirs }) as unknown as ClientEntry;
   return {
     ...(spec.typed ? { type: 'stdio' as const } : {}),
     command: nodeExecutable(),
@@ -98,6 +108,31 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string, d
       EXAI_PORT_STRIDE: dirs.ports && dirs.ports.stride !== DEFAULT_PORT_STRIDE ? String(dirs.ports.stride) : undefined,
     },
   };
+}
+
+/**
+ * The `client` entry of a workspace's own daemon in `kind`'s spelling: a stdio entry as given,
+ * placeholders expanded (`${workspaceFolder}` left to clients that expand it), or a URL in the
+ * client's own spelling for `"type": "http"`. Members of the other shape are `undefined`, so a
+ * switch between shapes (or back to exai's shim) leaves no stale member behind.
+ */
+function ownClientEntry(kind: ClientKind, port: number, workspace: string, own: { client: DaemonClient; stateDir: string; dirs: StateDirs }): Record<string, unknown> {
+  const spec = CLIENT_SPECS[kind];
+  const x = { port, workspace, stateDir: own.stateDir, keepWorkspaceFolder: spec.expandsWorkspaceFolder };
+  const none = { type: undefined, command: undefined, args: undefined, env: undefined, url: undefined, httpUrl: undefined };
+  const c = own.client;
+  if (c.type === 'http') return { ...none, ...spec.httpEntry(expand(c.url, { ...x, keepWorkspaceFolder: false })) };
+  const env: Record<string, string | undefined> = Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, expand(v, x)]));
+  const command = expand(c.command, x);
+  const args = c.args.map((a) => expand(a, x));
+  if (c.wake) {
+    // exai's shim in front: it starts the daemon when it is down, then runs the user's shim.
+    Object.assign(env, { EXAI_WS_PORT: undefined, EXAI_PORT_BASE: undefined, EXAI_PORT_STRIDE: undefined, EXAI_WORKSPACE: spec.expandsWorkspaceFolder ? '${workspaceFolder}' : workspace, ...stateDirsEnv(own.dirs) });
+    return { ...none, ...(spec.typed ? { type: 'stdio' } : {}), command: nodeExecutable(), args: [CLI_ENTRY, 'shim', '--exec', '--', command, ...args], env };
+  }
+  // exai's own variables go from an entry that was exai's shim's before (members merge otherwise).
+  const stale = { EXAI_WS_PORT: undefined, EXAI_WORKSPACE: undefined, EXAI_HOME: undefined, PM2_HOME: undefined, EXAI_PORT_BASE: undefined, EXAI_PORT_STRIDE: undefined };
+  return { ...none, ...(spec.typed ? { type: 'stdio' } : {}), command, args, env: Object.keys(env).length ? { ...stale, ...env } : undefined };
 }
 
 /**
@@ -150,12 +185,25 @@ function wantedText(kind: ClientKind, workspace: string, existing: ConfigText | 
   const body = existing?.body ?? '';
   // Members whose value is undefined are taken out of the file (EXAI_HOME back at its default;
   // the other transport's members when the entry changes transport).
+  // A workspace's own daemon: its `client` entry as it is (clientEntry clears the other shape's members).
   const entry = (
-    entryTransport(kind, existing, dirs) === 'http'
+    dirs.own
+      ? { ...clientEntry(kind, port, workspace, dirs), headersHelper: undefined }
+      : entryTransport(kind, existing, dirs) === 'http'
       ? { ...httpClientEntry(port, workspace, dirs), command: undefined, args: undefined, env: undefined }
       : { ...clientEntry(kind, port, workspace, dirs), url: undefined, headersHelper: undefined }
   ) as unknown as Record<string, unknown>;
   return spec.format === 'toml' ? setTomlTable(body, spec.entryPath, entry, file) : setJsonc(body, spec.entryPath, entry, file);
+}
+
+/** The config holds the entry as `dirs` would write it (false when missing or different; 'unparsable'). */
+export function configCurrent(kind: ClientKind, workspace: string, port: number, dirs: EntrySettings): boolean | 'unparsable' {
+  try {
+    const existing = parsedConfig(kind, workspace);
+    return existing !== undefined && wantedText(kind, workspace, existing, port, dirs) === existing.body;
+  } catch {
+    return 'unparsable';
+  }
 }
 
 /**

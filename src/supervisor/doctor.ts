@@ -17,6 +17,7 @@ import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from '.
 import { spawnWorkspace } from './spawn.js';
 import type { Finding } from './finding.js';
 import { trackedConfigFindings } from './tracked-configs.js';
+import { checkOwnConfigs, checkOwnDaemon } from './own-doctor.js';
 import { readToken } from '../workspace/token.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
 import { shellArg } from '../common/shell.js';
@@ -99,7 +100,7 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-interface WorkspaceCheck {
+export interface WorkspaceCheck {
   home: string;
   pm2: Pm2;
   registry: Registry;
@@ -124,7 +125,10 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
       if (res.removed) c.add({ scope, check: 'directory', status: 'fixed', message: `${gone}; removed its daemon and freed port ${entry.port}` });
       else c.add({ scope, check: 'directory', status: 'problem', message: `${gone}; ${res.problems.join('; ')}`, fix: `exai remove --workspace ${quoted}` });
     } else {
-      c.add({ scope, check: 'directory', status: 'problem', message: `${gone}; its daemon still holds port ${entry.port}`, fix: `exai remove --workspace ${quoted} (or exai doctor --fix --yes)` });
+      // Said as it is: after pm2 died (or `exai stop`) no daemon runs, only the entry keeps the port.
+      const online = (await c.pm2.describe(entry.name))?.pm2_env?.status === 'online';
+      const holds = online ? `its daemon still holds port ${entry.port}` : `no daemon runs, but its registry entry still reserves port ${entry.port}`;
+      c.add({ scope, check: 'directory', status: 'problem', message: `${gone}; ${holds}`, fix: `exai remove --workspace ${quoted} (or exai doctor --fix --yes)` });
     }
     return;
   }
@@ -146,6 +150,10 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
     // Exited after its idle timeout, as designed: the next client or `exai spawn` wakes it.
     c.add({ scope, check: 'daemon', status: 'ok', message: `idle (exited after its idle timeout); the next client or \`exai spawn\` wakes it on port ${entry.port}` });
     await checkConfigs(entry, c);
+    return;
+  }
+  if (entry.ownDaemon) {
+    await checkOwnDaemon(entry, c);
     return;
   }
   const token = readToken(c.home, entry.id);
@@ -173,7 +181,9 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
       c.add({ scope, check: 'daemon', status: 'fixed', message: `${daemonProblem}; now healthy on port ${res.port}${res.movedFrom ? ` (moved from ${res.movedFrom})` : ''}` });
       entry = { ...entry, port: res.port };
     } catch (err) {
-      c.add({ scope, check: 'daemon', status: 'problem', message: `${daemonProblem}; fixing failed: ${errorMessage(err)}`, fix: `exai logs --workspace ${quoted}` });
+      // A client config spawn refused (unparsable, read-only) is the cause, not the daemon: its logs say nothing of it.
+      const config = isExaiError(err) && err.code.startsWith('CONFIG_');
+      c.add({ scope, check: 'daemon', status: 'problem', message: `${daemonProblem}; fixing failed: ${errorMessage(err)}`, fix: config ? 'fix the client config named above, then exai doctor --fix' : `exai logs --workspace ${quoted}` });
     }
   } else {
     c.add({ scope, check: 'daemon', status: 'problem', message: daemonProblem, fix: stale ? `exai restart --workspace ${quoted}` : `exai spawn --workspace ${quoted}` });
@@ -207,7 +217,8 @@ async function checkLogs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void>
   else c.add({ scope: entry.workspace, check: 'logs', status: 'problem', message: `${problem}; reopening them did not help`, fix: `free space on the disk of ${layout.logs}, then exai doctor --fix` });
 }
 
-async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+export async function checkConfigs(entry: RegistryEntry, c: WorkspaceCheck): Promise<void> {
+  if (entry.ownDaemon) return checkOwnConfigs(entry, c);
   const scope = entry.workspace;
   for (const kind of entry.clients) {
     const file = clientConfigPath(kind, entry.workspace);

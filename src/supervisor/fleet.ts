@@ -1,3 +1,4 @@
+import { currentDaemonFile, ownHealthy } from './own-health.js';
 import { existsSync, rmSync } from 'node:fs';
 import { posix, resolve, win32 } from 'node:path';
 import type { ProcessDescription } from 'pm2';
@@ -131,7 +132,10 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       let daemon: DaemonStatus | undefined;
       const token = readToken(home, entry.id);
       const unset = serverVariables(home, entry.id, entry.workspace).unset;
-      if (status === 'online' && token) {
+      if (status === 'online' && entry.ownDaemon) {
+        // A workspace's own daemon: its declared readiness check is its health.
+        healthy = await ownHealthy(entry, currentDaemonFile(entry).own, timeoutMs);
+      } else if (status === 'online' && token) {
         const probe = await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs, withStatus: true });
         healthy = probe.state === 'healthy';
         if (probe.state === 'healthy') {
@@ -184,7 +188,14 @@ export async function stopEntry(pm2: Pm2, registry: Registry, entry: RegistryEnt
  * frees the port). A client config that cannot be parsed, or a read-only one holding exai's
  * entry, is left alone and reported, and nothing is removed.
  */
-export async function removeEntry(home: string, pm2: Pm2, registry: Registry, entry: RegistryEntry): Promise<{ removed: boolean; configFiles: string[]; problems: string[] }> {
+export async function removeEntry(
+  home: string,
+  pm2: Pm2,
+  registry: Registry,
+  entry: RegistryEntry,
+  /** Called once the pm2 app is gone (the tests pause there to interrupt a remove midway). */
+  onStep?: (step: 'app-deleted') => Promise<void>,
+): Promise<{ removed: boolean; configFiles: string[]; problems: string[] }> {
   // exai's entry comes out of every client config that holds one, recorded or not (a shim
   // start records none): a leftover entry would register the workspace again at the next launch.
   const kinds = CLIENT_KINDS.filter((kind) => entry.clients.includes(kind) || readClientEntry(kind, entry.workspace) !== undefined);
@@ -201,6 +212,7 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   const proc = await pm2.describe(entry.name);
   assertOwnApp(proc, home, entry.name);
   if (proc) await pm2.delete(entry.name);
+  await onStep?.('app-deleted');
   const configFiles: string[] = [];
   const problems: string[] = [];
   for (const kind of kinds) {
@@ -215,6 +227,10 @@ export async function removeEntry(home: string, pm2: Pm2, registry: Registry, en
   deleteToken(home, entry.id);
   deleteLaunchEnv(home, entry.id);
   clearIdle(home, entry.id);
+  // A workspace's own daemon: its expanded launch and its private state dir (exai made both).
+  rmSync(homeLayout(home).daemonLaunchFile(entry.id), { force: true });
+  rmSync(homeLayout(home).stateDir(entry.id), { recursive: true, force: true });
+  rmSync(homeLayout(home).leasesDir(entry.id), { recursive: true, force: true });
   const logs = [homeLayout(home).outLog(entry.name), homeLayout(home).errLog(entry.name), homeLayout(home).shimLog(entry.id)];
   const rotated = logs.flatMap((file) => Array.from({ length: LOG_KEEP }, (_, i) => `${file}.${i + 1}`));
   for (const file of [...logs, ...rotated, homeLayout(home).catalogFile(entry.id)]) rmSync(file, { force: true });

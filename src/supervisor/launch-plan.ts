@@ -77,10 +77,11 @@ export interface LaunchPlan {
  * by the shim, or registered by an older exai — records its starter's base variables).
  * Throws ENV_INVALID for a passed name that has no value anywhere.
  */
-export function planLaunch(opts: SpawnOptions, entry: RegistryEntry | undefined, recorded: LaunchEnv | undefined, holdingExai: readonly ClientKind[] = []): LaunchPlan {
+export function planLaunch(opts: SpawnOptions, entry: RegistryEntry | undefined, recorded: LaunchEnv | undefined, holdingExai: readonly ClientKind[] = [], daemonNames: readonly string[] = []): LaunchPlan {
   const callerEnv = opts.env ?? process.env;
   const dropped = new Set(opts.explicit?.dropEnv ?? []);
-  const passEnv = [...new Set([...(entry?.passEnv ?? []), ...(opts.explicit?.passEnv ?? [])])].filter((name) => !dropped.has(name));
+  // `${env:NAME}` in .exai/daemon.json is recorded like `--pass-env NAME`.
+  const passEnv = [...new Set([...(entry?.passEnv ?? []), ...(opts.explicit?.passEnv ?? []), ...(opts.explicit ? daemonNames : [])])].filter((name) => !dropped.has(name));
   const env = opts.explicit || !recorded ? captureLaunchEnv(callerEnv, passEnv, recorded) : recorded;
   const asked = opts.clients?.length ? opts.clients : !entry && opts.explicit ? opts.explicit.defaultClients : [];
   // Only the user's own spawn adopts configs it did not record: bulk paths write what was recorded.

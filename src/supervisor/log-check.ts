@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { monotonicNow } from '../common/clock.js';
 import { LOG_CHECK_TOPIC } from '../daemon/log.js';
 import type { Pm2 } from './pm2.js';
 
@@ -24,9 +25,9 @@ export async function stuckLogFiles(pm2: Pm2, name: string, files: string[]): Pr
   const before = files.map(fileState);
   await pm2.send(name, LOG_CHECK_TOPIC);
   const grown = () => files.filter((f, i) => fileState(f) === before[i] || fileState(f) === 'missing');
-  const deadline = Date.now() + LOG_CHECK_MS;
+  const deadline = monotonicNow() + LOG_CHECK_MS;
   let stuck = grown();
-  while (stuck.length && Date.now() < deadline) {
+  while (stuck.length && monotonicNow() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 50));
     stuck = grown();
   }

@@ -5,7 +5,8 @@
 import { resolveWorkspace } from '../workspace/identity.js';
 import { readLaunchEnv, writeLaunchEnv } from '../workspace/launch-env.js';
 import { readToken } from '../workspace/token.js';
-import { checkClientConfig, entrySettings, kindsHoldingExai } from './client-config.js';
+import { checkClientConfig, configSettings, kindsHoldingExai } from './client-config.js';
+import { daemonEnvNames, loadDaemonFile } from '../workspace/daemon-file.js';
 import { planLaunch, type SpawnOptions } from './launch-plan.js';
 import { portSettings } from './ports.js';
 import { Registry } from './registry.js';
@@ -28,14 +29,15 @@ export async function spawnWorkspace(opts: SpawnOptions): Promise<SpawnResult> {
   const registry = new Registry(opts.home);
   const entry = registry.get(workspace.id); // a corrupt registry stops everything here
   const recorded = readLaunchEnv(opts.home, workspace.id);
-  const plan = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path)); // a passed variable with no value stops here
+  const own = loadDaemonFile(workspace.path); // a broken daemon.json (or one beside servers.json) stops here
+  const plan = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path), own ? daemonEnvNames(own) : []); // a passed variable with no value stops here
   const port = opts.port ?? entry?.port;
-  for (const kind of plan.writeKinds) checkClientConfig(kind, workspace.path, port === undefined ? undefined : { port, dirs: entrySettings(opts.home, env) });
+  for (const kind of plan.writeKinds) checkClientConfig(kind, workspace.path, port === undefined ? undefined : { port, dirs: configSettings(opts.home, env, workspace.id, own) });
   // The common case — a healthy daemon of this version and launch spec on the sticky port —
   // needs no pm2: skipping its connect keeps a reuse well under the cost of starting anything.
   const token = entry && !opts.restart ? readToken(opts.home, workspace.id) : undefined;
   if (entry && token) {
-    const ctx = { opts, env, workspace, home: opts.home, name: entry.name, registry, token, entry, plan, recorded };
+    const ctx = { opts, env, workspace, home: opts.home, name: entry.name, registry, token, entry, plan, recorded, own };
     const reused = await tryReuse(ctx);
     if (reused) {
       // Same passed values (the digest says so); a new PATH or HOME applies at the next start.

@@ -18,7 +18,7 @@ import { homeLayout } from '../workspace/layout.js';
 import type { RegistryData, RegistryEntry } from '../workspace/registry-file.js';
 import { deleteToken, ensureToken, readToken } from '../workspace/token.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
-import { checkClientConfig, entrySettings, kindsHoldingExai } from './client-config.js';
+import { checkClientConfig, configSettings, kindsHoldingExai } from './client-config.js';
 import { movedFromEntry, writeRecordedConfigs } from './configs.js';
 import { probeDaemon, type DaemonStatus, type Health, type Probe } from './health.js';
 import { planLaunch, type LaunchPlan, type SpawnOptions } from './launch-plan.js';
@@ -29,6 +29,8 @@ import { describePortHolder } from './port-owner.js';
 import { choosePort, forbiddenPortMessage, portSettings, probePort } from './ports.js';
 import { Registry } from './registry.js';
 import { upstreamProblems } from './upstream-report.js';
+import { loadDaemonFile, daemonEnvNames, type DaemonFile } from '../workspace/daemon-file.js';
+import { startOwn, tryReuseOwn, type SharedSteps } from './own-start.js';
 import { monotonicNow } from '../common/clock.js';
 import { shellArg } from '../common/shell.js';
 
@@ -69,6 +71,8 @@ export interface StartContext {
   plan: LaunchPlan;
   /** The launch environment recorded before this start (restored if it fails). */
   recorded: LaunchEnv | undefined;
+  /** The workspace's own daemon (.exai/daemon.json), when it has one. */
+  own?: DaemonFile;
 }
 
 /**
@@ -82,9 +86,10 @@ export function startWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): P
     const registry = new Registry(home);
     const entry = registry.get(workspace.id);
     const recorded = readLaunchEnv(home, workspace.id);
-    const plan = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path));
+    const own = loadDaemonFile(workspace.path);
+    const plan = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path), own ? daemonEnvNames(own) : []);
     const port = opts.port ?? entry?.port;
-    for (const kind of plan.writeKinds) checkClientConfig(kind, workspace.path, port === undefined ? undefined : { port, dirs: entrySettings(home, opts.env) });
+    for (const kind of plan.writeKinds) checkClientConfig(kind, workspace.path, port === undefined ? undefined : { port, dirs: configSettings(home, opts.env, workspace.id, own) });
     if (opts.interrupted?.()) throw interruptedError(workspace.path);
     const hadToken = readToken(home, workspace.id) !== undefined;
     const token = ensureToken(home, workspace.id);
@@ -99,10 +104,15 @@ export function startWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): P
       entry,
       plan,
       recorded,
+      own,
     };
     try {
       // The daemon reads it at start; written before, restored if the start fails.
       writeLaunchEnv(home, workspace.id, plan.env);
+      if (own) {
+        const reused = opts.restart ? undefined : await tryReuseOwn(ctx, pm2, own, SHARED_STEPS, ownDigest(ctx, entry?.port ?? 0));
+        return reused ?? (await startOwn(ctx, pm2, own, SHARED_STEPS));
+      }
       if (!opts.restart) {
         const reused = await tryReuse(ctx, pm2);
         if (reused) return reused;
@@ -137,6 +147,8 @@ function restoreLaunchEnv(ctx: StartContext): void {
  */
 export async function tryReuse(ctx: StartContext, pm2?: Pm2): Promise<SpawnResult | undefined> {
   const { entry, workspace, opts } = ctx;
+  // A workspace's own daemon is reused only with pm2 at hand (its launch digest is in pm2's env).
+  if (ctx.own) return pm2 ? tryReuseOwn(ctx, pm2, ctx.own, SHARED_STEPS, ownDigest(ctx, entry?.port ?? 0)) : undefined;
   if (!entry || entry.stopped || (opts.port !== undefined && opts.port !== entry.port)) return undefined;
   if (pm2 && (await pm2.describe(ctx.name))?.pm2_env?.status !== 'online') return undefined;
   const probe = () => probeDaemon({ port: entry.port, id: workspace.id, token: ctx.token, withStatus: true });
@@ -303,6 +315,7 @@ function reserve(ctx: StartContext, tried: ReadonlySet<number>): Promise<Registr
       movedFrom: current ? current.movedFrom : movedFrom(ctx, data),
       passEnv: plan.passEnv.length ? plan.passEnv : undefined,
       idleTimeoutMs: plan.idleTimeoutMs,
+      ownDaemon: ctx.own ? { spec: ownDigest(ctx, port) } : undefined,
       createdAt: current?.createdAt ?? now,
       updatedAt: now,
     };
@@ -348,7 +361,7 @@ async function waitHealthy(ctx: StartContext, pm2: Pm2, port: number): Promise<O
  * A failed start puts back what was there: the registry entry (a first spawn leaves none),
  * the launch environment, and — when one ran before — the daemon on its old port.
  */
-async function restorePrevious(ctx: StartContext, pm2: Pm2, wasRunning: boolean): Promise<void> {
+async function restorePrevious(ctx: StartContext, pm2: Pm2 | undefined, wasRunning: boolean): Promise<void> {
   const { workspace, entry: previous } = ctx;
   await ctx.registry
     .update((data) => {
@@ -357,7 +370,7 @@ async function restorePrevious(ctx: StartContext, pm2: Pm2, wasRunning: boolean)
     })
     .catch(() => undefined);
   restoreLaunchEnv(ctx);
-  if (!previous || !wasRunning) return;
+  if (!previous || !wasRunning || !pm2) return;
   try {
     await pm2.start(appOptions(previous, ctx.home));
     const outcome = await waitHealthy(ctx, pm2, previous.port);
@@ -369,7 +382,7 @@ async function restorePrevious(ctx: StartContext, pm2: Pm2, wasRunning: boolean)
 
 function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
   const { workspace, plan } = ctx;
-  const dirs = { ...entrySettings(ctx.home, ctx.env), claudeTransport: ctx.opts.transport };
+  const dirs = { ...configSettings(ctx.home, ctx.env, workspace.id, ctx.own), claudeTransport: ctx.opts.transport };
   return writeRecordedConfigs({ registry: ctx.registry, workspace: workspace.path, id: workspace.id, kinds: plan.writeKinds, port, dirs, onStep: ctx.opts.onStep });
 }
 
@@ -377,7 +390,7 @@ function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
 function movedFrom(ctx: StartContext, data: RegistryData): string | undefined {
   const old = movedFromEntry(ctx.workspace.path, ctx.workspace.id, data);
   if (!old) return undefined;
-  const free = `\`exai remove --workspace ${JSON.stringify(old.workspace)}\` frees port ${old.port}`;
+  const free = `\`exai remove --workspace ${shellArg(old.workspace)}\` frees port ${old.port}`;
   ctx.opts.onWarning?.(`${ctx.workspace.path} holds the client configs of ${old.workspace} (port ${old.port}), whose folder is gone: moved or renamed? It gets its own port and configs; ${free}`);
   return old.workspace;
 }
@@ -414,3 +427,22 @@ function logTail(ctx: StartContext): string {
     return '';
   }
 }
+
+/** The launch digest of a workspace's own daemon on `port`: the daemon.json text is part of it. */
+function ownDigest(ctx: StartContext, port: number): string {
+  return launchDigest({ port, idleTimeoutMs: ctx.plan.idleTimeoutMs }, ctx.plan.env, ctx.token, ctx.own?.text);
+}
+
+/** The steps an own daemon's start shares with exai's (own-start.ts). */
+const SHARED_STEPS: SharedSteps = {
+  reserve,
+  checkRequestedPort,
+  async assertOwn(ctx, pm2) {
+    const existing = await pm2.describe(ctx.name);
+    assertOwnApp(existing, ctx.home, ctx.name);
+    return existing?.pm2_env?.status === 'online';
+  },
+  restoreEntry: (ctx) => restorePrevious(ctx, undefined, false),
+  writeConfigs,
+  interrupted: (ctx) => interruptedError(ctx.workspace.path),
+};

@@ -114,9 +114,11 @@ export function launchVariables(env: LaunchEnv): Record<string, string> {
  * of a short secret would invite guessing. A daemon whose digest differs from the registry's
  * was started with other inputs, and `exai spawn` restarts it (STYLE.md point 4).
  */
-export function launchDigest(spec: Pick<RegistryEntry, 'port' | 'idleTimeoutMs'>, env: LaunchEnv | undefined, token: string): string {
+export function launchDigest(spec: Pick<RegistryEntry, 'port' | 'idleTimeoutMs'>, env: LaunchEnv | undefined, token: string, daemonFileText?: string): string {
   const passed = Object.entries(env?.passed ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const input = JSON.stringify({ port: spec.port, idleTimeoutMs: spec.idleTimeoutMs ?? null, passed });
+  // A workspace's own daemon (.exai/daemon.json): its file is part of what it runs with.
+  const own = daemonFileText === undefined ? {} : { daemonFile: daemonFileText };
+  const input = JSON.stringify({ port: spec.port, idleTimeoutMs: spec.idleTimeoutMs ?? null, passed, ...own });
   return createHmac('sha256', token).update(input).digest('hex').slice(0, 16);
 }
 

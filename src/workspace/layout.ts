@@ -86,6 +86,12 @@ export function homeLayout(home: string) {
     tokenFile: (id: string) => join(home, 'tokens', `${id}.token`),
     /** Values of the variables the launch spec passes to the daemon (beside the token, 0600). */
     envFile: (id: string) => join(home, 'tokens', `${id}.env.json`),
+    /** What the exai launcher runs for a workspace's own daemon (.exai/daemon.json, expanded; 0600). */
+    daemonLaunchFile: (id: string) => join(home, 'tokens', `${id}.daemon.json`),
+    /** `${stateDir}` of a workspace's own daemon: private (0700), its `files` are written there. */
+    stateDir: (id: string) => join(home, 'state', id),
+    /** One file per live `exai shim --exec` of the workspace (named by its pid): its own daemon idles out without any. */
+    leasesDir: (id: string) => join(home, 'state', `${id}.leases`),
     /** Present while the workspace's daemon is idle (src/workspace/idle-marker.ts). */
     idleDir: join(home, 'idle'),
     idleMarker: (id: string) => join(home, 'idle', `${id}.idle`),

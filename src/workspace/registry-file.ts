@@ -47,6 +47,11 @@ export interface RegistryEntry {
   idleTimeoutMs?: number;
   /** Names of the user's variables handed to the daemon (values in `tokens/<id>.env.json`). */
   passEnv?: string[];
+  /**
+   * The workspace runs its own daemon (.exai/daemon.json) through the exai launcher; `spec` is
+   * its launch digest, shown in its pm2 env so a reuse can tell it was started with this spec.
+   */
+  ownDaemon?: { spec: string };
   createdAt: string;
   updatedAt: string;
 }

@@ -1,13 +1,13 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as vscode from 'vscode';
 import { activateExai, type ExaiExtension } from '../../vscode/src/activate.js';
 import { catalogDigest } from '../../vscode/src/provider.js';
 import { CLI, ROOT, makeTestEnv, runCli, type TestEnv } from '../helpers/env.js';
-import { fakeVscode, McpStdioServerDefinition, type Folder } from './fake-vscode.js';
+import { fakeVscode, McpHttpServerDefinition, McpStdioServerDefinition, type Folder } from './fake-vscode.js';
 
 /**
  * The provider with the `vscode` module faked and everything it runs real: the exai CLI of
@@ -44,11 +44,10 @@ async function listed(): Promise<{ workspace: string; port: number; status: stri
 }
 
 /** Connects a real MCP client to a stdio definition exactly as VS Code would launch it. */
-async function connect(def: McpStdioServerDefinition): Promise<Client> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(def.env)) if (v !== null) env[k] = String(v);
+/** What VS Code does with an HTTP definition: POSTs to its URL with its headers. */
+async function connect(def: McpHttpServerDefinition): Promise<Client> {
   const client = new Client({ name: 'vscode-fake', version: '1.0.0' });
-  await client.connect(new StdioClientTransport({ command: def.command, args: def.args, env, cwd: def.cwd?.fsPath, stderr: 'pipe' }));
+  await client.connect(new StreamableHTTPClientTransport(new URL(def.uri.toString()), { requestInit: { headers: def.headers } }));
   return client;
 }
 
@@ -87,18 +86,21 @@ describe('the MCP server definition provider', () => {
     expect(defs[0]!.version).not.toBe(defs[1]!.version); // alpha declares upstreams, beta none
     expect(await listed()).toEqual([]); // provide is eager: it must not start anything
 
-    const resolvedA = (await ext.provider.resolveMcpServerDefinition(defs[0] as unknown as vscode.McpServerDefinition)) as unknown as McpStdioServerDefinition;
-    const resolvedB = (await ext.provider.resolveMcpServerDefinition(defs[1] as unknown as vscode.McpServerDefinition)) as unknown as McpStdioServerDefinition;
+    const resolvedA = (await ext.provider.resolveMcpServerDefinition(defs[0] as unknown as vscode.McpServerDefinition)) as unknown as McpHttpServerDefinition;
+    const resolvedB = (await ext.provider.resolveMcpServerDefinition(defs[1] as unknown as vscode.McpServerDefinition)) as unknown as McpHttpServerDefinition;
     const rows = await listed();
     const rowA = rows.find((r) => r.workspace === a);
     const rowB = rows.find((r) => r.workspace === b);
     expect(rowA?.status).toBe('online');
     expect(rowB?.status).toBe('online');
     expect(rowA!.port).not.toBe(rowB!.port);
-    // The resolved definition is the shim on the registered daemon (this daemon speaks ws only).
-    expect(resolvedA).toBeInstanceOf(McpStdioServerDefinition);
-    expect(resolvedA.env).toMatchObject({ EXAI_WORKSPACE: a, EXAI_WS_PORT: String(rowA!.port), EXAI_HOME: t.home, PM2_HOME: t.pm2Home });
-    expect(resolvedB.env).toMatchObject({ EXAI_WORKSPACE: b, EXAI_WS_PORT: String(rowB!.port) });
+    // The registered daemon speaks Streamable HTTP (its /health lists it): the resolved definition
+    // is its /mcp URL with the bearer token held in memory, no shim process.
+    expect(resolvedA).toBeInstanceOf(McpHttpServerDefinition);
+    expect(resolvedA.uri.toString()).toBe(`http://127.0.0.1:${rowA!.port}/mcp`);
+    expect(resolvedA.headers.Authorization).toMatch(/^Bearer \S{32,}$/);
+    expect(resolvedB.uri.toString()).toBe(`http://127.0.0.1:${rowB!.port}/mcp`);
+    expect(resolvedB.headers.Authorization).not.toBe(resolvedA.headers.Authorization);
 
     const client = await connect(resolvedA);
     try {

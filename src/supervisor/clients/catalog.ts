@@ -23,6 +23,8 @@ export interface ClientSpec {
    * Lines after the first are text to paste as they are (spawn indents them).
    */
   hint?: (workspace: string) => string;
+  /** How the client spells a Streamable HTTP server (a workspace's own daemon with `"type": "http"`). */
+  httpEntry: (url: string) => Record<string, string>;
 }
 
 export const ENTRY_NAME = 'exai';
@@ -35,6 +37,7 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     entryPath: ['servers', ENTRY_NAME],
     expandsWorkspaceFolder: true,
     typed: true,
+    httpEntry: (url) => ({ type: 'http', url }),
   },
   claude: {
     label: 'Claude Code',
@@ -46,6 +49,7 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     // Claude Code 2.1 reads the approval exai writes (.claude/settings.local.json) only in a
     // folder whose trust prompt was accepted (~/.claude.json); until then exai shows as pending.
     hint: () => 'Claude Code: exai is approved in .claude/settings.local.json; Claude Code honours that once you trust this folder (accept the prompt the first time `claude` starts here)',
+    httpEntry: (url) => ({ type: 'http', url }),
   },
   cursor: {
     label: 'Cursor',
@@ -54,6 +58,7 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     entryPath: ['mcpServers', ENTRY_NAME],
     expandsWorkspaceFolder: false,
     typed: true,
+    httpEntry: (url) => ({ url }),
   },
   gemini: {
     label: 'Gemini CLI',
@@ -64,6 +69,7 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     typed: true,
     // Untrusted folders list their servers as "Disabled" (gemini 0.61).
     hint: (ws) => `Gemini CLI: starts workspace MCP servers only in a trusted folder — choose "Trust folder" when gemini first starts in ${ws} (saved in ~/.gemini/trustedFolders.json)`,
+    httpEntry: (url) => ({ httpUrl: url }),
   },
   codex: {
     label: 'Codex',
@@ -77,5 +83,6 @@ export const CLIENT_SPECS: Readonly<Record<ClientKind, ClientSpec>> = {
     hint: (ws) =>
       `Codex: reads .codex/config.toml only in a trusted project — trust it when codex asks, or add these two lines to ~/.codex/config.toml:\n` +
       `[projects.${tomlBasicString(ws)}]\ntrust_level = "trusted"`,
+    httpEntry: (url) => ({ url }),
   },
 };

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { writeFileAtomic } from '../../common/atomic-write.js';
@@ -50,6 +50,7 @@ export function readOnlyError(file: string, existing: ConfigText): ExaiError {
  */
 export function writeConfigText(file: string, body: string, existing: ConfigText | undefined): void {
   if (existing !== undefined && isReadOnly(existing)) throw readOnlyError(file, existing);
+  if (existing === undefined) refuseDanglingLink(file);
   try {
     mkdirSync(dirname(file), { recursive: true });
     let target = file;
@@ -62,6 +63,25 @@ export function writeConfigText(file: string, body: string, existing: ConfigText
   } catch (err) {
     throw new ExaiError('CONFIG_WRITE_FAILED', `cannot write ${file} (${errnoCode(err) ?? errorMessage(err)}); make it writable, or run with --no-config`, { cause: err });
   }
+}
+
+/**
+ * A config path that is a symlink to nothing (dotfiles not checked out, a drive not mounted) is
+ * the user's link: writing a new file there would replace the link, and a later `remove` would
+ * delete that file, so the link would be gone for good. Refused, naming where it points.
+ */
+function refuseDanglingLink(file: string): void {
+  let link: string;
+  try {
+    if (!lstatSync(file).isSymbolicLink()) return;
+    link = readlinkSync(file);
+  } catch {
+    return; // absent (or unreadable, which the write reports)
+  }
+  throw new ExaiError(
+    'CONFIG_WRITE_FAILED',
+    `${file} is a symlink to ${link}, which does not exist; exai left the link untouched — create its target (or delete the link), then run the command again, or spawn with --no-config`,
+  );
 }
 
 /** What a remove may delete besides exai's entry (src/supervisor/created.ts decides). */

@@ -1,0 +1,38 @@
+import { writeErr } from './output.js';
+
+/**
+ * SIGINT/SIGTERM during a command that must not stop halfway (`spawn`, `remove`): the first is
+ * noted, and the command finishes or rolls back what it started, then says which in one line;
+ * a second ends the process at once (running the same command again finishes what it left).
+ */
+export function watchInterrupts(command: string): { signal: () => NodeJS.Signals | undefined; arrived: Promise<void>; dispose(): void } {
+  let signal: NodeJS.Signals | undefined;
+  let wake!: () => void;
+  const arrived = new Promise<void>((resolve) => (wake = resolve));
+  let echo: NodeJS.Signals | undefined;
+  const onSignal = (name: NodeJS.Signals) => {
+    if (echo === name) {
+      echo = undefined;
+      return;
+    }
+    if (signal) {
+      writeErr(`exai: ${name} again; stopping now — run the same exai ${command} again to finish what this one left`);
+      process.exit(130);
+    }
+    signal = name;
+    // conf's atomic writes (atomically, when-exit) hook every signal once, and on it clean up
+    // and send the same signal to this process again: that echo is not the user's second one.
+    if (process.listeners(name).some((l) => l !== onSignal)) echo = name;
+    wake();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: () => signal,
+    arrived,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
