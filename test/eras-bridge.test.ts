@@ -13,7 +13,7 @@ import { EraTransport } from '../src/daemon/era-session.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from '../src/daemon/upstreams/gateway.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
 import { dualEntry, modernEntry } from './helpers/eras.js';
-import { echoBuiltin, harness, openSession, textOf, writeServers } from './upstreams-helpers.js';
+import { echoBuiltin, everythingEntry, harness, openSession, textOf, writeServers } from './upstreams-helpers.js';
 
 let t: TestEnv;
 beforeAll(() => {
@@ -38,7 +38,7 @@ const envelope = (extra: Record<string, unknown> = {}) => ({
 });
 
 /** A raw 2026-07-28 client on one session: requests by id, and every notification it got. */
-async function modernSession(gateway: Gateway) {
+async function modernSession(gateway: Gateway, opening: Record<string, unknown> = {}) {
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   const server = new Server({ name: 'exai', version: 'test' }, { capabilities: GATEWAY_SERVER_CAPABILITIES });
   server.onclose = await gateway.connect(server, new EraTransport(serverSide), [echoBuiltin]);
@@ -64,7 +64,7 @@ async function modernSession(gateway: Gateway) {
       return session.answer(session.send(method, params, meta), `the answer to ${method}`);
     },
   };
-  await session.ask('server/discover');
+  await session.ask('server/discover', {}, opening);
   return session;
 }
 
@@ -149,5 +149,52 @@ describe('a 2026-07-28 session and 2025 servers', () => {
     const s = await modernSession(gateway);
     const round = await s.ask('tools/call', { name: 'modern__roots', arguments: {} });
     expect(round.result).toMatchObject({ resultType: 'input_required', inputRequests: { roots: { method: 'roots/list' } } });
+  });
+});
+
+describe("a 2026-07-28 session and a 2025 server's tasks", () => {
+  const RESEARCH = 'everything__simulate-research-query';
+  const withTasks = { 'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } } };
+
+  it('gets a task handle for a task-only tool when it declares the tasks extension, polls it with tasks/get to its inlined result, and cancels another', async () => {
+    const ws = t.workspace('bridge-tasks');
+    writeServers(ws, { everything: everythingEntry() });
+    const gateway = h.startGateway(ws);
+    await upServers(gateway, ['everything']);
+    const s = await modernSession(gateway, withTasks);
+    const discover = await s.ask('server/discover');
+    expect(discover.result).toMatchObject({ capabilities: { extensions: { 'io.modelcontextprotocol/tasks': {} } } });
+    const created = await s.ask('tools/call', { name: RESEARCH, arguments: { topic: 'tides' } }, withTasks);
+    expect(created.result).toMatchObject({ resultType: 'task', status: 'working' });
+    expect(created.result).toHaveProperty('ttlMs');
+    const taskId = created.result!.taskId as string;
+    const done = await waitFor(
+      async () => {
+        const got = await s.ask('tasks/get', { taskId }, withTasks);
+        return got.result?.status === 'working' ? undefined : got;
+      },
+      { what: 'the task to end', timeoutMs: 30_000 },
+    );
+    expect(done.result).toMatchObject({ resultType: 'complete', taskId, status: 'completed' });
+    expect(textOf(done.result!.result as object)).toContain('# Research Report: tides');
+    // The extension has no tasks/update for exai's tasks, and a cancel ends one.
+    const other = await s.ask('tools/call', { name: RESEARCH, arguments: { topic: 'owls' } }, withTasks);
+    const update = await s.ask('tasks/update', { taskId: other.result!.taskId, inputResponses: {} }, withTasks);
+    expect(update.error).toMatchObject({ code: -32602 });
+    const cancelled = await s.ask('tasks/cancel', { taskId: other.result!.taskId }, withTasks);
+    expect(cancelled.result).toMatchObject({ resultType: 'complete', status: 'cancelled' });
+  });
+
+  it('without the extension the same call waits for the result, as a plain call', async () => {
+    const ws = t.workspace('bridge-tasks-plain');
+    writeServers(ws, { everything: everythingEntry() });
+    const gateway = h.startGateway(ws);
+    await upServers(gateway, ['everything']);
+    // (No roots declared: server-everything asks for roots at its first call, inside that call.)
+    const plain = { 'io.modelcontextprotocol/clientCapabilities': {} };
+    const s = await modernSession(gateway, plain);
+    const result = await s.ask('tools/call', { name: RESEARCH, arguments: { topic: 'moss' } }, plain);
+    expect(result.result).toMatchObject({ resultType: 'complete' });
+    expect(textOf(result.result!)).toContain('# Research Report: moss');
   });
 });

@@ -19,6 +19,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type WireMessage, type WireRequest } from '../transport/jsonrpc.js';
 import { SessionInput } from './era-input.js';
 import { SessionListens } from './era-listen.js';
+import { SessionTasks, TASKS_EXTENSION } from './era-tasks.js';
 
 export const MODERN_VERSION = '2026-07-28';
 /** What the daemon answers `initialize` with, and offers to a 2025 client. */
@@ -83,6 +84,8 @@ export class EraTransport implements Transport {
 
   /** Server-to-client requests answered inside the session's calls (era-input.ts). */
   private readonly input = new SessionInput({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
+  /** The tasks extension over exai's 2025 tasks (era-tasks.ts). */
+  private readonly tasks = new SessionTasks({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
   /** Its subscriptions/listen requests, over the Server's 2025 subscriptions (era-listen.ts). */
   private readonly listens = new SessionListens({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
 
@@ -118,7 +121,7 @@ export class EraTransport implements Transport {
       if (refused) this.deliver(refused);
       return Promise.resolve();
     }
-    if (isResponse(wire) && this.listens.ownResponse(wire.id)) return Promise.resolve();
+    if (isResponse(wire) && (this.listens.ownResponse(wire.id) || this.tasks.ownResponse(wire))) return Promise.resolve();
     if (!isResponse(wire) && this.listens.fromServer(wire)) return Promise.resolve();
     if (!isResponse(wire) && wire.method === 'notifications/message' && !this.wantsLog(wire.params?.level)) return Promise.resolve();
     if (isResponse(wire)) {
@@ -126,9 +129,11 @@ export class EraTransport implements Transport {
       this.methods.delete(JSON.stringify(wire.id));
       const now = this.input.response(wire);
       if (!now) return Promise.resolve();
-      return this.inner.send(asSdkMessage(now.result ? { ...now, result: modernResult(now.result, method) } : now), options);
+      const result = now.result && this.tasks.result(now.result, method, now.id);
+      if (now.result && !result) return Promise.resolve();
+      return this.inner.send(asSdkMessage(result ? { ...now, result: modernResult(result, method) } : now), options);
     }
-    return this.inner.send(message, options);
+    return this.inner.send(asSdkMessage(SessionTasks.notification(wire)), options);
   }
 
   private deliver(message: WireMessage): void {
@@ -175,7 +180,7 @@ export class EraTransport implements Transport {
       });
       return;
     }
-    if (this.input.fromClient(message)) return;
+    if (this.tasks.fromClient(message) || this.input.fromClient(message)) return;
     if (this.opened && this.listens.fromClient(message)) return;
     // (Before the session is open, a listen waits in order with the rest: see drain.)
     this.methods.set(JSON.stringify(message.id), message.method);
@@ -224,7 +229,9 @@ export class EraTransport implements Transport {
   private discoverResult(): Record<string, unknown> {
     const opened = this.opened ?? {};
     // 2025 tasks are not 2026-07-28 tasks (an extension there); the rest means the same.
-    const { tasks: _tasks, ...capabilities } = (opened.capabilities ?? {}) as Record<string, unknown>;
+    const { tasks, ...capabilities } = (opened.capabilities ?? {}) as Record<string, unknown>;
+    // exai's 2025 tasks reach such a session through the tasks extension (era-tasks.ts).
+    if (tasks) capabilities.extensions = { ...(capabilities.extensions as Record<string, unknown>), [TASKS_EXTENSION]: {} };
     return {
       supportedVersions: [MODERN_VERSION],
       capabilities,
