@@ -1,5 +1,5 @@
 /**
- * list_changed and instructions in each cell of session era × server era (issue 20, DESIGN.md
+ * list_changed, instructions, and for 2026-07-28 sessions subscription updates and log level, in each cell of session era × server era (issue 20, DESIGN.md
  * "Protocol eras"): a 2025-11-25 session (SDK v1 client) and a 2026-07-28 session (raw JSON-RPC
  * behind the EraTransport, listening with subscriptions/listen) against a 2025-11-25 server and
  * a 2026-07-28-only one (the SDK v2 fixture). The server's own tool list grows (its `grow`
@@ -35,12 +35,13 @@ const ENVELOPE = {
   'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
 };
 
-async function gatewayWith(name: string): Promise<Gateway> {
-  const ws = t.workspace(`cells-${name}`);
-  writeServers(ws, { old: dualEntry({ protocol: '2025-11-25' }), modern: modernEntry() });
+/** A gateway with the one server under test (both fixtures offer the resource fx://counter). */
+async function gatewayWith(session: string, server: string): Promise<Gateway> {
+  const ws = t.workspace(`cells-${session}-${server}`);
+  writeServers(ws, server === 'old' ? { old: dualEntry({ protocol: '2025-11-25' }) } : { modern: modernEntry() });
   const gateway = h.startGateway(ws);
-  await waitFor(() => ['old', 'modern'].every((n) => gateway.status().upstreams.find((u) => u.name === n)?.state === 'up') || undefined, {
-    what: 'old and modern up',
+  await waitFor(() => gateway.status().upstreams.find((u) => u.name === server)?.state === 'up' || undefined, {
+    what: `${server} up`,
     timeoutMs: 30_000,
   });
   return gateway;
@@ -54,7 +55,7 @@ const SERVERS = [
 describe('a 2025-11-25 session', () => {
   for (const { server, era, instructions } of SERVERS) {
     it(`hears a ${era} server's tools/list_changed, lists its new tool, and has its instructions`, async () => {
-      const gateway = await gatewayWith(`legacy-${server}`);
+      const gateway = await gatewayWith('legacy', server);
       const s = await h.session(gateway);
       expect(s.client.getInstructions()).toContain(`## ${server}\n\n${instructions}`);
       expect((await s.client.listTools()).tools.map((x) => x.name)).not.toContain(`${server}__grown`);
@@ -70,8 +71,8 @@ describe('a 2025-11-25 session', () => {
 
 describe('a 2026-07-28 session', () => {
   for (const { server, era, instructions } of SERVERS) {
-    it(`hears a ${era} server's tools/list_changed on its listen, lists its new tool, and has its instructions in server/discover`, async () => {
-      const gateway = await gatewayWith(`modern-${server}`);
+    it(`hears a ${era} server's tools/list_changed and resource updates on its listen, its log messages at the level a request names, and has its instructions in server/discover`, async () => {
+      const gateway = await gatewayWith('modern', server);
       const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
       const sdkServer = new Server({ name: 'exai', version: 'test' }, { capabilities: GATEWAY_SERVER_CAPABILITIES });
       sdkServer.onclose = await gateway.connect(sdkServer, new EraTransport(serverSide), [echoBuiltin]);
@@ -80,24 +81,37 @@ describe('a 2026-07-28 session', () => {
       await clientSide.start();
       cleanups.push(() => clientSide.close());
       let id = 0;
-      const send = (method: string, params: Record<string, unknown> = {}) => {
+      const send = (method: string, params: Record<string, unknown> = {}, meta: Record<string, unknown> = {}) => {
         const mine = ++id;
-        void clientSide.send({ jsonrpc: '2.0', id: mine, method, params: { ...params, _meta: ENVELOPE } } as JSONRPCMessage);
+        void clientSide.send({ jsonrpc: '2.0', id: mine, method, params: { ...params, _meta: { ...ENVELOPE, ...meta } } } as JSONRPCMessage);
         return mine;
       };
-      const ask = (method: string, params?: Record<string, unknown>) => {
-        const mine = send(method, params);
+      const ask = (method: string, params?: Record<string, unknown>, meta?: Record<string, unknown>) => {
+        const mine = send(method, params, meta);
         return waitFor(() => got.find((m) => m.id === mine && m.method === undefined), { what: `the answer to ${method}` });
       };
       const discover = await ask('server/discover');
       expect(discover.result?.instructions).toContain(`## ${server}\n\n${instructions}`);
-      const listen = send('subscriptions/listen', { notifications: { toolsListChanged: true } });
+      const listen = send('subscriptions/listen', { notifications: { toolsListChanged: true, resourceSubscriptions: ['fx://counter'] } });
+      await waitFor(() => got.find((m) => m.method === 'notifications/subscriptions/acknowledged'), { what: 'the listen acknowledged' });
       const toolNames = async () => ((await ask('tools/list')).result!.tools as { name: string }[]).map((x) => x.name);
       expect(await toolNames()).not.toContain(`${server}__grown`);
       expect(textOf((await ask('tools/call', { name: `${server}__grow`, arguments: {} })).result!)).toBe('grew');
       const heard = await waitFor(() => got.find((m) => m.method === 'notifications/tools/list_changed'), { what: 'tools/list_changed on the listen' });
       expect(heard.params?._meta).toMatchObject({ 'io.modelcontextprotocol/subscriptionId': listen });
       await waitFor(async () => ((await toolNames()).includes(`${server}__grown`) ? true : undefined), { what: 'the new tool' });
+
+      // Subscription updates, on the same listen.
+      await ask('tools/call', { name: `${server}__bump`, arguments: {} });
+      const updated = await waitFor(() => got.find((m) => m.method === 'notifications/resources/updated'), { what: 'the resource update' });
+      expect(updated.params).toMatchObject({ uri: 'fx://counter', _meta: { 'io.modelcontextprotocol/subscriptionId': listen } });
+
+      // Log level: per request (the fixture logs at info).
+      const logged = () => got.filter((m) => m.method === 'notifications/message').map((m) => String(m.params?.data));
+      await ask('tools/call', { name: `${server}__log`, arguments: { message: 'at-error' } }, { 'io.modelcontextprotocol/logLevel': 'error' });
+      await ask('tools/call', { name: `${server}__log`, arguments: { message: 'at-info' } }, { 'io.modelcontextprotocol/logLevel': 'info' });
+      await waitFor(() => (logged().includes('at-info') ? true : undefined), { what: 'the info message' });
+      expect(logged()).toEqual(['at-info']);
     });
   }
 });
