@@ -58,13 +58,13 @@ describe('a 2025-11-25 session', () => {
       const gateway = await gatewayWith('legacy', server);
       const s = await h.session(gateway);
       expect(s.client.getInstructions()).toContain(`## ${server}\n\n${instructions}`);
-      expect((await s.client.listTools()).tools.map((x) => x.name)).not.toContain(`${server}__grown`);
+      expect((await s.client.listTools()).tools.map((x) => x.name)).not.toContain(`${server}__grown1`);
       const before = methods(s.received).filter((m) => m === 'notifications/tools/list_changed').length;
-      expect(textOf(await s.client.callTool({ name: `${server}__grow`, arguments: {} }))).toBe('grew');
+      expect(textOf(await s.client.callTool({ name: `${server}__grow`, arguments: {} }))).toBe('grew 1');
       await waitFor(() => (methods(s.received).filter((m) => m === 'notifications/tools/list_changed').length > before ? true : undefined), {
         what: 'tools/list_changed',
       });
-      await waitFor(async () => ((await s.client.listTools()).tools.some((x) => x.name === `${server}__grown`) ? true : undefined), { what: 'the new tool' });
+      await waitFor(async () => ((await s.client.listTools()).tools.some((x) => x.name === `${server}__grown1`) ? true : undefined), { what: 'the new tool' });
     });
   }
 });
@@ -95,11 +95,11 @@ describe('a 2026-07-28 session', () => {
       const listen = send('subscriptions/listen', { notifications: { toolsListChanged: true, resourceSubscriptions: ['fx://counter'] } });
       await waitFor(() => got.find((m) => m.method === 'notifications/subscriptions/acknowledged'), { what: 'the listen acknowledged' });
       const toolNames = async () => ((await ask('tools/list')).result!.tools as { name: string }[]).map((x) => x.name);
-      expect(await toolNames()).not.toContain(`${server}__grown`);
-      expect(textOf((await ask('tools/call', { name: `${server}__grow`, arguments: {} })).result!)).toBe('grew');
+      expect(await toolNames()).not.toContain(`${server}__grown1`);
+      expect(textOf((await ask('tools/call', { name: `${server}__grow`, arguments: {} })).result!)).toBe('grew 1');
       const heard = await waitFor(() => got.find((m) => m.method === 'notifications/tools/list_changed'), { what: 'tools/list_changed on the listen' });
       expect(heard.params?._meta).toMatchObject({ 'io.modelcontextprotocol/subscriptionId': listen });
-      await waitFor(async () => ((await toolNames()).includes(`${server}__grown`) ? true : undefined), { what: 'the new tool' });
+      await waitFor(async () => ((await toolNames()).includes(`${server}__grown1`) ? true : undefined), { what: 'the new tool' });
 
       // Subscription updates, on the same listen.
       await ask('tools/call', { name: `${server}__bump`, arguments: {} });
