@@ -113,7 +113,7 @@ describe('parsing servers.json', () => {
       ['{"servers": {"a": {"command": "x", "arg": ["y"]}}}', 'unknown key "arg" (did you mean "args"?)'],
       ['{"servers": {"a": {"command": "x", "idletimeout": "1m"}}}', 'unknown key "idletimeout" (did you mean "idleTimeout"?)'],
       ['{"servers": {"a": {"command": "x", "lifecyle": "lazy"}}}', 'unknown key "lifecyle" (did you mean "lifecycle"?)'],
-      ['{"servers": {"a": {"command": "x", "timeout": 5}}}', 'unknown key "timeout" (an entry takes "type", "command", "args", "env", "cwd", "lifecycle", "idleTimeout")'],
+      ['{"servers": {"a": {"command": "x", "timeout": 5}}}', 'unknown key "timeout" (an entry takes "type", "command", "args", "env", "cwd", "lifecycle", "protocol", "idleTimeout")'],
     ];
     for (const [text, problem] of cases) {
       const error = errorOf(parse(text));
