@@ -2,14 +2,20 @@
  * Server-to-client requests for a 2026-07-28 session (DESIGN.md "Protocol eras"). Such a client
  * takes no requests from its server: it gets input requests inside an `input_required` result
  * and retries its call with `inputResponses` and `requestState` (multi round-trip requests).
- * A 2025 server's `elicitation/create` or `sampling/createMessage`, routed by the gateway to
- * this session while one of its calls is in flight, therefore answers that call (the latest
- * one) with `input_required`; the retry's responses answer the server's requests, and the
+ * A 2025 server's `elicitation/create`, `sampling/createMessage` or `roots/list`, routed by the
+ * gateway to this session while one of its calls to that server is in flight, therefore answers
+ * that call (the one the gateway names, else the latest) with `input_required`; the retry's responses answer the server's requests, and the
  * call's real result, when it comes, answers the retry. The session's SDK Server never sees
  * the rounds: to it the call simply took longer.
  */
 import { randomUUID } from 'node:crypto';
 import type { JsonRpcId, WireMessage, WireRequest, WireResponse } from '../transport/jsonrpc.js';
+
+/**
+ * `_meta` key the gateway puts on an upstream's request to a 2026-07-28 session: the session's
+ * own id of the call to that upstream it belongs to (taken off before the client sees it).
+ */
+export const RELATED_CALL_META = 'exai/relatedCall';
 
 /** Calls that may answer `input_required` (MRTR's retryable requests). */
 const RETRYABLE = new Set(['tools/call', 'prompts/get', 'resources/read']);
@@ -68,7 +74,9 @@ export class SessionInput {
    * call is in flight, answered at once with an error (undefined then: the caller sends it).
    */
   fromServer(request: WireRequest): WireResponse | undefined {
-    const call = [...this.calls.values()].at(-1);
+    const related = (request.params?._meta as Record<string, unknown> | undefined)?.[RELATED_CALL_META];
+    const relatedCall = typeof related === 'string' || typeof related === 'number' ? this.calls.get(key(related)) : undefined;
+    const call = relatedCall ?? [...this.calls.values()].at(-1);
     if (!call) {
       return { jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `a 2026-07-28 client takes ${request.method} only during one of its calls, and none is in flight` } };
     }
@@ -140,8 +148,10 @@ export class SessionInput {
   }
 }
 
-/** 2026-07-28 input requests carry no task augmentation. */
+/** 2026-07-28 input requests carry no task augmentation, nor exai's routing mark. */
 function withoutTask(params: Record<string, unknown>): Record<string, unknown> {
-  const { task: _task, ...rest } = params;
-  return rest;
+  const { task: _task, _meta, ...rest } = params;
+  if (typeof _meta !== 'object' || _meta === null) return rest;
+  const { [RELATED_CALL_META]: _related, ...meta } = _meta as Record<string, unknown>;
+  return Object.keys(meta).length > 0 ? { ...rest, _meta: meta } : rest;
 }

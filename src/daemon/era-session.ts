@@ -9,15 +9,17 @@
  * `server/discover` from that initialize's result (the merged catalog's capabilities and the
  * upstreams' instructions), refuses other protocol versions with -32022, and marks results
  * `resultType: "complete"` (an upstream's own `resultType`, such as `input_required`, passes).
- * Everything else is the same session as a 2025 one. A server's elicitation or sampling request
- * routed to the session is answered inside its call's result (era-input.ts); roots are not
- * declared for it (they are asked outside calls too, where it has no call to answer them in).
+ * Everything else is the same session as a 2025 one. A server's elicitation, sampling or roots
+ * request routed to the session is answered inside its call's result (era-input.ts): the gateway
+ * routes one to it only while it has a call in flight to that server. The log messages it gets
+ * follow the levels its requests name (none without one).
  */
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type WireMessage, type WireRequest } from '../transport/jsonrpc.js';
 import { SessionInput } from './era-input.js';
 import { SessionListens } from './era-listen.js';
+import { SessionTasks, TASKS_EXTENSION } from './era-tasks.js';
 
 export const MODERN_VERSION = '2026-07-28';
 /** What the daemon answers `initialize` with, and offers to a 2025 client. */
@@ -36,7 +38,11 @@ const META = {
   clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
   clientInfo: 'io.modelcontextprotocol/clientInfo',
   serverInfo: 'io.modelcontextprotocol/serverInfo',
+  logLevel: 'io.modelcontextprotocol/logLevel',
 } as const;
+
+/** RFC 5424 severities, least severe first (MCP "Logging"). */
+const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
 
 export type SessionEra = 'undecided' | 'legacy' | 'modern';
 
@@ -67,9 +73,19 @@ export class EraTransport implements Transport {
   private readonly waitingForOpen: WireRequest[] = [];
   /** The method of each request of the client's that the Server has not answered yet. */
   private readonly methods = new Map<string, string>();
+  /**
+   * The log level (index in LOG_LEVELS) the client's latest request named, -1 for none. A
+   * 2026-07-28 server logs only for requests that name a level, at that level and above; exai
+   * applies the rule to the log messages it sends this session. Servers are shared by all
+   * sessions and a 2025 one's messages name no request, so they are filtered here, by the
+   * latest request (a message may come just after its call's result: not by the calls in flight).
+   */
+  private logLevel = -1;
 
   /** Server-to-client requests answered inside the session's calls (era-input.ts). */
   private readonly input = new SessionInput({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
+  /** The tasks extension over exai's 2025 tasks (era-tasks.ts). */
+  private readonly tasks = new SessionTasks({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
   /** Its subscriptions/listen requests, over the Server's 2025 subscriptions (era-listen.ts). */
   private readonly listens = new SessionListens({ toClient: (m) => this.reply(m), toServer: (m) => this.deliver(m) });
 
@@ -105,16 +121,19 @@ export class EraTransport implements Transport {
       if (refused) this.deliver(refused);
       return Promise.resolve();
     }
-    if (isResponse(wire) && this.listens.ownResponse(wire.id)) return Promise.resolve();
+    if (isResponse(wire) && (this.listens.ownResponse(wire.id) || this.tasks.ownResponse(wire))) return Promise.resolve();
     if (!isResponse(wire) && this.listens.fromServer(wire)) return Promise.resolve();
+    if (!isResponse(wire) && wire.method === 'notifications/message' && !this.wantsLog(wire.params?.level)) return Promise.resolve();
     if (isResponse(wire)) {
       const method = this.methods.get(JSON.stringify(wire.id));
       this.methods.delete(JSON.stringify(wire.id));
       const now = this.input.response(wire);
       if (!now) return Promise.resolve();
-      return this.inner.send(asSdkMessage(now.result ? { ...now, result: modernResult(now.result, method) } : now), options);
+      const result = now.result && this.tasks.result(now.result, method, now.id);
+      if (now.result && !result) return Promise.resolve();
+      return this.inner.send(asSdkMessage(result ? { ...now, result: modernResult(result, method) } : now), options);
     }
-    return this.inner.send(message, options);
+    return this.inner.send(asSdkMessage(SessionTasks.notification(wire)), options);
   }
 
   private deliver(message: WireMessage): void {
@@ -145,7 +164,10 @@ export class EraTransport implements Transport {
       this.deliver(message);
       return;
     }
-    const requested = metaOf(message)?.[META.protocolVersion];
+    const meta = metaOf(message);
+    // (A listen stays open for good and names no level of its own.)
+    if (message.method !== 'subscriptions/listen') this.logLevel = LOG_LEVELS.indexOf(String(meta?.[META.logLevel]));
+    const requested = meta?.[META.protocolVersion];
     if (requested !== undefined && requested !== MODERN_VERSION) {
       this.reply({
         jsonrpc: '2.0',
@@ -158,7 +180,7 @@ export class EraTransport implements Transport {
       });
       return;
     }
-    if (this.input.fromClient(message)) return;
+    if (this.tasks.fromClient(message) || this.input.fromClient(message)) return;
     if (this.opened && this.listens.fromClient(message)) return;
     // (Before the session is open, a listen waits in order with the rest: see drain.)
     this.methods.set(JSON.stringify(message.id), message.method);
@@ -171,13 +193,16 @@ export class EraTransport implements Transport {
     this.deliver(message);
   }
 
+  private wantsLog(level: unknown): boolean {
+    return this.logLevel >= 0 && LOG_LEVELS.indexOf(String(level)) >= this.logLevel;
+  }
+
   /** Opens the Server's session with the capabilities and identity of the client's envelope. */
   private open(first: WireMessage): void {
     const meta = metaOf(first) ?? {};
     const declared = meta[META.clientCapabilities];
-    // Roots are asked outside calls too (after roots/list_changed), where a 2026-07-28 client has
-    // no call to answer them in: the gateway asks a 2025 session for them instead.
-    const { roots: _roots, ...capabilities } = (typeof declared === 'object' && declared !== null ? declared : {}) as Record<string, unknown>;
+    // Roots included: the gateway asks such a session for them only inside its calls (era-input.ts).
+    const capabilities = (typeof declared === 'object' && declared !== null ? declared : {}) as Record<string, unknown>;
     const info = meta[META.clientInfo];
     const clientInfo = typeof info === 'object' && info !== null ? info : { name: `${MODERN_VERSION} client`, version: '0' };
     this.deliver({ jsonrpc: '2.0', id: OPEN_ID, method: 'initialize', params: { protocolVersion: LEGACY_VERSION, capabilities, clientInfo } });
@@ -204,7 +229,9 @@ export class EraTransport implements Transport {
   private discoverResult(): Record<string, unknown> {
     const opened = this.opened ?? {};
     // 2025 tasks are not 2026-07-28 tasks (an extension there); the rest means the same.
-    const { tasks: _tasks, ...capabilities } = (opened.capabilities ?? {}) as Record<string, unknown>;
+    const { tasks, ...capabilities } = (opened.capabilities ?? {}) as Record<string, unknown>;
+    // exai's 2025 tasks reach such a session through the tasks extension (era-tasks.ts).
+    if (tasks) capabilities.extensions = { ...(capabilities.extensions as Record<string, unknown>), [TASKS_EXTENSION]: {} };
     return {
       supportedVersions: [MODERN_VERSION],
       capabilities,

@@ -7,6 +7,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { INVALID_REQUEST, errorResponse, isRequest, isResponse, type WireMessage, type WireRequest } from '../../transport/jsonrpc.js';
 import type { BuiltinTool } from '../builtins.js';
+import { RELATED_CALL_META } from '../era-input.js';
 import type { CatalogKind } from './catalog.js';
 import type { Relay, RelaySession } from './relay.js';
 import { capabilityFor, supports, supportsTask } from './routing.js';
@@ -20,6 +21,14 @@ export interface GatewaySession extends RelaySession {
   readonly builtins: readonly BuiltinTool[];
   /** Gateway-wide sequence number of this session's latest request: larger = more recent. */
   lastActive: number;
+}
+
+/**
+ * A 2026-07-28 session (its transport is an era-session.ts EraTransport that opened modern). It
+ * takes an upstream's request only inside one of its calls to that upstream (as input_required).
+ */
+export function isModern(s: GatewaySession): boolean {
+  return (s.server.transport as { era?: unknown } | undefined)?.era === 'modern';
 }
 
 /** Initialized and still connected: notifications before initialize would confuse a client, after close they cannot be sent. */
@@ -47,7 +56,8 @@ export class Clients {
     const capability = capabilityFor(message.method);
     // ping and anything unknown: the SDK client answers (pong, or method not found).
     if (!capability) return false;
-    const can = (s: GatewaySession) => ready(s) && supports(s.server.getClientCapabilities(), capability, message);
+    const can = (s: GatewaySession) =>
+      ready(s) && supports(s.server.getClientCapabilities(), capability, message) && (!isModern(s) || this.relay.callIdsOf(s, upstream).length > 0);
     const session = this.answerer(upstream, message, can);
     if (!session) {
       const mode = message.method === 'elicitation/create' ? ' (of this mode)' : '';
@@ -58,7 +68,12 @@ export class Clients {
       return true;
     }
     // A request made inside one of the upstream's tasks names it by exai's id to the session.
-    const request = this.tasks.relatedForSession(upstream, message);
+    let request = this.tasks.relatedForSession(upstream, message);
+    if (isModern(session)) {
+      // Over stdio a 2025 server's request names no request it relates to: the newest call to it.
+      const meta = { ...(request.params?._meta as Record<string, unknown> | undefined), [RELATED_CALL_META]: this.relay.callIdsOf(session, upstream)[0] };
+      request = { ...request, params: { ...request.params, _meta: meta } };
+    }
     if (request.params?.task !== undefined && capability !== 'roots') {
       this.tasks.askAsTask(session, supportsTask(session.server.getClientCapabilities(), request.method), upstream, request);
     } else {

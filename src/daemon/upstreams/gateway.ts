@@ -7,7 +7,7 @@ import type { BuiltinTool } from '../builtins.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ShownCatalogs } from './catalog.js';
 import { CatalogCache } from './catalog-cache.js';
-import { Clients, type GatewaySession } from './clients.js';
+import { Clients, isModern, type GatewaySession } from './clients.js';
 import { ServersConfigWatcher, loadServersConfig, sameSpec, specKey, type ServersConfig, type UpstreamSpec } from './config.js';
 import { UpstreamIdleWatch } from './lifecycle.js';
 import { Relay } from './relay.js';
@@ -251,7 +251,8 @@ export class Gateway {
         // The SDK records it first; then upstreams that asked for roots before this client
         // (which can answer) was there learn to ask again.
         setImmediate(() => {
-          if (entry.server.getClientCapabilities()?.roots) this.rootsChanged();
+          // (A 2026-07-28 session answers roots only inside its calls: nothing to ask it now.)
+          if (entry.server.getClientCapabilities()?.roots && !isModern(entry)) this.rootsChanged();
         });
         return false;
       }

@@ -140,6 +140,12 @@ export class Relay {
     return calls.sort((a, b) => b.seq - a.seq).map((c) => c.session!);
   }
 
+  /** The ids (its own) of `session`'s requests in flight on `upstream`, the newest first. */
+  callIdsOf(session: RelaySession, upstream: Upstream): JsonRpcId[] {
+    const calls = [...this.up.values()].filter((c) => c.upstream === upstream && c.session === session && c.clientId !== undefined);
+    return calls.sort((a, b) => b.seq - a.seq).map((c) => c.clientId!);
+  }
+
   /**
    * Whether anything is in flight with `upstream`: a request to it, or one of its requests to a
    * session (either keeps it from being stopped as idle).

@@ -23,6 +23,7 @@ import type { Directory } from './routing.js';
 import type { Subscriptions } from './subscriptions.js';
 import type { Tasks } from './tasks.js';
 import type { Upstream } from './upstream.js';
+import { TASK_HANDLE_OK } from '../era-tasks.js';
 
 export interface SessionRequestsDeps {
   relay: Relay;
@@ -173,11 +174,14 @@ export class SessionRequests {
     const { relay, tasks, directory } = this.deps;
     const params = request.params!;
     const { upstream, name, item: tool } = await directory.route(params.name as string, 'tool');
-    const outgoing = { ...params, name };
+    // A 2026-07-28 session that declared the tasks extension takes a task handle (era-tasks.ts).
+    const { [TASK_HANDLE_OK]: handleOk, ...meta } = (params._meta ?? {}) as Record<string, unknown>;
+    const outgoing = { ...params, name, ...(handleOk === undefined ? {} : { _meta: meta }) };
     if (!live()) return;
-    if (params.task !== undefined) {
-      tasks.callAsTask(entry, request, upstream, outgoing);
-    } else if (tool.execution?.taskSupport === 'required' && upstream.serverCapabilities?.tasks?.requests?.tools?.call) {
+    const taskOnly = tool.execution?.taskSupport === 'required' && upstream.serverCapabilities?.tasks?.requests?.tools?.call;
+    if (params.task !== undefined || (taskOnly && handleOk === true)) {
+      tasks.callAsTask(entry, request, upstream, params.task !== undefined ? outgoing : { ...outgoing, task: {} });
+    } else if (taskOnly) {
       tasks.callThroughTask(entry, request, upstream, outgoing);
     } else {
       relay.forward(entry, request.id, upstream, request.method, outgoing);
