@@ -7,18 +7,12 @@ import { MAX_PAYLOAD } from '../src/transport/ws-server.js';
 import { homeTag } from '../src/workspace/layout.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
-import { connectClient, handshake, httpGet, RawSession } from './helpers/mcp-client.js';
+import { exaiStatus as status, connectClient, handshake, httpGet, RawSession } from './helpers/mcp-client.js';
 
 let t: TestEnv;
 let daemon: RunningDaemon;
 let workspace: string;
 const clients: Client[] = [];
-
-async function status(client: Client): Promise<Status> {
-  const result = await client.callTool({ name: 'exai_status', arguments: {} });
-  expect(result.isError).toBeFalsy();
-  return result.structuredContent as unknown as Status;
-}
 
 beforeAll(async () => {
   t = makeTestEnv();
