@@ -9,7 +9,6 @@ export type ErrorCode =
   | 'WORKSPACE_NOT_REGISTERED'
   | 'PORT_TAKEN'
   | 'ADDR_IN_USE'
-  | 'PORT_INVALID'
   | 'NO_FREE_PORT'
   | 'REGISTRY_CORRUPT'
   | 'REGISTRY_WRITE_FAILED'
