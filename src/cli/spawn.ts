@@ -1,3 +1,4 @@
+import { EXIT_SIGINT, EXIT_SIGTERM } from '../common/exit-codes.js';
 import { parseDuration } from '../common/duration.js';
 import { ExaiError, isExaiError } from '../common/errors.js';
 import { resolveExaiHome } from '../workspace/layout.js';
@@ -41,7 +42,7 @@ function watchInterrupts(): { signal: () => NodeJS.Signals | undefined; arrived:
     }
     if (signal) {
       writeErr(`exai: ${name} again; stopping now — run the same exai spawn again to finish what this one left`);
-      process.exit(130);
+      process.exit(EXIT_SIGINT);
     }
     signal = name;
     // conf's atomic writes (atomically, when-exit) hook every signal once, and on it clean up
@@ -149,7 +150,7 @@ export async function run(argv: string[]): Promise<number> {
     if (signal && isExaiError(err, 'INTERRUPTED')) {
       if (json) writeJson({ error: { code: err.code, message: err.message } });
       writeErr(`exai: ${signal} received; ${err.message}`);
-      return signal === 'SIGTERM' ? 143 : 130;
+      return signal === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
     }
     return failure(err, json);
   } finally {
