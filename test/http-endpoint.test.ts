@@ -30,7 +30,7 @@ beforeAll(async () => {
   t = makeTestEnv();
   workspace = t.workspace('http');
   writeServers(workspace, { everything: everythingEntry() });
-  daemon = await startDaemon({ workspace, home: t.home, port: t.portBase + 1, heartbeatMs: 500 });
+  daemon = await startDaemon({ workspace, home: t.home, port: 0, heartbeatMs: 500 });
 });
 
 afterAll(async () => {
@@ -157,7 +157,7 @@ describe('refusals (the WebSocket rules)', () => {
 describe('a client that goes away without DELETE', () => {
   it('its session expires after the quiet period; one with its GET stream open stays', async () => {
     const workspace = t.workspace('expiry');
-    const short = await startDaemon({ workspace, home: t.home, port: t.portBase + 2, heartbeatMs: 500, httpSessionIdleMs: 400 });
+    const short = await startDaemon({ workspace, home: t.home, port: 0, heartbeatMs: 500, httpSessionIdleMs: 400 });
     try {
       const stays = await connectHttp(short.port, short.token, 'stays');
       const leaves = await connectHttp(short.port, short.token, 'leaves');

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_IDLE } from '../src/common/exit-codes.js';
+import { isIdleMarked } from '../src/workspace/idle-marker.js';
 import type { ListRow } from '../src/supervisor/fleet.js';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
 import { getHealth } from './helpers/daemon.js';
@@ -42,10 +43,13 @@ async function app(name: string): Promise<App | undefined> {
 }
 
 async function waitIdle(spawned: SpawnResult, timeoutMs = 60_000): Promise<App> {
+  // The daemon's own event first (its idle marker, a cheap file check), then pm2's view: each
+  // `pm2 jlist` is a node process, and ten a second for every wait loaded the machine.
+  await waitFor(() => (isIdleMarked(t.home, spawned.id) ? true : undefined), { what: `${spawned.name} to mark itself idle`, timeoutMs, intervalMs: 50 });
   return waitFor(async () => {
     const a = await app(spawned.name);
     return a?.pm2_env.status === 'stopped' ? a : undefined;
-  }, { what: `${spawned.name} to exit idle`, timeoutMs });
+  }, { what: `${spawned.name} to exit idle`, timeoutMs, intervalMs: 250 });
 }
 
 async function listRow(id: string): Promise<ListRow> {
