@@ -236,8 +236,8 @@ describe('security invariants', () => {
     // /health from a page: refused, and the refusal carries none of the details.
     // DESIGN.md's fields, plus the daemon's state dir (so a shim of another EXAI_HOME can say which
     // one to use) and a launch-spec digest keyed with the token (README "Where exai refines DESIGN.md").
-    // And the sessions count by transport (ws, http): two numbers.
-    const allowed = ['ok', 'version', 'id', 'pid', 'port', 'uptimeMs', 'sessions', 'sessionsByTransport', 'home', 'spec'];
+    // And the sessions count by transport (ws, http): two numbers; and `transports`, how a client may connect (README).
+    const allowed = ['ok', 'version', 'id', 'pid', 'port', 'uptimeMs', 'sessions', 'sessionsByTransport', 'home', 'spec', 'transports'];
     for (const [what, method, headers] of [
       ['fetch GET with Origin', 'GET', evil],
       ['form POST with Origin', 'POST', { ...evil, 'Content-Type': 'application/x-www-form-urlencoded' }],
