@@ -7,23 +7,17 @@ import { MAX_PAYLOAD } from '../src/transport/ws-server.js';
 import { homeTag } from '../src/workspace/layout.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
-import { connectClient, handshake, httpGet, RawSession } from './helpers/mcp-client.js';
+import { exaiStatus as status, connectClient, handshake, httpGet, RawSession } from './helpers/mcp-client.js';
 
 let t: TestEnv;
 let daemon: RunningDaemon;
 let workspace: string;
 const clients: Client[] = [];
 
-async function status(client: Client): Promise<Status> {
-  const result = await client.callTool({ name: 'exai_status', arguments: {} });
-  expect(result.isError).toBeFalsy();
-  return result.structuredContent as unknown as Status;
-}
-
 beforeAll(async () => {
   t = makeTestEnv();
   workspace = t.workspace('server');
-  daemon = await startDaemon({ workspace, home: t.home, port: t.portBase + 1, heartbeatMs: 200, headersTimeoutMs: 1_000 });
+  daemon = await startDaemon({ workspace, home: t.home, port: 0, heartbeatMs: 200, headersTimeoutMs: 1_000 });
 });
 
 afterAll(async () => {
@@ -47,7 +41,7 @@ describe('an SDK client over the WebSocket', () => {
     expect(s.id).toMatch(/^[0-9a-f]{8}$/);
     // A temp EXAI_HOME tags the pm2 app name so two homes never share one.
     expect(s.name).toBe(`exai-server-${s.id}-${homeTag(t.home)}`);
-    expect(s.port).toBe(t.portBase + 1);
+    expect(s.port).toBe(daemon.port);
     expect(s.pid).toBe(process.pid);
     expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(s.uptimeMs).toBeGreaterThanOrEqual(0);
@@ -258,7 +252,7 @@ describe('peers that vanish', () => {
 
 describe('long-lived sessions', () => {
   it('an upgraded session outlives the handshake timeouts', async () => {
-    const strict = await startDaemon({ workspace: t.workspace('strict'), home: t.home, port: t.portBase + 5, headersTimeoutMs: 100 });
+    const strict = await startDaemon({ workspace: t.workspace('strict'), home: t.home, port: 0, headersTimeoutMs: 100 });
     try {
       const s = await RawSession.open(strict.port, strict.token);
       await s.initialize();
@@ -274,7 +268,7 @@ describe('long-lived sessions', () => {
 
 describe('shutdown', () => {
   it('close() ends every session with 1001 and frees the port', async () => {
-    const other = await startDaemon({ workspace: t.workspace('closing'), home: t.home, port: t.portBase + 2 });
+    const other = await startDaemon({ workspace: t.workspace('closing'), home: t.home, port: 0 });
     const a = await RawSession.open(other.port, other.token);
     const b = await RawSession.open(other.port, other.token);
     await a.initialize();

@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAllowedHost } from '../src/daemon/guard.js';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
 import { getHealth } from './helpers/daemon.js';
-import { CLI, makeTestEnv, pm2Apps, runCli, spawnJson, type CliResult, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, pm2Apps, runCli, spawnJson, type CliResult, type TestEnv } from './helpers/env.js';
 import { squat } from './helpers/squatter.js';
+import { asNobody, CAN_DROP_TO_NOBODY, NOBODY, rootForNobody } from './helpers/nobody.js';
 
 let t: TestEnv;
 beforeAll(() => {
@@ -67,32 +68,37 @@ describe('a re-pin that fails', () => {
     await expect(getHealth(before.port, 1_000)).rejects.toThrow();
   });
 
-  // Ports below 1024 need privileges: run the whole scenario as an unprivileged user.
-  const nobody = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
-  it.runIf(nobody)('to a privileged port as a normal user: EACCES named at once; nothing touched', async () => {
+  // Ports below 1024 need privileges: run the whole scenario as an unprivileged user, from a
+  // checkout that user can read (the clone may sit under a 0700 directory: helpers/nobody.ts).
+  it.runIf(CAN_DROP_TO_NOBODY)('to a privileged port as a normal user: EACCES named at once; nothing touched', async () => {
     const dir = join(t.dir, 'as-nobody');
     mkdirSync(join(dir, 'ws'), { recursive: true });
     for (const p of [dir, join(dir, 'ws')]) {
-      chownSync(p, 65534, 65534);
+      chownSync(p, NOBODY, NOBODY);
       chmodSync(p, 0o755);
     }
     chmodSync(t.dir, 0o755);
     const env = { ...t.env, HOME: dir, EXAI_HOME: join(dir, 'home'), PM2_HOME: join(dir, 'pm2') };
-    const asNobody = (...args: string[]) =>
-      spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], { env, encoding: 'utf8', timeout: 120_000 });
+    const checkout = rootForNobody();
+    const run = (script: string, args: string[]) => {
+      const [cmd, argv] = asNobody(process.execPath, [join(checkout.root, script), ...args]);
+      return spawnSync(cmd, argv, { env, encoding: 'utf8', timeout: 120_000 });
+    };
+    const cli = (...args: string[]) => run(join('dist', 'cli', 'main.js'), args);
     try {
-      const first = asNobody('spawn', '--workspace', join(dir, 'ws'), '--json');
+      const first = cli('spawn', '--workspace', join(dir, 'ws'), '--json');
       expect(first.status, first.stderr).toBe(0);
       const before = JSON.parse(first.stdout) as SpawnResult;
       const entry = entryOf(env.EXAI_HOME, before.id);
-      const res = asNobody('spawn', '--workspace', join(dir, 'ws'), '--port', '80');
+      const res = cli('spawn', '--workspace', join(dir, 'ws'), '--port', '80');
       expect(res.status).toBe(1);
       expect(res.stderr.trim().split('\n')).toHaveLength(1);
       expect(res.stderr).toMatch(/PORT_FORBIDDEN: port 80 needs privileges: ports below 1024 need root .*choose --port 1024 or above/);
       expect((await getHealth(before.port)).pid).toBe(before.pid);
       expect(entryOf(env.EXAI_HOME, before.id)).toBe(entry);
     } finally {
-      spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(CLI, '..', '..', '..', 'node_modules', 'pm2', 'bin', 'pm2'), 'kill'], { env, timeout: 60_000 });
+      run(join('node_modules', 'pm2', 'bin', 'pm2'), ['kill']);
+      checkout.release();
     }
   });
 

@@ -22,13 +22,15 @@ import {
   everythingEntry,
   filesystemEntry,
   fixtureEntry,
-  isAlive,
   methods,
   recordMessages,
   textOf,
   writeFixtureServer,
+  waitReached,
   writeServers,
 } from './upstreams-helpers.js';
+import { isAlive } from './helpers/daemon.js';
+import { exaiStatus } from './helpers/mcp-client.js';
 
 const STUBBORN = join(ROOT, 'test', 'fixtures', 'stubborn-server.mjs');
 const MiB = 1024 * 1024;
@@ -90,11 +92,7 @@ async function shimSession(
 interface Status extends ExaiStatus {
   upstreams: UpstreamStatus[];
 }
-
-async function status(client: Client): Promise<Status> {
-  const result = await client.callTool({ name: 'exai_status', arguments: {} });
-  return result.structuredContent as unknown as Status;
-}
+const status = (client: Client) => exaiStatus<Status>(client);
 
 async function upstream(client: Client, name: string): Promise<UpstreamStatus | undefined> {
   return (await status(client)).upstreams.find((u) => u.name === name);
@@ -231,8 +229,8 @@ describe('upstreams through exai shim -> daemon', () => {
   it('brings a killed upstream back; meanwhile calls fail fast instead of hanging', async () => {
     const { client, received } = await shimSession(daemon);
     const before = (await upstream(client, 'fx'))!;
-    const inFlight = client.callTool({ name: 'fx__wait', arguments: { ms: 120_000 } });
-    await new Promise((r) => setTimeout(r, 300));
+    const inFlight = client.callTool({ name: 'fx__wait', arguments: { ms: 120_001 } });
+    await waitFor(async () => waitReached(await upstream(client, 'fx'), 120_001), { what: 'the call to reach the fixture' });
     const mark = received.length;
     process.kill(before.pid!, 'SIGKILL');
     await expect(inFlight).rejects.toThrow(/upstream server "fx" exited during the call/);

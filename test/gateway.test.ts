@@ -16,14 +16,15 @@ import {
   everythingEntry,
   filesystemEntry,
   fixtureEntry,
-  isAlive,
   methods,
   openSession,
   textOf,
   writeFixtureServer,
+  waitReached,
   writeServers,
   type TestSession,
 } from './upstreams-helpers.js';
+import { isAlive } from './helpers/daemon.js';
 
 let t: TestEnv;
 let workspace: string;
@@ -194,10 +195,9 @@ describe('per-session routing', () => {
   it('forwards a cancellation to the upstream', async () => {
     const s = await session();
     const controller = new AbortController();
-    const call = s.client.callTool({ name: 'fx__wait', arguments: { ms: 60_000 } }, CallToolResultSchema, { signal: controller.signal });
-    await waitFor(() => (gateway.status().upstreams.length > 0 ? true : undefined));
-    // Let the request reach the upstream before cancelling it.
-    await new Promise((r) => setTimeout(r, 300));
+    const call = s.client.callTool({ name: 'fx__wait', arguments: { ms: 60_001 } }, CallToolResultSchema, { signal: controller.signal });
+    // The request reached the upstream: then cancel it.
+    await waitFor(() => waitReached(fx(), 60_001), { what: 'the call to reach the fixture' });
     controller.abort('user pressed stop');
     await expect(call).rejects.toThrow();
     await waitFor(() => (fx().stderrTail.some((l) => l.startsWith('cancelled request')) ? true : undefined), {
@@ -253,8 +253,8 @@ describe('supervision', () => {
     const s = await session({ name: 'victim' });
     const before = fx();
     expect(before.pid).toBeTypeOf('number');
-    const inFlight = s.client.callTool({ name: 'fx__wait', arguments: { ms: 60_000 } });
-    await new Promise((r) => setTimeout(r, 300));
+    const inFlight = s.client.callTool({ name: 'fx__wait', arguments: { ms: 60_002 } });
+    await waitFor(() => waitReached(fx(), 60_002), { what: 'the call to reach the fixture' });
     const listBefore = s.received.length;
     process.kill(before.pid!, 'SIGKILL');
     await expect(inFlight).rejects.toThrow(/upstream server "fx" exited during the call \(killed by SIGKILL\)/);

@@ -10,7 +10,7 @@ import { startDaemon, type RunningDaemon } from '../src/daemon/run.js';
 import { MAX_PAYLOAD } from '../src/transport/constants.js';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
-import { connectClient } from './helpers/mcp-client.js';
+import { exaiStatus as status, connectClient } from './helpers/mcp-client.js';
 import { connectHttp, INIT_BODY, MCP_POST_HEADERS, rawHttp } from './http-helpers.js';
 import { everythingEntry, writeServers } from './upstreams-helpers.js';
 
@@ -20,9 +20,6 @@ let workspace: string;
 const clients: Client[] = [];
 
 const textOf = (r: unknown) => ((r as { content: { text: string }[] }).content[0]?.text ?? '');
-async function status(client: Client): Promise<Status> {
-  return (await client.callTool({ name: 'exai_status', arguments: {} })).structuredContent as unknown as Status;
-}
 async function http(name?: string) {
   const c = await connectHttp(daemon.port, daemon.token, name);
   clients.push(c.client);
@@ -33,7 +30,7 @@ beforeAll(async () => {
   t = makeTestEnv();
   workspace = t.workspace('http');
   writeServers(workspace, { everything: everythingEntry() });
-  daemon = await startDaemon({ workspace, home: t.home, port: t.portBase + 1, heartbeatMs: 500 });
+  daemon = await startDaemon({ workspace, home: t.home, port: 0, heartbeatMs: 500 });
 });
 
 afterAll(async () => {
@@ -182,7 +179,7 @@ describe('how answers travel (the lean transport)', () => {
 describe('a client that goes away without DELETE', () => {
   it('its session expires after the quiet period; one with its GET stream open stays', async () => {
     const workspace = t.workspace('expiry');
-    const short = await startDaemon({ workspace, home: t.home, port: t.portBase + 2, heartbeatMs: 500, httpSessionIdleMs: 400 });
+    const short = await startDaemon({ workspace, home: t.home, port: 0, heartbeatMs: 500, httpSessionIdleMs: 400 });
     try {
       const stays = await connectHttp(short.port, short.token, 'stays');
       const leaves = await connectHttp(short.port, short.token, 'leaves');

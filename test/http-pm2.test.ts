@@ -14,6 +14,7 @@ import { readToken } from '../src/workspace/token.js';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
 import { connectHttp } from './http-helpers.js';
+import { exaiStatus as status } from './helpers/mcp-client.js';
 
 let t: TestEnv;
 beforeAll(() => {
@@ -37,10 +38,6 @@ async function app(name: string): Promise<App | undefined> {
   const res = await runPm2(['jlist'], t.env);
   const line = res.stdout.split('\n').find((l) => l.startsWith('['));
   return (JSON.parse(line ?? '[]') as App[]).find((a) => a.name === name);
-}
-
-async function status(client: Client): Promise<Status> {
-  return (await client.callTool({ name: 'exai_status', arguments: {} })).structuredContent as unknown as Status;
 }
 
 describe('HTTP clients of a daemon under pm2', () => {

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as nodeFs from 'node:fs';
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withLock } from '../src/supervisor/lock.js';
-import { childExit, makeTestEnv, ROOT, type TestEnv } from './helpers/env.js';
+import { childExit, makeTestEnv, ROOT, waitFor, type TestEnv } from './helpers/env.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures');
 
@@ -106,8 +107,18 @@ describe('withLock', () => {
     const holder = run('lock-hold.mjs', [t.home, 'held', done]);
     await waitForOutput(holder, 'held');
     let sawHolderDone: boolean | undefined;
-    const waiter = withLock(t.home, 'held', () => (sawHolderDone = existsSync(done)), { timeoutMs: 30_000 });
-    await sleep(500);
+    // Counts the waiter's refused creates: it has found the lock held (twice), not merely "500 ms passed".
+    let refused = 0;
+    const fs = { ...nodeFs, openSync: ((...args: Parameters<typeof nodeFs.openSync>) => {
+      try {
+        return nodeFs.openSync(...args);
+      } catch (err) {
+        refused++;
+        throw err;
+      }
+    }) as typeof nodeFs.openSync };
+    const waiter = withLock(t.home, 'held', () => (sawHolderDone = existsSync(done)), { timeoutMs: 30_000, fs });
+    await waitFor(() => (refused >= 2 ? true : undefined), { what: 'the waiter to find the lock held', intervalMs: 10 });
     expect(sawHolderDone).toBeUndefined();
     holder.stdin?.write('release\n');
     await waiter;

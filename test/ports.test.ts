@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkPinnedPort, choosePort, isPortFree, portCandidates, portSettings } from '../src/supervisor/ports.js';
+import { choosePort, isPortFree, portCandidates, portSettings } from '../src/supervisor/ports.js';
 import type { RegistryData } from '../src/supervisor/registry.js';
 import { makeTestEnv, type TestEnv } from './helpers/env.js';
 
@@ -119,31 +119,3 @@ describe('choosePort', () => {
   });
 });
 
-describe('checkPinnedPort', () => {
-  it('accepts a free port, and our own port even while our daemon listens on it', async () => {
-    const data = registry({ me: nth(30) });
-    await expect(checkPinnedPort({ port: nth(31), data, id: 'me', ownPortInUseByUs: false })).resolves.toBeUndefined();
-    await listen(nth(30));
-    await expect(checkPinnedPort({ port: nth(30), data, id: 'me', ownPortInUseByUs: true })).resolves.toBeUndefined();
-  });
-
-  it('refuses a port another workspace holds, naming that workspace', async () => {
-    const data = registry({ other: nth(32) });
-    await expect(checkPinnedPort({ port: nth(32), data, id: 'me', ownPortInUseByUs: false })).rejects.toMatchObject({
-      code: 'PORT_TAKEN',
-      message: expect.stringContaining('/work/other'),
-    });
-  });
-
-  it('refuses a port a foreign process listens on', async () => {
-    await listen(nth(33));
-    await expect(checkPinnedPort({ port: nth(33), data: registry({}), id: 'me', ownPortInUseByUs: false })).rejects.toMatchObject({
-      code: 'PORT_TAKEN',
-      message: expect.stringContaining('another process'),
-    });
-  });
-
-  it('refuses a number that is not a port', async () => {
-    await expect(checkPinnedPort({ port: 70_000, data: registry({}), id: 'me', ownPortInUseByUs: false })).rejects.toMatchObject({ code: 'PORT_INVALID' });
-  });
-});

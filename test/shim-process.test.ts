@@ -16,6 +16,7 @@ import { resolveWorkspace, type Workspace } from '../src/workspace/identity.js';
 import { LineSplitter } from '../src/shim/framing.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import { CLI, ROOT, childExit, makeTestEnv, runCli, waitFor, type TestEnv } from './helpers/env.js';
+import { exaiStatus as status } from './helpers/mcp-client.js';
 
 let t: TestEnv;
 let workspace: Workspace;
@@ -69,11 +70,6 @@ function rawShim(env: Record<string, string>) {
 }
 
 const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } };
-
-async function status(client: Client): Promise<Status> {
-  const result = await client.callTool({ name: 'exai_status', arguments: {} });
-  return result.structuredContent as unknown as Status;
-}
 
 function hasScript(): boolean {
   return spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;

@@ -20,6 +20,7 @@ import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
 import { isAlive } from './helpers/daemon.js';
 import { everythingEntry, writeServers } from './upstreams-helpers.js';
 import { CLI, ROOT, childExit, makeTestEnv, pm2Apps, runCli, runPm2, shimTransport, waitFor, type TestEnv } from './helpers/env.js';
+import { exaiStatus as status } from './helpers/mcp-client.js';
 
 let t: TestEnv;
 const clients: Client[] = [];
@@ -54,11 +55,6 @@ async function shimClient(port: number, workspace: string): Promise<Client> {
   clients.push(client);
   await client.connect(transport);
   return client;
-}
-
-async function status(client: Client): Promise<Status> {
-  const result = await client.callTool({ name: 'exai_status', arguments: {} });
-  return result.structuredContent as unknown as Status;
 }
 
 function shimLog(workspace: string): string {

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPm2Daemons, getHealth, isAlive } from './helpers/daemon.js';
-import { makeTestEnv, pm2Apps, runCli, waitFor, CLI, type TestEnv } from './helpers/env.js';
+import { makeTestEnv, pm2Apps, runCli, spawnJson as spawnEnvJson, waitFor, CLI, type TestEnv } from './helpers/env.js';
 import { LINUX } from './helpers/platform.js';
 import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
 import { resolveWorkspace } from '../src/workspace/identity.js';
@@ -22,11 +22,8 @@ afterAll(async () => {
   await t.cleanup();
 });
 
-async function spawnJson(dir: string, ...extra: string[]): Promise<SpawnJson> {
-  const res = await runCli(['spawn', '--workspace', dir, '--json', ...extra], t.env);
-  if (res.code !== 0) throw new Error(`spawn failed (${res.code}): ${res.stderr}`);
-  return JSON.parse(res.stdout) as SpawnJson;
-}
+/** This file's spawns all run in its one TestEnv. */
+const spawnJson = (dir: string, ...extra: string[]) => spawnEnvJson<SpawnJson>(t.env, dir, ...extra);
 
 function mcpPort(file: string): number {
   const text = readFileSync(file, 'utf8');

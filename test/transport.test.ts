@@ -32,7 +32,7 @@ async function dialError(promise: Promise<WebSocket>): Promise<DialError> {
 
 beforeAll(async () => {
   t = makeTestEnv();
-  daemon = await startDaemon({ workspace: t.workspace('transport'), home: t.home, port: t.portBase + 3 });
+  daemon = await startDaemon({ workspace: t.workspace('transport'), home: t.home, port: 0 });
 });
 
 afterAll(async () => {
@@ -101,7 +101,7 @@ describe('WebSocketClientTransport', () => {
   });
 
   it('tells the SDK client when the daemon goes away, and pending calls fail instead of hanging', async () => {
-    const other = await startDaemon({ workspace: t.workspace('going'), home: t.home, port: t.portBase + 4 });
+    const other = await startDaemon({ workspace: t.workspace('going'), home: t.home, port: 0 });
     const client = new Client({ name: 'left', version: '0' });
     const closed = new Promise<void>((resolve) => (client.onclose = resolve));
     await client.connect(new WebSocketClientTransport({ port: other.port, token: other.token }));

@@ -10,7 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, childExit, makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
 import { Gateway } from '../src/daemon/upstreams/gateway.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
-import { harness, isAlive, startReporter, textOf, writeServers, type ServerEntry } from './upstreams-helpers.js';
+import { harness, startReporter, textOf, writeServers, type ServerEntry } from './upstreams-helpers.js';
+import { isAlive } from './helpers/daemon.js';
 
 const STUBBORN = join(ROOT, 'test', 'fixtures', 'stubborn-server.mjs');
 const MiB = 1024 * 1024;

@@ -68,6 +68,7 @@ const { z } = require(${zod});
 const server = new McpServer({ name: 'fixture', version: '1.0.0' }, { capabilities: { logging: {} } });
 const text = (t) => ({ content: [{ type: 'text', text: t }] });
 server.registerTool('wait', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
+  console.error('waiting ' + ms + ' ms'); // tests wait on this line: the call reached the server
   await new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
     extra.signal.addEventListener('abort', () => { clearTimeout(timer); console.error('cancelled request ' + extra.requestId); resolve(); });
@@ -206,11 +207,8 @@ export function methods(messages: JSONRPCMessage[]): string[] {
   return messages.flatMap((m) => ('method' in m ? [m.method] : []));
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** True once the fixture's `wait` tool got a call for `ms` (its stderr line; pick an `ms` no other call of the test uses). */
+export function waitReached(status: { stderrTail?: readonly string[] } | undefined, ms: number): true | undefined {
+  return status?.stderrTail?.includes(`waiting ${ms} ms`) ? true : undefined;
 }
+

@@ -15,7 +15,8 @@ import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
 import type { SpawnResult } from '../src/supervisor/spawn.js';
 import { ROOT, makeTestEnv, runCli, waitFor, type TestEnv } from './helpers/env.js';
 import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
-import { everythingEntry, isAlive, textOf, writeServers, type ServerEntry } from './upstreams-helpers.js';
+import { everythingEntry, textOf, writeServers, type ServerEntry } from './upstreams-helpers.js';
+import { isAlive } from './helpers/daemon.js';
 
 let t: TestEnv;
 beforeAll(() => {

@@ -13,7 +13,6 @@ import {
   everythingEntry,
   filesystemEntry,
   fixtureEntry,
-  isAlive,
   methods,
   harness,
   startReporter,
@@ -23,6 +22,7 @@ import {
   type ServerEntry,
   type TestSession,
 } from './upstreams-helpers.js';
+import { isAlive } from './helpers/daemon.js';
 
 let t: TestEnv;
 let fixture: string;
@@ -67,7 +67,9 @@ if (busy) {
   const client = new Client({ name: 'host', version: '1' });
   await client.connect(a);
   client.callTool(busy).catch(() => {});
-  await new Promise((r) => setTimeout(r, 500));
+  // Until the call reached the server (the fixture's stderr line), not a guessed delay.
+  const reached = () => gateway.status().upstreams.some((u) => (u.stderrTail ?? []).includes('waiting ' + busy.arguments.ms + ' ms'));
+  while (!reached()) await new Promise((r) => setTimeout(r, 20));
 }
 process.stdout.write(JSON.stringify(gateway.status().upstreams.map((u) => u.pid)) + '\\n');
 setInterval(() => {}, 1000);

@@ -3,6 +3,8 @@
  * `exai <command> --help`. Kept apart from the commands so that help loads nothing else.
  * Every flag is one entry (one line here); the texts are wrapped to 80 columns when printed.
  */
+import { EXIT_OK, EXIT_USAGE } from '../common/exit-codes.js';
+
 
 interface Flag {
   /** As typed, with its value placeholder: `-w, --workspace DIR`. */
@@ -202,8 +204,8 @@ export function printHelp(topic: string | undefined, { usageError }: { usageErro
   const text = topic === undefined ? overview() : commandHelp(topic);
   if (text === undefined) {
     process.stderr.write(`exai: no help for ${JSON.stringify(topic)}; run \`exai --help\` for the list of commands\n`);
-    return 2;
+    return EXIT_USAGE;
   }
   (usageError ? process.stderr : process.stdout).write(text);
-  return usageError ? 2 : 0;
+  return usageError ? EXIT_USAGE : EXIT_OK;
 }

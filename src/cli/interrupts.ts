@@ -1,3 +1,4 @@
+import { EXIT_SIGINT } from '../common/exit-codes.js';
 import { writeErr } from './output.js';
 
 /**
@@ -17,7 +18,7 @@ export function watchInterrupts(command: string): { signal: () => NodeJS.Signals
     }
     if (signal) {
       writeErr(`exai: ${name} again; stopping now — run the same exai ${command} again to finish what this one left`);
-      process.exit(130);
+      process.exit(EXIT_SIGINT);
     }
     signal = name;
     // conf's atomic writes (atomically, when-exit) hook every signal once, and on it clean up

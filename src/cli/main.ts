@@ -3,6 +3,7 @@
  * The exai bin: a thin dispatcher. Each command lives in its own module and is loaded only
  * when asked for, so `exai shim` and `exai daemon` start without the supervisor's weight.
  */
+import { EXIT_USAGE } from '../common/exit-codes.js';
 import { createRequire } from 'node:module';
 import { exitAfterFlush, failure, writeErr } from './output.js';
 
@@ -57,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
   const load = commands[name];
   if (!load) {
     writeErr(`exai: unknown command ${JSON.stringify(name)}; run \`exai --help\` for the list of commands`);
-    return 2;
+    return EXIT_USAGE;
   }
   // After `--` the arguments are another program's (`exai shim --exec -- cmd --help`).
   const mine = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ExaiError, errorMessage } from '../common/errors.js';
+import { ExaiError, errorMessage, failureLines, oneLine } from '../common/errors.js';
+import { exitAfterFlush, failureExitCode } from '../common/exit-codes.js';
 import type { FleetEvent } from '../supervisor/resurrect.js';
 
 export function writeErr(line: string): void {
@@ -27,20 +28,12 @@ export function writeFleetEvent(event: FleetEvent): void {
 
 /** One line on stderr, and the exit code: 2 for usage errors, 1 for everything else. */
 export function failure(err: unknown, json = false): number {
-  if (err instanceof ExaiError) {
-    if (json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n');
-    writeErr(`exai: ${err.code}: ${oneLine(err.message)}`);
-    return err.code === 'USAGE' ? 2 : 1;
-  }
-  writeErr(`exai: unexpected error: ${oneLine(errorMessage(err))}`);
-  if (process.env.EXAI_DEBUG && err instanceof Error && err.stack) writeErr(err.stack);
-  return 1;
+  if (err instanceof ExaiError && json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n');
+  for (const line of failureLines(err)) writeErr(line);
+  return failureExitCode(err instanceof ExaiError ? err.code : undefined);
 }
 
-/** A message with its line breaks folded: every finding and error is one line. */
-export function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ');
-}
+export { oneLine };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -63,15 +56,4 @@ export function parsePortOption(value: string | undefined, flag = '--port'): num
   return port;
 }
 
-/**
- * The pm2 client (and anything else a command leaves open) keeps the event loop alive; the
- * CLI is done when its command is, so exit explicitly once stdout and stderr are flushed.
- */
-export function exitAfterFlush(code: number): void {
-  let pending = 2;
-  const done = () => {
-    if (--pending === 0) process.exit(code);
-  };
-  process.stdout.write('', done);
-  process.stderr.write('', done);
-}
+export { exitAfterFlush };

@@ -1,3 +1,4 @@
+import { EXIT_SIGINT, EXIT_SIGTERM } from '../common/exit-codes.js';
 import { resolveExaiHome } from '../workspace/layout.js';
 import { removeEntry, selectEntries } from '../supervisor/fleet.js';
 import { withFleet } from '../supervisor/resurrect.js';
@@ -65,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
       const done = removed.filter((r) => r.removed).map((r) => r.workspace);
       const finished = done.length ? `the remove was finished first: ${done.join(', ')} removed` : 'nothing was removed';
       writeErr(`exai: ${signal} received; ${finished}${left ? `; ${left} workspace(s) not begun were left as they are (run exai remove again for them)` : ''}`);
-      if (left || !done.length) return signal === 'SIGTERM' ? 143 : 130;
+      if (left || !done.length) return signal === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
     }
     return removed.some((r) => r.problems.length) ? 1 : 0;
   } catch (err) {

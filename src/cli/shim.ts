@@ -2,6 +2,7 @@
  * `exai shim`: what the editor launches. stdout carries protocol bytes only; every word for
  * humans goes to stderr (and the shim log).
  */
+import { EXIT_USAGE } from '../common/exit-codes.js';
 import { isExaiError } from '../common/errors.js';
 import { runShim } from '../shim/run.js';
 import { failure, parseCommand, writeErr } from './output.js';
@@ -25,7 +26,7 @@ export async function run(argv: string[], stdin: { isTTY?: boolean } = process.s
     parseCommand('shim', argv, {});
     if (stdin.isTTY) {
       writeErr(IN_A_TERMINAL);
-      return 2;
+      return EXIT_USAGE;
     }
     aborter = new AbortController();
     process.once('SIGINT', stop);

@@ -1,3 +1,4 @@
+import { EXIT_SIGINT, EXIT_SIGTERM } from '../common/exit-codes.js';
 import { parseDuration } from '../common/duration.js';
 import { ExaiError, isExaiError } from '../common/errors.js';
 import { resolveExaiHome } from '../workspace/layout.js';
@@ -113,7 +114,7 @@ export async function run(argv: string[]): Promise<number> {
     if (signal && isExaiError(err, 'INTERRUPTED')) {
       if (json) writeJson({ error: { code: err.code, message: err.message } });
       writeErr(`exai: ${signal} received; ${err.message}`);
-      return signal === 'SIGTERM' ? 143 : 130;
+      return signal === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
     }
     return failure(err, json);
   } finally {

@@ -9,7 +9,6 @@ export type ErrorCode =
   | 'WORKSPACE_NOT_REGISTERED'
   | 'PORT_TAKEN'
   | 'ADDR_IN_USE'
-  | 'PORT_INVALID'
   | 'NO_FREE_PORT'
   | 'REGISTRY_CORRUPT'
   | 'REGISTRY_WRITE_FAILED'
@@ -24,7 +23,6 @@ export type ErrorCode =
   | 'DAEMON_BUSY'
   | 'TOKEN_MISSING'
   | 'CONNECT_FAILED'
-  | 'SERVERS_CONFIG_INVALID'
   | 'DAEMON_FILE_INVALID'
   | 'WORKSPACE_STOPPED'
   | 'WORKSPACE_IDLE'
@@ -64,6 +62,22 @@ export function isExaiError(err: unknown, code?: ErrorCode): err is ExaiError {
 export function errnoCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;
+}
+
+/** A message with its line breaks folded: every finding and error is one line. */
+export function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ');
+}
+
+/**
+ * What a process prints on stderr for the error that ends it: `exai: CODE: message` (one line),
+ * or `exai: unexpected error: …` and, with EXAI_DEBUG set, its stack after it.
+ */
+export function failureLines(err: unknown, debug = Boolean(process.env.EXAI_DEBUG)): string[] {
+  if (err instanceof ExaiError) return [`exai: ${err.code}: ${oneLine(err.message)}`];
+  const lines = [`exai: unexpected error: ${oneLine(errorMessage(err))}`];
+  if (debug && err instanceof Error && err.stack) lines.push(err.stack);
+  return lines;
 }
 
 export function errorMessage(err: unknown): string {

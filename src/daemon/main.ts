@@ -4,10 +4,14 @@
  * workspace) loads one file instead of a few hundred. The same as `exai daemon`, without the
  * CLI's dispatcher; it takes no arguments.
  */
-import { run } from '../cli/daemon.js';
-import { exitAfterFlush, failure } from '../cli/output.js';
+import { failureLines } from '../common/errors.js';
+import { EXIT_FAILURE, exitAfterFlush } from '../common/exit-codes.js';
+import { runDaemonProcess } from './entry.js';
 
-run([]).then(
+runDaemonProcess(process.env).then(
   (code) => exitAfterFlush(code),
-  (err: unknown) => exitAfterFlush(failure(err)),
+  (err: unknown) => {
+    for (const line of failureLines(err)) process.stderr.write(`${line}\n`);
+    exitAfterFlush(EXIT_FAILURE);
+  },
 );

@@ -20,13 +20,12 @@ import { InflightLedger } from './inflight.js';
 import type { Logger } from './log.js';
 import { SessionReplay } from './replay.js';
 import { monotonicNow } from '../common/clock.js';
+import { INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR } from '../transport/jsonrpc.js';
 
 export type { BridgeOptions, BridgeResult, ConnectContext };
 
-/** Application-defined JSON-RPC server error range: the daemon could not be reached. */
-export const DAEMON_UNAVAILABLE = -32000;
-const INVALID_REQUEST = -32600;
-const PARSE_ERROR = -32700;
+/** The daemon could not be reached: the server error of the wire table (transport/jsonrpc.ts). */
+export const DAEMON_UNAVAILABLE = SERVER_ERROR;
 
 type State = 'idle' | 'connecting' | 'replaying' | 'open' | 'closed';
 

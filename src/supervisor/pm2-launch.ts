@@ -7,14 +7,16 @@
  *
  * Exit codes: 0 started it, 3 it was already running, 1 failed (the reason on stderr).
  */
+import { EXIT_FAILURE, EXIT_OK, EXIT_PM2_WAS_RUNNING } from '../common/exit-codes.js';
+
 process.env.PM2_SILENT = 'true';
 const { default: pm2 } = await import('pm2');
 pm2.connect((err: Error | null, meta?: { new_pm2_instance?: boolean }) => {
   if (err) {
     process.stderr.write(`${err.message ?? String(err)}\n`);
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   }
   const started = (meta as { new_pm2_instance?: boolean } | undefined)?.new_pm2_instance === true;
   pm2.disconnect();
-  process.exit(started ? 0 : 3);
+  process.exit(started ? EXIT_OK : EXIT_PM2_WAS_RUNNING);
 });

@@ -1,3 +1,4 @@
+import { EXIT_OK, EXIT_PM2_WAS_RUNNING } from '../common/exit-codes.js';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createConnection } from 'node:net';
@@ -133,7 +134,7 @@ function launchPm2(home: string): Promise<boolean> {
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      if (code === 0 || code === 3) resolvePromise(code === 0);
+      if (code === EXIT_OK || code === EXIT_PM2_WAS_RUNNING) resolvePromise(code === EXIT_OK);
       else reject(new ExaiError('PM2_FAILED', `pm2 could not start: ${stderr.trim().split('\n').at(-1) ?? `exit ${code}`}; check the pm2 log in ${pm2Home()}`));
     });
   });

@@ -138,30 +138,6 @@ export async function choosePort(opts: ChoosePortOptions): Promise<number> {
   );
 }
 
-export interface CheckPinnedPortOptions {
-  port: number;
-  data: RegistryData;
-  id: string;
-  /** The listener on the port is this workspace's own healthy daemon (the caller checked). */
-  ownPortInUseByUs: boolean;
-}
-
-/** `--port N`: refused if another workspace holds N or a foreign process listens on it. */
-export async function checkPinnedPort(opts: CheckPinnedPortOptions): Promise<void> {
-  const { port } = opts;
-  if (!Number.isInteger(port) || port < 1 || port > MAX_PORT) {
-    throw new ExaiError('PORT_INVALID', `--port ${port} is not a port number; use a whole number from 1 to ${MAX_PORT}`);
-  }
-  const holder = portsHeldByOthers(opts.data, opts.id).get(port);
-  if (holder !== undefined) {
-    throw new ExaiError('PORT_TAKEN', `port ${port} belongs to the workspace ${JSON.stringify(holder)}; choose another --port, or remove that workspace first with \`exai remove\``);
-  }
-  if (opts.ownPortInUseByUs) return;
-  if (!(await isPortFree(port))) {
-    throw new ExaiError('PORT_TAKEN', `port ${port} on 127.0.0.1 is in use by another process; stop that process or choose another --port`);
-  }
-}
-
 export type PortState = 'free' | 'in-use' | 'forbidden';
 
 /**

@@ -9,12 +9,36 @@ import type { JsonRpcId } from './lines.js';
 
 export type { JsonRpcId } from './lines.js';
 
-/** JSON-RPC 2.0 error codes (spec section 5.1) that exai itself answers with. */
+/**
+ * The one table of the JSON-RPC error codes exai puts on the wire: the spec's (section 5.1)
+ * and, from its server-error range, exai's own. (Errors inside exai are ExaiErrors with string
+ * codes: common/errors.ts.) test/tables.test.ts fails when src/ answers with a number not here.
+ */
 export const PARSE_ERROR = -32700;
 export const INVALID_REQUEST = -32600;
 export const METHOD_NOT_FOUND = -32601;
 export const INVALID_PARAMS = -32602;
 export const INTERNAL_ERROR = -32603;
+/** Server error: the daemon could not be reached, or the HTTP endpoint refused the request as it stands. */
+export const SERVER_ERROR = -32000;
+/** The Streamable HTTP session id names no session (it expired, or the daemon restarted). */
+export const SESSION_NOT_FOUND = -32001;
+/** A 2026-07-28 request asked for a protocol version this daemon does not speak. */
+export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
+/** A 2026-07-28 HTTP request whose Mcp-Method/Mcp-Name/MCP-Protocol-Version headers disagree with its body. */
+export const HEADER_MISMATCH = -32020;
+
+export const WIRE_ERROR_CODES = {
+  PARSE_ERROR,
+  INVALID_REQUEST,
+  METHOD_NOT_FOUND,
+  INVALID_PARAMS,
+  INTERNAL_ERROR,
+  SERVER_ERROR,
+  SESSION_NOT_FOUND,
+  UNSUPPORTED_PROTOCOL_VERSION,
+  HEADER_MISMATCH,
+} as const;
 
 export interface WireRequest {
   jsonrpc: '2.0';

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { isAlive } from './daemon.js';
 import { excludedPortRanges, WINDOWS } from './platform.js';
 import type { SpawnResult } from '../../src/supervisor/spawn.js';
 
@@ -55,21 +56,12 @@ function claimPortBlock(): { base: number; release(): void } {
         return { base: block * PORT_BLOCK, release: () => rmSync(file, { force: true }) };
       } catch {
         const holder = Number(readFileSync(file, 'utf8'));
-        if (holder && isRunning(holder)) break;
+        if (holder && isAlive(holder)) break;
         rmSync(file, { force: true }); // left by a test process that died
       }
     }
   }
   throw new Error(`all test port blocks in ${PORT_CLAIMS} are claimed by live processes`);
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

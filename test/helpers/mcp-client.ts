@@ -2,12 +2,20 @@ import { request } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import WebSocket from 'ws';
 import { WebSocketClientTransport } from '../../src/transport/ws-client.js';
+import type { ExaiStatus } from '../../src/daemon/builtins.js';
 
 /** A real SDK client over our WebSocket client transport, initialized. */
 export async function connectClient(port: number, token: string, name = 'exai-test'): Promise<Client> {
   const client = new Client({ name, version: '0.0.0' });
   await client.connect(new WebSocketClientTransport({ port, token, timeoutMs: 10_000 }));
   return client;
+}
+
+/** The daemon's own view through `exai_status` (port, pid, sessions, upstreams); throws when the tool answers an error. */
+export async function exaiStatus<T extends ExaiStatus = ExaiStatus>(client: Client): Promise<T> {
+  const result = await client.callTool({ name: 'exai_status', arguments: {} });
+  if (result.isError) throw new Error(`exai_status answered an error: ${JSON.stringify(result.content)}`);
+  return result.structuredContent as unknown as T;
 }
 
 export interface Handshake {

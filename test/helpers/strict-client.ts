@@ -47,11 +47,8 @@ export async function connectStrict(entry: WrittenEntry, home: string, extraEnv:
   return { client, stderr: () => stderr, close: () => client.close() };
 }
 
-/** `exai_status` through a client: the daemon's own view (port, pid, upstreams). */
-export async function exaiStatus(client: Client): Promise<{ port: number; pid: number; workspace: string; [k: string]: unknown }> {
-  const res = await client.callTool({ name: 'exai_status', arguments: {} });
-  return res.structuredContent as { port: number; pid: number; workspace: string };
-}
+/** `exai_status` through a client (one helper: helpers/mcp-client.ts). */
+export { exaiStatus } from './mcp-client.js';
 
 /** An upstream's environment as server-everything's `get-env` tool reports it. */
 export async function upstreamEnv(client: Client, server: string): Promise<Record<string, string>> {

@@ -9,19 +9,17 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { countPm2Daemons, getHealth, isAlive } from '../helpers/daemon.js';
-import { CLI, ROOT, makeTestEnv, pm2Apps, runCli, runPm2, shimTransport, waitFor, type TestEnv } from '../helpers/env.js';
-import { connectClient } from '../helpers/mcp-client.js';
+import { CLI, makeTestEnv, pm2Apps, ROOT, runCli, runPm2, shimTransport, spawnJson, waitFor, type TestEnv } from '../helpers/env.js';
+import { connectClient, exaiStatus as statusOf } from '../helpers/mcp-client.js';
 import { LINUX } from '../helpers/platform.js';
 import { resolveWorkspace } from '../../src/workspace/identity.js';
-import type { ExaiStatus as Status } from '../../src/daemon/builtins.js';
 import {
   expectOneLineFailure,
   listJson,
   note,
   pm2DaemonPids,
-  spawnJson,
   tcpSockets,
   tokenOf,
   type SpawnJson,
@@ -53,11 +51,6 @@ function isGone(pid: number): boolean {
 /** True once bytes sit unread in the receive queue of a connection accepted on `port`: a request in flight. */
 function requestQueuedAt(port: number): true | undefined {
   return tcpSockets().some((s) => s.state === '01' && s.port === port && s.rxQueue > 0) ? true : undefined;
-}
-
-async function statusOf(client: Client): Promise<Status> {
-  const result = await client.callTool({ name: 'exai_status', arguments: {} });
-  return result.structuredContent as unknown as Status;
 }
 
 /**
@@ -96,7 +89,7 @@ describe('faults', () => {
   // SIGSTOP and /proc/net/tcp: Linux only (WINDOWS.md #31).
   it.runIf(LINUX)('[F1] daemon kill -9 in the middle of a call (SDK client on the WebSocket): the call fails cleanly, the next one succeeds after pm2 restarts it', async (ctx) => {
     const dir = t.workspace('f1-ws');
-    const r = await spawnJson(t, dir);
+    const r = await spawnJson(t.env, dir);
     const client = await connectClient(r.port, tokenOf(t, r.id));
     clients.push(client);
     expect((await statusOf(client)).pid).toBe(r.pid);
@@ -122,7 +115,7 @@ describe('faults', () => {
 
   it.runIf(LINUX)('[F1] daemon kill -9 in the middle of a call made through `exai shim`: the call fails cleanly, the same session’s next call succeeds after pm2 restarts it', async (ctx) => {
     const dir = t.workspace('f1-shim');
-    const r = await spawnJson(t, dir);
+    const r = await spawnJson(t.env, dir);
     const transport = shimTransport(t.env, r.port, dir);
     let shimStderr = '';
     transport.stderr?.on('data', (d: Buffer) => (shimStderr += d.toString()));
@@ -146,81 +139,19 @@ describe('faults', () => {
     note(ctx, `the same shim session then reached the restarted daemon (pid ${r.pid} -> ${health.pid}) on port ${r.port} without the client re-initializing`);
   });
 
+  // The registry tests corrupt the home they run in: each gets its own (home, pm2, ports), so a
+  // timeout halfway cannot leave a corrupt registry.json for the tests after it.
   it('[F3] registry truncated, emptied or garbage: every command stops with one line naming the file and the fix; the file is left as it was; running daemons keep running', async (ctx) => {
-    const a = await spawnJson(t, t.workspace('f3-a'));
-    const b = await spawnJson(t, t.workspace('f3-b'));
-    const file = join(t.home, 'registry.json');
-    const good = readFileSync(file);
-    const appsBefore = (await pm2Apps(t.env)).map((x) => x.name).sort();
-    const corruptions: [string, Buffer][] = [
-      ['truncated mid-file', good.subarray(0, Math.floor(good.length / 2))],
-      ['truncated to 0 bytes', Buffer.alloc(0)],
-      ['binary garbage', Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 7919 + 13) % 256))],
-      ['valid JSON, wrong shape', Buffer.from('{"version":1,"workspaces":[]}')],
-    ];
-    const fresh = t.workspace('f3-new');
-    try {
-      for (const [what, bytes] of corruptions) {
-        writeFileSync(file, bytes);
-        for (const args of [['list'], ['spawn', '--workspace', fresh], ['stop', '--all'], ['remove', '--workspace', t.workspace('f3-a')]]) {
-          const line = expectOneLineFailure(await runCli(args, t.env));
-          expect(line, `${what}: exai ${args[0]}`).toContain('REGISTRY_CORRUPT');
-          expect(line).toContain(file);
-          expect(line).toContain('exai doctor --fix');
-          expect(readFileSync(file).equals(bytes), `${what}: exai ${args[0]} changed the registry`).toBe(true);
-        }
-        note(ctx, `${what}: list, spawn, stop --all and remove each exit 1 with one REGISTRY_CORRUPT line naming ${file.replaceAll(t.dir, '<tmp>')} and \`exai doctor --fix\`; file bytes unchanged`);
-      }
-      expect((await pm2Apps(t.env)).map((x) => x.name).sort()).toEqual(appsBefore);
-      expect(existsSync(join(fresh, '.vscode'))).toBe(false);
-      for (const w of [a, b]) expect((await getHealth(w.port)).pid).toBe(w.pid);
-      note(ctx, 'no pm2 app started, stopped or deleted meanwhile; both running daemons kept their pids');
-    } finally {
-      writeFileSync(file, good);
-    }
-  });
+    await withOwnHome((t) => registryGarbage(t, ctx));
+  }, 120_000);
 
   it('[F3] `exai doctor --fix` restores a truncated registry from the backup, and from pm2 alone when the backup is gone too; nothing silently reset', async (ctx) => {
-    const dirs = [t.workspace('f3-a'), t.workspace('f3-b')];
-    const before = await listJson(t);
-    const file = join(t.home, 'registry.json');
-    const backup = join(t.home, 'registry.json.bak');
-    const good = readFileSync(file);
-    const pairs = (rows: { id: string; port: number; workspace: string }[]) => rows.map((r) => `${r.id}:${r.port}:${r.workspace}`).sort();
-
-    // 1. truncated, backup present
-    writeFileSync(file, good.subarray(0, 40));
-    const diagnosed = await runCli(['doctor'], t.env);
-    expect(diagnosed.code).toBe(1);
-    expect(diagnosed.stdout).toContain(file);
-    expect(readFileSync(file, 'utf8')).toBe(good.subarray(0, 40).toString());
-    const fixed = await runCli(['doctor', '--fix'], t.env);
-    expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
-    expect(pairs(await listJson(t))).toEqual(pairs(before));
-    note(ctx, `truncated to 40 bytes: \`exai doctor\` exit 1 naming the file (left untouched); \`--fix\` exit 0; all ${before.length} workspaces back with the same id, port and path`);
-
-    // 2. truncated and no backup: pm2's app list is the only source
-    writeFileSync(file, good.subarray(0, 40));
-    unlinkSync(backup);
-    const rebuilt = await runCli(['doctor', '--fix'], t.env);
-    expect(rebuilt.code, rebuilt.stdout + rebuilt.stderr).toBe(0);
-    const after = await listJson(t);
-    expect(pairs(after)).toEqual(pairs(before));
-    expect(after.every((r) => r.healthy)).toBe(true);
-    // The rebuilt registry still knows which client configs exai wrote (or `remove` would leave them behind).
-    const entries = (JSON.parse(readFileSync(file, 'utf8')) as { workspaces: Record<string, { workspace: string; clients: string[] }> }).workspaces;
-    for (const dir of dirs) {
-      const entry = Object.values(entries).find((e) => e.workspace === dir);
-      expect(entry?.clients, `${dir}: clients after a rebuild from pm2`).toEqual(['vscode']);
-    }
-    const again = await spawnJson(t, dirs[0]!);
-    expect(again.reused).toBe(true);
-    note(ctx, `truncated and backup deleted: \`doctor --fix\` rebuilt all ${after.length} entries from pm2 (same ids, ports, paths, recorded client configs); all healthy; spawn reuses the daemon`);
-  });
+    await withOwnHome((t) => registryRestored(t, ctx));
+  }, 120_000);
 
   it('[F5] workspace folder deleted while its daemon runs: `doctor` reports it with the command to run, and that `remove` cleans everything up', async (ctx) => {
     const dir = t.workspace('f5-doomed');
-    const r = await spawnJson(t, dir);
+    const r = await spawnJson(t.env, dir);
     rmSync(dir, { recursive: true, force: true });
     expect((await getHealth(r.port)).pid).toBe(r.pid);
 
@@ -264,7 +195,7 @@ describe('faults', () => {
     expect(left.sort()).toEqual(names.map((n) => `${n}.lock`).sort());
 
     const started = Date.now();
-    const r = await spawnJson(t, dir);
+    const r = await spawnJson(t.env, dir);
     const tookMs = Date.now() - started;
     expect(r.status).toBe('online');
     // Far below the 30 s lock timeout: a dead holder's lock is taken over at once.
@@ -290,7 +221,7 @@ describe('faults', () => {
     await new Promise((res) => (child.exitCode === null && child.signalCode === null ? child.once('exit', res) : res(null)));
 
     const started = Date.now();
-    const r = await spawnJson(t, dir);
+    const r = await spawnJson(t.env, dir);
     const tookMs = Date.now() - started;
     expect(tookMs).toBeLessThan(15_000);
     expect((await getHealth(r.port)).id).toBe(r.id);
@@ -300,6 +231,87 @@ describe('faults', () => {
     note(ctx, `killed while holding ${held.length} spawn lock(s); the next spawn finished in ${(tookMs / 1000).toFixed(1)} s with one app, one healthy daemon`);
   });
 });
+
+/** Runs `body` in a TestEnv of its own (home, pm2, ports), cleaned up however the body ends. */
+async function withOwnHome(body: (t: TestEnv) => Promise<void>): Promise<void> {
+  const own = makeTestEnv();
+  try {
+    await body(own);
+  } finally {
+    await own.cleanup();
+  }
+}
+
+/** [F3] corrupt registries, in a home of its own. */
+async function registryGarbage(t: TestEnv, ctx: TestContext): Promise<void> {
+  const a = await spawnJson(t.env, t.workspace('f3-a'));
+  const b = await spawnJson(t.env, t.workspace('f3-b'));
+  const file = join(t.home, 'registry.json');
+  const good = readFileSync(file);
+  const appsBefore = (await pm2Apps(t.env)).map((x) => x.name).sort();
+  const corruptions: [string, Buffer][] = [
+    ['truncated mid-file', good.subarray(0, Math.floor(good.length / 2))],
+    ['truncated to 0 bytes', Buffer.alloc(0)],
+    ['binary garbage', Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 7919 + 13) % 256))],
+    ['valid JSON, wrong shape', Buffer.from('{"version":1,"workspaces":[]}')],
+  ];
+  const fresh = t.workspace('f3-new');
+  for (const [what, bytes] of corruptions) {
+    writeFileSync(file, bytes);
+    for (const args of [['list'], ['spawn', '--workspace', fresh], ['stop', '--all'], ['remove', '--workspace', t.workspace('f3-a')]]) {
+      const line = expectOneLineFailure(await runCli(args, t.env));
+      expect(line, `${what}: exai ${args[0]}`).toContain('REGISTRY_CORRUPT');
+      expect(line).toContain(file);
+      expect(line).toContain('exai doctor --fix');
+      expect(readFileSync(file).equals(bytes), `${what}: exai ${args[0]} changed the registry`).toBe(true);
+    }
+    note(ctx, `${what}: list, spawn, stop --all and remove each exit 1 with one REGISTRY_CORRUPT line naming ${file.replaceAll(t.dir, '<tmp>')} and \`exai doctor --fix\`; file bytes unchanged`);
+  }
+  expect((await pm2Apps(t.env)).map((x) => x.name).sort()).toEqual(appsBefore);
+  expect(existsSync(join(fresh, '.vscode'))).toBe(false);
+  for (const w of [a, b]) expect((await getHealth(w.port)).pid).toBe(w.pid);
+  note(ctx, 'no pm2 app started, stopped or deleted meanwhile; both running daemons kept their pids');
+}
+
+/** [F3] doctor --fix, in a home of its own: two workspaces, then the registry truncated. */
+async function registryRestored(t: TestEnv, ctx: TestContext): Promise<void> {
+  const dirs = [t.workspace('f3-a'), t.workspace('f3-b')];
+  for (const dir of dirs) await spawnJson(t.env, dir);
+  const before = await listJson(t);
+  const file = join(t.home, 'registry.json');
+  const backup = join(t.home, 'registry.json.bak');
+  const good = readFileSync(file);
+  const pairs = (rows: { id: string; port: number; workspace: string }[]) => rows.map((r) => `${r.id}:${r.port}:${r.workspace}`).sort();
+
+  // 1. truncated, backup present
+  writeFileSync(file, good.subarray(0, 40));
+  const diagnosed = await runCli(['doctor'], t.env);
+  expect(diagnosed.code).toBe(1);
+  expect(diagnosed.stdout).toContain(file);
+  expect(readFileSync(file, 'utf8')).toBe(good.subarray(0, 40).toString());
+  const fixed = await runCli(['doctor', '--fix'], t.env);
+  expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
+  expect(pairs(await listJson(t))).toEqual(pairs(before));
+  note(ctx, `truncated to 40 bytes: \`exai doctor\` exit 1 naming the file (left untouched); \`--fix\` exit 0; all ${before.length} workspaces back with the same id, port and path`);
+
+  // 2. truncated and no backup: pm2's app list is the only source
+  writeFileSync(file, good.subarray(0, 40));
+  unlinkSync(backup);
+  const rebuilt = await runCli(['doctor', '--fix'], t.env);
+  expect(rebuilt.code, rebuilt.stdout + rebuilt.stderr).toBe(0);
+  const after = await listJson(t);
+  expect(pairs(after)).toEqual(pairs(before));
+  expect(after.every((r) => r.healthy)).toBe(true);
+  // The rebuilt registry still knows which client configs exai wrote (or `remove` would leave them behind).
+  const entries = (JSON.parse(readFileSync(file, 'utf8')) as { workspaces: Record<string, { workspace: string; clients: string[] }> }).workspaces;
+  for (const dir of dirs) {
+    const entry = Object.values(entries).find((e) => e.workspace === dir);
+    expect(entry?.clients, `${dir}: clients after a rebuild from pm2`).toEqual(['vscode']);
+  }
+  const again = await spawnJson(t.env, dirs[0]!);
+  expect(again.reused).toBe(true);
+  note(ctx, `truncated and backup deleted: \`doctor --fix\` rebuilt all ${after.length} entries from pm2 (same ids, ports, paths, recorded client configs); all healthy; spawn reuses the daemon`);
+}
 
 function findingsFor(report: { findings: { scope: string; status?: string }[] }, scope: string) {
   return report.findings.filter((f) => f.scope === scope && f.status === 'problem');
@@ -312,8 +324,8 @@ describe('the pm2 daemon itself killed', () => {
 
   beforeAll(async () => {
     p = makeTestEnv();
-    a = await spawnJson(p, p.workspace('pm2-a'));
-    b = await spawnJson(p, p.workspace('pm2-b'));
+    a = await spawnJson(p.env, p.workspace('pm2-a'));
+    b = await spawnJson(p.env, p.workspace('pm2-b'));
   });
   afterAll(async () => {
     await p.cleanup();
@@ -343,7 +355,7 @@ describe('the pm2 daemon itself killed', () => {
   it('[F2] after the pm2 daemon is SIGKILLed, the next `exai spawn` brings pm2 back and the workspace up on its own port; the registry intact', async (ctx) => {
     const before = registryPairs(p);
     await killPm2(ctx);
-    const again = await spawnJson(p, a.workspace);
+    const again = await spawnJson(p.env, a.workspace);
     expect(again).toMatchObject({ port: a.port, id: a.id, status: 'online' });
     expect(countPm2Daemons(p.pm2Home)).toBe(1);
     expect((await getHealth(a.port)).id).toBe(a.id);
@@ -353,8 +365,8 @@ describe('the pm2 daemon itself killed', () => {
   });
 
   it('[F2] after the pm2 daemon is SIGKILLed, the next `exai list` brings pm2 back with EVERY registered workspace on its port', async (ctx) => {
-    b = await spawnJson(p, b.workspace);
-    a = await spawnJson(p, a.workspace);
+    b = await spawnJson(p.env, b.workspace);
+    a = await spawnJson(p.env, a.workspace);
     await killPm2(ctx);
     const rows = await listJson(p);
     note(ctx, `\`exai list\` right after: ${rows.map((r) => `${r.name.replace(/-[0-9a-f]{8}$/, '')} ${r.status}${r.healthy ? ' healthy' : ''}`).join(', ')}`);
@@ -363,21 +375,21 @@ describe('the pm2 daemon itself killed', () => {
   });
 
   it('[F2] a workspace stopped on purpose stays stopped when the fleet is brought back', async (ctx) => {
-    a = await spawnJson(p, a.workspace);
-    b = await spawnJson(p, b.workspace);
+    a = await spawnJson(p.env, a.workspace);
+    b = await spawnJson(p.env, b.workspace);
     expect((await runCli(['stop', '--workspace', b.workspace], p.env)).code).toBe(0);
     await killPm2(ctx);
     const rows = await listJson(p);
     expect(rows.find((r) => r.id === a.id)).toMatchObject({ status: 'online', healthy: true, port: a.port });
     expect(rows.find((r) => r.id === b.id)).toMatchObject({ healthy: false });
-    const again = await spawnJson(p, b.workspace);
+    const again = await spawnJson(p.env, b.workspace);
     expect(again.port).toBe(b.port);
     b = again;
     note(ctx, '`exai stop`ped workspace B stayed down after pm2 came back with A; `exai spawn` of B brought it up on its port');
   });
 
   it('[F2] a daemon orphaned by the dead pm2 daemon still holds the port: the next `exai spawn` keeps the workspace on its port', async (ctx) => {
-    a = await spawnJson(p, a.workspace);
+    a = await spawnJson(p.env, a.workspace);
     // Taken out of pm2 behind exai's back (not `exai stop`: a stopped workspace's daemon refuses to run).
     expect((await runPm2(['delete', a.name], p.env)).code).toBe(0);
     await waitFor(async () => ((await getHealth(a.port).catch(() => undefined)) ? undefined : true), { what: 'the port to free' });

@@ -9,11 +9,11 @@ import { basename, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from '../helpers/daemon.js';
-import { CLI, ROOT, makeTestEnv, pm2Apps, runCli, shimTransport, waitFor, type TestEnv } from '../helpers/env.js';
+import { CLI, makeTestEnv, pm2Apps, ROOT, runCli, shimTransport, spawnJson, waitFor, type TestEnv } from '../helpers/env.js';
 import { connectClient } from '../helpers/mcp-client.js';
 import type { ExaiStatus } from '../../src/daemon/builtins.js';
 import type { UpstreamStatus } from '../../src/daemon/upstreams/upstream.js';
-import { cliOk, expectOneLineFailure, filesUnder, listJson, note, spawnJson, tokenOf } from './support.js';
+import { cliOk, expectOneLineFailure, filesUnder, listJson, note, tokenOf } from './support.js';
 
 let t: TestEnv;
 const marker = `pwned-${randomBytes(4).toString('hex')}`;
@@ -47,7 +47,7 @@ describe('hostile CLI input', () => {
     for (const name of names) {
       const dir = join(t.dir, 'workspaces', name);
       mkdirSync(dir, { recursive: true });
-      const r = await spawnJson(t, `--workspace=${dir}`.slice('--workspace='.length));
+      const r = await spawnJson(t.env, `--workspace=${dir}`.slice('--workspace='.length));
       expect(r.workspace).toBe(dir);
       expect(r.name).toMatch(/^exai-[a-z0-9-]{1,24}-[0-9a-f]{8}-[0-9a-f]{4}$/);
       expect((await getHealth(r.port)).id).toBe(r.id);
@@ -69,7 +69,7 @@ describe('hostile CLI input', () => {
 
       expect((await cliOk(t, ['logs', '--workspace', dir, '--lines', '500'])).stdout).toMatch(/listening/);
       await cliOk(t, ['stop', '--workspace', dir]);
-      const again = await spawnJson(t, dir);
+      const again = await spawnJson(t.env, dir);
       expect(again.port).toBe(r.port);
       const doctor = await runCli(['doctor', '--json'], t.env);
       const problems = (JSON.parse(doctor.stdout) as { findings: { scope: string; status: string }[] }).findings.filter((f) => f.scope === dir && f.status === 'problem');
@@ -116,7 +116,7 @@ describe('hostile CLI input', () => {
         },
       }),
     );
-    const r = await spawnJson(t, dir);
+    const r = await spawnJson(t.env, dir);
     const client = await connectClient(r.port, tokenOf(t, r.id));
     try {
       const status = await waitFor(

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from '../helpers/daemon.js';
-import { makeTestEnv, type TestEnv } from '../helpers/env.js';
+import { makeTestEnv, spawnJson, type TestEnv } from '../helpers/env.js';
 import { connectClient, handshake, RawSession } from '../helpers/mcp-client.js';
 import { MAX_PAYLOAD } from '../../src/transport/ws-server.js';
 import type { ExaiStatus as Status } from '../../src/daemon/builtins.js';
@@ -23,7 +23,6 @@ import {
   rawUpgrade,
   rssKb,
   serverClosed,
-  spawnJson,
   tokenOf,
   type SpawnJson,
 } from './support.js';
@@ -55,7 +54,7 @@ export function defineHostileSuite(sizes: HostileSizes): void {
 
   beforeAll(async () => {
     t = makeTestEnv();
-    d = await spawnJson(t, t.workspace('hostile'));
+    d = await spawnJson(t.env, t.workspace('hostile'));
     token = tokenOf(t, d.id);
     bystander = await connectClient(d.port, token, 'bystander');
     for (let i = 0; i < 20; i++) await bystanderOk();

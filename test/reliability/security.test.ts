@@ -10,11 +10,11 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestEnv, runPm2, shimTransport, waitFor, type CliResult, type TestEnv } from '../helpers/env.js';
+import { makeTestEnv, runPm2, shimTransport, spawnJson, waitFor, type CliResult, type TestEnv } from '../helpers/env.js';
 import { handshake } from '../helpers/mcp-client.js';
 import { LINUX } from '../helpers/platform.js';
 import { EVERYTHING } from '../upstreams-helpers.js';
-import { cliOk, filesUnder, listeningSocketsOf, modeOf, note, pm2DaemonPids, spawnJson, tcpSockets, tokenOf, type SpawnJson } from './support.js';
+import { cliOk, filesUnder, listeningSocketsOf, modeOf, note, pm2DaemonPids, tcpSockets, tokenOf, type SpawnJson } from './support.js';
 
 let t: TestEnv;
 let fleet: SpawnJson[] = [];
@@ -71,9 +71,9 @@ beforeAll(async () => {
   mkdirSync(join(withUpstream, '.exai'));
   writeFileSync(join(withUpstream, '.exai', 'servers.json'), JSON.stringify({ servers: { every: { command: process.execPath, args: [EVERYTHING, 'stdio'] } } }));
   fleet = [
-    await spawnJson(t, withUpstream, '--client', 'vscode', '--client', 'claude', '--client', 'cursor'),
-    await spawnJson(t, t.workspace('sec-b')),
-    await spawnJson(t, t.workspace('sec-c')),
+    await spawnJson(t.env, withUpstream, '--client', 'vscode', '--client', 'claude', '--client', 'cursor'),
+    await spawnJson(t.env, t.workspace('sec-b')),
+    await spawnJson(t.env, t.workspace('sec-c')),
   ];
 });
 afterAll(async () => {
@@ -236,7 +236,7 @@ describe('security invariants', () => {
     // /health from a page: refused, and the refusal carries none of the details.
     // DESIGN.md's fields, plus the daemon's state dir (so a shim of another EXAI_HOME can say which
     // one to use) and a launch-spec digest keyed with the token (README "Where exai refines DESIGN.md").
-    // And the sessions count by transport (ws, http): two numbers.
+    // And the sessions count by transport (ws, http): two numbers; and `transports`, how a client may connect (README).
     const allowed = ['ok', 'version', 'id', 'pid', 'port', 'uptimeMs', 'sessions', 'sessionsByTransport', 'home', 'spec', 'transports'];
     for (const [what, method, headers] of [
       ['fetch GET with Origin', 'GET', evil],

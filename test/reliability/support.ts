@@ -53,10 +53,6 @@ export async function cliOk(t: TestEnv, args: string[], env: NodeJS.ProcessEnv =
   return res;
 }
 
-export async function spawnJson(t: TestEnv, dir: string, ...extra: string[]): Promise<SpawnJson> {
-  return JSON.parse((await cliOk(t, ['spawn', '--workspace', dir, '--json', ...extra])).stdout) as SpawnJson;
-}
-
 export async function listJson(t: TestEnv, env: NodeJS.ProcessEnv = t.env): Promise<ListRow[]> {
   return JSON.parse((await cliOk(t, ['list', '--json'], env)).stdout) as ListRow[];
 }

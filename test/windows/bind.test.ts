@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isExaiError } from '../../src/common/errors.js';
 import { bindError } from '../../src/daemon/server.js';
 import { ROOT } from '../helpers/env.js';
+import { asNobody, rootForNobody } from '../helpers/nobody.js';
 
 let dir: string;
 beforeAll(() => {
@@ -45,7 +46,10 @@ describe('a port that cannot be bound is ADDR_IN_USE (exit 98), whatever the err
 
   it.runIf(process.platform === 'linux')('the daemon listener itself, refused with EACCES by the OS, rejects with ADDR_IN_USE', () => {
     const script = join(dir, 'bind-privileged.mjs');
-    const dist = (p: string) => JSON.stringify(pathToFileURL(join(ROOT, 'dist', p)).href);
+    // As root, the listener runs as nobody, from a checkout nobody can read (helpers/nobody.ts).
+    const asRoot = process.getuid?.() === 0;
+    const checkout = asRoot ? rootForNobody() : { root: ROOT, release: () => undefined };
+    const dist = (p: string) => JSON.stringify(pathToFileURL(join(checkout.root, 'dist', p)).href);
     writeFileSync(
       script,
       `const { listenDaemon } = await import(${dist('daemon/server.js')});
@@ -63,9 +67,9 @@ describe('a port that cannot be bound is ADDR_IN_USE (exit 98), whatever the err
     );
     chmodSync(script, 0o644);
     // Port 1 is privileged; only an unprivileged process gets EACCES for it.
-    const asRoot = process.getuid?.() === 0;
-    const argv = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, script] : [process.execPath, script];
-    const res = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000 });
+    const [cmd, args] = asRoot ? asNobody(process.execPath, [script]) : [process.execPath, [script]];
+    const res = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000 });
+    checkout.release();
     expect(res.status, res.stderr).toBe(0);
     const out = JSON.parse(res.stdout.trim().split('\n').pop()!) as { name: string; code: string; cause: string; message: string };
     expect(out).toMatchObject({ name: 'ExaiError', code: 'ADDR_IN_USE', cause: 'EACCES' });

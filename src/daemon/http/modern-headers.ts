@@ -8,9 +8,9 @@
  * server package is not a runtime dependency of exai).
  */
 import type { IncomingMessage } from 'node:http';
-import type { WireRequest } from '../../transport/jsonrpc.js';
+import { HEADER_MISMATCH, type WireRequest } from '../../transport/jsonrpc.js';
 
-export const HEADER_MISMATCH = -32020;
+export { HEADER_MISMATCH };
 const PROTOCOL_VERSION_META = 'io.modelcontextprotocol/protocolVersion';
 
 /** Which body field `Mcp-Name` mirrors, per method (SEP-2243's table, SEP-2663 for tasks). */
