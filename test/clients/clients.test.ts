@@ -82,6 +82,10 @@ describe('real clients', () => {
         ].sort(),
       );
       for (const ws of [s.workspace, s.second]) expect(existsSync(join(ws, '.vscode', 'mcp.json'))).toBe(false);
+      // exai's daemon lists http in /health, so the extension handed VS Code Streamable HTTP (no
+      // shim): the session VS Code opened is an HTTP one (it outlives the window until it expires).
+      const sessions = (JSON.parse((await runCli(['list', '--json'], s.env)).stdout) as { workspace: string; sessions?: { ws: number; http: number } }[]).find((r) => r.workspace === s.workspace)?.sessions;
+      expect(sessions?.http, JSON.stringify(sessions)).toBeGreaterThan(0);
       record({ client: 'VS Code + exai extension', version: `code-server ${version.split(' ')[0]} (VS Code ${probe.vscode})`, connected: 'yes', tools: `${probe.tools!.length}`, call: `exai_status port ${probe.status!.port} = registered, 2nd window ${second!.status!.port}; ${UPSTREAM_TOOL} ✓`, seconds: seconds(started) });
     } finally {
       await s.cleanup();
