@@ -194,8 +194,8 @@ describe.skipIf(process.platform === 'win32')('a read-only client config (item 4
   });
 });
 
-describe('doctor --fix when a client config blocks the start', () => {
-  it('points at the config, not at the daemon logs', async () => {
+describe('doctor --fix when a client config cannot be parsed', () => {
+  it('brings the daemon back without it and points at the config, not at the daemon logs', async () => {
     const ws = t.workspace('blocked-by-config');
     const spawned = await spawnJson(t.env, ws, '--client', 'claude');
     expect((await runCli(['pm2', 'delete', spawned.name], t.env)).code).toBe(0);
@@ -203,9 +203,11 @@ describe('doctor --fix when a client config blocks the start', () => {
     const fixed = await runCli(['doctor', '--fix', '--json'], t.env);
     const findings = (JSON.parse(fixed.stdout) as { findings: { scope: string; check: string; status: string; message: string; fix?: string }[] }).findings;
     const daemon = findings.find((f) => f.scope === ws && f.check === 'daemon')!;
-    expect(daemon.status).toBe('problem');
-    expect(daemon.message).toContain(`fixing failed: ${join(ws, '.mcp.json')}:1:1: cannot parse`);
-    expect(daemon.fix).toBe('fix the client config named above, then exai doctor --fix');
+    expect(daemon.status).toBe('fixed');
+    expect((await getHealth(spawned.port)).id).toBe(spawned.id);
+    const config = findings.find((f) => f.scope === ws && f.check === 'config claude')!;
+    expect(config.status).toBe('problem');
+    expect(config.fix).toBe(`fix ${join(ws, '.mcp.json')}, then exai doctor --fix`);
     expect(readFileSync(join(ws, '.mcp.json'), 'utf8')).toBe('garbage{\n');
   });
 });
