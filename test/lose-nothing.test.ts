@@ -131,6 +131,12 @@ describe('a renamed workspace folder (item 3)', () => {
     const before = readFileSync(join(moved, '.mcp.json'), 'utf8');
     expect((await runCli(['remove', '--workspace', old], t.env)).code).toBe(0);
     expect(readFileSync(join(moved, '.mcp.json'), 'utf8')).toBe(before);
+
+    // NEW took over OLD's record of what exai created: remove NEW deletes it all, not leaving `{}`s.
+    expect(registry().workspaces[second.id]?.created).toEqual(expect.arrayContaining(['.mcp.json', '.claude', '.claude/settings.local.json', '.vscode', '.vscode/mcp.json']));
+    const removed = await runCli(['remove', '--workspace', moved], t.env);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(readdirSync(moved)).toEqual([]);
   });
 });
 
