@@ -103,6 +103,13 @@ describe('exai token', () => {
     expect(missing.stdout).toBe('');
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     expect(missing.stderr).toMatch(/exai spawn --workspace/);
+
+    // A removed workspace is not registered: said so, with the command that registers it.
+    expect((await runCli(['remove', '--workspace', ws], t.env)).code).toBe(0);
+    const removed = await runCli(['token', '--workspace', ws], t.env);
+    expect(removed.code).toBe(1);
+    expect(removed.stdout).toBe('');
+    expect(removed.stderr).toBe(`exai: WORKSPACE_NOT_REGISTERED: ${ws} is not registered with exai (never spawned, or removed); register it with \`exai spawn --workspace ${ws}\`\n`);
   });
 
   it('refuses a terminal unless --show', () => {

@@ -131,6 +131,12 @@ describe('a renamed workspace folder (item 3)', () => {
     const before = readFileSync(join(moved, '.mcp.json'), 'utf8');
     expect((await runCli(['remove', '--workspace', old], t.env)).code).toBe(0);
     expect(readFileSync(join(moved, '.mcp.json'), 'utf8')).toBe(before);
+
+    // NEW took over OLD's record of what exai created: remove NEW deletes it all, not leaving `{}`s.
+    expect(registry().workspaces[second.id]?.created).toEqual(expect.arrayContaining(['.mcp.json', '.claude', '.claude/settings.local.json', '.vscode', '.vscode/mcp.json']));
+    const removed = await runCli(['remove', '--workspace', moved], t.env);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(readdirSync(moved)).toEqual([]);
   });
 });
 
@@ -194,8 +200,8 @@ describe.skipIf(process.platform === 'win32')('a read-only client config (item 4
   });
 });
 
-describe('doctor --fix when a client config blocks the start', () => {
-  it('points at the config, not at the daemon logs', async () => {
+describe('doctor --fix when a client config cannot be parsed', () => {
+  it('brings the daemon back without it and points at the config, not at the daemon logs', async () => {
     const ws = t.workspace('blocked-by-config');
     const spawned = await spawnJson(t.env, ws, '--client', 'claude');
     expect((await runCli(['pm2', 'delete', spawned.name], t.env)).code).toBe(0);
@@ -203,9 +209,11 @@ describe('doctor --fix when a client config blocks the start', () => {
     const fixed = await runCli(['doctor', '--fix', '--json'], t.env);
     const findings = (JSON.parse(fixed.stdout) as { findings: { scope: string; check: string; status: string; message: string; fix?: string }[] }).findings;
     const daemon = findings.find((f) => f.scope === ws && f.check === 'daemon')!;
-    expect(daemon.status).toBe('problem');
-    expect(daemon.message).toContain(`fixing failed: ${join(ws, '.mcp.json')}:1:1: cannot parse`);
-    expect(daemon.fix).toBe('fix the client config named above, then exai doctor --fix');
+    expect(daemon.status).toBe('fixed');
+    expect((await getHealth(spawned.port)).id).toBe(spawned.id);
+    const config = findings.find((f) => f.scope === ws && f.check === 'config claude')!;
+    expect(config.status).toBe('problem');
+    expect(config.fix).toBe(`fix ${join(ws, '.mcp.json')}, then exai doctor --fix`);
     expect(readFileSync(join(ws, '.mcp.json'), 'utf8')).toBe('garbage{\n');
   });
 });

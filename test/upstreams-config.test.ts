@@ -78,10 +78,10 @@ describe('parsing servers.json', () => {
     const cases: [string, RegExp][] = [
       ['{"servers": {', /not valid JSON .*line 1/],
       ['[]', /servers/],
-      ['{"servers": {"a": {"args": ["x"]}}}', /servers\.a\.command/],
+      ['{"servers": {"a": {"args": ["x"]}}}', /at servers\.a: server "a" has no "command"; add one/],
       ['{"servers": {"a": {"command": ""}}}', /non-empty/],
       ['{"servers": {"a": {"command": "x", "arg": ["y"]}}}', /arg/],
-      ['{"servers": {"a": {"command": "x", "type": "http"}}}', /only "stdio"/],
+      ['{"servers": {"a": {"command": "x", "type": "websocket"}}}', /only "stdio"/],
       ['{"servers": {"a__b": {"command": "x"}}}', /"a__b" must not contain "__"/],
       ['{"servers": {"a_": {"command": "x"}}}', /must not end with "_"/],
       ['{"servers": {"a b": {"command": "x"}}}', /letters, digits/],
@@ -114,12 +114,18 @@ describe('parsing servers.json', () => {
       ['{"servers": {"a": {"command": "x", "idletimeout": "1m"}}}', 'unknown key "idletimeout" (did you mean "idleTimeout"?)'],
       ['{"servers": {"a": {"command": "x", "lifecyle": "lazy"}}}', 'unknown key "lifecyle" (did you mean "lifecycle"?)'],
       ['{"servers": {"a": {"command": "x", "timeout": 5}}}', 'unknown key "timeout" (an entry takes "type", "command", "args", "env", "cwd", "lifecycle", "protocol", "idleTimeout")'],
+      // The validator's own words ("expected string, received undefined", "expected record") never reach the user.
+      ['{"servers": {"e": {"args": []}}}', 'at servers.e: server "e" has no "command"; add one'],
+      ['{"servers": [{"command": "x"}]}', '"servers" must be an object of named entries ({"<name>": {"command": "...", "args": [...]}}), not a list'],
+      ['{"servers": {"e": {"url": "http://127.0.0.1:9/mcp"}}}', 'server "e" is an HTTP server ("url"), but exai runs stdio servers only: run an HTTP server as the workspace\'s own daemon (.exai/daemon.json), or give a stdio bridge as its "command"'],
+      ['{"servers": {"e": {"type": "http", "command": "x"}}}', 'server "e" is an HTTP server ("type": "http"), but exai runs stdio servers only'],
     ];
     for (const [text, problem] of cases) {
       const error = errorOf(parse(text));
       expect(error, text).toContain(`${serversFile(WS)}: `);
       expect(error, text).toContain(problem);
       expect(error, text).not.toContain('\n');
+      expect(error, text).not.toMatch(/Invalid input|expected record|received/);
     }
   });
 

@@ -133,4 +133,22 @@ describe('servers.json mistakes in plain words', () => {
     writeServers(ws, { ev: everythingEntry() });
     await listWarnings((e) => !/upstream gone/.test(e) && !e.includes('unknown key'), 'the report of the removed server to end');
   });
+
+  it('an HTTP entry, an entry with no "command" and "servers" as a list are said in plain words by spawn, never in the validator\'s', async () => {
+    const ws = t.workspace('shapes');
+    const cases: [string, string][] = [
+      [JSON.stringify({ servers: { e: { url: 'http://127.0.0.1:9/mcp' } } }), 'server "e" is an HTTP server ("url"), but exai runs stdio servers only: run an HTTP server as the workspace\'s own daemon (.exai/daemon.json), or give a stdio bridge as its "command"'],
+      [JSON.stringify({ servers: { e: { args: [] } } }), 'at servers.e: server "e" has no "command"; add one'],
+      [JSON.stringify({ servers: [everythingEntry()] }), '"servers" must be an object of named entries'],
+    ];
+    for (const [text, words] of cases) {
+      writeServers(ws, text);
+      const spawned = await runCli(['spawn', '--workspace', ws, '--no-config', '--restart'], t.env);
+      expect(spawned.code, spawned.stderr).toBe(0);
+      const warning = spawned.stderr.split('\n').filter((l) => l.includes('servers.json'));
+      expect(warning, text).toHaveLength(1);
+      expect(warning[0], text).toContain(words);
+      expect(warning[0], text).not.toMatch(/Invalid input|expected record|received/);
+    }
+  });
 });

@@ -36,9 +36,10 @@ export async function run(argv: string[]): Promise<number> {
     const workspace = resolveWorkspace(args.workspace);
     const entry = readRegistry(home).workspaces[workspace.id];
     const token = readToken(home, workspace.id);
-    if (!entry || token === undefined) {
-      throw new ExaiError('TOKEN_MISSING', `${workspace.path} has no exai daemon yet; run \`exai spawn --workspace ${shellArg(workspace.path)}\` first`);
-    }
+    const spawn = `exai spawn --workspace ${shellArg(workspace.path)}`;
+    // Never spawned, or removed: either way the fix is to register it.
+    if (!entry) throw new ExaiError('WORKSPACE_NOT_REGISTERED', `${workspace.path} is not registered with exai (never spawned, or removed); register it with \`${spawn}\``);
+    if (token === undefined) throw new ExaiError('TOKEN_MISSING', `${workspace.path} has no token file under EXAI_HOME; \`${spawn}\` makes one`);
     if (args.wake) {
       const health = await fetchHealth(entry.port, 1_000).catch(() => undefined);
       if (health?.id !== workspace.id) {

@@ -190,6 +190,8 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
         // A daemon pm2 calls online but that did not answer this shim is busy, not dead.
         keepRunning: true,
         onProgress: (message) => log.write('debug', `spawn: ${message}`),
+        // To the shim's log and stderr: stdout carries protocol bytes only.
+        onWarning: (message) => log.write('warn', message),
       });
       log.write('info', `the daemon of ${workspace.path} is up on port ${result.port}`);
     } catch (err) {

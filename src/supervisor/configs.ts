@@ -5,7 +5,11 @@
  * folder or anything above it, however empty it is left.
  */
 import { existsSync } from 'node:fs';
-import { clientFiles, exaiEntryTargets, writeClientConfig, type EntrySettings } from './client-config.js';
+import { isExaiError } from '../common/errors.js';
+import type { DaemonFile } from '../workspace/daemon-file.js';
+import type { Workspace } from '../workspace/identity.js';
+import { checkClientConfig, clientFiles, configSettings, exaiEntryTargets, writeClientConfig, type EntrySettings } from './client-config.js';
+import type { LaunchPlan, SpawnOptions } from './launch-plan.js';
 import { fromRecorded, missingPaths, recordedPath, removeEmptyFolder } from './clients/io.js';
 import type { ClientKind, Registry, RegistryData, RegistryEntry } from './registry.js';
 
@@ -78,4 +82,39 @@ export function movedFromEntry(workspace: string, id: string, data: RegistryData
   const targets = exaiEntryTargets(workspace);
   if (!targets.length) return undefined;
   return Object.values(data.workspaces).find((e) => e.id !== id && !existsSync(e.workspace) && targets.some((t) => t.port === e.port || t.workspace === e.workspace));
+}
+
+/**
+ * The kinds of `plan` whose configs can be written, after the checks an edit would make. A first
+ * `exai spawn` changes nothing on bad input (README "Bad input loses nothing"): it throws. A
+ * registered workspace, or a start on someone's behalf (a shim, the fleet brought back,
+ * restart, doctor --fix), still gets its daemon: one broken config must not cut off the
+ * workspace's other clients. An unparsable config is skipped (left as it is) and returned.
+ */
+export function usableConfigs(
+  opts: SpawnOptions,
+  entry: RegistryEntry | undefined,
+  workspace: Workspace,
+  plan: LaunchPlan,
+  own: DaemonFile | undefined,
+): { writeKinds: LaunchPlan['writeKinds']; skippedConfigs: string[] } {
+  const port = opts.port ?? entry?.port;
+  const wanted = port === undefined ? undefined : { port, dirs: configSettings(opts.home, opts.env, workspace.id, own) };
+  const skippedConfigs: string[] = [];
+  const writeKinds = plan.writeKinds.filter((kind) => {
+    try {
+      checkClientConfig(kind, workspace.path, wanted);
+      return true;
+    } catch (err) {
+      if (!isExaiError(err, 'CONFIG_UNPARSABLE') || (entry === undefined && opts.explicit)) throw err;
+      skippedConfigs.push(err.message);
+      return false;
+    }
+  });
+  return { writeKinds, skippedConfigs };
+}
+
+/** One warning line per config a start left unwritten. */
+export function warnSkipped(opts: SpawnOptions, skipped: readonly string[]): void {
+  for (const message of skipped) opts.onWarning?.(`client config skipped, the daemon runs without it: ${message}`);
 }

@@ -47,7 +47,7 @@ export async function tryReuseOwn(ctx: StartContext, pm2: Pm2, own: DaemonFile, 
   const ready = await checkReady(own.ready.kind === 'log' ? { kind: 'tcp', timeoutMs: 0 } : own.ready, entry.port, undefined);
   if (!ready) return undefined;
   const configFiles = await steps.writeConfigs(ctx, entry.port);
-  return { workspace: ctx.workspace.path, id: ctx.workspace.id, name: ctx.name, port: entry.port, pid: proc?.pid ?? 0, status: 'online', reused: true, configFiles };
+  return { workspace: ctx.workspace.path, id: ctx.workspace.id, name: ctx.name, port: entry.port, pid: proc?.pid ?? 0, status: 'online', reused: true, configFiles, ...skipped(ctx) };
 }
 
 /** Starts the workspace's own daemon: a free port, the launch written, pm2 started, the declared readiness waited for. */
@@ -102,7 +102,7 @@ export async function startOwn(ctx: StartContext, pm2: Pm2, own: DaemonFile, ste
         await steps.restoreEntry(ctx);
         throw err;
       }
-      const res: SpawnResult = { workspace: workspace.path, id: workspace.id, name: ctx.name, port: spec.port, pid: outcome.pid, status: 'online', reused: false, configFiles };
+      const res: SpawnResult = { workspace: workspace.path, id: workspace.id, name: ctx.name, port: spec.port, pid: outcome.pid, status: 'online', reused: false, configFiles, ...skipped(ctx) };
       if (previous !== undefined && previous.port !== spec.port) {
         res.movedFrom = previous.port;
         if (opts.port !== undefined) opts.onProgress?.(`moved ${previous.port} -> ${spec.port} as asked`);
@@ -246,4 +246,9 @@ function tcpConnects(port: number, timeoutMs: number): Promise<boolean> {
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
+}
+
+/** The configs this start left unwritten (unparsable), for `spawn --json`. */
+function skipped(ctx: StartContext): Pick<SpawnResult, 'skippedConfigs'> {
+  return ctx.skippedConfigs?.length ? { skippedConfigs: ctx.skippedConfigs } : {};
 }

@@ -5,12 +5,13 @@
 import { resolveWorkspace } from '../workspace/identity.js';
 import { readLaunchEnv, writeLaunchEnv } from '../workspace/launch-env.js';
 import { readToken } from '../workspace/token.js';
-import { checkClientConfig, configSettings, kindsHoldingExai } from './client-config.js';
+import { kindsHoldingExai } from './client-config.js';
 import { daemonEnvNames, loadDaemonFile } from '../workspace/daemon-file.js';
 import { planLaunch, type SpawnOptions } from './launch-plan.js';
 import { portSettings } from './ports.js';
 import { Registry } from './registry.js';
 import { withFleet } from './resurrect.js';
+import { usableConfigs, warnSkipped } from './configs.js';
 import { startWith, tryReuse, type SpawnResult } from './start.js';
 
 export type { ExplicitSpawn, SpawnOptions } from './launch-plan.js';
@@ -30,16 +31,18 @@ export async function spawnWorkspace(opts: SpawnOptions): Promise<SpawnResult> {
   const entry = registry.get(workspace.id); // a corrupt registry stops everything here
   const recorded = readLaunchEnv(opts.home, workspace.id);
   const own = loadDaemonFile(workspace.path); // a broken daemon.json (or one beside servers.json) stops here
-  const plan = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path), own ? daemonEnvNames(own) : []); // a passed variable with no value stops here
-  const port = opts.port ?? entry?.port;
-  for (const kind of plan.writeKinds) checkClientConfig(kind, workspace.path, port === undefined ? undefined : { port, dirs: configSettings(opts.home, env, workspace.id, own) });
+  const planned = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path), own ? daemonEnvNames(own) : []); // a passed variable with no value stops here
+  // An unparsable config stops a first spawn here; any other start skips it (warned once, below or in startWith).
+  const { writeKinds, skippedConfigs } = usableConfigs(opts, entry, workspace, planned, own);
+  const plan = { ...planned, writeKinds };
   // The common case — a healthy daemon of this version and launch spec on the sticky port —
   // needs no pm2: skipping its connect keeps a reuse well under the cost of starting anything.
   const token = entry && !opts.restart ? readToken(opts.home, workspace.id) : undefined;
   if (entry && token) {
-    const ctx = { opts, env, workspace, home: opts.home, name: entry.name, registry, token, entry, plan, recorded, own };
+    const ctx = { opts, env, workspace, home: opts.home, name: entry.name, registry, token, entry, plan, recorded, own, skippedConfigs };
     const reused = await tryReuse(ctx);
     if (reused) {
+      warnSkipped(opts, skippedConfigs);
       // Same passed values (the digest says so); a new PATH or HOME applies at the next start.
       if (opts.explicit) writeLaunchEnv(opts.home, workspace.id, plan.env);
       return reused;

@@ -18,8 +18,8 @@ import { homeLayout } from '../workspace/layout.js';
 import type { RegistryData, RegistryEntry } from '../workspace/registry-file.js';
 import { deleteToken, ensureToken, readToken } from '../workspace/token.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
-import { checkClientConfig, configSettings, kindsHoldingExai } from './client-config.js';
-import { movedFromEntry, writeRecordedConfigs } from './configs.js';
+import { configSettings, kindsHoldingExai } from './client-config.js';
+import { movedFromEntry, usableConfigs, warnSkipped, writeRecordedConfigs } from './configs.js';
 import { probeDaemon, type DaemonStatus, type Health, type Probe } from './health.js';
 import { planLaunch, type LaunchPlan, type SpawnOptions } from './launch-plan.js';
 import { withLock } from './lock.js';
@@ -49,6 +49,8 @@ export interface SpawnResult {
   upstreamsConfigError?: string;
   /** The workspace's own servers that did not come up, one line each (also warned on stderr). */
   upstreamProblems?: string[];
+  /** Client configs left as they were because they cannot be parsed, one line each (also warned). */
+  skippedConfigs?: string[];
 }
 
 /** Ports tried before giving up when each one turns out taken at bind time. */
@@ -73,6 +75,8 @@ export interface StartContext {
   recorded: LaunchEnv | undefined;
   /** The workspace's own daemon (.exai/daemon.json), when it has one. */
   own?: DaemonFile;
+  /** Client configs left unwritten because they cannot be parsed, one line each. */
+  skippedConfigs?: string[];
 }
 
 /**
@@ -87,9 +91,10 @@ export function startWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): P
     const entry = registry.get(workspace.id);
     const recorded = readLaunchEnv(home, workspace.id);
     const own = loadDaemonFile(workspace.path);
-    const plan = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path), own ? daemonEnvNames(own) : []);
-    const port = opts.port ?? entry?.port;
-    for (const kind of plan.writeKinds) checkClientConfig(kind, workspace.path, port === undefined ? undefined : { port, dirs: configSettings(home, opts.env, workspace.id, own) });
+    const planned = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path), own ? daemonEnvNames(own) : []);
+    const { writeKinds, skippedConfigs } = usableConfigs(opts, entry, workspace, planned, own);
+    warnSkipped(opts, skippedConfigs);
+    const plan: LaunchPlan = { ...planned, writeKinds };
     if (opts.interrupted?.()) throw interruptedError(workspace.path);
     const hadToken = readToken(home, workspace.id) !== undefined;
     const token = ensureToken(home, workspace.id);
@@ -105,6 +110,7 @@ export function startWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): P
       plan,
       recorded,
       own,
+      skippedConfigs,
     };
     try {
       // The daemon reads it at start; written before, restored if the start fails.
@@ -298,6 +304,7 @@ function reserve(ctx: StartContext, tried: ReadonlySet<number>): Promise<Registr
     } else {
       port = await choosePort({ settings: portSettings(ctx.env), data, id: workspace.id, preferred: current?.port ?? opts.preferredPort, exclude: tried });
     }
+    const moved = current ? undefined : movedFrom(ctx, data);
     const now = new Date().toISOString();
     const next: RegistryEntry = {
       ...current, // fields a newer exai wrote survive
@@ -311,8 +318,10 @@ function reserve(ctx: StartContext, tried: ReadonlySet<number>): Promise<Registr
       // point leaves the next start a record of every config it must (re)write.
       clients: [...new Set([...(current?.clients ?? []), ...plan.writeKinds])],
       // A new entry records what exai creates from the start; an older exai's entry has no record.
-      created: current ? current.created : [],
-      movedFrom: current ? current.movedFrom : movedFrom(ctx, data),
+      // A folder moved here keeps the record of its old entry (paths relative to the workspace):
+      // the configs it adopts are the ones exai created there, and `remove` must know it.
+      created: current ? current.created : moved ? moved.created && [...moved.created] : [],
+      movedFrom: current ? current.movedFrom : moved?.workspace,
       passEnv: plan.passEnv.length ? plan.passEnv : undefined,
       idleTimeoutMs: plan.idleTimeoutMs,
       ownDaemon: ctx.own ? { spec: ownDigest(ctx, port) } : undefined,
@@ -387,12 +396,12 @@ function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
 }
 
 /** A workspace new to exai that holds another's configs (moved or renamed): recorded for doctor, and said once. */
-function movedFrom(ctx: StartContext, data: RegistryData): string | undefined {
+function movedFrom(ctx: StartContext, data: RegistryData): RegistryEntry | undefined {
   const old = movedFromEntry(ctx.workspace.path, ctx.workspace.id, data);
   if (!old) return undefined;
   const free = `\`exai remove --workspace ${shellArg(old.workspace)}\` frees port ${old.port}`;
   ctx.opts.onWarning?.(`${ctx.workspace.path} holds the client configs of ${old.workspace} (port ${old.port}), whose folder is gone: moved or renamed? It gets its own port and configs; ${free}`);
-  return old.workspace;
+  return old;
 }
 
 /**
@@ -409,6 +418,7 @@ async function reportUpstreams(ctx: StartContext, res: SpawnResult, port: number
 function result(ctx: StartContext, health: Health, status: string, reused: boolean, configFiles: string[], daemon?: DaemonStatus): SpawnResult {
   const { workspace } = ctx;
   const res: SpawnResult = { workspace: workspace.path, id: workspace.id, name: ctx.name, port: health.port, pid: health.pid, status, reused, configFiles };
+  if (ctx.skippedConfigs?.length) res.skippedConfigs = ctx.skippedConfigs;
   if (daemon?.upstreamsConfigError) {
     res.upstreamsConfigError = daemon.upstreamsConfigError;
     ctx.opts.onWarning?.(daemon.upstreamsConfigError);

@@ -142,8 +142,10 @@ export function parseServersConfig(
   const first = errors[0];
   if (first) return fail(`not valid JSON (${printParseErrorCode(first.error)} at ${position(text, first.offset)})`, false);
   if (isObject(raw) && 'mcpServers' in raw) return fail('found "mcpServers": use "servers" (this file is not an mcp.json)');
+  const shape = shapeProblem(raw);
+  if (shape) return fail(shape);
   const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) return fail(describeIssue(parsed.error.issues));
+  if (!parsed.success) return fail(describeIssue(parsed.error.issues, raw));
   // Placeholders are checked over the whole file before anything is used: one refused
   // placeholder makes the file an error, like any other mistake in it.
   for (const { at, value } of placeholderFields(parsed.data)) {
@@ -173,14 +175,42 @@ export function parseServersConfig(
   return { ok: true, file, exists: true, specs };
 }
 
+const HTTP_TYPES = new Set(['http', 'sse', 'streamable-http', 'streamableHttp']);
+
+/**
+ * The mistakes of shape people make, in plain words rather than the validator's: "servers" as
+ * a list, and an HTTP server's entry (copied from an mcp.json) where exai runs stdio servers only.
+ */
+function shapeProblem(raw: unknown): string | undefined {
+  if (!isObject(raw) || !('servers' in raw)) return undefined;
+  const servers = raw.servers;
+  if (!isObject(servers)) {
+    const was = Array.isArray(servers) ? 'a list' : servers === null ? 'null' : `a ${typeof servers}`;
+    return `"servers" must be an object of named entries ({"<name>": {"command": "...", "args": [...]}}), not ${was}`;
+  }
+  for (const [name, entry] of Object.entries(servers)) {
+    if (!isObject(entry)) continue;
+    const http = 'url' in entry ? '"url"' : typeof entry.type === 'string' && HTTP_TYPES.has(entry.type) ? `"type": ${JSON.stringify(entry.type)}` : undefined;
+    if (http) {
+      return `server ${JSON.stringify(name)} is an HTTP server (${http}), but exai runs stdio servers only: run an HTTP server as the workspace's own daemon (.exai/daemon.json), or give a stdio bridge as its "command"`;
+    }
+  }
+  return undefined;
+}
+
 /** One line for the first problem zod found; a misspelt key first, named with the key it resembles. */
-function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
+function describeIssue(issues: readonly z.core.$ZodIssue[], raw: unknown): string {
   const unknown = issues.find((i) => i.code === 'unrecognized_keys');
   if (unknown && unknown.code === 'unrecognized_keys') {
     const where = unknown.path.length > 0 ? `at ${unknown.path.map(String).join('.')}: ` : '';
     return where + unknown.keys.map(unknownKey).join('; ');
   }
   const issue = issues[0];
+  const [top, name, key] = issue?.path ?? [];
+  const entry = isObject(raw) && isObject(raw.servers) && typeof name === 'string' ? raw.servers[name] : undefined;
+  if (top === 'servers' && typeof name === 'string' && key === 'command' && issue?.path.length === 3 && isObject(entry) && !('command' in entry)) {
+    return `at servers.${name}: server ${JSON.stringify(name)} has no "command"; add one (the program that runs the server, e.g. "npx")`;
+  }
   const where = issue && issue.path.length > 0 ? `at ${issue.path.map(String).join('.')}: ` : '';
   // The expected shape helps when the top of the file is wrong; deeper, the path says enough.
   const shape = !issue || issue.code === 'invalid_type' && issue.path.length <= 1
