@@ -256,6 +256,10 @@ describe('readiness failures and stop', () => {
     const res = await runCli(['spawn', '--workspace', ws], t.env);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/\nexai: DAEMON_UNHEALTHY: .*did not become ready \("listening" in its output\) within 2000 ms.*warming up.*still warming.*\n$/);
+    // Never registered, so `exai logs` could not show it: the hint names the log file instead.
+    expect(res.stderr).not.toContain('exai logs');
+    const outLog = /its whole output: (\S+\.out\.log),/.exec(res.stderr)?.[1];
+    expect(readFileSync(outLog!, 'utf8')).toContain('warming up');
     const apps = await pm2Apps(t.env);
     expect(apps.filter((a) => a.name.includes('never'))).toEqual([]);
   });

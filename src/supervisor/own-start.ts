@@ -114,7 +114,11 @@ export async function startOwn(ctx: StartContext, pm2: Pm2, own: DaemonFile, ste
     await pm2.delete(ctx.name).catch(() => undefined);
     await steps.restoreEntry(ctx);
     const tail = outputTail(ctx, logs);
-    throw new ExaiError('DAEMON_UNHEALTHY', `the daemon of ${workspace.path} (.exai/daemon.json) ${outcome.reason} on port ${spec.port}${tail ? `; its output ends: ${tail}` : '; it printed nothing'} (\`exai logs --workspace ${shellArg(workspace.path)}\`)`);
+    // A first spawn that fails leaves the workspace unregistered, where `exai logs` has nothing to
+    // show: name the log files pm2 wrote instead.
+    const layout = homeLayout(ctx.home);
+    const more = previous ? `\`exai logs --workspace ${shellArg(workspace.path)}\`` : `its whole output: ${layout.outLog(ctx.name)}, ${layout.errLog(ctx.name)}`;
+    throw new ExaiError('DAEMON_UNHEALTHY', `the daemon of ${workspace.path} (.exai/daemon.json) ${outcome.reason} on port ${spec.port}${tail ? `; its output ends: ${tail}` : '; it printed nothing'} (${more})`);
   }
   await steps.restoreEntry(ctx);
   throw new ExaiError('NO_FREE_PORT', `ports ${[...tried].join(', ')} were all taken; free one or set EXAI_PORT_BASE`);
