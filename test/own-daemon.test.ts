@@ -4,7 +4,7 @@
  * reached by a real SDK client through the URL exai wrote into its config; and the lifecycle
  * around it (stop/restart keeping the port, readiness failures, a daemon that ignores SIGTERM).
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -252,7 +252,9 @@ describe('readiness failures and stop', () => {
 
   it('a daemon that never becomes ready: one line with its last output, nothing left running', async () => {
     const ws = t.workspace('never');
-    writeDaemon(ws, { command: node, args: ['-e', 'console.log("warming up"); console.error("still warming"); setInterval(() => {}, 1000)'], ready: { log: 'listening', timeout: '2s' }, client: { command: node, args: ['-e', '0'] } });
+    writeDaemon(ws, { command: node, args: ['-e', 'console.log("warming up"); console.error("still warming"); setInterval(() => {}, 1000)'], files: { '${stateDir}/instance.env': 'TOKEN=${token}\n' }, ready: { log: 'listening', timeout: '2s' }, client: { command: node, args: ['-e', '0'] } });
+    const listed = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+    const before = new Set([...listed(join(t.home, 'tokens')), ...listed(join(t.home, 'state'))]);
     const res = await runCli(['spawn', '--workspace', ws], t.env);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/\nexai: DAEMON_UNHEALTHY: .*did not become ready \("listening" in its output\) within 2000 ms.*warming up.*still warming.*\n$/);
@@ -260,6 +262,9 @@ describe('readiness failures and stop', () => {
     expect(res.stderr).not.toContain('exai logs');
     const outLog = /its whole output: (\S+\.out\.log),/.exec(res.stderr)?.[1];
     expect(readFileSync(outLog!, 'utf8')).toContain('warming up');
+    // ...and leaves no launch file (with passed values and the token) nor state dirs nobody could remove.
+    const leftovers = [...listed(join(t.home, 'tokens')), ...listed(join(t.home, 'state'))].filter((f) => !before.has(f));
+    expect(leftovers).toEqual([]);
     const apps = await pm2Apps(t.env);
     expect(apps.filter((a) => a.name.includes('never'))).toEqual([]);
   });

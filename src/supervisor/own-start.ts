@@ -113,6 +113,7 @@ export async function startOwn(ctx: StartContext, pm2: Pm2, own: DaemonFile, ste
     // Nothing left running: pm2 deletes the app, the launcher takes the daemon's group down.
     await pm2.delete(ctx.name).catch(() => undefined);
     await steps.restoreEntry(ctx);
+    if (!previous) forgetOwnLaunch(ctx);
     const tail = outputTail(ctx, logs);
     // A first spawn that fails leaves the workspace unregistered, where `exai logs` has nothing to
     // show: name the log files pm2 wrote instead.
@@ -136,6 +137,17 @@ function writeOwnLaunch(ctx: StartContext, own: DaemonFile, port: number): void 
   const launch = daemonLaunch(own, { port, workspace: ctx.workspace.path, stateDir, token: ctx.token, env: ctx.plan.env.passed }, launchVariables(ctx.plan.env), idle);
   ensurePrivateDir(layout.tokens);
   writeFileAtomic(layout.daemonLaunchFile(ctx.workspace.id), JSON.stringify(launch, null, 2) + '\n', { mode: 0o600 });
+}
+
+/**
+ * A first spawn that failed leaves no trace: the workspace is not registered, so no `remove` could
+ * ever delete its expanded launch (passed values, the token in `files`) or its state dirs.
+ */
+function forgetOwnLaunch(ctx: StartContext): void {
+  const layout = homeLayout(ctx.home);
+  for (const path of [layout.daemonLaunchFile(ctx.workspace.id), layout.stateDir(ctx.workspace.id), layout.leasesDir(ctx.workspace.id)]) {
+    rmSync(path, { recursive: true, force: true });
+  }
 }
 
 /** A lease (`<pid>.start`) in the workspace's leases dir while this process starts the daemon. */
