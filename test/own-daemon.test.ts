@@ -323,6 +323,17 @@ describe('readiness failures and stop', () => {
     expect((await pm2Apps(t.env)).filter((a) => a.name.includes('exits'))).toEqual([]);
   });
 
+  it("exai's own shim in a daemon.json workspace refuses at once (it would wait forever on a daemon that does not speak exai's protocol)", async () => {
+    const ws = t.workspace('plainshim');
+    writeDaemon(ws, { command: node, args: ['-e', 'setInterval(() => {}, 1000)'], client: { type: 'http', url: 'http://127.0.0.1:${port}/mcp' } });
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '0' } } });
+    const res = await runCli(['shim'], { ...t.env, EXAI_WORKSPACE: ws }, { input: `${init}\n`, timeoutMs: 20_000 });
+    expect(res.code).toBe(2);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('runs its own daemon (.exai/daemon.json)');
+    expect((await pm2Apps(t.env)).filter((a) => a.name.includes('plainshim'))).toEqual([]);
+  });
+
   it('a daemon that ignores SIGTERM (and its child) does not survive stop', async () => {
     const ws = t.workspace('stubborn');
     const script = join(ws, 'stubborn.js');
