@@ -39,6 +39,10 @@ describe('daemon.json', () => {
     expect(problem({ command: 'x', args: ['${token}'], client: { command: 's' } })).toContain('args[0]: ${token} is allowed only in "env" and "files"');
     expect(problem({ command: 'x', env: { A: '${home}' }, client: { command: 's' } })).toContain('unknown placeholder ${home}');
     expect(problem({ command: 'x', files: { '/etc/x': 'y' }, client: { command: 's' } })).toContain('must start with ${stateDir}/');
+    for (const key of ['${stateDir}/../escape', '${stateDir}/a/../../../registry.json', '${stateDir}x', '${stateDir}/', '${stateDir}/${env:SUB}/f', '${stateDir}/..\\x']) {
+      expect(problem({ command: 'x', files: { [key]: 'y' }, client: { command: 's' } })).toContain('stay inside it');
+    }
+    expect(() => parse({ command: 'x', files: { '${stateDir}/sub/${port}.env': 'y', '${stateDir}/a..b': 'y' }, client: { command: 's' } })).not.toThrow();
   });
 
   it('expands every placeholder into the launch, records ${env:NAME} names, and refuses a name with no value', () => {

@@ -4,7 +4,7 @@
  * reached by a real SDK client through the URL exai wrote into its config; and the lifecycle
  * around it (stop/restart keeping the port, readiness failures, a daemon that ignores SIGTERM).
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -252,10 +252,19 @@ describe('readiness failures and stop', () => {
 
   it('a daemon that never becomes ready: one line with its last output, nothing left running', async () => {
     const ws = t.workspace('never');
-    writeDaemon(ws, { command: node, args: ['-e', 'console.log("warming up"); console.error("still warming"); setInterval(() => {}, 1000)'], ready: { log: 'listening', timeout: '2s' }, client: { command: node, args: ['-e', '0'] } });
+    writeDaemon(ws, { command: node, args: ['-e', 'console.log("warming up"); console.error("still warming"); setInterval(() => {}, 1000)'], files: { '${stateDir}/instance.env': 'TOKEN=${token}\n' }, ready: { log: 'listening', timeout: '2s' }, client: { command: node, args: ['-e', '0'] } });
+    const listed = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+    const before = new Set([...listed(join(t.home, 'tokens')), ...listed(join(t.home, 'state'))]);
     const res = await runCli(['spawn', '--workspace', ws], t.env);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/\nexai: DAEMON_UNHEALTHY: .*did not become ready \("listening" in its output\) within 2000 ms.*warming up.*still warming.*\n$/);
+    // Never registered, so `exai logs` could not show it: the hint names the log file instead.
+    expect(res.stderr).not.toContain('exai logs');
+    const outLog = /its whole output: (\S+\.out\.log),/.exec(res.stderr)?.[1];
+    expect(readFileSync(outLog!, 'utf8')).toContain('warming up');
+    // ...and leaves no launch file (with passed values and the token) nor state dirs nobody could remove.
+    const leftovers = [...listed(join(t.home, 'tokens')), ...listed(join(t.home, 'state'))].filter((f) => !before.has(f));
+    expect(leftovers).toEqual([]);
     const apps = await pm2Apps(t.env);
     expect(apps.filter((a) => a.name.includes('never'))).toEqual([]);
   });
@@ -312,6 +321,17 @@ describe('readiness failures and stop', () => {
     expect(res.stderr).toMatch(/\nexai: DAEMON_UNHEALTHY: .*exited before it became ready.*config missing: EX_API_KEY.*\n$/);
     expect(Date.now() - started).toBeLessThan(30_000);
     expect((await pm2Apps(t.env)).filter((a) => a.name.includes('exits'))).toEqual([]);
+  });
+
+  it("exai's own shim in a daemon.json workspace refuses at once (it would wait forever on a daemon that does not speak exai's protocol)", async () => {
+    const ws = t.workspace('plainshim');
+    writeDaemon(ws, { command: node, args: ['-e', 'setInterval(() => {}, 1000)'], client: { type: 'http', url: 'http://127.0.0.1:${port}/mcp' } });
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '0' } } });
+    const res = await runCli(['shim'], { ...t.env, EXAI_WORKSPACE: ws }, { input: `${init}\n`, timeoutMs: 20_000 });
+    expect(res.code).toBe(2);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('runs its own daemon (.exai/daemon.json)');
+    expect((await pm2Apps(t.env)).filter((a) => a.name.includes('plainshim'))).toEqual([]);
   });
 
   it('a daemon that ignores SIGTERM (and its child) does not survive stop', async () => {

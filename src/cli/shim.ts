@@ -2,8 +2,10 @@
  * `exai shim`: what the editor launches. stdout carries protocol bytes only; every word for
  * humans goes to stderr (and the shim log).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { EXIT_USAGE } from '../common/exit-codes.js';
-import { isExaiError } from '../common/errors.js';
+import { ExaiError, isExaiError } from '../common/errors.js';
 import { runShim } from '../shim/run.js';
 import { failure, parseCommand, writeErr } from './output.js';
 
@@ -28,6 +30,7 @@ export async function run(argv: string[], stdin: { isTTY?: boolean } = process.s
       writeErr(IN_A_TERMINAL);
       return EXIT_USAGE;
     }
+    ownDaemonRefusal(process.env);
     aborter = new AbortController();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -41,4 +44,15 @@ export async function run(argv: string[], stdin: { isTTY?: boolean } = process.s
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+}
+
+/**
+ * A workspace with `.exai/daemon.json` runs its own daemon, which does not speak exai's
+ * WebSocket protocol: exai's shim would find it on the port and then wait forever for an answer.
+ * Its clients use the entry written from the file's `"client"`.
+ */
+function ownDaemonRefusal(env: NodeJS.ProcessEnv): void {
+  const workspace = env.EXAI_WORKSPACE?.trim() || process.cwd();
+  if (!existsSync(join(workspace, '.exai', 'daemon.json'))) return;
+  throw new ExaiError('USAGE', `${workspace} runs its own daemon (.exai/daemon.json), which exai's shim cannot speak to; launch the "client" entry of that file instead (\`exai spawn --workspace ${workspace}\` writes it into the client configs)`);
 }

@@ -113,8 +113,13 @@ export async function startOwn(ctx: StartContext, pm2: Pm2, own: DaemonFile, ste
     // Nothing left running: pm2 deletes the app, the launcher takes the daemon's group down.
     await pm2.delete(ctx.name).catch(() => undefined);
     await steps.restoreEntry(ctx);
+    if (!previous) forgetOwnLaunch(ctx);
     const tail = outputTail(ctx, logs);
-    throw new ExaiError('DAEMON_UNHEALTHY', `the daemon of ${workspace.path} (.exai/daemon.json) ${outcome.reason} on port ${spec.port}${tail ? `; its output ends: ${tail}` : '; it printed nothing'} (\`exai logs --workspace ${shellArg(workspace.path)}\`)`);
+    // A first spawn that fails leaves the workspace unregistered, where `exai logs` has nothing to
+    // show: name the log files pm2 wrote instead.
+    const layout = homeLayout(ctx.home);
+    const more = previous ? `\`exai logs --workspace ${shellArg(workspace.path)}\`` : `its whole output: ${layout.outLog(ctx.name)}, ${layout.errLog(ctx.name)}`;
+    throw new ExaiError('DAEMON_UNHEALTHY', `the daemon of ${workspace.path} (.exai/daemon.json) ${outcome.reason} on port ${spec.port}${tail ? `; its output ends: ${tail}` : '; it printed nothing'} (${more})`);
   }
   await steps.restoreEntry(ctx);
   throw new ExaiError('NO_FREE_PORT', `ports ${[...tried].join(', ')} were all taken; free one or set EXAI_PORT_BASE`);
@@ -132,6 +137,17 @@ function writeOwnLaunch(ctx: StartContext, own: DaemonFile, port: number): void 
   const launch = daemonLaunch(own, { port, workspace: ctx.workspace.path, stateDir, token: ctx.token, env: ctx.plan.env.passed }, launchVariables(ctx.plan.env), idle);
   ensurePrivateDir(layout.tokens);
   writeFileAtomic(layout.daemonLaunchFile(ctx.workspace.id), JSON.stringify(launch, null, 2) + '\n', { mode: 0o600 });
+}
+
+/**
+ * A first spawn that failed leaves no trace: the workspace is not registered, so no `remove` could
+ * ever delete its expanded launch (passed values, the token in `files`) or its state dirs.
+ */
+function forgetOwnLaunch(ctx: StartContext): void {
+  const layout = homeLayout(ctx.home);
+  for (const path of [layout.daemonLaunchFile(ctx.workspace.id), layout.stateDir(ctx.workspace.id), layout.leasesDir(ctx.workspace.id)]) {
+    rmSync(path, { recursive: true, force: true });
+  }
 }
 
 /** A lease (`<pid>.start`) in the workspace's leases dir while this process starts the daemon. */

@@ -85,7 +85,14 @@ export function parseDaemonFile(text: string, workspace: string, file: string = 
   for (const [where, value] of [['command', command], ['cwd', cwd], ...args.map((a, i) => [`args[${i}]`, a]), ...Object.entries(env).map(([k, v]) => [`env.${k}`, v]), ...Object.entries(files).flatMap(([k, v]) => [[`files key ${JSON.stringify(k)}`, k], [`files.${k}`, v]])] as [string, string][]) {
     checkPlaceholders(value, file, where, where.startsWith('env.') || where.startsWith('files.'));
   }
-  for (const key of Object.keys(files)) if (!key.startsWith('${stateDir}')) throw invalid(file, `files key ${JSON.stringify(key)} must start with \${stateDir}/ (exai writes only into the workspace's private state dir)`);
+  for (const key of Object.keys(files)) {
+    // A `..` segment (or `${stateDir}x`, a sibling) would write beside the state dir: into another
+    // workspace's state, the registry or the tokens. `${env:NAME}` could smuggle one in at expansion.
+    const rest = key.startsWith('${stateDir}/') ? key.slice('${stateDir}/'.length) : undefined;
+    if (rest === undefined || rest === '' || rest.split(/[\\/]/).includes('..') || rest.includes('${env:')) {
+      throw invalid(file, `files key ${JSON.stringify(key)} must start with \${stateDir}/ and stay inside it (no "..", no \${env:NAME}; exai writes only into the workspace's private state dir)`);
+    }
+  }
   const clientStrings = client.type === 'http' ? [['client.url', client.url]] : [['client.command', client.command], ...client.args.map((a, i) => [`client.args[${i}]`, a]), ...Object.entries(client.env).map(([k, v]) => [`client.env.${k}`, v])];
   for (const [where, value] of clientStrings as [string, string][]) checkPlaceholders(value, file, where, false, true);
   return { file, text, command, args, cwd, env, files, ready, client };
