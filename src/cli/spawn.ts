@@ -2,7 +2,8 @@ import { EXIT_SIGINT, EXIT_SIGTERM } from '../common/exit-codes.js';
 import { parseDuration } from '../common/duration.js';
 import { ExaiError, isExaiError } from '../common/errors.js';
 import { resolveExaiHome } from '../workspace/layout.js';
-import { clientHints } from '../supervisor/client-config.js';
+import { clientEntry, clientHints, configSettings } from '../supervisor/client-config.js';
+import { loadDaemonFile } from '../workspace/daemon-file.js';
 import { parsePassEnvNames } from '../workspace/launch-env.js';
 import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
@@ -89,7 +90,11 @@ export async function run(argv: string[]): Promise<number> {
     const unset = serverVariables(home, result.id, result.workspace).unset;
     if (unset.length) writeErr(`exai: warning: ${unsetVariablesWarning(result.workspace, unset, shellArg)}`);
     if (json) {
-      writeJson(unset.length ? { ...result, unsetVariables: unset } : result);
+      // A workspace's own daemon: the entry VS Code launches for it (the extension hands it over
+      // with --no-config, so nothing else writes it), expanded as .vscode/mcp.json's would be.
+      const own = loadDaemonFile(result.workspace);
+      const entry = own ? { clientEntry: clientEntry('vscode', result.port, result.workspace, configSettings(home, process.env, result.id, own)) } : {};
+      writeJson({ ...result, ...entry, ...(unset.length ? { unsetVariables: unset } : {}) });
     } else {
       const how = result.reused ? 'reused' : result.movedFrom !== undefined ? `started (moved from ${result.movedFrom})` : 'started';
       writeOut(

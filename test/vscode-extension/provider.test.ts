@@ -16,6 +16,7 @@ import { fakeVscode, McpHttpServerDefinition, McpStdioServerDefinition, type Fol
  */
 
 const SCRIPTED = join(ROOT, 'test', 'fixtures', 'scripted-server.mjs');
+const EVERYTHING = join(ROOT, 'node_modules', '.bin', 'mcp-server-everything');
 let t: TestEnv;
 let baseEnv: NodeJS.ProcessEnv;
 const active: ExaiExtension[] = [];
@@ -165,6 +166,46 @@ describe('the MCP server definition provider', () => {
     expect(asked).toBe(3);
     const [after] = (await ext.provider.provideMcpServerDefinitions()) as McpStdioServerDefinition[];
     expect(after!.env.EXAI_WS_PORT).toBe(String(target));
+    await ext.dispose();
+  });
+  it('a folder with .exai/daemon.json gets its own daemon started and its own client entry: the HTTP URL, no exai token, reached by a real client', async () => {
+    const ws = t.workspace('own-http');
+    mkdirSync(join(ws, '.exai'));
+    const spec = {
+      command: EVERYTHING,
+      args: ['streamableHttp'],
+      env: { PORT: '${port}' },
+      ready: { tcp: true, timeout: '60s' },
+      client: { type: 'http', url: 'http://127.0.0.1:${port}/mcp' },
+    };
+    writeFileSync(join(ws, '.exai', 'daemon.json'), JSON.stringify(spec));
+    const { ext } = await activate([{ name: 'own-http', path: ws }]);
+    const [def] = (await ext.provider.provideMcpServerDefinitions()) as McpStdioServerDefinition[];
+    const before = def!.version;
+    const resolved = (await ext.provider.resolveMcpServerDefinition(def as unknown as vscode.McpServerDefinition)) as unknown as McpHttpServerDefinition;
+    const row = (await listed()).find((r) => r.workspace === ws);
+    expect(row?.status).toBe('online');
+    expect(resolved).toBeInstanceOf(McpHttpServerDefinition);
+    expect(resolved.uri.toString()).toBe(`http://127.0.0.1:${row!.port}/mcp`);
+    expect(resolved.headers).toEqual({});
+    expect(resolved.version).toBe(before);
+
+    const client = await connect(resolved);
+    try {
+      const names = (await client.listTools()).tools.map((tool) => tool.name);
+      expect(names).toContain('echo');
+      expect(names).not.toContain('exai_status'); // the workspace's own daemon, not exai's
+    } finally {
+      await client.close();
+    }
+    expect(existsSync(join(ws, '.vscode'))).toBe(false);
+
+    // An edit of daemon.json changes the version, so VS Code asks again.
+    writeFileSync(join(ws, '.exai', 'daemon.json'), JSON.stringify({ ...spec, args: ['streamableHttp', '--x'] }));
+    const [again] = (await ext.provider.provideMcpServerDefinitions()) as McpStdioServerDefinition[];
+    expect(again!.version).not.toBe(before);
+    const stopped = await runCli(['stop', '--workspace', ws, '--json'], t.env);
+    expect(stopped.code, stopped.stderr).toBe(0);
     await ext.dispose();
   });
 });

@@ -157,9 +157,10 @@ export async function activateExai(vscode: Vscode, context: vscode.ExtensionCont
   };
 
   const serversWatcher = vscode.workspace.createFileSystemWatcher('**/.exai/servers.json');
+  const daemonWatcher = vscode.workspace.createFileSystemWatcher('**/.exai/daemon.json');
   const registryWatcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(cli.home()), 'registry.json'));
   const onServers = () => {
-    provider.refresh(); // the catalog digest, so the version, changed
+    provider.refresh(); // the catalog digest, so the version, changed (daemon.json: also the definition's shape)
     void refresh();
   };
   const timer = setInterval(() => void refresh(), opts.pollMs ?? POLL_MS);
@@ -168,6 +169,7 @@ export async function activateExai(vscode: Vscode, context: vscode.ExtensionCont
     logs,
     status,
     serversWatcher,
+    daemonWatcher,
     registryWatcher,
     { dispose: () => clearInterval(timer) },
     { dispose: () => follower?.dispose() },
@@ -176,6 +178,9 @@ export async function activateExai(vscode: Vscode, context: vscode.ExtensionCont
     serversWatcher.onDidChange(onServers),
     serversWatcher.onDidCreate(onServers),
     serversWatcher.onDidDelete(onServers),
+    daemonWatcher.onDidChange(onServers),
+    daemonWatcher.onDidCreate(onServers),
+    daemonWatcher.onDidDelete(onServers),
     registryWatcher.onDidChange(() => void refresh()),
     registryWatcher.onDidCreate(() => void refresh()),
     vscode.workspace.onDidChangeWorkspaceFolders(() => {

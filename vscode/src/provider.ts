@@ -45,13 +45,31 @@ export function labels(folders: readonly { name: string; path: string }[]): Offe
  * so a changed file changes the definition's version and VS Code refreshes the tools.
  */
 export function catalogDigest(folder: string): string {
-  let text = '';
-  try {
-    text = readFileSync(join(folder, '.exai', 'servers.json'), 'utf8');
-  } catch {
-    // No servers.json: only exai's built-ins.
+  const hash = createHash('sha256');
+  for (const name of ['servers.json', 'daemon.json']) {
+    let text = '';
+    try {
+      text = readFileSync(join(folder, '.exai', name), 'utf8');
+    } catch {
+      // No such file: only exai's built-ins, or exai's own daemon.
+    }
+    // Both names in: a file moved from one name to the other still changes the digest.
+    hash.update(`${name}\0${text}\0`);
   }
-  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+  return hash.digest('hex').slice(0, 12);
+}
+
+/**
+ * What `exai spawn --json` reports for a workspace with `.exai/daemon.json`: its `client` entry
+ * as `.vscode/mcp.json` would hold it (src/supervisor/client-config.ts `clientEntry`), so the
+ * expansion lives in one place. `${workspaceFolder}` is left in for VS Code to expand there.
+ */
+export interface OwnClientEntry {
+  type?: 'stdio' | 'http';
+  command?: string;
+  args?: string[];
+  env?: Record<string, string>;
+  url?: string;
 }
 
 /**
@@ -59,7 +77,8 @@ export function catalogDigest(folder: string): string {
  * eagerly); `resolve` runs `exai spawn --workspace DIR --no-config --json`, the same start path
  * as a user's `exai spawn` (it registers a folder that never was and writes no client config),
  * then hands VS Code the daemon: Streamable HTTP with the bearer token in memory when the
- * daemon's `/health` lists `http` among its transports, else the stdio shim.
+ * daemon's `/health` lists `http` among its transports, else the stdio shim; for a folder with
+ * `.exai/daemon.json`, that file's own `client` entry (spawn reports it expanded).
  */
 export class ExaiProvider implements vscode.McpServerDefinitionProvider {
   private readonly changed: vscode.EventEmitter<void>;
@@ -127,9 +146,11 @@ export class ExaiProvider implements vscode.McpServerDefinitionProvider {
       throw err;
     }
     if (token?.isCancellationRequested) return undefined;
+    const own = (started as SpawnResult & { clientEntry?: OwnClientEntry }).clientEntry;
     this.ports.set(offer.folder, started.port);
     log(`${offer.folder}: daemon ${started.reused ? 'running' : 'started'} on port ${started.port}${started.upstreamProblems?.length ? ` (${started.upstreamProblems.join('; ')})` : ''}`);
     this.deps.onResolved?.(offer.folder);
+    if (own) return this.ownDefinition(offer, own);
     const health = await fetchHealth(started.port, 5_000).catch(() => undefined);
     if (health?.transports?.includes('http')) {
       const bearer = readFileSync(homeLayout(cli.home()).tokenFile(started.id), 'utf8').trim();
@@ -141,6 +162,24 @@ export class ExaiProvider implements vscode.McpServerDefinitionProvider {
       );
     }
     return this.stdioDefinition(offer, started.port);
+  }
+
+  /**
+   * The workspace's own daemon (`.exai/daemon.json`), as its `client` entry says: its URL with
+   * no Authorization header (that daemon has its own auth), or its stdio command (behind
+   * `exai shim --exec` with `"wake": true`). exai's shim cannot speak to such a daemon.
+   */
+  private ownDefinition(offer: Offer, entry: OwnClientEntry): vscode.McpServerDefinition {
+    const { vscode } = this.deps;
+    // A definition handed over by an extension gets no variable expansion: put the folder in.
+    const folderIn = (v: string) => v.split('${workspaceFolder}').join(offer.folder);
+    if (entry.type === 'http' && entry.url) {
+      return new vscode.McpHttpServerDefinition(offer.label, vscode.Uri.parse(folderIn(entry.url)), {}, this.version(offer.folder));
+    }
+    const env = Object.fromEntries(Object.entries(entry.env ?? {}).map(([k, v]) => [k, folderIn(v)]));
+    const def = new vscode.McpStdioServerDefinition(offer.label, folderIn(entry.command ?? ''), (entry.args ?? []).map(folderIn), env, this.version(offer.folder));
+    def.cwd = vscode.Uri.file(offer.folder);
+    return def;
   }
 
   private version(folder: string): string {
