@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as vscode from 'vscode';
 import { activateExai, type ExaiExtension } from '../../vscode/src/activate.js';
@@ -179,7 +180,7 @@ describe('the MCP server definition provider', () => {
       client: { type: 'http', url: 'http://127.0.0.1:${port}/mcp' },
     };
     writeFileSync(join(ws, '.exai', 'daemon.json'), JSON.stringify(spec));
-    const { ext } = await activate([{ name: 'own-http', path: ws }]);
+    const { fake, ext } = await activate([{ name: 'own-http', path: ws }]);
     const [def] = (await ext.provider.provideMcpServerDefinitions()) as McpStdioServerDefinition[];
     const before = def!.version;
     const resolved = (await ext.provider.resolveMcpServerDefinition(def as unknown as vscode.McpServerDefinition)) as unknown as McpHttpServerDefinition;
@@ -200,10 +201,53 @@ describe('the MCP server definition provider', () => {
     }
     expect(existsSync(join(ws, '.vscode'))).toBe(false);
 
-    // An edit of daemon.json changes the version, so VS Code asks again.
+    // An edit of daemon.json changes the version, and its watcher has VS Code ask again.
+    let asked = 0;
+    ext.provider.onDidChangeMcpServerDefinitions(() => asked++);
     writeFileSync(join(ws, '.exai', 'daemon.json'), JSON.stringify({ ...spec, args: ['streamableHttp', '--x'] }));
+    fake.watchers.find((w) => w.pattern === '**/.exai/daemon.json')!.changed.fire(fake.vscode.Uri.file(join(ws, '.exai', 'daemon.json')) as unknown as never);
+    expect(asked).toBe(1);
     const [again] = (await ext.provider.provideMcpServerDefinitions()) as McpStdioServerDefinition[];
     expect(again!.version).not.toBe(before);
+    const stopped = await runCli(['stop', '--workspace', ws, '--json'], t.env);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    await ext.dispose();
+  });
+  it('a folder whose .exai/daemon.json has a stdio client with "wake" gets exai\'s shim --exec in front of it, which a real client goes through', async () => {
+    const ws = t.workspace('own-stdio');
+    mkdirSync(join(ws, '.exai'));
+    const node = process.execPath;
+    const wsShim = join(ROOT, 'test', 'fixtures', 'ws-shim.mjs');
+    writeFileSync(
+      join(ws, '.exai', 'daemon.json'),
+      JSON.stringify({
+        command: join(ROOT, 'node_modules', '.bin', 'supergateway'),
+        args: ['--stdio', `${node} ${join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js')} stdio`, '--outputTransport', 'ws', '--port', '${port}'],
+        files: { '${stateDir}/instance.env': 'PORT=${port}\nTOKEN=${token}\n' },
+        ready: { log: 'WebSocket endpoint', timeout: '60s' },
+        client: { command: node, args: [wsShim, 'ws://127.0.0.1:${port}/message'], env: { SHIM_ENV_FILE: '${stateDir}/instance.env' }, wake: true },
+      }),
+    );
+    const { ext } = await activate([{ name: 'own-stdio', path: ws }]);
+    const [def] = (await ext.provider.provideMcpServerDefinitions()) as McpStdioServerDefinition[];
+    const resolved = (await ext.provider.resolveMcpServerDefinition(def as unknown as vscode.McpServerDefinition)) as unknown as McpStdioServerDefinition;
+    const row = (await listed()).find((r) => r.workspace === ws);
+    expect(row?.status).toBe('online');
+    expect(resolved).toBeInstanceOf(McpStdioServerDefinition);
+    expect(resolved.args.slice(1)).toEqual(['shim', '--exec', '--', node, wsShim, `ws://127.0.0.1:${row!.port}/message`]);
+    expect(resolved.env.EXAI_WORKSPACE).toBe(ws); // VS Code expands nothing in a provided definition
+    expect(String(resolved.env.SHIM_ENV_FILE)).toMatch(/instance\.env$/);
+    expect(String(resolved.env.SHIM_ENV_FILE)).not.toContain('${');
+
+    const env = Object.fromEntries(Object.entries(resolved.env).map(([k, v]) => [k, String(v)]));
+    const client = new Client({ name: 'vscode-fake', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: resolved.command, args: resolved.args, env: { ...env, PATH: process.env.PATH ?? '' }, stderr: 'pipe' }));
+    try {
+      const res = await client.callTool({ name: 'echo', arguments: { message: 'through the wake shim' } });
+      expect(JSON.stringify(res.content)).toContain('through the wake shim');
+    } finally {
+      await client.close();
+    }
     const stopped = await runCli(['stop', '--workspace', ws, '--json'], t.env);
     expect(stopped.code, stopped.stderr).toBe(0);
     await ext.dispose();
