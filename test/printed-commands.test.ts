@@ -62,7 +62,7 @@ describe.skipIf(process.platform === 'win32')('commands printed with a path the 
     const never = t.workspace('token $HOME "q" `x`');
     const token = await runCli(['token', '--workspace', never], t.env);
     expect(token.code).toBe(1);
-    expect(token.stderr).toContain(`run \`exai spawn --workspace ${shellArg(never)}\` first`);
+    expect(token.stderr).toContain(`\`exai spawn --workspace ${shellArg(never)}\``);
     expect(token.stderr).toContain(`'${never}'`);
 
     // A folder moved away from its registered path: spawn's warning names the old path in a
