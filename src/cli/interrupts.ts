@@ -37,3 +37,18 @@ export function watchInterrupts(command: string): { signal: () => NodeJS.Signals
     },
   };
 }
+
+/**
+ * The tests' way to interrupt a command at a known step (test/interrupted-*.test.ts): with
+ * EXAI_TEST_PAUSE_AT=<step> under vitest (VITEST set), the command prints a marker line on
+ * stderr at that step and waits there for a signal. Never on otherwise.
+ */
+export function testPause<Step extends string>(arrived: Promise<void>): ((step: Step) => Promise<void>) | undefined {
+  const at = process.env.VITEST ? process.env.EXAI_TEST_PAUSE_AT : undefined;
+  if (!at) return undefined;
+  return async (step) => {
+    if (step !== at) return;
+    writeErr(`exai-test: paused at ${step}`);
+    await arrived;
+  };
+}

@@ -3,24 +3,10 @@ import { resolveExaiHome } from '../workspace/layout.js';
 import { removeEntry, selectEntries } from '../supervisor/fleet.js';
 import { withFleet } from '../supervisor/resurrect.js';
 import { Registry } from '../supervisor/registry.js';
-import { watchInterrupts } from './interrupts.js';
+import { testPause, watchInterrupts } from './interrupts.js';
 import { failure, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { parseTargets } from './targets.js';
 
-/**
- * The tests' way to interrupt a remove midway (test/interrupted-remove.test.ts): with
- * EXAI_TEST_PAUSE_AT=app-deleted under vitest, remove prints a marker line on stderr once the
- * pm2 app is gone and waits there for a signal. Never on otherwise.
- */
-function testPause(arrived: Promise<void>): ((step: 'app-deleted') => Promise<void>) | undefined {
-  const at = process.env.VITEST ? process.env.EXAI_TEST_PAUSE_AT : undefined;
-  if (!at) return undefined;
-  return async (step) => {
-    if (step !== at) return;
-    writeErr(`exai-test: paused at ${step}`);
-    await arrived;
-  };
-}
 
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');

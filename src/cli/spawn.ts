@@ -9,7 +9,7 @@ import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
 import { spawnWorkspace } from '../supervisor/spawn.js';
 import type { SpawnStep } from '../supervisor/configs.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
-import { watchInterrupts } from './interrupts.js';
+import { testPause, watchInterrupts } from './interrupts.js';
 import { serverVariables, unsetVariablesWarning } from '../supervisor/upstream-report.js';
 import { shellArg } from './format.js';
 import { checkWorkspaceArg } from './workspace-arg.js';
@@ -27,20 +27,6 @@ export const options = {
   json: { type: 'boolean' },
 } as const;
 
-/**
- * The tests' way to interrupt a spawn at a known step (test/interrupted-spawn.test.ts): with
- * EXAI_TEST_PAUSE_AT=<step> under vitest (VITEST set), spawn prints a marker line on stderr at
- * that step and waits there for a signal. Never on otherwise.
- */
-function testPause(arrived: Promise<void>): ((step: SpawnStep) => Promise<void>) | undefined {
-  const at = process.env.VITEST ? process.env.EXAI_TEST_PAUSE_AT : undefined;
-  if (!at) return undefined;
-  return async (step) => {
-    if (step !== at) return;
-    writeErr(`exai-test: paused at ${step}`);
-    await arrived;
-  };
-}
 
 export async function run(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
