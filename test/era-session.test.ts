@@ -7,24 +7,13 @@
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EraTransport } from '../src/daemon/era-session.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from '../src/daemon/upstreams/gateway.js';
-import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
-import { echoBuiltin, harness } from './upstreams-helpers.js';
+import { waitFor } from './helpers/env.js';
+import { echoBuiltin, gatewayTestFile } from './upstreams-helpers.js';
 
-let t: TestEnv;
-beforeAll(() => {
-  t = makeTestEnv();
-});
-afterAll(async () => {
-  await t.cleanup();
-});
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-const h = harness(cleanups);
+const { h, cleanups, env } = gatewayTestFile();
 
 const envelope = (version = '2026-07-28') => ({
   'io.modelcontextprotocol/protocolVersion': version,
@@ -57,7 +46,7 @@ async function rawSession(gateway: Gateway): Promise<{ ask(method: string, param
 
 describe('the era of a session', () => {
   it('server/discover opens a 2026-07-28 session: discover, lists with cache hints, calls marked complete', async () => {
-    const gateway = h.startGateway(t.workspace('era-raw-modern'));
+    const gateway = h.startGateway(env().workspace('era-raw-modern'));
     const s = await rawSession(gateway);
     const discover = await s.ask('server/discover', { _meta: envelope() });
     expect(s.era()).toBe('modern');
@@ -71,7 +60,7 @@ describe('the era of a session', () => {
   });
 
   it('a request with the protocol-version _meta opens one too; another version gets -32022 naming the supported one', async () => {
-    const gateway = h.startGateway(t.workspace('era-raw-meta'));
+    const gateway = h.startGateway(env().workspace('era-raw-meta'));
     const s = await rawSession(gateway);
     const list = await s.ask('tools/list', { _meta: envelope() });
     expect(s.era()).toBe('modern');
@@ -81,7 +70,7 @@ describe('the era of a session', () => {
   });
 
   it('initialize opens a 2025-11-25 session, answered as before even when later requests carry 2026 _meta', async () => {
-    const gateway = h.startGateway(t.workspace('era-raw-legacy'));
+    const gateway = h.startGateway(env().workspace('era-raw-legacy'));
     const s = await rawSession(gateway);
     const init = await s.ask('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } });
     expect(s.era()).toBe('legacy');

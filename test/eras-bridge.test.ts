@@ -8,25 +8,14 @@
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EraTransport } from '../src/daemon/era-session.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from '../src/daemon/upstreams/gateway.js';
-import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
+import { waitFor } from './helpers/env.js';
 import { dualEntry, modernEntry } from './helpers/eras.js';
-import { echoBuiltin, everythingEntry, harness, openSession, textOf, writeServers } from './upstreams-helpers.js';
+import { echoBuiltin, everythingEntry, gatewayTestFile, openSession, textOf, writeServers } from './upstreams-helpers.js';
 
-let t: TestEnv;
-beforeAll(() => {
-  t = makeTestEnv();
-});
-afterAll(async () => {
-  await t.cleanup();
-});
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-const h = harness(cleanups);
+const { h, cleanups, env } = gatewayTestFile();
 
 type Message = Record<string, unknown> & { id?: number; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown> };
 
@@ -80,7 +69,7 @@ const logged = (s: { notifications: Message[] }) =>
 
 describe('a 2026-07-28 session and 2025 servers', () => {
   it("gets a 2025 server's log messages at the level its latest request names, and none when it names none", async () => {
-    const ws = t.workspace('bridge-log');
+    const ws = env().workspace('bridge-log');
     writeServers(ws, { old: dualEntry({ protocol: '2025-11-25' }) });
     const gateway = h.startGateway(ws);
     await upServers(gateway, ['old']);
@@ -98,7 +87,7 @@ describe('a 2026-07-28 session and 2025 servers', () => {
   });
 
   it("asks a 2025 server's elicitation inside the call to that server, not inside the session's later call to another", async () => {
-    const ws = t.workspace('bridge-related');
+    const ws = env().workspace('bridge-related');
     writeServers(ws, { old: dualEntry({ protocol: '2025-11-25' }), other: dualEntry({ protocol: '2025-11-25' }) });
     const gateway = h.startGateway(ws);
     await upServers(gateway, ['old', 'other']);
@@ -120,7 +109,7 @@ describe('a 2026-07-28 session and 2025 servers', () => {
   });
 
   it("answers a 2025 server's roots/list inside the call that caused it (input_required for roots)", async () => {
-    const ws = t.workspace('bridge-roots-old');
+    const ws = env().workspace('bridge-roots-old');
     writeServers(ws, { old: dualEntry({ protocol: '2025-11-25' }) });
     const gateway = h.startGateway(ws);
     await upServers(gateway, ['old']);
@@ -139,7 +128,7 @@ describe('a 2026-07-28 session and 2025 servers', () => {
   });
 
   it("a 2026-07-28 server's roots input reaches a 2025 session as roots/list, and a 2026-07-28 session as it is", async () => {
-    const ws = t.workspace('bridge-roots-new');
+    const ws = env().workspace('bridge-roots-new');
     writeServers(ws, { modern: modernEntry() });
     const gateway = h.startGateway(ws);
     await upServers(gateway, ['modern']);
@@ -157,7 +146,7 @@ describe("a 2026-07-28 session and a 2025 server's tasks", () => {
   const withTasks = { 'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } } };
 
   it('gets a task handle for a task-only tool when it declares the tasks extension, polls it with tasks/get to its inlined result, and cancels another', async () => {
-    const ws = t.workspace('bridge-tasks');
+    const ws = env().workspace('bridge-tasks');
     writeServers(ws, { everything: everythingEntry() });
     const gateway = h.startGateway(ws);
     await upServers(gateway, ['everything']);
@@ -186,7 +175,7 @@ describe("a 2026-07-28 session and a 2025 server's tasks", () => {
   });
 
   it('without the extension the same call waits for the result, as a plain call', async () => {
-    const ws = t.workspace('bridge-tasks-plain');
+    const ws = env().workspace('bridge-tasks-plain');
     writeServers(ws, { everything: everythingEntry() });
     const gateway = h.startGateway(ws);
     await upServers(gateway, ['everything']);

@@ -8,25 +8,14 @@
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EraTransport } from '../src/daemon/era-session.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from '../src/daemon/upstreams/gateway.js';
-import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
+import { waitFor } from './helpers/env.js';
 import { dualEntry, modernEntry } from './helpers/eras.js';
-import { echoBuiltin, harness, methods, textOf, writeServers } from './upstreams-helpers.js';
+import { echoBuiltin, gatewayTestFile, methods, textOf, writeServers } from './upstreams-helpers.js';
 
-let t: TestEnv;
-beforeAll(() => {
-  t = makeTestEnv();
-});
-afterAll(async () => {
-  await t.cleanup();
-});
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-const h = harness(cleanups);
+const { h, cleanups, env } = gatewayTestFile();
 
 type Message = { id?: number | string; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown> };
 const ENVELOPE = {
@@ -37,7 +26,7 @@ const ENVELOPE = {
 
 /** A gateway with the one server under test (both fixtures offer the resource fx://counter). */
 async function gatewayWith(session: string, server: string): Promise<Gateway> {
-  const ws = t.workspace(`cells-${session}-${server}`);
+  const ws = env().workspace(`cells-${session}-${server}`);
   writeServers(ws, server === 'old' ? { old: dualEntry({ protocol: '2025-11-25' }) } : { modern: modernEntry() });
   const gateway = h.startGateway(ws);
   await waitFor(() => gateway.status().upstreams.find((u) => u.name === server)?.state === 'up' || undefined, {

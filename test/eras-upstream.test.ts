@@ -6,26 +6,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Gateway } from '../src/daemon/upstreams/gateway.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
-import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
+import { waitFor } from './helpers/env.js';
 import { ERA_SERVER, INTOLERANT_SERVER, dualEntry, modernEntry } from './helpers/eras.js';
-import { everythingEntry, harness, openSession, textOf, writeServers } from './upstreams-helpers.js';
+import { everythingEntry, gatewayTestFile, openSession, textOf, writeServers } from './upstreams-helpers.js';
 
 
-let t: TestEnv;
-beforeAll(() => {
-  t = makeTestEnv();
-});
-afterAll(async () => {
-  await t.cleanup();
-});
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-const h = harness(cleanups);
+const { h, cleanups, env } = gatewayTestFile();
 
 function upstream(gateway: Gateway, name: string): UpstreamStatus {
   const found = gateway.status().upstreams.find((u) => u.name === name);
@@ -42,9 +31,9 @@ async function settledUp(gateway: Gateway, names: string[]): Promise<void> {
 
 describe('upstreams of both eras', () => {
   it('serves a 2026-07-28-only server, a dual-era one and a 2025 one to a 2025 session, each in the era it answered', async () => {
-    const ws = t.workspace('eras-mixed');
+    const ws = env().workspace('eras-mixed');
     writeServers(ws, { modern: modernEntry(), dual: dualEntry(), everything: everythingEntry(), pinned: modernEntry({ protocol: '2026-07-28' }), old: dualEntry({ protocol: '2025-11-25' }) });
-    const gateway = h.startGateway(ws, { catalogFile: join(t.dir, 'catalogs', 'mixed.json') });
+    const gateway = h.startGateway(ws, { catalogFile: join(env().dir, 'catalogs', 'mixed.json') });
     await settledUp(gateway, ['modern', 'dual', 'everything', 'pinned', 'old']);
     expect(Object.fromEntries(gateway.status().upstreams.map((u) => [u.name, u.protocol]))).toEqual({
       modern: '2026-07-28',
@@ -65,8 +54,8 @@ describe('upstreams of both eras', () => {
   });
 
   it('remembers the era with the cached catalog: a later start does not probe again', async () => {
-    const ws = t.workspace('eras-cache');
-    const catalogFile = join(t.dir, 'catalogs', 'cache.json');
+    const ws = env().workspace('eras-cache');
+    const catalogFile = join(env().dir, 'catalogs', 'cache.json');
     writeServers(ws, { dual: dualEntry(), everything: everythingEntry() });
     const first = h.startGateway(ws, { catalogFile });
     await settledUp(first, ['dual', 'everything']);
@@ -86,8 +75,8 @@ describe('upstreams of both eras', () => {
   });
 
   it('a remembered era that no longer holds (the server was replaced in place) costs one failed start, then it probes again', async () => {
-    const ws = t.workspace('eras-stale');
-    const catalogFile = join(t.dir, 'catalogs', 'stale.json');
+    const ws = env().workspace('eras-stale');
+    const catalogFile = join(env().dir, 'catalogs', 'stale.json');
     const script = join(ws, 'server.mjs');
     // One script path (so one cache key) that runs one server, then another.
     const runs = (file: string) => writeFileSync(script, `await import(${JSON.stringify(pathToFileURL(file).href)});\n`);
@@ -109,7 +98,7 @@ describe('upstreams of both eras', () => {
   });
 
   it('starts a 2025 server that exits on the server/discover probe again with initialize', async () => {
-    const ws = t.workspace('eras-intolerant');
+    const ws = env().workspace('eras-intolerant');
     writeServers(ws, { intolerant: { command: process.execPath, args: [INTOLERANT_SERVER] } });
     const gateway = h.startGateway(ws, { supervision: { maxCrashes: 1 } });
     await settledUp(gateway, ['intolerant']);
@@ -119,7 +108,7 @@ describe('upstreams of both eras', () => {
   });
 
   it('fails a server that answers neither server/discover nor initialize with one line naming both', async () => {
-    const ws = t.workspace('eras-silent');
+    const ws = env().workspace('eras-silent');
     // `cat` with no input echoes nothing back: silent on every request.
     writeServers(ws, { silent: { command: process.execPath, args: ['-e', 'process.stdin.resume()'] } });
     const gateway = h.startGateway(ws, { supervision: { maxCrashes: 1, startTimeoutMs: 3_000 } });
@@ -132,7 +121,7 @@ describe('upstreams of both eras', () => {
   });
 
   it('pinned to 2025-11-25, a 2026-07-28-only server fails naming its answer to initialize', async () => {
-    const ws = t.workspace('eras-pin-mismatch');
+    const ws = env().workspace('eras-pin-mismatch');
     writeServers(ws, { modern: modernEntry({ protocol: '2025-11-25' }) });
     const gateway = h.startGateway(ws, { supervision: { maxCrashes: 1 } });
     const failed = await waitFor(() => (upstream(gateway, 'modern').state === 'failed' ? upstream(gateway, 'modern') : undefined), {
@@ -143,7 +132,7 @@ describe('upstreams of both eras', () => {
   });
 
   it('a 2025 session gets progress from a 2026-07-28 server, cancels its call, and answers its input_required as an elicitation', async () => {
-    const ws = t.workspace('eras-translate');
+    const ws = env().workspace('eras-translate');
     writeServers(ws, { modern: modernEntry() });
     const gateway = h.startGateway(ws);
     await settledUp(gateway, ['modern']);
@@ -176,7 +165,7 @@ describe('upstreams of both eras', () => {
   });
 
   it("a 2025 session answers a 2026-07-28 server's sampling input as sampling/createMessage", async () => {
-    const ws = t.workspace('eras-sampling');
+    const ws = env().workspace('eras-sampling');
     writeServers(ws, { modern: modernEntry() });
     const gateway = h.startGateway(ws);
     await settledUp(gateway, ['modern']);
@@ -186,7 +175,7 @@ describe('upstreams of both eras', () => {
   });
 
   it('a declined elicitation reaches the 2026-07-28 server as the answer it retries with', async () => {
-    const ws = t.workspace('eras-decline');
+    const ws = env().workspace('eras-decline');
     writeServers(ws, { modern: modernEntry() });
     const gateway = h.startGateway(ws);
     await settledUp(gateway, ['modern']);
@@ -196,7 +185,7 @@ describe('upstreams of both eras', () => {
   });
 
   it('a 2026-07-28 server logs to 2025 sessions, each at the level it set with logging/setLevel', async () => {
-    const ws = t.workspace('eras-log');
+    const ws = env().workspace('eras-log');
     writeServers(ws, { modern: modernEntry() });
     const gateway = h.startGateway(ws);
     await settledUp(gateway, ['modern']);
@@ -214,7 +203,7 @@ describe('upstreams of both eras', () => {
   });
 
   it("a 2025 session subscribes to a 2026-07-28 server's resource (a subscriptions/listen stream upstream) and hears its updates", async () => {
-    const ws = t.workspace('eras-subscribe');
+    const ws = env().workspace('eras-subscribe');
     writeServers(ws, { modern: modernEntry() });
     const gateway = h.startGateway(ws);
     await settledUp(gateway, ['modern']);

@@ -19,7 +19,8 @@ import {
   type CreateMessageResult,
   type JSONRPCMessage,
 } from '@modelcontextprotocol/sdk/types.js';
-import { ROOT, waitFor } from './helpers/env.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { ROOT, makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
 import type { BuiltinTool } from '../src/daemon/builtins.js';
 import { GATEWAY_SERVER_CAPABILITIES, Gateway, type GatewayOptions } from '../src/daemon/upstreams/gateway.js';
 
@@ -152,6 +153,25 @@ export async function openSession(gateway: Gateway, options: SessionOptions = {}
 }
 
 /** Gateways and sessions that are closed by the test file's `cleanups` (run after each test). */
+/**
+ * A test file's gateway setup: one TestEnv for the file (`env()`, made before its tests and removed
+ * after), `cleanups` run after each test in reverse order, and the `harness` that registers its own.
+ */
+export function gatewayTestFile(): { h: ReturnType<typeof harness>; cleanups: (() => Promise<unknown>)[]; env: () => TestEnv } {
+  let t: TestEnv | undefined;
+  beforeAll(() => {
+    t = makeTestEnv();
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return { h: harness(cleanups), cleanups, env: () => t! };
+}
+
 export function harness(cleanups: (() => Promise<unknown>)[]) {
   return {
     startGateway(workspace: string, options: Partial<GatewayOptions> = {}): Gateway {

@@ -23,20 +23,40 @@ export const LISTEN_TIMEOUT_MS = 10_000;
  * `pm2 env`/`pm2 show`/`pm2 jlist` and no path starts the daemon with another shell's.
  */
 export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'port'> & Partial<Pick<RegistryEntry, 'id' | 'ownDaemon'>>, home: string): StartOptions {
-  const layout = homeLayout(home);
   if (entry.ownDaemon && entry.id) return ownDaemonOptions({ ...entry, id: entry.id, ownDaemon: entry.ownDaemon }, home);
   return {
-    name: entry.name,
-    namespace: PM2_NAMESPACE,
+    ...commonOptions(entry.name, home),
     // The bundled daemon with a code cache (what `exai daemon` runs, started in about half the time).
     script: DAEMON_ENTRY,
-    args: [],
-    // Not a version manager's per-shell link that disappears (fnm on Windows: WINDOWS.md #6).
-    interpreter: nodeExecutable(),
     // Memory (VmRSS under pm2, bench/fleet.js): V8 lets the young generation grow to 2 x 16 MB
     // semi-spaces although the daemon's live heap is ~12 MB; a 1 MB cap took a daemon that had
     // served 2.5k calls from ~88 to ~78 MB (idle: ~67 -> ~65 MB), round trips unchanged.
     node_args: ['--max-semi-space-size=1'],
+    env: {
+      EXAI_HOME: home,
+      EXAI_WORKSPACE: entry.workspace,
+      EXAI_WS_PORT: String(entry.port),
+    },
+    wait_ready: true,
+    listen_timeout: LISTEN_TIMEOUT_MS,
+    // The daemon closes its sessions and exits within a second; give it three before SIGKILL.
+    kill_timeout: 3_000,
+    shutdown_with_message: true,
+    // A port taken by someone else, a bad environment, a stopped or removed workspace, an idle
+    // exit: restarting would only spin or undo the user's intent. The supervisor reads the code.
+    stop_exit_codes: [...NO_RESTART_EXIT_CODES],
+  } as StartOptions;
+}
+
+/** What every workspace app has, exai's daemon or the workspace's own behind exai's launcher. */
+function commonOptions(name: string, home: string): StartOptions {
+  const layout = homeLayout(home);
+  return {
+    name,
+    namespace: PM2_NAMESPACE,
+    args: [],
+    // Not a version manager's per-shell link that disappears (fnm on Windows: WINDOWS.md #6).
+    interpreter: nodeExecutable(),
     // pm2 otherwise preloads its @pm2/io agent into the app before our code (~35 ms of start-up);
     // the daemon publishes its metrics itself through tx2, which works without it.
     pmx: false,
@@ -47,27 +67,14 @@ export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'po
     // true` is documented for that but pm2 7 tests `.length` on it and so ignores it; a list
     // drops every variable whose name contains an entry, and every name contains ''.
     filter_env: [''],
-    env: {
-      EXAI_HOME: home,
-      EXAI_WORKSPACE: entry.workspace,
-      EXAI_WS_PORT: String(entry.port),
-    },
     autorestart: true,
-    wait_ready: true,
-    listen_timeout: LISTEN_TIMEOUT_MS,
-    // The daemon closes its sessions and exits within a second; give it three before SIGKILL.
-    kill_timeout: 3_000,
-    shutdown_with_message: true,
     // No restart delay: pm2 7 marks an app "waiting restart" whenever one is set, even after
     // an exit it was told not to restart (God.js handleExit), so a daemon that exited 98 or
     // idle would show "waiting restart" with pid 0 forever instead of "stopped".
     max_restarts: 15,
     min_uptime: 2_000,
-    // A port taken by someone else, a bad environment, a stopped or removed workspace, an idle
-    // exit: restarting would only spin or undo the user's intent. The supervisor reads the code.
-    stop_exit_codes: [...NO_RESTART_EXIT_CODES],
-    out_file: layout.outLog(entry.name),
-    error_file: layout.errLog(entry.name),
+    out_file: layout.outLog(name),
+    error_file: layout.errLog(name),
     merge_logs: true,
   } as StartOptions;
 }
@@ -82,16 +89,9 @@ const OWN_STOP_GRACE_MS = 3_000;
  * and the launcher escalates to SIGKILL on the daemon's process group before pm2's own kill.
  */
 function ownDaemonOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'port' | 'id'> & { ownDaemon: { spec: string } }, home: string): StartOptions {
-  const layout = homeLayout(home);
   return {
-    name: entry.name,
-    namespace: PM2_NAMESPACE,
+    ...commonOptions(entry.name, home),
     script: OWN_DAEMON_LAUNCHER,
-    args: [],
-    interpreter: nodeExecutable(),
-    pmx: false,
-    cwd: home,
-    filter_env: [''],
     env: {
       EXAI_HOME: home,
       EXAI_WORKSPACE: entry.workspace,
@@ -99,15 +99,9 @@ function ownDaemonOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'por
       EXAI_WS_PORT: String(entry.port),
       EXAI_SPEC: entry.ownDaemon.spec,
     },
-    autorestart: true,
     // The launcher's idle exit (a `wake` daemon nobody used for its idle timeout) is not restarted.
     stop_exit_codes: [EXIT_IDLE],
     kill_signal: 'SIGTERM',
     kill_timeout: OWN_STOP_GRACE_MS + 2_000,
-    max_restarts: 15,
-    min_uptime: 2_000,
-    out_file: layout.outLog(entry.name),
-    error_file: layout.errLog(entry.name),
-    merge_logs: true,
   } as StartOptions;
 }
