@@ -3,8 +3,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
+import { ServersConfigWatcher } from '../src/daemon/upstreams/config-watcher.js';
 import {
-  ServersConfigWatcher,
   loadServersConfig,
   parseServersConfig,
   serversFile,
