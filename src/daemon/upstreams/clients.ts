@@ -18,6 +18,8 @@ import type { Upstream } from './upstream.js';
 /** One session as the gateway keeps it. */
 export interface GatewaySession extends RelaySession {
   readonly server: Server;
+  /** The session's own transport (an EraTransport in the daemon), under the gateway's hooks. */
+  readonly transport: object;
   readonly builtins: readonly BuiltinTool[];
   /** Gateway-wide sequence number of this session's latest request: larger = more recent. */
   lastActive: number;
@@ -28,7 +30,7 @@ export interface GatewaySession extends RelaySession {
  * takes an upstream's request only inside one of its calls to that upstream (as input_required).
  */
 export function isModern(s: GatewaySession): boolean {
-  return (s.server.transport as { era?: unknown } | undefined)?.era === 'modern';
+  return (s.transport as { era?: unknown }).era === 'modern';
 }
 
 /** Initialized and still connected: notifications before initialize would confuse a client, after close they cannot be sent. */

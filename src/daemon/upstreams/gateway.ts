@@ -1,8 +1,10 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { errorMessage } from '../../common/errors.js';
-import { INTERNAL_ERROR, asSdkMessage, errorResponse, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
+import type { GatewayOptions, GatewayStatus } from './gateway-options.js';
+import { InterceptedTransport } from '../../transport/intercepted.js';
+import { INTERNAL_ERROR, asSdkMessage, errorResponse, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
 import type { BuiltinTool } from '../builtins.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ShownCatalogs } from './catalog.js';
@@ -17,59 +19,11 @@ import { SessionRequests } from './requests.js';
 import { Directory } from './routing.js';
 import { Subscriptions } from './subscriptions.js';
 import { Tasks } from './tasks.js';
-import { Upstream, type SupervisionOptions, type UpstreamEvents, type UpstreamState, type UpstreamStatus } from './upstream.js';
+import { Upstream, type UpstreamEvents, type UpstreamState } from './upstream.js';
 
 export { NAME_SEPARATOR, MAX_EXPOSED_NAME, exposedName } from './names.js';
 
-/**
- * What every session's Server must declare, whatever the upstreams offer right now: upstreams
- * come and go while a session lives, and a capability cannot be added after initialize.
- */
-export const GATEWAY_SERVER_CAPABILITIES: ServerCapabilities = {
-  tools: { listChanged: true },
-  prompts: { listChanged: true },
-  resources: { subscribe: true, listChanged: true },
-  completions: {},
-  logging: {},
-  tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
-};
-
-export interface GatewayStatus {
-  /** The servers.json path. */
-  file: string;
-  /** One line naming the file and the problem while it is invalid; null when it is fine or absent. */
-  configError: string | null;
-  upstreams: UpstreamStatus[];
-}
-
-export interface GatewayOptions {
-  /** Canonical workspace folder (servers.json lives in its `.exai`). */
-  workspace: string;
-  /**
-   * Where the upstreams' last catalogs are kept (`homeLayout(home).catalogFile(id)`), so lazy
-   * and idle ones are listed without starting them; without it they are started by a list.
-   */
-  catalogFile?: string;
-  log?: Logger;
-  /** Supervision knobs (backoff, crash limit); tests shorten them. */
-  supervision?: Partial<SupervisionOptions>;
-  /** Debounce for servers.json changes. */
-  debounceMs?: number;
-  /**
-   * How long lists (and a session's initialize) wait for upstreams that are still starting, so
-   * a window that connects right after the daemon starts sees their tools. One deadline from
-   * the start, shared by every request (a later start, such as a list starting a server whose
-   * catalog was never seen, moves it to that start plus this much); after it lists answer with
-   * what is up.
-   */
-  initialWaitMs?: number;
-  /**
-   * Upper bound for one relayed request. The session's client has its own timeout and cancels
-   * (which is relayed); this only stops a call that nobody waits for any more from being
-   * tracked forever, so it is long. At most 2^31-1 ms (Node's timer limit).
-   */
-  callTimeoutMs?: number;
-}
+export { GATEWAY_SERVER_CAPABILITIES, type GatewayOptions, type GatewayStatus } from './gateway-options.js';
 
 let sessionCounter = 0;
 
@@ -182,49 +136,40 @@ export class Gateway {
 
   /**
    * Serves built-ins + upstreams on one session: registers the Server's handlers, connects it
-   * to `transport` (the Server must have been created with GATEWAY_SERVER_CAPABILITIES), and
-   * relays what the gateway forwards without the SDK. Returns the detach function to call when
-   * the session closes.
+   * to `transport` (the Server must have been created with GATEWAY_SERVER_CAPABILITIES) through
+   * the gateway's hooks (InterceptedTransport: what the gateway relays itself never reaches the
+   * Server). Returns the detach function to call when the session closes.
    */
   async connect(server: Server, transport: Transport, builtins: readonly BuiltinTool[] = []): Promise<() => void> {
+    let initializeId: JsonRpcId | undefined;
+    const hooked = new InterceptedTransport(transport, {
+      intercept: (wire) => {
+        if (isRequest(wire) && wire.method === 'initialize') initializeId = wire.id;
+        return this.intercept(entry, wire);
+      },
+      // The initialize result carries the upstreams' instructions; upstreams still on their
+      // first start get a bounded wait, so that a window opened with the daemon gets theirs
+      // too. Without any, it goes out at once, in order with whatever is answered after it.
+      outgoing: (message) => {
+        if (initializeId === undefined || !('result' in message) || message.id !== initializeId) return message;
+        initializeId = undefined;
+        const withInstructions = () => {
+          const instructions = this.instructions();
+          return instructions ? { ...message, result: { ...message.result, instructions } } : message;
+        };
+        return this.anyStarting() ? this.firstStart().then(withInstructions) : withInstructions();
+      },
+    });
     const entry: GatewaySession = {
       id: `s${++sessionCounter}`,
       server,
+      transport,
       builtins,
       lastActive: ++this.seq,
-      send: (message) => void sdkSend(asSdkMessage(message)).catch(() => undefined),
+      send: (message) => void hooked.send(asSdkMessage(message)).catch(() => undefined),
     };
     this.requests.registerHandlers(entry);
-    await server.connect(transport);
-    const sdkDeliver = transport.onmessage;
-    const sdkSend = transport.send.bind(transport);
-    let initializeId: JsonRpcId | undefined;
-    transport.onmessage = (message, extra) => {
-      const wire = fromSdkMessage(message);
-      if (isRequest(wire) && wire.method === 'initialize') initializeId = wire.id;
-      let taken: boolean;
-      try {
-        taken = this.fromSession(entry, wire);
-      } catch (err) {
-        // A bug here must cost one request, never the daemon (this runs in a socket's event).
-        this.log.error(`session message ${'method' in wire ? wire.method : 'response'}: ${errorMessage(err)}`);
-        if (isRequest(wire)) entry.send(errorResponse(wire.id, INTERNAL_ERROR, `exai could not handle ${wire.method.slice(0, 100)}: ${errorMessage(err)}`));
-        return;
-      }
-      if (!taken) sdkDeliver?.(message, extra);
-    };
-    // The initialize result carries the upstreams' instructions; upstreams still on their first
-    // start get a bounded wait, so that a window opened with the daemon gets theirs too. Without
-    // any, it goes out at once, in order with whatever is answered after it.
-    transport.send = (message, options) => {
-      if (initializeId === undefined || !('result' in message) || message.id !== initializeId) return sdkSend(message, options);
-      initializeId = undefined;
-      const withInstructions = () => {
-        const instructions = this.instructions();
-        return sdkSend(instructions ? { ...message, result: { ...message.result, instructions } } : message, options);
-      };
-      return this.anyStarting() ? this.firstStart().then(withInstructions) : withInstructions();
-    };
+    await server.connect(hooked);
     this.clients.sessions.add(entry);
     let detached = false;
     return () => {
@@ -239,6 +184,18 @@ export class Gateway {
   }
 
   // --- what sessions send ----------------------------------------------------------------------
+
+  /** The session transport's intercept hook: fromSession, where a bug costs one request. */
+  private intercept(entry: GatewaySession, wire: WireMessage): boolean {
+    try {
+      return this.fromSession(entry, wire);
+    } catch (err) {
+      // A bug here must cost one request, never the daemon (this runs in a socket's event).
+      this.log.error(`session message ${'method' in wire ? wire.method : 'response'}: ${errorMessage(err)}`);
+      if (isRequest(wire)) entry.send(errorResponse(wire.id, INTERNAL_ERROR, `exai could not handle ${wire.method.slice(0, 100)}: ${errorMessage(err)}`));
+      return true;
+    }
+  }
 
   /** One message from a session; true when the gateway took it (the SDK Server never sees it). */
   private fromSession(entry: GatewaySession, message: WireMessage): boolean {
