@@ -5,7 +5,8 @@
  * A real in-process gateway with its SDK Server per session.
  */
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+// The daemon's sessions run on the v2 SDK's Server; the clients stay v1 (the 2025 client).
+import { Server } from '@modelcontextprotocol/server';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { EraTransport } from '../src/daemon/era-session.js';

@@ -6,7 +6,8 @@
  * tool); the session hears it and lists the new tool. Real in-process gateway, real processes.
  */
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+// The daemon's sessions run on the v2 SDK's Server; the clients stay v1 (the 2025 client).
+import { Server } from '@modelcontextprotocol/server';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { EraTransport } from '../src/daemon/era-session.js';

@@ -8,7 +8,8 @@
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTaskStore } from '@modelcontextprotocol/sdk/experimental/tasks';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+// The daemon's sessions run on the v2 SDK's Server; the clients stay v1 (the 2025 client).
+import { Server } from '@modelcontextprotocol/server';
 import {
   CallToolResultSchema,
   CreateMessageRequestSchema,

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+// The daemon's sessions run on the v2 SDK's Server; the clients stay v1 (the 2025 client).
+import { Server } from '@modelcontextprotocol/server';
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,

@@ -53,7 +53,7 @@ async function startHost(name: string, servers: Record<string, ServerEntry>, bus
   writeServers(ws, servers);
   const sdk = (p: string) => JSON.stringify(join(ROOT, 'node_modules', '@modelcontextprotocol', 'sdk', 'dist', 'esm', p));
   const { child, report: pids } = await startReporter<number[]>(t.dir, `${name}-host`, `import { Gateway, GATEWAY_SERVER_CAPABILITIES } from ${JSON.stringify(join(ROOT, 'dist', 'daemon', 'upstreams', 'gateway.js'))};
-import { Server } from ${sdk('server/index.js')};
+import { Server } from ${JSON.stringify(join(ROOT, 'node_modules', '@modelcontextprotocol', 'server', 'dist', 'index.mjs'))};
 import { Client } from ${sdk('client/index.js')};
 import { InMemoryTransport } from ${sdk('inMemory.js')};
 const gateway = new Gateway({ workspace: ${JSON.stringify(ws)} });

@@ -1,4 +1,4 @@
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
 import { sessionCounts, uptimeMs, type DaemonState } from './state.js';
 
 /** A tool the daemon itself serves (as opposed to one from an upstream server). */

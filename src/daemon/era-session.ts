@@ -14,8 +14,8 @@
  * routes one to it only while it has a call in flight to that server. The log messages it gets
  * follow the levels its requests name (none without one).
  */
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/server';
+import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type WireMessage, type WireRequest } from '../transport/jsonrpc.js';
 import { SessionInput } from './era-input.js';
 import { SessionListens } from './era-listen.js';

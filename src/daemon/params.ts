@@ -5,35 +5,20 @@
  * only as far as exai reads them (the upstream checks the rest); requests the daemon answers
  * itself are checked against the SDK's schemas (none of them is on a hot path).
  */
-import {
-  CallToolRequestSchema,
-  InitializeRequestSchema,
-  ListPromptsRequestSchema,
-  ListResourceTemplatesRequestSchema,
-  ListResourcesRequestSchema,
-  ListToolsRequestSchema,
-  PingRequestSchema,
-  SetLevelRequestSchema,
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import { specTypeSchemas, type StandardSchemaV1Sync } from '@modelcontextprotocol/server';
 import type { WireRequest } from '../transport/jsonrpc.js';
 
-interface Parser {
-  safeParse(value: unknown): { success: true } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
-}
-
 // Maps, not object literals: a method named "constructor" or "__proto__" must find nothing.
-const SDK_SCHEMAS = new Map<string, Parser>(Object.entries({
-  initialize: InitializeRequestSchema,
-  ping: PingRequestSchema,
-  'logging/setLevel': SetLevelRequestSchema,
-  'tools/list': ListToolsRequestSchema,
-  'prompts/list': ListPromptsRequestSchema,
-  'resources/list': ListResourcesRequestSchema,
-  'resources/templates/list': ListResourceTemplatesRequestSchema,
-  'resources/subscribe': SubscribeRequestSchema,
-  'resources/unsubscribe': UnsubscribeRequestSchema,
+const SDK_SCHEMAS = new Map<string, StandardSchemaV1Sync>(Object.entries({
+  initialize: specTypeSchemas.InitializeRequest,
+  ping: specTypeSchemas.PingRequest,
+  'logging/setLevel': specTypeSchemas.SetLevelRequest,
+  'tools/list': specTypeSchemas.ListToolsRequest,
+  'prompts/list': specTypeSchemas.ListPromptsRequest,
+  'resources/list': specTypeSchemas.ListResourcesRequest,
+  'resources/templates/list': specTypeSchemas.ListResourceTemplatesRequest,
+  'resources/subscribe': specTypeSchemas.SubscribeRequest,
+  'resources/unsubscribe': specTypeSchemas.UnsubscribeRequest,
 }));
 
 type Check = (params: Record<string, unknown>) => string | undefined;
@@ -73,12 +58,13 @@ const NEEDS_PARAMS = new Set(['tools/call', 'prompts/get', 'resources/read', 'co
  */
 export function invalidParams(request: WireRequest, builtinCall = false): string | undefined {
   const { method, params } = request;
-  const sdk = SDK_SCHEMAS.get(method) ?? (builtinCall ? CallToolRequestSchema : undefined);
+  const sdk = SDK_SCHEMAS.get(method) ?? (builtinCall ? specTypeSchemas.CallToolRequest : undefined);
   if (sdk) {
-    const parsed = sdk.safeParse(request);
-    if (parsed.success) return undefined;
-    const issue = parsed.error.issues[0];
-    return issue ? `${issue.path.map(String).join('.') || 'request'}: ${issue.message}` : 'invalid';
+    const { issues } = sdk['~standard'].validate(request);
+    if (!issues) return undefined;
+    const issue = issues[0];
+    const path = (issue?.path ?? []).map((p) => String(typeof p === 'object' ? p.key : p)).join('.');
+    return issue ? `${path || 'request'}: ${issue.message}` : 'invalid';
   }
   const checks = RELAYED.get(method);
   if (!checks) return undefined;

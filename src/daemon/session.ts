@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { Server, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/server';
 import type WebSocket from 'ws';
 import { errorMessage } from '../common/errors.js';
 import { INVALID_PARAMS, WireRequestError, fromSdkMessage } from '../transport/jsonrpc.js';
@@ -44,8 +42,8 @@ export interface SessionChannel {
 export async function serveSession(server: Server, transport: Transport, state: DaemonState, gateway?: Gateway): Promise<() => void> {
   const tools = builtinTools(state);
   if (gateway) return gateway.connect(server, transport, tools);
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools.map((t) => t.definition) }));
-  server.setRequestHandler(CallToolRequestSchema, async (request) => {
+  server.setRequestHandler('tools/list', () => ({ tools: tools.map((t) => t.definition) }));
+  server.setRequestHandler('tools/call', async (request) => {
     const tool = tools.find((t) => t.definition.name === request.params.name);
     if (!tool) {
       const name = JSON.stringify(request.params.name.slice(0, 100));

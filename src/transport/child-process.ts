@@ -6,8 +6,8 @@
  * gateway needs the pid, the exit, the tree and a larger cap.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport } from '@modelcontextprotocol/client';
+import type { JSONRPCMessage } from '@modelcontextprotocol/client';
 import crossSpawn from 'cross-spawn';
 import { asSdkMessage, isJsonRpcMessage, type WireMessage } from './jsonrpc.js';
 import { LineSplitter, sniffId, type JsonRpcId } from './lines.js';

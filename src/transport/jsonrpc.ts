@@ -4,7 +4,7 @@
  * and the relay needs only the envelope: what is inside (params, result) is the peers' business
  * and each peer's own SDK validates it.
  */
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import type { JsonRpcId } from './lines.js';
 
 export type { JsonRpcId } from './lines.js';

@@ -1,5 +1,4 @@
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { parseJSONRPCMessage, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/client';
 import WebSocket from 'ws';
 import { dialDaemon, type DialOptions } from './dial.js';
 import { rawToString } from './ws-server.js';
@@ -31,7 +30,7 @@ export class WebSocketClientTransport implements Transport {
       }
       let message: JSONRPCMessage;
       try {
-        message = JSONRPCMessageSchema.parse(JSON.parse(rawToString(data)));
+        message = parseJSONRPCMessage(JSON.parse(rawToString(data)));
       } catch (err) {
         this.onerror?.(err instanceof Error ? err : new Error(String(err)));
         return;

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { requestBodyTooLargeMessage } from '@modelcontextprotocol/sdk/server/requestBody.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest } from '@modelcontextprotocol/server';
 import { monotonicNow } from '../../common/clock.js';
 import { errorMessage } from '../../common/errors.js';
 import { MAX_PAYLOAD } from '../../transport/constants.js';
@@ -11,7 +10,7 @@ import { openSession, type Session } from '../session.js';
 import type { DaemonState } from '../state.js';
 import type { Gateway } from '../upstreams/gateway.js';
 import { HttpSessionTransport } from './session-transport.js';
-import { jsonError, readBody, sendJson } from './replies.js';
+import { jsonError, readBody, requestBodyTooLargeMessage, sendJson } from './replies.js';
 import { ModernSessions } from './modern-pool.js';
 import { eraOfOpening } from '../era-session.js';
 import { isJsonRpcMessage, isRequest } from '../../transport/jsonrpc.js';

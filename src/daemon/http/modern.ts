@@ -15,7 +15,7 @@
  * A response closed by the client before its answer cancels the request (a listen ends so).
  */
 import type { ServerResponse } from 'node:http';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type JsonRpcId, type WireMessage, type WireRequest } from '../../transport/jsonrpc.js';
 import { MAX_PAYLOAD } from '../../transport/constants.js';
 import { INTERNAL_ERROR } from '../../transport/jsonrpc.js';

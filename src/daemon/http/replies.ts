@@ -1,5 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+/** The 413 message, worded as the SDK's Streamable HTTP transport words it (v2 does not export it). */
+export function requestBodyTooLargeMessage(maxBytes: number): string {
+  return `Payload Too Large: Request body must not exceed ${maxBytes} bytes`;
+}
+
 /**
  * The body as text, or 'too large' past `maxBytes` (a declared Content-Length over it is
  * refused without reading; the read otherwise stops at the limit, as the SDK's does).

@@ -1,10 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { requestBodyTooLargeMessage } from '@modelcontextprotocol/sdk/server/requestBody.js';
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage, type Transport, type TransportSendOptions } from '@modelcontextprotocol/server';
 import { MAX_PAYLOAD } from '../../transport/constants.js';
 import { INTERNAL_ERROR, asSdkMessage, isJsonRpcMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
-import { jsonError, readBody } from './replies.js';
+import { jsonError, readBody, requestBodyTooLargeMessage } from './replies.js';
 
 /** One POST that carried requests: its response, and the requests still to be answered on it. */
 interface Stream {

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import type { ServerCapabilities } from '@modelcontextprotocol/client';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { errnoCode, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../log.js';

@@ -1,15 +1,5 @@
 import type { Client } from '@modelcontextprotocol/client';
-import {
-  ListPromptsResultSchema,
-  ListResourceTemplatesResultSchema,
-  ListResourcesResultSchema,
-  ListToolsResultSchema,
-  type Prompt,
-  type Resource,
-  type ResourceTemplate,
-  type ServerCapabilities,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { Prompt, Resource, ResourceTemplateType as ResourceTemplate, ServerCapabilities, Tool } from '@modelcontextprotocol/client';
 
 /** What one upstream offers, as its list requests returned it. */
 export interface Catalog {
@@ -90,7 +80,7 @@ const params = (cursor: string | undefined) => (cursor === undefined ? {} : { pa
 export async function listTools(client: Client, caps: ServerCapabilities, report?: PagingReport): Promise<Tool[]> {
   if (!caps.tools) return [];
   return paged('tools/list', report, async (cursor) => {
-    const r = await client.request({ method: 'tools/list', ...params(cursor) }, ListToolsResultSchema);
+    const r = await client.request({ method: 'tools/list', ...params(cursor) });
     return { items: r.tools, nextCursor: r.nextCursor };
   });
 }
@@ -98,7 +88,7 @@ export async function listTools(client: Client, caps: ServerCapabilities, report
 export async function listPrompts(client: Client, caps: ServerCapabilities, report?: PagingReport): Promise<Prompt[]> {
   if (!caps.prompts) return [];
   return paged('prompts/list', report, async (cursor) => {
-    const r = await client.request({ method: 'prompts/list', ...params(cursor) }, ListPromptsResultSchema);
+    const r = await client.request({ method: 'prompts/list', ...params(cursor) });
     return { items: r.prompts, nextCursor: r.nextCursor };
   });
 }
@@ -106,7 +96,7 @@ export async function listPrompts(client: Client, caps: ServerCapabilities, repo
 export async function listResources(client: Client, caps: ServerCapabilities, report?: PagingReport): Promise<Resource[]> {
   if (!caps.resources) return [];
   return paged('resources/list', report, async (cursor) => {
-    const r = await client.request({ method: 'resources/list', ...params(cursor) }, ListResourcesResultSchema);
+    const r = await client.request({ method: 'resources/list', ...params(cursor) });
     return { items: r.resources, nextCursor: r.nextCursor };
   });
 }
@@ -114,7 +104,7 @@ export async function listResources(client: Client, caps: ServerCapabilities, re
 export async function listTemplates(client: Client, caps: ServerCapabilities, report?: PagingReport): Promise<ResourceTemplate[]> {
   if (!caps.resources) return [];
   return paged('resources/templates/list', report, async (cursor) => {
-    const r = await client.request({ method: 'resources/templates/list', ...params(cursor) }, ListResourceTemplatesResultSchema);
+    const r = await client.request({ method: 'resources/templates/list', ...params(cursor) });
     return { items: r.resourceTemplates, nextCursor: r.nextCursor };
   });
 }

@@ -3,8 +3,8 @@
  * roots (through whichever session can), receives log messages, resource updates and list
  * changes, and owns tasks. Everything an upstream sends towards sessions goes through here.
  */
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { Server } from '@modelcontextprotocol/server';
+import type { ServerNotification } from '@modelcontextprotocol/server';
 import { INVALID_REQUEST, errorResponse, isRequest, isResponse, type WireMessage, type WireRequest } from '../../transport/jsonrpc.js';
 import type { BuiltinTool } from '../builtins.js';
 import { RELATED_CALL_META } from '../era-input.js';

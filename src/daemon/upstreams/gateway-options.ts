@@ -1,5 +1,5 @@
 /** What a Gateway is made with and reports, and what each session's Server declares for it. */
-import type { ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import type { ServerCapabilities } from '@modelcontextprotocol/server';
 import type { Logger } from '../log.js';
 import type { SupervisionOptions, UpstreamStatus } from './upstream.js';
 

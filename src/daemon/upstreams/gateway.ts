@@ -1,6 +1,6 @@
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { Server } from '@modelcontextprotocol/server';
+import type { Transport } from '@modelcontextprotocol/server';
+import type { ServerNotification } from '@modelcontextprotocol/server';
 import { errorMessage } from '../../common/errors.js';
 import type { GatewayOptions, GatewayStatus } from './gateway-options.js';
 import { InterceptedTransport } from '../../transport/intercepted.js';

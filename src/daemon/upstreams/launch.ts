@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { SdkError, SdkErrorCode, type ClientCapabilities as V2ClientCapabilities } from '@modelcontextprotocol/client';
-import type { ClientCapabilities, ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import type { ClientCapabilities, ServerCapabilities } from '@modelcontextprotocol/client';
 import { errorMessage } from '../../common/errors.js';
 import { EXAI_VERSION } from '../../common/version.js';
 import { ChildProcessTransport, SpawnError } from '../../transport/child-process.js';

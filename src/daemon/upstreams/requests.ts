@@ -3,16 +3,7 @@
  * (the SDK Server never sees them); lists, subscriptions and the built-in tools are answered by
  * each session's SDK Server through the handlers registered here.
  */
-import {
-  CallToolRequestSchema,
-  ListPromptsRequestSchema,
-  ListResourceTemplatesRequestSchema,
-  ListResourcesRequestSchema,
-  ListToolsRequestSchema,
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/server';
 import { errorMessage } from '../../common/errors.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, WireRequestError, errorResponse, type WireRequest } from '../../transport/jsonrpc.js';
 import { invalidParams } from '../params.js';
@@ -124,35 +115,35 @@ export class SessionRequests {
     const { server, builtins } = entry;
     const { directory, subscriptions, learnCatalogs } = this.deps;
     const upstreams = () => [...this.deps.upstreams()];
-    server.setRequestHandler(ListToolsRequestSchema, async (request) => {
+    server.setRequestHandler('tools/list', async (request) => {
       await learnCatalogs();
       const tools: Tool[] = [...builtins.map((b) => b.definition), ...directory.listTools(server.getClientCapabilities()?.tasks !== undefined)];
       const { items, nextCursor } = page(tools, (t) => t.name, request.params?.cursor);
       return { tools: items, ...(nextCursor ? { nextCursor } : {}) };
     });
-    server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    server.setRequestHandler('tools/call', async (request) => {
       // Only built-ins get here; everything else is relayed before the SDK sees it.
       const builtin = builtins.find((b) => b.definition.name === request.params.name);
       if (!builtin) throw new WireRequestError(INVALID_PARAMS, `unknown tool ${JSON.stringify(request.params.name.slice(0, 100))}`);
       return builtin.call(request.params.arguments);
     });
-    server.setRequestHandler(ListPromptsRequestSchema, async (request) => {
+    server.setRequestHandler('prompts/list', async (request) => {
       await learnCatalogs();
       const { items, nextCursor } = page(directory.listPrompts(), (p) => p.name, request.params?.cursor);
       return { prompts: items, ...(nextCursor ? { nextCursor } : {}) };
     });
-    server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
+    server.setRequestHandler('resources/list', async (request) => {
       await learnCatalogs();
       const { items, nextCursor } = page(upstreams().flatMap((up) => up.catalog.resources), (r) => r.uri, request.params?.cursor);
       return { resources: items, ...(nextCursor ? { nextCursor } : {}) };
     });
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request) => {
+    server.setRequestHandler('resources/templates/list', async (request) => {
       await learnCatalogs();
       const all = upstreams().flatMap((up) => up.catalog.resourceTemplates);
       const { items, nextCursor } = page(all, (t) => t.uriTemplate, request.params?.cursor);
       return { resourceTemplates: items, ...(nextCursor ? { nextCursor } : {}) };
     });
-    server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+    server.setRequestHandler('resources/subscribe', async (request) => {
       const upstream = await directory.routeUri(request.params.uri);
       if (!upstream.serverCapabilities?.resources?.subscribe) {
         throw new WireRequestError(INVALID_REQUEST, `upstream server "${upstream.name}" does not support resource subscriptions`);
@@ -160,7 +151,7 @@ export class SessionRequests {
       await subscriptions.subscribe(entry, upstream, request.params.uri);
       return {};
     });
-    server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+    server.setRequestHandler('resources/unsubscribe', async (request) => {
       subscriptions.unsubscribe(entry, request.params.uri);
       return {};
     });

@@ -2,8 +2,7 @@
  * Which upstream serves what a session names (a tool, a prompt, a resource URI, a template),
  * and which session answers what an upstream asks (sampling, elicitation, roots).
  */
-import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
-import type { ClientCapabilities, Prompt, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { UriTemplate, type ClientCapabilities, type Prompt, type Tool } from '@modelcontextprotocol/server';
 import { INVALID_PARAMS, WireRequestError, type WireRequest } from '../../transport/jsonrpc.js';
 import { exposedName, serverOf } from './names.js';
 import type { Upstream } from './upstream.js';

@@ -1,4 +1,4 @@
-import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/client';
 import { errorMessage } from '../../common/errors.js';
 import { SpawnError, type ChildProcessTransport } from '../../transport/child-process.js';
 import { INTERNAL_ERROR, WireRequestError, asSdkMessage, type WireMessage } from '../../transport/jsonrpc.js';
