@@ -7,6 +7,8 @@
 import { Client, type PriorDiscovery } from '@modelcontextprotocol/client';
 import type { ConnectOptions, VersionNegotiationOptions } from '@modelcontextprotocol/client';
 import type { WireMessage } from '../../transport/jsonrpc.js';
+import { TASKS_EXTENSION } from '../era-tasks.js';
+import { DECLARE_TASKS_META } from './modern-tasks.js';
 import type { UpstreamProtocol } from './config.js';
 import { monotonicNow } from '../../common/clock.js';
 
@@ -119,12 +121,20 @@ export class UpstreamClient extends Client {
 export function withEnvelope(message: WireMessage, envelope: Readonly<Record<string, unknown>>): WireMessage {
   if (!('method' in message)) return message;
   const params = message.params ?? {};
-  const meta = typeof params._meta === 'object' && params._meta !== null ? (params._meta as Record<string, unknown>) : {};
+  const { [DECLARE_TASKS_META]: declareTasks, ...meta } = typeof params._meta === 'object' && params._meta !== null ? (params._meta as Record<string, unknown>) : {};
   // A 2026-07-28 server logs only for requests that name a level. A 2025 session chose its level
   // with logging/setLevel, which its own Server applies to what reaches it: ask for everything.
   const level = 'id' in message && !(LOG_LEVEL in meta) ? { [LOG_LEVEL]: 'debug' } : {};
-  return { ...message, params: { ...params, _meta: { ...meta, ...level, ...envelope } } };
+  // The tasks extension is declared only on the calls a session asked to run as tasks (modern-tasks.ts).
+  return { ...message, params: { ...params, _meta: { ...meta, ...level, ...(declareTasks === true ? withTasksExtension(envelope) : envelope) } } };
 }
+
+function withTasksExtension(envelope: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const capabilities = (envelope[CLIENT_CAPABILITIES] ?? {}) as { extensions?: Record<string, unknown> };
+  return { ...envelope, [CLIENT_CAPABILITIES]: { ...capabilities, extensions: { ...capabilities.extensions, [TASKS_EXTENSION]: {} } } };
+}
+
+const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
 
 const LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
 

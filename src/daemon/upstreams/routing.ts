@@ -4,6 +4,7 @@
  */
 import { UriTemplate, type ClientCapabilities, type Prompt, type Tool } from '@modelcontextprotocol/server';
 import { INVALID_PARAMS, WireRequestError, type WireRequest } from '../../transport/jsonrpc.js';
+import { offersTaskExtension } from './modern-tasks.js';
 import { exposedName, serverOf } from './names.js';
 import type { Upstream } from './upstream.js';
 
@@ -53,11 +54,14 @@ export class Directory {
   /**
    * The tools as a session lists them. A tool's `execution.taskSupport` is shown only to
    * clients that declared tasks: for the others exai runs a task-only tool as a task itself,
-   * and an SDK client refuses to call a tool marked "required" with a plain call.
+   * and an SDK client refuses to call a tool marked "required" with a plain call. A tool of a
+   * 2026-07-28 server with the tasks extension shows such a client `"optional"`.
    */
   listTools(clientDoesTasks: boolean): Tool[] {
     this.tools ??= this.build((u) => u.catalog.tools);
-    return [...this.tools].map(([name, { item }]) => {
+    return [...this.tools].map(([name, { item, upstream }]) => {
+      // A 2026-07-28 server with the tasks extension may run any call as a task (modern-tasks.ts).
+      if (clientDoesTasks && item.execution === undefined && offersTaskExtension(upstream)) return { ...item, name, execution: { taskSupport: 'optional' } };
       if (clientDoesTasks || item.execution === undefined) return { ...item, name };
       const { execution: _hidden, ...rest } = item;
       return { ...rest, name };

@@ -6,6 +6,7 @@
  * the id its runner knows (and the runner, with the session, to the task).
  */
 import { randomUUID } from 'node:crypto';
+import { INVALID_PARAMS, errorResponse, type WireRequest, type WireResponse } from '../../transport/jsonrpc.js';
 
 /** Unique per daemon (a counter) and, by its random tag, across daemons of the same workspace. */
 const TAG = randomUUID().slice(0, 8);
@@ -51,4 +52,21 @@ export function retag<T extends Record<string, unknown> | undefined>(obj: T, fro
   const related = typeof meta === 'object' && meta !== null ? (meta[relatedKey] as Record<string, unknown> | undefined) : undefined;
   if (typeof related === 'object' && related !== null && related.taskId === from) out._meta = { ...meta, [relatedKey]: { ...related, taskId: to } };
   return out as T;
+}
+
+/** The task id in a CreateTaskResult (2025-11-25), if the response is one. */
+export function createdTaskId(response: WireResponse): string | undefined {
+  const task = response.result?.task;
+  return typeof task === 'object' && task !== null && typeof (task as { taskId?: unknown }).taskId === 'string'
+    ? (task as { taskId: string }).taskId
+    : undefined;
+}
+
+/** The answer for a task id the asking session does not own. */
+export function unknownTask(request: WireRequest, taskId: string): WireResponse {
+  return errorResponse(
+    request.id,
+    INVALID_PARAMS,
+    `unknown task ${JSON.stringify(taskId.slice(0, 100))}: this session did not create it, or it ended with its server or session`,
+  );
 }

@@ -13,8 +13,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { INTERNAL_ERROR, INVALID_PARAMS, errorResponse, type WireNotification, type WireRequest, type WireResponse } from '../../transport/jsonrpc.js';
+import { ModernTasks, isModernUpstream, legacyTask } from './modern-tasks.js';
 import type { Relay, RelaySession } from './relay.js';
-import { RunnerIds, newTaskId, retag as retagWith } from './task-ids.js';
+import { RunnerIds, createdTaskId, newTaskId, retag as retagWith, unknownTask } from './task-ids.js';
 import type { Upstream } from './upstream.js';
 
 /** The `_meta` key that ties a message to a task (spec: "Associating Task-Related Messages"). */
@@ -61,13 +62,6 @@ const LOCAL_POLL_MS = 500;
 const taskIdOf = (params: Record<string, unknown> | undefined): string | undefined =>
   typeof params?.taskId === 'string' ? params.taskId : undefined;
 
-function createdTaskId(response: WireResponse): string | undefined {
-  const task = response.result?.task;
-  return typeof task === 'object' && task !== null && typeof (task as { taskId?: unknown }).taskId === 'string'
-    ? (task as { taskId: string }).taskId
-    : undefined;
-}
-
 const retag = <T extends Record<string, unknown> | undefined>(obj: T, from: string, to: string): T => retagWith(obj, from, to, RELATED_TASK_META);
 
 export class Tasks {
@@ -78,8 +72,12 @@ export class Tasks {
   private readonly sessionTasks = new Map<string, Joined>();
   private readonly sessionIds = new RunnerIds<RelaySession>();
   private readonly local = new Map<string, LocalTask>();
+  /** A 2025 session's tasks on 2026-07-28 servers (the tasks extension). */
+  private readonly modern: ModernTasks;
 
-  constructor(private readonly relay: Relay) {}
+  constructor(private readonly relay: Relay) {
+    this.modern = new ModernTasks(relay);
+  }
 
   /**
    * Whether a task that has not ended involves `upstream` (run by it, or asked by it of a
@@ -118,6 +116,10 @@ export class Tasks {
 
   /** A task-augmented tools/call: relayed as it is; the task it creates joins the session to the upstream. */
   callAsTask(session: RelaySession, request: WireRequest, upstream: Upstream, params: Record<string, unknown>): void {
+    if (isModernUpstream(upstream)) {
+      this.modern.callAsTask(session, request, upstream, params, (theirs, createdBy) => this.joinUpstreamTask(theirs, { upstream, session, createdBy }));
+      return;
+    }
     this.relay.toUpstream(upstream, request.method, params, {
       session,
       clientId: request.id,
@@ -175,19 +177,21 @@ export class Tasks {
     }
     const taskId = taskIdOf(request.params)!;
     const joined = this.upstreamTasks.get(taskId);
-    if (!joined || joined.session !== session || joined.hidden) {
+    const mine = joined && joined.session === session && !joined.hidden ? joined : undefined;
+    if (this.modern.fromSession(session, request, taskId, mine)) return;
+    if (!mine) {
       session.send(unknownTask(request, taskId));
       return;
     }
-    this.relay.toUpstream(joined.upstream, request.method, { ...request.params, taskId: joined.theirs }, {
+    this.relay.toUpstream(mine.upstream, request.method, { ...request.params, taskId: mine.theirs }, {
       session,
       clientId: request.id,
       deliver: (response) => {
         if (request.method === 'tasks/result') {
-          joined.ended = true;
-          if (joined.createdBy) this.relay.dropProgress(joined.createdBy);
+          mine.ended = true;
+          if (mine.createdBy) this.relay.dropProgress(mine.createdBy);
         }
-        session.send({ ...response, id: request.id, ...(response.result ? { result: retag(response.result, joined.theirs, taskId) } : {}) });
+        session.send({ ...response, id: request.id, ...(response.result ? { result: retag(response.result, mine.theirs, taskId) } : {}) });
       },
     });
   }
@@ -199,10 +203,11 @@ export class Tasks {
       mine.map(async ([taskId, j]) => {
         const response = await this.relay.askUpstream(j.upstream, 'tasks/get', { taskId: j.theirs });
         if (response.error) this.forget(taskId);
+        if (response.result && isModernUpstream(j.upstream)) return legacyTask(response.result, taskId);
         return retag(response.result, j.theirs, taskId);
       }),
     );
-    const tasks = states.filter((t): t is Record<string, unknown> => t !== undefined).map(({ _meta: _m, ...task }) => task);
+    const tasks = [...this.modern.settledOf(session), ...states.filter((t): t is Record<string, unknown> => t !== undefined).map(({ _meta: _m, ...task }) => task)];
     session.send({ jsonrpc: '2.0', id: request.id, result: { tasks } });
   }
 
@@ -362,6 +367,7 @@ export class Tasks {
 
   /** A session closed: the tasks it joined cannot be reached from any other session. */
   sessionClosed(session: RelaySession): void {
+    this.modern.sessionClosed(session);
     for (const [taskId, j] of [...this.upstreamTasks]) if (j.session === session) this.forget(taskId);
     for (const [taskId, j] of [...this.sessionTasks]) if (j.session === session) this.forgetSessionTask(taskId);
   }
@@ -389,12 +395,4 @@ export class Tasks {
     if (joined && this.sessionIds.ours(joined.session, joined.theirs) === taskId) this.sessionIds.delete(joined.session, joined.theirs);
     this.sessionTasks.delete(taskId);
   }
-}
-
-function unknownTask(request: WireRequest, taskId: string): WireResponse {
-  return errorResponse(
-    request.id,
-    INVALID_PARAMS,
-    `unknown task ${JSON.stringify(taskId.slice(0, 100))}: this session did not create it, or it ended with its server or session`,
-  );
 }

@@ -1,0 +1,96 @@
+/**
+ * Tasks between a 2025-11-25 session and a 2026-07-28 server (issue 20, DESIGN.md "Protocol
+ * eras"; src/daemon/upstreams/modern-tasks.ts): the session's 2025 tasks (task-augmented
+ * tools/call, tasks/get, tasks/result, tasks/list, tasks/cancel) over the server's tasks
+ * extension (tasks/get, tasks/cancel; no tasks/result, no tasks/list). The server is an SDK v2
+ * fixture with the extension's methods registered on the low-level Server
+ * (test/fixtures/tasks-server.mjs), run as a process; the session is the v1 SDK client (2025).
+ */
+import { join } from 'node:path';
+import { CallToolResultSchema, CreateTaskResultSchema, GetTaskResultSchema, ListTasksResultSchema, ListToolsResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { describe, expect, it } from 'vitest';
+import type { Gateway } from '../src/daemon/upstreams/gateway.js';
+import { ROOT, waitFor } from './helpers/env.js';
+import { gatewayTestFile, openSession, textOf, writeServers } from './upstreams-helpers.js';
+
+const { h, cleanups, env } = gatewayTestFile();
+const TASKS_SERVER = join(ROOT, 'test', 'fixtures', 'tasks-server.mjs');
+const TASKS = { list: {}, cancel: {}, requests: { tools: { call: {} } } };
+
+function stderrOf(gateway: Gateway): string[] {
+  return gateway.status().upstreams.find((u) => u.name === 'fx')?.stderrTail ?? [];
+}
+
+async function setUp(name: string) {
+  const ws = env().workspace(name);
+  writeServers(ws, { fx: { command: process.execPath, args: [TASKS_SERVER] } });
+  const gateway = h.startGateway(ws);
+  await waitFor(() => (gateway.status().upstreams.find((u) => u.name === 'fx')?.state === 'up' ? true : undefined), {
+    what: `fx up: ${JSON.stringify(gateway.status().upstreams)}`,
+    timeoutMs: 30_000,
+  });
+  const session = await openSession(gateway, { capabilities: { tasks: TASKS } });
+  cleanups.push(() => session.close());
+  const call = (args: Record<string, unknown>) =>
+    session.client.request({ method: 'tools/call', params: { name: 'fx__research', arguments: args, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
+  return { gateway, session, call };
+}
+
+describe('2025-11-25 tasks on a 2026-07-28 server (the tasks extension)', () => {
+  it('runs a task-augmented call as an extension task: tasks/get polls it, tasks/result waits for its inlined result, tasks/list lists it', async () => {
+    const { gateway, session, call } = await setUp('tasks-run');
+    const { tools } = await session.client.request({ method: 'tools/list' }, ListToolsResultSchema);
+    expect(tools.find((t) => t.name === 'fx__research')?.execution).toEqual({ taskSupport: 'optional' });
+
+    const { task } = await call({ topic: 'owls', ms: 300 });
+    // exai's own id, a 2025 Task (ttl, pollInterval), not the server's fx-task-N.
+    expect(task.taskId).toMatch(/^exai-task-/);
+    expect(task).toMatchObject({ status: 'working', ttl: 60_000, pollInterval: 50, statusMessage: 'researching owls' });
+    expect(task).not.toHaveProperty('ttlMs');
+
+    const got = await session.client.request({ method: 'tasks/get', params: { taskId: task.taskId } }, GetTaskResultSchema);
+    expect(got.taskId).toBe(task.taskId);
+    expect(['working', 'completed']).toContain(got.status);
+
+    // tasks/result blocks until the task ends (exai polls the extension's tasks/get).
+    const result = await session.client.request({ method: 'tasks/result', params: { taskId: task.taskId } }, CallToolResultSchema);
+    expect(textOf(result)).toBe('research on owls: done');
+    expect(result._meta?.['io.modelcontextprotocol/related-task']).toEqual({ taskId: task.taskId });
+
+    expect((await session.client.request({ method: 'tasks/get', params: { taskId: task.taskId } }, GetTaskResultSchema)).status).toBe('completed');
+    const { tasks } = await session.client.request({ method: 'tasks/list' }, ListTasksResultSchema);
+    expect(tasks.map((t) => [t.taskId, t.status])).toEqual([[task.taskId, 'completed']]);
+
+    // Only the extension's methods reached the server; the plain call declared nothing and got no task.
+    const plain = await session.client.request({ method: 'tools/call', params: { name: 'fx__research', arguments: { topic: 'bats' } } }, CallToolResultSchema);
+    expect(textOf(plain)).toBe('research on bats: done (no task)');
+    const methods = new Set(stderrOf(gateway).filter((l) => l.startsWith('got ')));
+    expect(methods).toContain('got tasks/get');
+    expect(methods).not.toContain('got tasks/result');
+    expect(methods).not.toContain('got tasks/list');
+
+    // Another session does not see the task.
+    const stranger = await openSession(gateway, { capabilities: { tasks: TASKS } });
+    cleanups.push(() => stranger.close());
+    const refused = await stranger.client.request({ method: 'tasks/get', params: { taskId: task.taskId } }, GetTaskResultSchema).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(McpError);
+    expect((refused as McpError).code).toBe(-32602);
+  });
+
+  it('cancels through the extension, and a failed task answers tasks/result with its error', async () => {
+    const { gateway, session, call } = await setUp('tasks-cancel');
+    const { task: long } = await call({ topic: 'stars', ms: 60_000 });
+    const cancelled = await session.client.request({ method: 'tasks/cancel', params: { taskId: long.taskId } }, GetTaskResultSchema);
+    expect(cancelled).toMatchObject({ taskId: long.taskId, status: 'cancelled' });
+    await waitFor(() => (stderrOf(gateway).some((l) => l.includes('cancelled')) ? true : undefined), { what: 'the server to see the cancel' });
+    const afterCancel = await session.client.request({ method: 'tasks/result', params: { taskId: long.taskId } }, CallToolResultSchema).catch((err: unknown) => err);
+    expect(afterCancel).toBeInstanceOf(McpError);
+    expect((afterCancel as McpError).message).toContain('was cancelled');
+
+    const { task: failing } = await call({ topic: 'lead into gold', ms: 100, fail: true });
+    const failed = await session.client.request({ method: 'tasks/result', params: { taskId: failing.taskId } }, CallToolResultSchema).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(McpError);
+    expect((failed as McpError).message).toContain('research on lead into gold failed');
+    expect((await session.client.request({ method: 'tasks/get', params: { taskId: failing.taskId } }, GetTaskResultSchema)).status).toBe('failed');
+  });
+});
