@@ -14,8 +14,16 @@
  * routes one to it only while it has a call in flight to that server. The log messages it gets
  * follow the levels its requests name (none without one).
  */
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/server';
-import type { JSONRPCMessage } from '@modelcontextprotocol/server';
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
+  LOG_LEVEL_META_KEY,
+  PROTOCOL_VERSION_META_KEY,
+  SERVER_INFO_META_KEY,
+  type JSONRPCMessage,
+  type Transport,
+  type TransportSendOptions,
+} from '@modelcontextprotocol/server';
 import { asSdkMessage, fromSdkMessage, isRequest, isResponse, type WireMessage, type WireRequest } from '../transport/jsonrpc.js';
 import { SessionInput } from './era-input.js';
 import { SessionListens } from './era-listen.js';
@@ -33,12 +41,13 @@ export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
  */
 const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read']);
 
+/** The 2026-07-28 envelope's `_meta` keys, as the SDK names them. */
 const META = {
-  protocolVersion: 'io.modelcontextprotocol/protocolVersion',
-  clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
-  clientInfo: 'io.modelcontextprotocol/clientInfo',
-  serverInfo: 'io.modelcontextprotocol/serverInfo',
-  logLevel: 'io.modelcontextprotocol/logLevel',
+  protocolVersion: PROTOCOL_VERSION_META_KEY,
+  clientCapabilities: CLIENT_CAPABILITIES_META_KEY,
+  clientInfo: CLIENT_INFO_META_KEY,
+  serverInfo: SERVER_INFO_META_KEY,
+  logLevel: LOG_LEVEL_META_KEY,
 } as const;
 
 /** RFC 5424 severities, least severe first (MCP "Logging"). */

@@ -6,8 +6,7 @@
  * holds that one message back). The inner transport's callbacks are chained the way the SDK's
  * Protocol chains them on connect, never replaced after someone set them.
  */
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/server';
-import type { JSONRPCMessage } from '@modelcontextprotocol/server';
+import type { JSONRPCMessage, Transport, TransportSendOptions } from '@modelcontextprotocol/server';
 import { fromSdkMessage, type WireMessage } from './jsonrpc.js';
 
 export interface TransportHooks {
