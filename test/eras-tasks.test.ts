@@ -7,11 +7,14 @@
  * (test/fixtures/tasks-server.mjs), run as a process; the session is the v1 SDK client (2025).
  */
 import { join } from 'node:path';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { Server } from '@modelcontextprotocol/server';
 import { CallToolResultSchema, CreateTaskResultSchema, GetTaskResultSchema, ListTasksResultSchema, ListToolsResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import type { Gateway } from '../src/daemon/upstreams/gateway.js';
+import { EraTransport } from '../src/daemon/era-session.js';
+import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from '../src/daemon/upstreams/gateway.js';
 import { ROOT, waitFor } from './helpers/env.js';
-import { gatewayTestFile, openSession, textOf, writeServers } from './upstreams-helpers.js';
+import { echoBuiltin, gatewayTestFile, openSession, textOf, writeServers } from './upstreams-helpers.js';
 
 const { h, cleanups, env } = gatewayTestFile();
 const TASKS_SERVER = join(ROOT, 'test', 'fixtures', 'tasks-server.mjs');
@@ -34,6 +37,33 @@ async function setUp(name: string) {
   const call = (args: Record<string, unknown>) =>
     session.client.request({ method: 'tools/call', params: { name: 'fx__research', arguments: args, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
   return { gateway, session, call };
+}
+
+type Answer = { id: number; result?: Record<string, unknown>; error?: { code: number; message: string } };
+
+/** A raw 2026-07-28 client on one session whose requests declare the tasks extension. */
+async function modernSession(gateway: Gateway) {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  const server = new Server({ name: 'exai', version: 'test' }, { capabilities: GATEWAY_SERVER_CAPABILITIES });
+  server.onclose = await gateway.connect(server, new EraTransport(serverSide), [echoBuiltin]);
+  const answers = new Map<number, Answer>();
+  clientSide.onmessage = (message) => {
+    const m = message as unknown as Answer & { method?: string };
+    if (m.method === undefined) answers.set(m.id, m);
+  };
+  await clientSide.start();
+  cleanups.push(() => clientSide.close());
+  let id = 0;
+  const _meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } },
+    'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+  };
+  return async (method: string, params: Record<string, unknown> = {}): Promise<Answer> => {
+    const mine = ++id;
+    await clientSide.send({ jsonrpc: '2.0', id: mine, method, params: { ...params, _meta } });
+    return waitFor(() => answers.get(mine), { what: `the answer to ${method}`, timeoutMs: 30_000 });
+  };
 }
 
 describe('2025-11-25 tasks on a 2026-07-28 server (the tasks extension)', () => {
@@ -92,5 +122,23 @@ describe('2025-11-25 tasks on a 2026-07-28 server (the tasks extension)', () => 
     expect(failed).toBeInstanceOf(McpError);
     expect((failed as McpError).message).toContain('research on lead into gold failed');
     expect((await session.client.request({ method: 'tasks/get', params: { taskId: failing.taskId } }, GetTaskResultSchema)).status).toBe('failed');
+  });
+
+  it("gives a 2026-07-28 session with the extension the server's task handle, and the result once it ended", async () => {
+    const { gateway } = await setUp('tasks-modern');
+    const ask = await modernSession(gateway);
+    await ask('server/discover');
+    const handle = (await ask('tools/call', { name: 'fx__research', arguments: { topic: 'moths', ms: 200 } })).result!;
+    expect(handle).toMatchObject({ resultType: 'task', status: 'working', ttlMs: 60_000, pollIntervalMs: 50 });
+    const taskId = handle.taskId as string;
+    expect(taskId).toMatch(/^exai-task-/);
+    const done = await waitFor(
+      async () => {
+        const got = (await ask('tasks/get', { taskId })).result!;
+        return got.status === 'completed' ? got : undefined;
+      },
+      { what: 'the task to complete', timeoutMs: 30_000 },
+    );
+    expect(done).toMatchObject({ taskId, status: 'completed', result: { content: [{ type: 'text', text: 'research on moths: done' }] } });
   });
 });

@@ -6,7 +6,8 @@
  *   with the extension declared in that request's envelope only (era.ts `withEnvelope`), so the
  *   server never hands a task to a call that did not ask for one. A `resultType: "task"` answer
  *   becomes the 2025 CreateTaskResult under exai's id; a server that answers at once gets a task
- *   of exai's, already completed, that holds the result.
+ *   of exai's, already completed, that holds the result. A 2026-07-28 session with the extension
+ *   comes through here too: era-tasks.ts turns the 2025 task back into the extension's terms.
  * - tasks/get is the extension's tasks/get, the Task in 2025 terms (`ttlMs` → `ttl`,
  *   `pollIntervalMs` → `pollInterval`). tasks/result does not exist there: exai polls tasks/get
  *   at the task's poll interval until it ends, and answers with its inlined `result` (or
@@ -89,7 +90,8 @@ export class ModernTasks {
           return;
         }
         this.relay.dropProgress(response.id as string);
-        if (!result) {
+        // A 2026-07-28 session (no `task`: it takes a handle or a result) gets the result as it is.
+        if (!result || asked === undefined) {
           session.send({ ...response, id: request.id });
           return;
         }

@@ -15,6 +15,7 @@ import type { Subscriptions } from './subscriptions.js';
 import type { Tasks } from './tasks.js';
 import type { Upstream } from './upstream.js';
 import { TASK_HANDLE_OK } from '../era-tasks.js';
+import { offersTaskExtension } from './modern-tasks.js';
 
 export interface SessionRequestsDeps {
   relay: Relay;
@@ -170,7 +171,8 @@ export class SessionRequests {
     const outgoing = { ...params, name, ...(handleOk === undefined ? {} : { _meta: meta }) };
     if (!live()) return;
     const taskOnly = tool.execution?.taskSupport === 'required' && upstream.serverCapabilities?.tasks?.requests?.tools?.call;
-    if (params.task !== undefined || (taskOnly && handleOk === true)) {
+    // A 2026-07-28 session and server that both have the tasks extension: the server decides (modern-tasks.ts).
+    if (params.task !== undefined || (handleOk === true && (taskOnly || offersTaskExtension(upstream)))) {
       tasks.callAsTask(entry, request, upstream, params.task !== undefined ? outgoing : { ...outgoing, task: {} });
     } else if (taskOnly) {
       tasks.callThroughTask(entry, request, upstream, outgoing);
