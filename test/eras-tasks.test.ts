@@ -124,6 +124,25 @@ describe('2025-11-25 tasks on a 2026-07-28 server (the tasks extension)', () => 
     expect((await session.client.request({ method: 'tasks/get', params: { taskId: failing.taskId } }, GetTaskResultSchema)).status).toBe('failed');
   });
 
+  it("asks the session for a task's input_required inputRequests as a 2025 task would, and answers the server with tasks/update", async () => {
+    const { gateway } = await setUp('tasks-input');
+    const session = await openSession(gateway, {
+      capabilities: { tasks: TASKS },
+      onElicit: () => ({ action: 'accept', content: { name: 'Grace' } }),
+    });
+    cleanups.push(() => session.close());
+    const { task } = await session.client.request(
+      { method: 'tools/call', params: { name: 'fx__research', arguments: { topic: 'owls', ms: 50, ask: true }, task: { ttl: 60_000 } } },
+      CreateTaskResultSchema,
+    );
+    expect(task.status).toBe('input_required');
+    const result = await session.client.request({ method: 'tasks/result', params: { taskId: task.taskId } }, CallToolResultSchema);
+    expect(textOf(result)).toBe('research on owls by Grace: done');
+    const elicitation = session.received.find((m) => 'method' in m && m.method === 'elicitation/create') as { params?: { _meta?: Record<string, unknown> } } | undefined;
+    expect(elicitation?.params?._meta?.['io.modelcontextprotocol/related-task']).toEqual({ taskId: task.taskId });
+    expect(stderrOf(gateway)).toContain('got tasks/update');
+  });
+
   it("gives a 2026-07-28 session with the extension the server's task handle, and the result once it ended", async () => {
     const { gateway } = await setUp('tasks-modern');
     const ask = await modernSession(gateway);

@@ -13,10 +13,12 @@
  *   at the task's poll interval until it ends, and answers with its inlined `result` (or
  *   `error`). tasks/cancel is the extension's, answered with the task as it then stands.
  *   tasks/list is answered from exai's own ids (tasks.ts).
- * - What cannot cross: an `input_required` task's `inputRequests` (answered by tasks/update in
- *   the extension; a 2025 session answers a task's questions as requests the server sends it),
- *   so the session sees the status and nothing to answer; and the extension's
- *   `notifications/tasks`, which come only on a subscriptions/listen stream: the session polls.
+ * - An `input_required` task's `inputRequests`, seen when exai asks for the task's state (the
+ *   session's tasks/get, or exai's polling for its tasks/result), go to the session as the
+ *   server's requests (`elicitation/create`, …) tied to the task (related-task `_meta`), as a
+ *   2025 server's task asks; once all are answered, exai sends them up with tasks/update.
+ * - What cannot cross: the extension's `notifications/tasks`, which come only on a
+ *   subscriptions/listen stream: the session polls.
  */
 import { randomUUID } from 'node:crypto';
 import { INTERNAL_ERROR, errorResponse, type WireRequest, type WireResponse } from '../../transport/jsonrpc.js';
@@ -69,6 +71,9 @@ interface Settled {
 export class ModernTasks {
   private readonly settled = new Map<string, Settled>();
   private readonly closed = new WeakSet<RelaySession>();
+  /** By exai's task id: the input keys of the task's current round already sent to its session. */
+  private readonly asking = new Map<string, Set<string>>();
+  private inputCounter = 0;
 
   constructor(private readonly relay: Relay) {}
 
@@ -137,7 +142,11 @@ export class ModernTasks {
 
   private async answer(session: RelaySession, request: WireRequest, ours: string, joined: ModernJoined): Promise<void> {
     const { upstream, theirs } = joined;
-    const get = () => this.relay.askUpstream(upstream, 'tasks/get', { taskId: theirs }, session);
+    const get = async () => {
+      const state = await this.relay.askUpstream(upstream, 'tasks/get', { taskId: theirs }, session);
+      if (state.result?.status === 'input_required') this.askInput(session, ours, joined, state.result);
+      return state;
+    };
     if (request.method === 'tasks/cancel') {
       const cancelled = await this.relay.askUpstream(upstream, 'tasks/cancel', { taskId: theirs }, session);
       if (cancelled.error) return session.send({ ...cancelled, id: request.id });
@@ -159,6 +168,28 @@ export class ModernTasks {
       }
       const interval = typeof task.pollIntervalMs === 'number' ? task.pollIntervalMs : 1_000;
       await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MAX_MS, Math.max(POLL_MIN_MS, interval))));
+    }
+  }
+
+  /** Sends the session the input requests of `task`'s round it was not sent yet; answered all, they go up with tasks/update. */
+  private askInput(session: RelaySession, ours: string, joined: ModernJoined, task: Record<string, unknown>): void {
+    const requests = (typeof task.inputRequests === 'object' && task.inputRequests !== null ? task.inputRequests : {}) as Record<string, { method?: unknown; params?: unknown }>;
+    const keys = Object.keys(requests);
+    if (keys.length === 0 || this.asking.has(ours)) return;
+    this.asking.set(ours, new Set(keys));
+    const responses: Record<string, unknown> = {};
+    let waiting = keys.length;
+    for (const key of keys) {
+      const { method, params } = requests[key]!;
+      const meta = { ...((params as { _meta?: Record<string, unknown> } | undefined)?._meta ?? {}), [RELATED_TASK_META]: { taskId: ours } };
+      const request: WireRequest = { jsonrpc: '2.0', id: `exai-task-input-${++this.inputCounter}`, method: String(method), params: { ...(params as Record<string, unknown>), _meta: meta } };
+      this.relay.toSession(session, joined.upstream, request, (response) => {
+        // An input the session cannot give leaves the task waiting (it expires with its ttl).
+        if (!response.result) return;
+        responses[key] = response.result;
+        if (--waiting > 0) return;
+        void this.relay.askUpstream(joined.upstream, 'tasks/update', { taskId: joined.theirs, inputResponses: responses }, session).then(() => this.asking.delete(ours));
+      });
     }
   }
 
