@@ -107,7 +107,7 @@ describe('2025-11-25 tasks on a 2026-07-28 server (the tasks extension)', () => 
     expect((refused as McpError).code).toBe(-32602);
   });
 
-  it('cancels through the extension, and a failed task answers tasks/result with its error', async () => {
+  it('cancels through the extension, keeps a result given at once as a completed task, and a failed task answers tasks/result with its error', async () => {
     const { gateway, session, call } = await setUp('tasks-cancel');
     const { task: long } = await call({ topic: 'stars', ms: 60_000 });
     const cancelled = await session.client.request({ method: 'tasks/cancel', params: { taskId: long.taskId } }, GetTaskResultSchema);
@@ -116,6 +116,14 @@ describe('2025-11-25 tasks on a 2026-07-28 server (the tasks extension)', () => 
     const afterCancel = await session.client.request({ method: 'tasks/result', params: { taskId: long.taskId } }, CallToolResultSchema).catch((err: unknown) => err);
     expect(afterCancel).toBeInstanceOf(McpError);
     expect((afterCancel as McpError).message).toContain('was cancelled');
+
+    // A server may answer a call at once even with the extension: exai's own task, completed, holds the result.
+    const { task: inline } = await call({ topic: 'bees', inline: true });
+    expect(inline).toMatchObject({ status: 'completed', ttl: 60_000 });
+    const inlined = await session.client.request({ method: 'tasks/result', params: { taskId: inline.taskId } }, CallToolResultSchema);
+    expect(textOf(inlined)).toBe('research on bees: done (no task)');
+    const { tasks } = await session.client.request({ method: 'tasks/list' }, ListTasksResultSchema);
+    expect(tasks.map((t) => [t.taskId, t.status]).sort()).toEqual([[inline.taskId, 'completed'], [long.taskId, 'cancelled']].sort());
 
     const { task: failing } = await call({ topic: 'lead into gold', ms: 100, fail: true });
     const failed = await session.client.request({ method: 'tasks/result', params: { taskId: failing.taskId } }, CallToolResultSchema).catch((err: unknown) => err);
