@@ -150,6 +150,8 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
 
   return {
     handle(req, res) {
+      // No Date header: nothing in MCP reads it, and every client parses each header of every answer.
+      res.sendDate = false;
       // The token before anything else: nothing of the body is read for a stranger.
       const presented = bearerToken(req.headers.authorization);
       if (presented === undefined || !tokensEqual(presented, token)) {
