@@ -277,9 +277,9 @@ export class HttpSessionTransport implements Transport {
     }
     if (this.get?.res) return this.get;
     // A server request (elicitation, sampling) comes while a call is waiting for it: on that
-    // call's response it reaches a client with no GET stream. A notification is dropped, or
-    // stored for a GET stream whose client is away.
-    if (isRequest(message)) return [...this.open].filter((s) => s.res).at(-1) ?? this.get;
+    // call's response it reaches a client with no GET stream (kept for its resume when that
+    // client is away). A notification is dropped, or kept for a GET stream whose client is away.
+    if (isRequest(message)) return [...this.open].filter((s) => s.res).at(-1) ?? [...this.open].at(-1) ?? this.get;
     return this.get;
   }
 
