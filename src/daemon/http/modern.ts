@@ -184,7 +184,7 @@ export class ModernHttpTransport implements SessionTransport {
     }
     if (!entry.streaming) {
       entry.streaming = true;
-      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
       res.flushHeaders();
     }
     res.write(`event: message\ndata: ${text}\n\n`);

@@ -346,7 +346,7 @@ function resumable(req: IncomingMessage): boolean {
 }
 
 function sseHeaders(sessionId: string): Record<string, string> {
-  return { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'mcp-session-id': sessionId };
+  return { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'mcp-session-id': sessionId };
 }
 
 function sseEvent(text: string, id: string | undefined): string {
