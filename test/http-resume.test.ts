@@ -5,6 +5,7 @@
  * body the client reads fails as on a network drop, and either the bytes the daemon goes on
  * writing are read and thrown away (lost in transit, the daemon does not notice) or the
  * connection is closed (the daemon notices). New requests wait until the test lets them through.
+ * Also the keep-alive beat that keeps Node's fetch from giving up on a long call (both eras).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -14,8 +15,11 @@ import { startDaemon, type RunningDaemon } from '../src/daemon/run.js';
 import { SessionEventStore } from '../src/daemon/http/event-store.js';
 import { dualEntry } from './helpers/eras.js';
 import { makeTestEnv, waitFor, type TestEnv } from './helpers/env.js';
-import { connectHttp } from './http-helpers.js';
+import { connectHttp, INIT_BODY, MCP_POST_HEADERS, rawHttp } from './http-helpers.js';
 import { textOf, writeServers } from './upstreams-helpers.js';
+
+/** The keep-alive beat of this file's daemon (20 s by default). */
+const BEAT_MS = 100;
 
 let t: TestEnv;
 let daemon: RunningDaemon;
@@ -106,7 +110,7 @@ beforeAll(async () => {
   t = makeTestEnv();
   const workspace = t.workspace('http-resume');
   writeServers(workspace, { old: dualEntry({ protocol: '2025-11-25' }) });
-  daemon = await startDaemon({ workspace, home: t.home, port: 0, heartbeatMs: 500 });
+  daemon = await startDaemon({ workspace, home: t.home, port: 0, heartbeatMs: 500, httpKeepAliveMs: BEAT_MS });
 });
 
 afterAll(async () => {
@@ -164,6 +168,34 @@ describe('a 2025-11-25 HTTP client that loses an SSE stream', () => {
     await other.client.callTool({ name: 'old__log', arguments: { message: 'live' } });
     await waitFor(() => (logged.includes('live') ? true : undefined), { what: 'a log message on the resumed stream' });
     expect(logged.filter((m) => m === 'missed' || m === 'live')).toEqual(['missed', 'live']);
+  });
+});
+
+describe('a long call over HTTP', () => {
+  // Node's fetch gives up on a response with no headers (or no body bytes) for 5 minutes.
+  const call = (meta?: Record<string, unknown>) =>
+    JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'old__slow', arguments: { steps: 0, ms: BEAT_MS * 20 }, ...(meta ? { _meta: meta } : {}) } });
+  const sse = (body: string) => {
+    expect(body).toMatch(/^:$/m); // an SSE comment while the call runs
+    const data = body.split('\n').filter((l) => l.startsWith('data: {'));
+    return JSON.parse(data.at(-1)!.slice(6)) as { id: number; result: { content: { text: string }[] } };
+  };
+
+  it('2025-11-25: turns into an SSE stream with comments after a beat, then the answer', async () => {
+    const auth = { ...MCP_POST_HEADERS, Authorization: `Bearer ${daemon.token}` };
+    const init = await rawHttp(daemon.port, 'POST', auth, INIT_BODY);
+    const session = { ...auth, 'Mcp-Session-Id': String(init.headers['mcp-session-id']), 'MCP-Protocol-Version': '2025-11-25' };
+    const reply = await rawHttp(daemon.port, 'POST', session, call());
+    expect(reply.headers['content-type']).toBe('text/event-stream');
+    expect(sse(reply.body)).toMatchObject({ id: 3, result: { content: [{ text: `slept ${BEAT_MS * 20}` }] } });
+  });
+
+  it('2026-07-28: the same', async () => {
+    const envelope = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+    const headers = { ...MCP_POST_HEADERS, Authorization: `Bearer ${daemon.token}`, 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call', 'Mcp-Name': 'old__slow' };
+    const reply = await rawHttp(daemon.port, 'POST', headers, call(envelope));
+    expect(reply.headers['content-type']).toBe('text/event-stream');
+    expect(sse(reply.body)).toMatchObject({ id: 3, result: { content: [{ text: `slept ${BEAT_MS * 20}` }] } });
   });
 });
 

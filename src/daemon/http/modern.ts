@@ -50,6 +50,8 @@ interface Pending {
   upstream?: string;
   /** Its answer came and goes out next (on the event loop's check phase). */
   answered?: boolean;
+  /** Open through a whole keep-alive beat. */
+  quiet?: boolean;
 }
 
 /** The transport of one shared 2026-07-28 HTTP session (see the module comment). */
@@ -168,6 +170,26 @@ export class ModernHttpTransport implements SessionTransport {
     return own ?? any;
   }
 
+  /**
+   * The keep-alive beat (endpoint.ts): a request still unanswered after a whole beat gets its
+   * SSE head now, and a streaming one an SSE comment, so no client gives up on a long call or a
+   * quiet listen.
+   */
+  beat(): void {
+    for (const entry of this.pending.values()) {
+      if (entry.done || entry.res.destroyed) continue;
+      if (entry.streaming) entry.res.write(':\n\n');
+      else if (entry.quiet) this.openStream(entry);
+      else entry.quiet = true;
+    }
+  }
+
+  private openStream(entry: Pending): void {
+    entry.streaming = true;
+    entry.res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    entry.res.flushHeaders();
+  }
+
   private write(entry: Pending, message: WireMessage, last: boolean): void {
     const { res } = entry;
     if (res.destroyed) return;
@@ -182,11 +204,7 @@ export class ModernHttpTransport implements SessionTransport {
       res.end(text);
       return;
     }
-    if (!entry.streaming) {
-      entry.streaming = true;
-      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-      res.flushHeaders();
-    }
+    if (!entry.streaming) this.openStream(entry);
     res.write(`event: message\ndata: ${text}\n\n`);
     if (last) res.end();
   }

@@ -26,6 +26,8 @@ interface Stream {
   batch: boolean;
   /** Whether its client gets event ids (MCP-Protocol-Version 2025-11-25 and later), so it can resume. */
   resumable: boolean;
+  /** Open through a whole keep-alive beat. */
+  quiet?: boolean;
 }
 
 /** Event ids (and the priming event that lets a client resume) from this protocol version on. */
@@ -310,15 +312,31 @@ export class HttpSessionTransport implements Transport {
     return res;
   }
 
+  /**
+   * The keep-alive beat (endpoint.ts): a call still unanswered after a whole beat turns its
+   * response into an SSE stream now (headers out), and open SSE streams get an SSE comment.
+   */
+  beat(): void {
+    for (const stream of this.open) {
+      if (!stream.res) continue;
+      if (stream.sse) stream.res.write(':\n\n');
+      else if (stream.quiet) this.toSse(stream, stream.res);
+      else stream.quiet = true;
+    }
+    this.get?.res?.write(':\n\n');
+  }
+
   private event(to: Stream | undefined, text: string): void {
     if (to === undefined) return;
-    if (!to.sse && to.res) {
-      to.sse = true;
-      this.openSse(to, to.res);
-      // Answers of a batch held for JSON go out first, as events.
-      for (const held of to.answers.splice(0)) this.write(to, JSON.stringify(held));
-    }
+    if (!to.sse && to.res) this.toSse(to, to.res);
     this.write(to, text);
+  }
+
+  private toSse(to: Stream, res: ServerResponse): void {
+    to.sse = true;
+    this.openSse(to, res);
+    // Answers of a batch held for JSON go out first, as events.
+    for (const held of to.answers.splice(0)) this.write(to, JSON.stringify(held));
   }
 
   private write(to: Stream, text: string): void {
