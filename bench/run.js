@@ -26,6 +26,7 @@ const SECTIONS = {
   sharing: () => import('./sharing.js'),
   wake: () => import('./wake.js'),
   idle: () => import('./idle-fleet.js'),
+  httpcpu: () => import('./http-cpu.js'),
 };
 
 const args = process.argv.slice(2);

@@ -113,6 +113,21 @@ describe('a 2026-07-28 client over Streamable HTTP', () => {
     expect(progress).toEqual({ a: [1, 2], b: [1, 2, 3] });
   });
 
+  it('log messages come on the stream of the request that named a level, at that level and above', async () => {
+    const c = await connectModern(daemon.port, daemon.token);
+    const logged: string[] = [];
+    c.setNotificationHandler('notifications/message', (n) => void logged.push(`${String(n.params.logger)}:${String(n.params.data)}`));
+    const level = (l: string) => ({ 'io.modelcontextprotocol/logLevel': l });
+    for (const server of ['modern', 'old']) {
+      // The fixture logs at info: a call at info gets it on its own response (an SSE stream)...
+      expect(textOf(await c.callTool({ name: `${server}__log`, arguments: { message: `${server}-info` }, _meta: level('info') }))).toBe('logged');
+      // ...one at error, or naming no level, does not.
+      await c.callTool({ name: `${server}__log`, arguments: { message: `${server}-error` }, _meta: level('error') });
+      await c.callTool({ name: `${server}__log`, arguments: { message: `${server}-none` } });
+    }
+    expect(logged).toEqual(['modern/fx:modern-info', 'old/fx:old-info']);
+  });
+
   it('a body over 32 MiB gets 413 naming the limit, before it is read', async () => {
     const big = await rawHttp(daemon.port, 'POST', { ...MCP_POST_HEADERS, Authorization: `Bearer ${daemon.token}`, 'Content-Length': String(MAX_PAYLOAD + 1) });
     expect(big.status).toBe(413);

@@ -28,6 +28,8 @@ export interface StartDaemonOptions {
   closeGraceMs?: number;
   /** A Streamable HTTP session quiet this long expires (default 10 min; EXAI_HTTP_SESSION_IDLE_MS). */
   httpSessionIdleMs?: number;
+  /** The Streamable HTTP keep-alive beat (default 20 s); tests shorten it. */
+  httpKeepAliveMs?: number;
   log?: Logger;
   /** Tuning for the upstream gateway (supervision, debounce); tests shorten it. */
   upstreams?: Omit<GatewayOptions, 'workspace' | 'log'>;
@@ -68,6 +70,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<RunningD
     headersTimeoutMs: options.headersTimeoutMs,
     closeGraceMs: options.closeGraceMs,
     httpSessionIdleMs: options.httpSessionIdleMs,
+    httpKeepAliveMs: options.httpKeepAliveMs,
     gateway,
   });
   // Upstreams start only once the port is ours: a daemon that cannot bind spawns nothing.

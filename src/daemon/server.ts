@@ -24,6 +24,8 @@ export interface DaemonServerOptions {
   gateway?: Gateway;
   /** A Streamable HTTP session quiet this long expires (src/daemon/http/endpoint.ts; default 10 min). */
   httpSessionIdleMs?: number;
+  /** The Streamable HTTP keep-alive beat (default 20 s); tests shorten it. */
+  httpKeepAliveMs?: number;
 }
 
 export interface DaemonServer {
@@ -44,7 +46,7 @@ export async function listenDaemon(options: DaemonServerOptions): Promise<Daemon
   const alive = new WeakMap<WebSocket, boolean>();
   const sessions = new Set<Session>();
   let closing = false;
-  const httpMcp = createHttpEndpoint({ state, token, log, gateway: options.gateway, sessionIdleMs: options.httpSessionIdleMs });
+  const httpMcp = createHttpEndpoint({ state, token, log, gateway: options.gateway, sessionIdleMs: options.httpSessionIdleMs, keepAliveMs: options.httpKeepAliveMs });
 
   const wss = new WebSocketServer({
     noServer: true,

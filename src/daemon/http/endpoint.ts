@@ -17,6 +17,13 @@ import { isJsonRpcMessage, isRequest } from '../../transport/jsonrpc.js';
 
 /** A 2025-11-25 HTTP session with no request and no open stream for this long is closed (10 min). */
 export const DEFAULT_HTTP_SESSION_IDLE_MS = 10 * 60_000;
+/**
+ * How often open responses get a sign of life. Node's fetch (undici) gives up on a response
+ * with no headers, or a body with no bytes, for 5 minutes: a call still running after one
+ * beat turns its response into an SSE stream (headers out), and open SSE streams get an SSE
+ * comment each beat.
+ */
+export const DEFAULT_HTTP_KEEPALIVE_MS = 20_000;
 
 export interface HttpEndpointOptions {
   state: DaemonState;
@@ -25,6 +32,8 @@ export interface HttpEndpointOptions {
   gateway?: Gateway;
   /** A session quiet this long (no request in flight, no GET stream) expires. */
   sessionIdleMs?: number;
+  /** The keep-alive beat (DEFAULT_HTTP_KEEPALIVE_MS); tests shorten it. */
+  keepAliveMs?: number;
 }
 
 export interface HttpEndpoint {
@@ -67,6 +76,11 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
     }
   }, Math.min(10_000, Math.max(50, Math.floor(idleMs / 10))));
   sweep.unref();
+  const beat = setInterval(() => {
+    for (const entry of entries.values()) entry.transport.beat();
+    modern.beat();
+  }, options.keepAliveMs ?? DEFAULT_HTTP_KEEPALIVE_MS);
+  beat.unref();
 
   /** Counts a request of `entry` open until its response is finished or cut. */
   const track = (entry: Entry, res: ServerResponse) => {
@@ -149,6 +163,8 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
 
   return {
     handle(req, res) {
+      // No Date header: nothing in MCP reads it, and every client parses each header of every answer.
+      res.sendDate = false;
       // The token before anything else: nothing of the body is read for a stranger.
       const presented = bearerToken(req.headers.authorization);
       if (presented === undefined || !tokensEqual(presented, token)) {
@@ -183,6 +199,7 @@ export function createHttpEndpoint(options: HttpEndpointOptions): HttpEndpoint {
     async close() {
       closing = true;
       clearInterval(sweep);
+      clearInterval(beat);
       const all = [...entries.values()];
       entries.clear();
       await Promise.all([...all.map((e) => e.session.close()), modern.close()]);

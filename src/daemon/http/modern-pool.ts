@@ -58,6 +58,11 @@ export class ModernSessions {
     if (entry && (typeof requestId === 'string' || typeof requestId === 'number')) entry.transport.cancel(requestId, notification.params?.reason);
   }
 
+  /** The keep-alive beat (endpoint.ts) for every session's open requests. */
+  beat(): void {
+    for (const entry of this.opened.values()) entry.transport.beat();
+  }
+
   /** Closes the sessions with no request open for `idleMs`. */
   sweep(now: number, idleMs: number): void {
     for (const [key, entry] of this.opened) {

@@ -2,11 +2,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage, type Transport, type TransportSendOptions } from '@modelcontextprotocol/server';
 import { MAX_PAYLOAD } from '../../transport/constants.js';
 import { INTERNAL_ERROR, asSdkMessage, isJsonRpcMessage, isRequest, isResponse, type JsonRpcId, type WireMessage } from '../../transport/jsonrpc.js';
+import { SessionEventStore } from './event-store.js';
 import { jsonError, readBody, requestBodyTooLargeMessage } from './replies.js';
 
-/** One POST that carried requests: its response, and the requests still to be answered on it. */
+/**
+ * One SSE-capable response: a POST that carried requests, or the session's GET stream. `res`
+ * is undefined while the client is away from an SSE stream it can resume (it got its priming
+ * event): what comes for it meanwhile is only stored, for the client's `Last-Event-ID` GET.
+ */
 interface Stream {
-  res: ServerResponse;
+  /** Names its events in the event store; 'g' for the GET stream. */
+  id: string;
+  res: ServerResponse | undefined;
   waiting: Set<string>;
   /** The progress tokens its requests declared (their progress rides on this response). */
   tokens: string[];
@@ -15,7 +22,14 @@ interface Stream {
   /** Answers of a batch held for one JSON array. */
   answers: WireMessage[];
   batch: boolean;
+  /** Whether its client gets event ids (MCP-Protocol-Version 2025-11-25 and later), so it can resume. */
+  resumable: boolean;
+  /** Open through a whole keep-alive beat. */
+  quiet?: boolean;
 }
+
+/** Event ids (and the priming event that lets a client resume) from this protocol version on. */
+const RESUMABLE_FROM = '2025-11-25';
 
 const key = (id: unknown) => JSON.stringify(id);
 
@@ -32,6 +46,11 @@ const key = (id: unknown) => JSON.stringify(id);
  * (list changes, log messages, server-to-client requests) goes on the GET stream; with none
  * open, a server request goes on the latest open request's response, and a notification is
  * dropped (as the SDK does).
+ * Its SSE streams are resumable (event-store.ts): each event has an id, a stream starts with a
+ * priming event, and a client that lost one comes back with GET and `Last-Event-ID` to get what
+ * it missed, after which that response carries the rest of the stream. A POST stream whose
+ * client went away keeps its requests (their answers are stored) rather than dropping them; a
+ * lost GET stream's notifications are stored too.
  * It counts each message before the session sees it, and holds the 32 MiB message limit both
  * ways (a body over it is refused 413; an answer over it becomes an error naming the limit).
  */
@@ -41,9 +60,14 @@ export class HttpSessionTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
   private _initialized = false;
   private closed = false;
-  private get: ServerResponse | undefined;
+  /** The session's GET stream, once one was opened (detached while its client is away). */
+  private get: Stream | undefined;
   private readonly byRequest = new Map<string, Stream>();
+  /** POST streams with requests still to answer, in the order they came. */
   private readonly open = new Set<Stream>();
+  private readonly streams = new Map<string, Stream>();
+  private streamCount = 0;
+  private readonly events = new SessionEventStore();
 
   constructor(
     readonly sessionId: string,
@@ -84,16 +108,64 @@ export class HttpSessionTransport implements Transport {
       return;
     }
     if (this.versionRefused(req, res)) return;
-    if (this.get) {
+    const lastEventId = req.headers['last-event-id'];
+    if (typeof lastEventId === 'string' && lastEventId !== '') {
+      this.resume(lastEventId, res);
+      return;
+    }
+    if (this.get?.res) {
       jsonError(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');
       return;
     }
-    this.get = res;
+    // A client back without an id starts the GET stream afresh (what was stored for it stays replayable).
+    this.get ??= { id: 'g', res: undefined, waiting: new Set(), tokens: [], sse: true, answers: [], batch: false, resumable: false };
+    this.get.resumable = resumable(req);
+    this.attach(this.get, res);
+    this.openSse(this.get, res);
+  }
+
+  /** A GET with `Last-Event-ID`: what the client missed on that stream, then the rest of it. */
+  private resume(lastEventId: string, res: ServerResponse): void {
+    const missed: string[] = [];
+    const replay = this.events.replayEventsAfter(lastEventId, (id, text) => missed.push(sseEvent(text, id)));
+    if ('refused' in replay) {
+      jsonError(res, 400, -32000, `Bad Request: cannot resume: ${replay.refused}`);
+      return;
+    }
+    const stream = replay.stream === 'g' ? this.get : this.streams.get(replay.stream);
+    res.writeHead(200, sseHeaders(this.sessionId));
+    for (const event of missed) res.write(event);
+    if (!stream) {
+      // Its requests were all answered while the client was away: the replay had the rest.
+      res.end();
+      return;
+    }
+    // The old response may still look open here (its loss not noticed yet): this one takes over.
+    const old = stream.res;
+    stream.res = undefined;
+    old?.destroy();
+    stream.sse = true;
+    stream.resumable = true;
+    this.attach(stream, res);
+  }
+
+  /** Makes `res` the stream's response; when it closes early, a resumable SSE stream waits for the client. */
+  private attach(stream: Stream, res: ServerResponse): void {
+    stream.res = res;
     res.once('close', () => {
-      if (this.get === res) this.get = undefined;
+      if (stream.res !== res) return; // answered and ended, or taken over by a resume
+      stream.res = undefined;
+      if (stream.sse && stream.resumable) return;
+      if (stream === this.get) this.get = undefined;
+      else this.forget(stream);
     });
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'mcp-session-id': this.sessionId });
-    res.flushHeaders();
+  }
+
+  /** The SSE head and, for a client that can resume, a priming event (an id, no data). */
+  private openSse(stream: Stream, res: ServerResponse): void {
+    res.writeHead(200, sseHeaders(this.sessionId));
+    if (stream.resumable) res.write(`id: ${this.events.storeEvent(stream.id, '')}\ndata: \n\n`);
+    else res.flushHeaders();
   }
 
   private async post(req: IncomingMessage, res: ServerResponse, parsedBody: unknown): Promise<void> {
@@ -145,7 +217,7 @@ export class HttpSessionTransport implements Transport {
       for (const m of wire) this.deliver(m);
       return;
     }
-    const stream: Stream = { res, waiting: new Set(), tokens: [], sse: false, answers: [], batch };
+    const stream: Stream = { id: `p${++this.streamCount}`, res: undefined, waiting: new Set(), tokens: [], sse: false, answers: [], batch, resumable: resumable(req) };
     for (const r of requests) {
       stream.waiting.add(key(r.id));
       this.byRequest.set(key(r.id), stream);
@@ -153,7 +225,8 @@ export class HttpSessionTransport implements Transport {
       if (token !== undefined) stream.tokens.push(key(token));
     }
     this.open.add(stream);
-    res.once('close', () => this.forget(stream));
+    this.streams.set(stream.id, stream);
+    this.attach(stream, res);
     for (const m of wire) this.deliver(m);
   }
 
@@ -165,6 +238,7 @@ export class HttpSessionTransport implements Transport {
 
   private forget(stream: Stream): void {
     this.open.delete(stream);
+    this.streams.delete(stream.id);
     for (const id of stream.waiting) if (this.byRequest.get(id) === stream) this.byRequest.delete(id);
   }
 
@@ -191,8 +265,8 @@ export class HttpSessionTransport implements Transport {
     return Promise.resolve();
   }
 
-  /** The response a message not answering a request goes out on (see the class comment). */
-  private routeOf(message: WireMessage, related: JsonRpcId | undefined): ServerResponse | Stream | undefined {
+  /** The stream a message not answering a request goes out on (see the class comment). */
+  private routeOf(message: WireMessage, related: JsonRpcId | undefined): Stream | undefined {
     if (related !== undefined) {
       const stream = this.byRequest.get(key(related));
       if (stream) return stream;
@@ -201,10 +275,12 @@ export class HttpSessionTransport implements Transport {
       const token = key(message.params?.progressToken);
       for (const stream of this.open) if (stream.tokens.includes(token)) return stream;
     }
-    if (this.get) return this.get;
+    if (this.get?.res) return this.get;
     // A server request (elicitation, sampling) comes while a call is waiting for it: on that
-    // call's response it reaches a client with no GET stream. A notification is dropped.
-    return isRequest(message) ? [...this.open].at(-1) : undefined;
+    // call's response it reaches a client with no GET stream (kept for its resume when that
+    // client is away). A notification is dropped, or kept for a GET stream whose client is away.
+    if (isRequest(message)) return [...this.open].filter((s) => s.res).at(-1) ?? [...this.open].at(-1) ?? this.get;
+    return this.get;
   }
 
   private answer(stream: Stream, text: string, wire: WireMessage): void {
@@ -215,42 +291,80 @@ export class HttpSessionTransport implements Transport {
       text = JSON.stringify(stream.answers);
     }
     if (!stream.sse && done) {
-      this.open.delete(stream);
-      stream.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'mcp-session-id': this.sessionId });
-      stream.res.end(text);
+      // (A JSON stream is forgotten when its response closes: its response is here.)
+      const res = this.finish(stream);
+      res?.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'mcp-session-id': this.sessionId });
+      res?.end(text);
       return;
     }
     this.event(stream, text);
-    if (done) {
-      this.open.delete(stream);
-      stream.res.end();
-    }
+    if (done) this.finish(stream)?.end();
   }
 
-  private event(to: ServerResponse | Stream | undefined, text: string): void {
-    if (to === undefined) return;
-    if ('waiting' in to) {
-      if (!to.sse) {
-        to.sse = true;
-        to.res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'mcp-session-id': this.sessionId });
-        // Answers of a batch held for JSON go out first, as events.
-        for (const held of to.answers.splice(0)) to.res.write(`event: message\ndata: ${JSON.stringify(held)}\n\n`);
-      }
-      to.res.write(`event: message\ndata: ${text}\n\n`);
-      return;
+  /** Forgets a stream whose requests are all answered; its response, to end. */
+  private finish(stream: Stream): ServerResponse | undefined {
+    this.open.delete(stream);
+    this.streams.delete(stream.id);
+    const { res } = stream;
+    stream.res = undefined;
+    return res;
+  }
+
+  /**
+   * The keep-alive beat (endpoint.ts): a call still unanswered after a whole beat turns its
+   * response into an SSE stream now (headers out), and open SSE streams get an SSE comment.
+   */
+  beat(): void {
+    for (const stream of this.open) {
+      if (!stream.res) continue;
+      if (stream.sse) stream.res.write(':\n\n');
+      else if (stream.quiet) this.toSse(stream, stream.res);
+      else stream.quiet = true;
     }
-    to.write(`event: message\ndata: ${text}\n\n`);
+    this.get?.res?.write(':\n\n');
+  }
+
+  private event(to: Stream | undefined, text: string): void {
+    if (to === undefined) return;
+    if (!to.sse && to.res) this.toSse(to, to.res);
+    this.write(to, text);
+  }
+
+  private toSse(to: Stream, res: ServerResponse): void {
+    to.sse = true;
+    this.openSse(to, res);
+    // Answers of a batch held for JSON go out first, as events.
+    for (const held of to.answers.splice(0)) this.write(to, JSON.stringify(held));
+  }
+
+  private write(to: Stream, text: string): void {
+    const id = to.resumable ? this.events.storeEvent(to.id, text) : undefined;
+    to.res?.write(sseEvent(text, id));
   }
 
   /** Ends the session's open streams and fires onclose once. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.get?.end();
+    this.get?.res?.end();
     this.get = undefined;
-    for (const stream of this.open) stream.res.end();
+    for (const stream of this.open) stream.res?.end();
     this.open.clear();
+    this.streams.clear();
     this.byRequest.clear();
     this.onclose?.();
   }
+}
+
+function resumable(req: IncomingMessage): boolean {
+  const version = req.headers['mcp-protocol-version'];
+  return typeof version === 'string' && version >= RESUMABLE_FROM;
+}
+
+function sseHeaders(sessionId: string): Record<string, string> {
+  return { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'mcp-session-id': sessionId };
+}
+
+function sseEvent(text: string, id: string | undefined): string {
+  return id === undefined ? `event: message\ndata: ${text}\n\n` : `event: message\nid: ${id}\ndata: ${text}\n\n`;
 }
