@@ -22,18 +22,18 @@ const all = {
   // What editors run (`exai shim`, required by dist/cli/main.js): CommonJS skips the ES module
   // loader's own cost for its ~20 modules and ws, in every shim process.
   shim: 'dist/cli/shim.js',
-  // The supervisor's start path, which a shim loads only to start (wake) its daemon: out of the
+  // The start path (src/start/), which a shim loads only to start (wake) its daemon: out of the
   // shim's bundle, and one file to load when it is needed.
-  spawn: 'dist/supervisor/spawn.js',
+  spawn: 'dist/start/spawn.js',
   // `exai spawn` (required by dist/cli/main.js): its ~60 modules as one file.
   'spawn-command': 'dist/cli/spawn.js',
 };
 
-/** The shim's `import('../supervisor/spawn.js')` loads the spawn bundle beside it instead. */
+/** The shim's `import('../start/spawn.js')` loads the spawn bundle beside it instead. */
 const spawnBeside = {
   name: 'spawn-beside',
   setup(b) {
-    b.onResolve({ filter: /\/supervisor\/spawn\.js$/ }, (args) => (/[\\/]shim[\\/]run\.js$/.test(args.importer) ? { path: './spawn.cjs', external: true } : undefined));
+    b.onResolve({ filter: /\/start\/spawn\.js$/ }, (args) => (/[\\/]shim[\\/]run\.js$/.test(args.importer) ? { path: './spawn.cjs', external: true } : undefined));
   },
 };
 const chosen = entries.length ? Object.fromEntries(entries.map((name) => [name, all[name]])) : all;

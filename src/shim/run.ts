@@ -179,7 +179,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     );
     try {
       // Loaded only when needed: the supervisor (pm2's client) is heavy and most starts never need it.
-      const { spawnWorkspace } = await import('../supervisor/spawn.js');
+      const { spawnWorkspace } = await import('../start/spawn.js');
       // Not an explicit spawn: the launch spec as recorded, and only the configs it recorded.
       const result = await spawnWorkspace({
         workspace: workspace.path,

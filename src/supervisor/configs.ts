@@ -9,7 +9,7 @@ import { isExaiError } from '../common/errors.js';
 import type { DaemonFile } from '../workspace/daemon-file.js';
 import type { Workspace } from '../workspace/identity.js';
 import { checkClientConfig, clientFiles, configSettings, exaiEntryTargets, writeClientConfig, type EntrySettings } from './client-config.js';
-import type { LaunchPlan, SpawnOptions } from './launch-plan.js';
+import type { LaunchPlan, SpawnOptions } from '../start/launch-plan.js';
 import { fromRecorded, missingPaths, recordedPath, removeEmptyFolder } from './clients/io.js';
 import type { ClientKind, Registry, RegistryData, RegistryEntry } from './registry.js';
 

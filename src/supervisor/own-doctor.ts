@@ -11,10 +11,10 @@ import { readToken } from '../workspace/token.js';
 import { clientConfigPath, configCurrent, configSettings } from './client-config.js';
 import { writeRecordedConfigs } from './configs.js';
 import type { Finding } from './finding.js';
-import { currentDaemonFile, listeningSockets, ownHealthy, sideListeners } from './own-health.js';
+import { currentDaemonFile, listeningSockets, ownHealthy, sideListeners } from '../start/own-health.js';
 import type { Pm2 } from './pm2.js';
 import type { Registry } from './registry.js';
-import { spawnWorkspace } from './spawn.js';
+import { spawnWorkspace } from '../start/spawn.js';
 
 /** What doctor.ts hands a workspace's check (its WorkspaceCheck, structurally). */
 export interface OwnCheck {

@@ -3,7 +3,7 @@ import { errorMessage } from '../common/errors.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
 import { readRegistry } from '../workspace/registry-file.js';
-import { withPm2, type Pm2 } from './pm2.js';
+import { withPm2, type Pm2 } from '../supervisor/pm2.js';
 import { startWith } from './start.js';
 
 /**

@@ -5,13 +5,13 @@
 import { resolveWorkspace } from '../workspace/identity.js';
 import { readLaunchEnv, writeLaunchEnv } from '../workspace/launch-env.js';
 import { readToken } from '../workspace/token.js';
-import { kindsHoldingExai } from './client-config.js';
+import { kindsHoldingExai } from '../supervisor/client-config.js';
 import { daemonEnvNames, loadDaemonFile } from '../workspace/daemon-file.js';
 import { planLaunch, type SpawnOptions } from './launch-plan.js';
-import { portSettings } from './ports.js';
-import { Registry } from './registry.js';
+import { portSettings } from '../supervisor/ports.js';
+import { Registry } from '../supervisor/registry.js';
 import { withFleet } from './resurrect.js';
-import { usableConfigs, warnSkipped } from './configs.js';
+import { usableConfigs, warnSkipped } from '../supervisor/configs.js';
 import { startWith, tryReuse, type SpawnResult } from './start.js';
 
 export type { ExplicitSpawn, SpawnOptions } from './launch-plan.js';

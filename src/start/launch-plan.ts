@@ -6,7 +6,7 @@
 import type { FleetEvent } from './resurrect.js';
 import { captureLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
 import type { ClientKind, RegistryEntry } from '../workspace/registry-file.js';
-import type { SpawnStep } from './configs.js';
+import type { SpawnStep } from '../supervisor/configs.js';
 
 export interface SpawnOptions {
   /** The workspace directory as the user gave it. */
