@@ -24,6 +24,11 @@ export interface ConfigWrite {
   port: number;
   dirs: EntrySettings;
   onStep?: (step: SpawnStep) => Promise<void>;
+  /**
+   * The entry as the caller just read or wrote it: when it records every kind already and the
+   * writing created nothing, the registry is neither read nor written again (a wake's start).
+   */
+  entry?: RegistryEntry;
 }
 
 /**
@@ -44,6 +49,7 @@ export async function writeRecordedConfigs(w: ConfigWrite): Promise<string[]> {
     }
   }
   await w.onStep?.('configs');
+  if (w.entry && !created.length && w.kinds.every((kind) => w.entry!.clients.includes(kind))) return files;
   await w.registry.update((data) => {
     const e = data.workspaces[w.id];
     if (!e) return;
