@@ -3,7 +3,7 @@
  * and the workspace's own daemon, in one value every step of the start takes (DESIGN.md
  * "Lifecycle"; eslint_d's bin resolves its context once the same way). Nothing below re-reads
  * the registry or the token for what this holds; a start that waited for its lock re-resolves
- * only when the stamp says EXAI_HOME changed meanwhile (`current`).
+ * only when the stamp says EXAI_HOME changed meanwhile (`refreshed`).
  */
 import { appName, resolveWorkspace, type Workspace } from '../workspace/identity.js';
 import { readLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
@@ -81,7 +81,7 @@ export function resolveContext(opts: SpawnOptions, known: Known = {}): ResolvedC
 }
 
 /** The context as it is now: itself while EXAI_HOME is unchanged, else resolved again. */
-export function current(ctx: ResolvedContext): ResolvedContext {
+export function refreshed(ctx: ResolvedContext): ResolvedContext {
   if (stateStamp(ctx.home, ctx.workspace.id) === ctx.stamp) return ctx;
   return resolveContext(ctx.opts, { workspace: ctx.workspace });
 }

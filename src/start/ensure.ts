@@ -16,7 +16,7 @@ import { deleteToken, ensureToken } from '../workspace/token.js';
 import { warnSkipped } from '../supervisor/configs.js';
 import { withLock } from '../supervisor/lock.js';
 import { withPm2, type Pm2 } from '../supervisor/pm2.js';
-import { current, resolveContext, type ResolvedContext, type StartContext } from './context.js';
+import { refreshed, resolveContext, type ResolvedContext, type StartContext } from './context.js';
 import { interruptedError, restoreLaunchEnv, reuseOrStart, tryReuse, type SpawnResult } from './start.js';
 
 /**
@@ -47,7 +47,7 @@ export async function ensureRunning(resolved: ResolvedContext, pm2?: Pm2): Promi
 function startLocked(resolved: ResolvedContext, pm2: Pm2): Promise<SpawnResult> {
   const { home, workspace } = resolved;
   return withLock(home, `spawn-${workspace.id}`, async () => {
-    const now = current(resolved);
+    const now = refreshed(resolved);
     warnSkipped(now.opts, now.skippedConfigs ?? []);
     if (now.opts.interrupted?.()) throw interruptedError(workspace.path);
     const hadToken = now.token !== undefined;
