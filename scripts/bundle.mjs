@@ -12,6 +12,8 @@
 // - CommonJS output, loaded by src/daemon/launcher.cts through node:vm with a V8 code cache
 //   (which ES modules cannot have on Node 20); import.meta.url becomes the bundle's own URL.
 import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -29,10 +31,21 @@ const all = {
   'spawn-command': 'dist/cli/spawn.js',
 };
 
-/** The shim's `import('../start/spawn.js')` loads the spawn bundle beside it instead. */
+/**
+ * The shim's `import('../start/spawn.js')` loads the spawn bundle beside it instead, through
+ * `require`: an `import()` of a CommonJS file goes through the ES module loader, which first
+ * scans the whole bundle for its exports (measured: 280-450 ms against 45-105 ms for `require`,
+ * on every wake of an idle workspace).
+ */
 const spawnBeside = {
   name: 'spawn-beside',
   setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/]shim[\\/]run\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      const contents = text.replace("import('../start/spawn.js')", "require('../start/spawn.js')");
+      if (contents === text) throw new Error(`${args.path} no longer imports ../start/spawn.js: update spawnBeside in scripts/bundle.mjs`);
+      return { contents, loader: 'js', resolveDir: dirname(args.path) };
+    });
     b.onResolve({ filter: /\/start\/spawn\.js$/ }, (args) => (/[\\/]shim[\\/]run\.js$/.test(args.importer) ? { path: './spawn.cjs', external: true } : undefined));
   },
 };
