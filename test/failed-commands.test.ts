@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAllowedHost } from '../src/daemon/guard.js';
-import type { SpawnResult } from '../src/supervisor/spawn.js';
+import type { SpawnResult } from '../src/start/spawn.js';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, runCli, spawnJson, type CliResult, type TestEnv } from './helpers/env.js';
 import { squat } from './helpers/squatter.js';

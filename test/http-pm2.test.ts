@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_IDLE } from '../src/common/exit-codes.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import type { ListRow } from '../src/supervisor/fleet.js';
-import type { SpawnResult } from '../src/supervisor/spawn.js';
+import type { SpawnResult } from '../src/start/spawn.js';
 import { readToken } from '../src/workspace/token.js';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';

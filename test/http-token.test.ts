@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SpawnResult } from '../src/supervisor/spawn.js';
+import type { SpawnResult } from '../src/start/spawn.js';
 import { readToken } from '../src/workspace/token.js';
 import { getHealth } from './helpers/daemon.js';
 import { CLI, makeTestEnv, runCli, runProcess, type TestEnv } from './helpers/env.js';

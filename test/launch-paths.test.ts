@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SpawnResult } from '../src/supervisor/spawn.js';
+import type { SpawnResult } from '../src/start/spawn.js';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
 import { connectStrict, upstreamEnv, writtenEntry, exaiStatus } from './helpers/strict-client.js';

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../src/common/duration.js';
-import type { Probe } from '../src/supervisor/health.js';
-import { planLaunch } from '../src/supervisor/launch-plan.js';
-import { probeUntilSettled } from '../src/supervisor/start.js';
+import type { Probe } from '../src/start/health.js';
+import { planLaunch } from '../src/start/launch-plan.js';
+import { probeUntilSettled } from '../src/start/probe.js';
 import { appName, workspaceFromCanonical } from '../src/workspace/identity.js';
 import { captureLaunchEnv, launchDigest, parsePassEnvNames } from '../src/workspace/launch-env.js';
 import { defaultExaiHome } from '../src/workspace/layout.js';

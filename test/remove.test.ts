@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SpawnResult } from '../src/supervisor/spawn.js';
+import type { SpawnResult } from '../src/start/spawn.js';
 import { makeTestEnv, pm2Apps, runCli, spawnJson, type TestEnv } from './helpers/env.js';
 import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
 

@@ -9,7 +9,7 @@ import { readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListRow } from '../src/supervisor/fleet.js';
-import type { SpawnResult } from '../src/supervisor/spawn.js';
+import type { SpawnResult } from '../src/start/spawn.js';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, pm2Kill, runCli, waitFor, type TestEnv } from './helpers/env.js';
 import { exaiStatus, strictTransport, writtenEntry } from './helpers/strict-client.js';

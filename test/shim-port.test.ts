@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SpawnResult } from '../src/supervisor/spawn.js';
+import type { SpawnResult } from '../src/start/spawn.js';
 import { makeTestEnv, runCli, spawnJson, type TestEnv } from './helpers/env.js';
 import { connectStrict, exaiStatus, writtenEntry } from './helpers/strict-client.js';
 import { squat } from './helpers/squatter.js';

@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
-import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
+import type { SpawnResult as SpawnJson } from '../src/start/spawn.js';
 import { resolveWorkspace } from '../src/workspace/identity.js';
 import { ROOT, makeTestEnv, runCli, shimTransport, waitFor, type TestEnv } from './helpers/env.js';
 import { recordMessages, writeServers } from './upstreams-helpers.js';

@@ -16,7 +16,7 @@ import { resolveWorkspace } from '../src/workspace/identity.js';
 import { LineSplitter } from '../src/shim/framing.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
-import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
+import type { SpawnResult as SpawnJson } from '../src/start/spawn.js';
 import { isAlive } from './helpers/daemon.js';
 import { everythingEntry, writeServers } from './upstreams-helpers.js';
 import { CLI, ROOT, childExit, makeTestEnv, pm2Apps, runCli, runPm2, shimTransport, waitFor, type TestEnv } from './helpers/env.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPm2Daemons, getHealth, isAlive } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, runCli, spawnJson as spawnEnvJson, waitFor, CLI, type TestEnv } from './helpers/env.js';
 import { LINUX } from './helpers/platform.js';
-import type { SpawnResult as SpawnJson } from '../src/supervisor/spawn.js';
+import type { SpawnResult as SpawnJson } from '../src/start/spawn.js';
 import { resolveWorkspace } from '../src/workspace/identity.js';
 import { readToken } from '../src/workspace/token.js';
 import { connectClient } from './helpers/mcp-client.js';

@@ -1,6 +1,6 @@
 import { resolveExaiHome } from '../workspace/layout.js';
 import { runDoctor } from '../supervisor/doctor.js';
-import { withFleet } from '../supervisor/resurrect.js';
+import { withFleet } from '../start/ensure.js';
 import { failure, oneLine, parseCommand, writeFleetEvent, writeJson, writeOut, writeWarning } from './output.js';
 
 export const options = {

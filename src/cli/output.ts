@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ExaiError, errorMessage, failureLines, oneLine } from '../common/errors.js';
 import { exitAfterFlush, failureExitCode } from '../common/exit-codes.js';
-import type { FleetEvent } from '../supervisor/resurrect.js';
+import type { FleetEvent } from '../start/ensure.js';
 
 export function writeErr(line: string): void {
   process.stderr.write(line.endsWith('\n') ? line : `${line}\n`);

@@ -26,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   // other exai command that finds pm2 dead, bring the registered workspaces back first.
   const [sub] = argv;
   if (sub !== undefined && !NO_FLEET.has(sub) && !(await pm2Running())) {
-    const { withFleet } = await import('../supervisor/resurrect.js'); // only when pm2 must start
+    const { withFleet } = await import('../start/ensure.js'); // only when pm2 must start
     try {
       await withFleet(resolveExaiHome(), async () => undefined, writeWarning, process.env, new Set(), writeFleetEvent);
     } catch (err) {

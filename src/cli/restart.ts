@@ -2,7 +2,7 @@ import { isIdleMarked } from '../workspace/idle-marker.js';
 import { resolveExaiHome } from '../workspace/layout.js';
 import { selectEntries } from '../supervisor/fleet.js';
 import { Registry } from '../supervisor/registry.js';
-import { spawnWorkspace, type SpawnResult } from '../supervisor/spawn.js';
+import { spawnWorkspace, type SpawnResult } from '../start/spawn.js';
 import { failure, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { parseTargets } from './targets.js';
 import { shellArg } from '../common/shell.js';

@@ -29,7 +29,7 @@ export async function runExec(argv: string[]): Promise<number> {
     lease = join(homeLayout(home).leasesDir(id), String(process.pid));
     mkdirSync(dirname(lease), { recursive: true, mode: 0o700 });
     writeFileSync(lease, '');
-    const { spawnWorkspace } = await import('../supervisor/spawn.js');
+    const { spawnWorkspace } = await import('../start/spawn.js');
     try {
       await spawnWorkspace({ workspace, home, env, keepRunning: true });
     } catch (err) {

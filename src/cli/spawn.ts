@@ -6,7 +6,7 @@ import { clientEntry, clientHints, configSettings } from '../supervisor/client-c
 import { loadDaemonFile } from '../workspace/daemon-file.js';
 import { parsePassEnvNames } from '../workspace/launch-env.js';
 import { CLIENT_KINDS, type ClientKind } from '../workspace/registry-file.js';
-import { spawnWorkspace } from '../supervisor/spawn.js';
+import { spawnWorkspace } from '../start/spawn.js';
 import type { SpawnStep } from '../supervisor/configs.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { testPause, watchInterrupts } from './interrupts.js';

@@ -1,6 +1,6 @@
 import { resolveExaiHome } from '../workspace/layout.js';
 import { selectEntries, stopEntry } from '../supervisor/fleet.js';
-import { withFleet } from '../supervisor/spawn.js';
+import { withFleet } from '../start/spawn.js';
 import { Registry } from '../supervisor/registry.js';
 import { failure, writeFleetEvent, writeJson, writeOut, writeWarning } from './output.js';
 import { parseTargets } from './targets.js';

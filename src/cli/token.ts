@@ -44,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
       const health = await fetchHealth(entry.port, 1_000).catch(() => undefined);
       if (health?.id !== workspace.id) {
         // Loaded only when needed: the supervisor (pm2's client) is heavy.
-        const { spawnWorkspace } = await import('../supervisor/spawn.js');
+        const { spawnWorkspace } = await import('../start/spawn.js');
         // Not an explicit spawn: the launch spec as recorded, and only the configs it recorded.
         await spawnWorkspace({ workspace: workspace.path, home, keepRunning: true });
       }

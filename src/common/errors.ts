@@ -32,7 +32,7 @@ export type ErrorCode =
 
 /**
  * Marks every ExaiError, from whichever copy of this module made it: the shim's bundle and the
- * supervisor's start path it loads (dist/bundle/shim.cjs, spawn.cjs) each hold their own class,
+ * start path it loads (dist/bundle/shim.cjs, spawn.cjs) each hold their own class,
  * and a start error crosses from one to the other (scripts/bundle.mjs).
  */
 const BRAND = Symbol.for('exai.ExaiError');

@@ -12,7 +12,7 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 /** A usage error (a bad flag or argument), or a bad environment given to `exai daemon`. */
 export const EXIT_USAGE = 2;
-/** pm2-launch (supervisor/pm2-launch.ts): the pm2 daemon was already running; nothing started. */
+/** pm2-launch (start/pm2-launch.ts): the pm2 daemon was already running; nothing started. */
 export const EXIT_PM2_WAS_RUNNING = 3;
 /** Its launch spec says the workspace was stopped with `exai stop` (a bulk path started it). */
 export const EXIT_STOPPED = 95;

@@ -19,8 +19,8 @@ export const DAEMON_ENTRY: string = fileURLToPath(new URL('../../dist/daemon/lau
 /** What pm2 runs for a workspace's own daemon (src/daemon/own-launcher.ts); resolved like CLI_ENTRY. */
 export const OWN_DAEMON_LAUNCHER: string = fileURLToPath(new URL('../../dist/daemon/own-launcher.js', import.meta.url));
 
-/** The pm2 launcher (src/supervisor/pm2-launch.ts), built; resolved like CLI_ENTRY. */
-export const PM2_LAUNCHER: string = fileURLToPath(new URL('../../dist/supervisor/pm2-launch.js', import.meta.url));
+/** The pm2 launcher (src/start/pm2-launch.ts), built; resolved like CLI_ENTRY. */
+export const PM2_LAUNCHER: string = fileURLToPath(new URL('../../dist/start/pm2-launch.js', import.meta.url));
 
 export interface NodeExecutableInput {
   /** Default: the running platform. */

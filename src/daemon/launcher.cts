@@ -1,5 +1,5 @@
 /**
- * The daemon's process entry, what pm2 runs (src/supervisor/app.ts): it loads the daemon bundle
+ * The daemon's process entry, what pm2 runs (src/start/app.ts): it loads the daemon bundle
  * (dist/bundle/daemon.cjs, one file: scripts/bundle.mjs) through V8 with a code cache, so a start
  * — every wake of an idle workspace — neither resolves a few hundred modules nor compiles
  * their code again. Node 20 has no module compile cache (`module.enableCompileCache` is 22+)

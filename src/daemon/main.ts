@@ -1,5 +1,5 @@
 /**
- * The daemon's own process entry: what pm2 runs (src/supervisor/app.ts), bundled into one file
+ * The daemon's own process entry: what pm2 runs (src/start/app.ts), bundled into one file
  * (dist/bundle/daemon.cjs, scripts/bundle.mjs, loaded by launcher.cts) so that a start (and every wake of an idle
  * workspace) loads one file instead of a few hundred. The same as `exai daemon`, without the
  * CLI's dispatcher; it takes no arguments.

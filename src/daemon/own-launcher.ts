@@ -17,7 +17,7 @@ import { markIdle } from '../workspace/idle-marker.js';
 import { homeLayout } from '../workspace/layout.js';
 import type { DaemonLaunch } from '../workspace/daemon-file.js';
 
-/** SIGTERM first, SIGKILL this much later; below the pm2 app's kill_timeout (src/supervisor/app.ts). */
+/** SIGTERM first, SIGKILL this much later; below the pm2 app's kill_timeout (src/start/app.ts). */
 export const STOP_GRACE_MS = 3_000;
 
 function fail(message: string): never {

@@ -9,6 +9,8 @@ import type WebSocket from 'ws';
 import { ExaiError, errnoCode, errorMessage, isExaiError } from '../common/errors.js';
 import { resolveExaiHome } from '../workspace/layout.js';
 import { readRegistry, type RegistryEntry } from '../workspace/registry-file.js';
+import { stateStamp } from '../workspace/state-stamp.js';
+import { ownerOf } from '../start/probe.js';
 import { readToken } from '../workspace/token.js';
 import { resolveWorkspace, workspaceFromCanonical, type Workspace } from '../workspace/identity.js';
 import { dialDaemon } from '../transport/dial.js';
@@ -32,6 +34,18 @@ export interface ShimRunOptions {
   /** How long a connection that worked may be gone before the shim starts the daemon itself. */
   selfStartAfterMs?: number;
   dialTimeoutMs?: number;
+}
+
+/** The workspace's registry entry as read; `null` when the registry cannot be read. */
+type Entry = RegistryEntry | undefined | null;
+
+/** One connect attempt's reading of EXAI_HOME (see `snapshot` in runShim). */
+interface Snapshot {
+  entry: Entry;
+  token: string | undefined;
+  /** The registry's port, else the client config's. */
+  port: number;
+  stamp: string;
 }
 
 /** pm2 restarts a crashed daemon within about a second; give it that before spawning. */
@@ -130,7 +144,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
   let seenRegistered = false;
 
   /** The workspace's registry entry; `null` when the registry cannot be read. */
-  const registered = (): RegistryEntry | undefined | null => {
+  const registered = (): Entry => {
     try {
       const entry = readRegistry(home).workspaces[workspace.id];
       if (entry) seenRegistered = true;
@@ -145,13 +159,29 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
    * silent. A config naming another port (a teammate's committed one, or one from before a
    * move) is worth one line.
    */
-  const currentPort = (): number => {
-    const port = registered()?.port ?? envPort;
+  const notePort = (port: number): number => {
     if (port !== envPort && !portNoticed) {
       portNoticed = true;
       log.write('info', `the client config says port ${envPort}, but ${workspace.path} is registered on port ${port}; using ${port}`);
     }
     return port;
+  };
+
+  /**
+   * What one connect attempt knows of EXAI_HOME, read once and handed to each step (the dial,
+   * the decision to start, the start itself: DESIGN.md "Lifecycle"); the next attempt reads
+   * again when EXAI_HOME changed, as the registry may have moved the port meanwhile.
+   */
+  let last: Snapshot | undefined;
+  const snapshot = (): Snapshot => {
+    const stamp = stateStamp(home, workspace.id); // before the reads it vouches for
+    // Unchanged since the last attempt (a stat, not a read): the bridge's first attempt and the
+    // one a waiting request makes read EXAI_HOME once between them.
+    if (last?.stamp === stamp && last.entry !== null) return last;
+    const entry = registered();
+    const token = readToken(home, workspace.id);
+    last = { entry, token, port: notePort(entry?.port ?? envPort), stamp };
+    return last;
   };
 
   /**
@@ -168,9 +198,9 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
         `set EXAI_HOME${health.home ? `=${health.home}` : ''} (and PM2_HOME) in the exai entry's env of the client config — \`exai spawn --workspace ${shellArg(workspace.path)}\` writes them`,
     );
 
-  const selfStart = async (ctx: ConnectContext): Promise<void> => {
+  const selfStart = async (ctx: ConnectContext, snap: Snapshot): Promise<Snapshot> => {
     startedInOutage = ctx.outage;
-    const entry = registered();
+    const { entry } = snap;
     log.write(
       'info',
       entry?.stopped
@@ -179,8 +209,10 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     );
     try {
       // Loaded only when needed: the supervisor (pm2's client) is heavy and most starts never need it.
-      const { spawnWorkspace } = await import('../supervisor/spawn.js');
+      const { spawnWorkspace } = await import('../start/spawn.js');
       // Not an explicit spawn: the launch spec as recorded, and only the configs it recorded.
+      // What this attempt read is the start's context (an unreadable registry is the start's to report).
+      const known = entry === null ? { workspace } : { workspace, entry, token: snap.token, stamp: snap.stamp };
       const result = await spawnWorkspace({
         workspace: workspace.path,
         home,
@@ -192,8 +224,11 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
         onProgress: (message) => log.write('debug', `spawn: ${message}`),
         // To the shim's log and stderr: stdout carries protocol bytes only.
         onWarning: (message) => log.write('warn', message),
-      });
+      }, known);
       log.write('info', `the daemon of ${workspace.path} is up on port ${result.port}`);
+      seenRegistered = true;
+      // The start made the token if there was none; otherwise it is the one read.
+      return { ...snap, port: notePort(result.port), token: snap.token ?? readToken(home, workspace.id) };
     } catch (err) {
       // A busy daemon is worth waiting for (within the outage bound), even before the first connect.
       if (!ctx.everConnected && !isExaiError(err, 'DAEMON_BUSY')) throw err;
@@ -209,11 +244,11 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
    * back by itself. A workspace that was connected and is now gone from the registry was
    * removed on purpose (`exai remove`): leave it removed.
    */
-  const mayStart = (ctx: ConnectContext): boolean => {
+  const mayStart = (ctx: ConnectContext, snap: Snapshot): boolean => {
     if (!target.canStart || startedInOutage === ctx.outage || ctx.waitingRequests === 0) return false;
     if (!ctx.everConnected) return true;
     if (ctx.downForMs < selfStartAfterMs) return false;
-    if (registered() === undefined) {
+    if (snap.entry === undefined) {
       if (!removedNoticed) log.write('warn', `${workspace.path} is no longer registered (exai remove?); not restarting its daemon`);
       removedNoticed = true;
       return false;
@@ -222,12 +257,10 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
   };
   let removedNoticed = false;
 
-  const dial = async (): Promise<WebSocket> => {
-    const port = currentPort();
-    const token = readToken(home, workspace.id);
+  const dial = async ({ port, token }: Snapshot): Promise<WebSocket> => {
     if (token === undefined) {
       const health = await healthOf(port);
-      if (health?.id === workspace.id) throw stateDirMismatch(port, health);
+      if (health && ownerOf(health, workspace.id, home) !== 'foreign') throw stateDirMismatch(port, health);
       throw Object.assign(new Error('no token yet'), { code: 'NO_TOKEN' });
     }
     try {
@@ -237,8 +270,9 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
       if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {
         const health = await healthOf(port);
         // Another workspace's daemon took the port while ours was down: start ours (it moves).
-        if (health && health.id !== workspace.id) throw Object.assign(new Error(`port ${port} is served by workspace ${health.id}`), { code: 'FOREIGN' });
-        if (health?.home !== undefined && health.home !== home) throw stateDirMismatch(port, health);
+        const owner = health && ownerOf(health, workspace.id, home);
+        if (owner === 'foreign') throw Object.assign(new Error(`port ${port} is served by workspace ${health!.id}`), { code: 'FOREIGN' });
+        if (owner === 'other-home') throw stateDirMismatch(port, health!);
         throw new ExaiError(
           'CONNECT_FAILED',
           `the daemon on port ${port} refused the shim of ${workspace.path} (${errorMessage(err)}); run \`exai spawn --workspace ${shellArg(workspace.path)}\` and reload the MCP server`,
@@ -256,8 +290,8 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
    * the next attempt connects.
    */
   let removalNoticed = false;
-  const removedError = (): Error | undefined => {
-    if (!seenRegistered || registered() !== undefined || readToken(home, workspace.id) !== undefined) {
+  const removedError = (snap: Snapshot): Error | undefined => {
+    if (!seenRegistered || snap.entry !== undefined || snap.token !== undefined) {
       removalNoticed = false;
       return undefined;
     }
@@ -268,28 +302,28 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
   };
 
   const connect = async (ctx: ConnectContext): Promise<WebSocket> => {
-    const removed = removedError();
+    const snap = snapshot();
+    const removed = removedError(snap);
     if (removed) throw removed;
     try {
-      return await dial();
+      return await dial(snap);
     } catch (err) {
       const code = errnoCode(err);
       // A listener that never answers the handshake, or answers it as something else, may be
       // our own busy daemon or another program that took the port while ours was down.
       const unclear = code === 'TIMEOUT' || code === 'HANDSHAKE_FAILED';
       if (code !== 'ECONNREFUSED' && code !== 'NO_TOKEN' && code !== 'FOREIGN' && !unclear) throw err;
-      if (mayStart(ctx)) {
-        const port = currentPort();
+      if (mayStart(ctx, snap)) {
+        const { port } = snap;
         const health = await healthOf(port);
-        if (health?.id === workspace.id) {
+        if (health && ownerOf(health, workspace.id, home) !== 'foreign') {
           // Ours answers after all (it was restarting, or is busy): dial again rather than start a second one.
           if (unclear) throw err;
-          return dial();
+          return dial(snap);
         }
         if (health && !portNoticed) log.write('info', `port ${port} is served by another workspace's daemon (${health.id}); starting ${workspace.path}'s own`);
         else if (unclear) log.write('info', `port ${port} is held by something that is not ${workspace.path}'s daemon; starting it (on a free port, unless its port is pinned)`);
-        await selfStart(ctx);
-        return dial();
+        return dial(await selfStart(ctx, snap));
       }
       if (code === 'NO_TOKEN' && !target.canStart) {
         throw new ExaiError(

@@ -9,7 +9,7 @@ import { isExaiError } from '../common/errors.js';
 import type { DaemonFile } from '../workspace/daemon-file.js';
 import type { Workspace } from '../workspace/identity.js';
 import { checkClientConfig, clientFiles, configSettings, exaiEntryTargets, writeClientConfig, type EntrySettings } from './client-config.js';
-import type { LaunchPlan, SpawnOptions } from './launch-plan.js';
+import type { LaunchPlan, SpawnOptions } from '../start/launch-plan.js';
 import { fromRecorded, missingPaths, recordedPath, removeEmptyFolder } from './clients/io.js';
 import type { ClientKind, Registry, RegistryData, RegistryEntry } from './registry.js';
 
@@ -24,6 +24,11 @@ export interface ConfigWrite {
   port: number;
   dirs: EntrySettings;
   onStep?: (step: SpawnStep) => Promise<void>;
+  /**
+   * The entry as the caller just read or wrote it: when it records every kind already and the
+   * writing created nothing, the registry is neither read nor written again (a wake's start).
+   */
+  entry?: RegistryEntry;
 }
 
 /**
@@ -44,6 +49,7 @@ export async function writeRecordedConfigs(w: ConfigWrite): Promise<string[]> {
     }
   }
   await w.onStep?.('configs');
+  if (w.entry && !created.length && w.kinds.every((kind) => w.entry!.clients.includes(kind))) return files;
   await w.registry.update((data) => {
     const e = data.workspaces[w.id];
     if (!e) return;

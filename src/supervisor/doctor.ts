@@ -8,13 +8,15 @@ import { isIdleMarked } from '../workspace/idle-marker.js';
 import { launchDigest, readLaunchEnv } from '../workspace/launch-env.js';
 import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
 import { serverVariables, serversFile, upstreamTrouble } from './upstream-report.js';
-import { probeDaemon, type DaemonStatus } from './health.js';
+import { probeDaemon, type DaemonStatus } from '../start/health.js';
 import { homeLayout, pm2Home } from '../workspace/layout.js';
 import { stuckLogFiles } from './log-check.js';
 import { isPortFree, portSettings } from './ports.js';
 import type { Pm2 } from './pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
-import { spawnWorkspace } from './spawn.js';
+import { resolveContext } from '../start/context.js';
+import { ensureRunning } from '../start/ensure.js';
+import { staleness } from '../start/probe.js';
 import type { Finding } from './finding.js';
 import { trackedConfigFindings } from './tracked-configs.js';
 import { checkOwnConfigs, checkOwnDaemon } from './own-doctor.js';
@@ -164,12 +166,11 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
   else if (!probe) daemonProblem = 'its token is missing';
   else if (probe.state === 'foreign') daemonProblem = `port ${entry.port} is held by another process (${probe.reason})`;
   else if (probe.state !== 'healthy') daemonProblem = `the daemon on port ${entry.port} does not answer (${probe.reason})`;
-  else if (probe.health.version !== EXAI_VERSION) {
-    stale = true;
-    daemonProblem = `the daemon runs exai ${probe.health.version}, ${EXAI_VERSION} is installed`;
-  } else if (token && probe.health.spec !== launchDigest(entry, readLaunchEnv(c.home, entry.id), token)) {
-    stale = true;
-    daemonProblem = 'the daemon was started with other launch inputs (port, idle timeout or passed variables) than its registry entry records';
+  else {
+    const why = staleness(probe.health, launchDigest(entry, readLaunchEnv(c.home, entry.id), token!));
+    stale = why !== undefined;
+    if (why === 'version') daemonProblem = `the daemon runs exai ${probe.health.version}, ${EXAI_VERSION} is installed`;
+    else if (why === 'spec') daemonProblem = 'the daemon was started with other launch inputs (port, idle timeout or passed variables) than its registry entry records';
   }
   if (!daemonProblem) {
     c.add({ scope, check: 'daemon', status: 'ok', message: `daemon healthy on port ${entry.port}, exai ${EXAI_VERSION}` });
@@ -177,7 +178,8 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
     await checkLogs(entry, c);
   } else if (c.fix) {
     try {
-      const res = await spawnWorkspace({ workspace: entry.workspace, home: c.home, restart: stale });
+      // The one pm2 connection this command holds: a second, nested one would drop it when it ends.
+      const res = await ensureRunning(resolveContext({ workspace: entry.workspace, home: c.home, restart: stale }), c.pm2);
       c.add({ scope, check: 'daemon', status: 'fixed', message: `${daemonProblem}; now healthy on port ${res.port}${res.movedFrom ? ` (moved from ${res.movedFrom})` : ''}` });
       entry = { ...entry, port: res.port };
     } catch (err) {

@@ -11,10 +11,11 @@ import { readToken } from '../workspace/token.js';
 import { clientConfigPath, configCurrent, configSettings } from './client-config.js';
 import { writeRecordedConfigs } from './configs.js';
 import type { Finding } from './finding.js';
-import { currentDaemonFile, listeningSockets, ownHealthy, sideListeners } from './own-health.js';
+import { currentDaemonFile, listeningSockets, ownHealthy, sideListeners } from '../start/own-health.js';
 import type { Pm2 } from './pm2.js';
 import type { Registry } from './registry.js';
-import { spawnWorkspace } from './spawn.js';
+import { resolveContext } from '../start/context.js';
+import { ensureRunning } from '../start/ensure.js';
 
 /** What doctor.ts hands a workspace's check (its WorkspaceCheck, structurally). */
 export interface OwnCheck {
@@ -52,7 +53,7 @@ export async function checkOwnDaemon(entry: RegistryEntry, c: OwnCheck): Promise
     if (line) c.add({ scope, check: 'listeners', status: 'warning', message: line });
   } else if (c.fix && own) {
     try {
-      const res = await spawnWorkspace({ workspace: entry.workspace, home: c.home, restart: stale });
+      const res = await ensureRunning(resolveContext({ workspace: entry.workspace, home: c.home, restart: stale }), c.pm2);
       c.add({ scope, check: 'daemon', status: 'fixed', message: `${problem}; now ready on port ${res.port}` });
       entry = { ...entry, port: res.port };
     } catch (err) {

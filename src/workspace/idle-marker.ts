@@ -2,7 +2,7 @@
  * "This workspace's daemon went idle" (DESIGN.md "Lifecycle"), kept in the state dir so that it
  * survives pm2: written by the daemon when it exits after its idle timeout, removed by whatever
  * wakes it (`exai spawn`, the shim, `exai restart --workspace`: every start through
- * src/supervisor/start.ts). A daemon that finds the marker at start was started by a bulk path
+ * src/start/start.ts). A daemon that finds the marker at start was started by a bulk path
  * (`pm2 resurrect` at boot, the ecosystem file) and goes back to sleep at once, and the fleet
  * brought back after pm2 died leaves it out: fifty idle workspaces stay free after a reboot.
  */

@@ -1,6 +1,6 @@
 // NOTE (helper h1): this file was accidentally overwritten by the daemon helper while the lead was
 // writing it; it is reconstructed from its uses in test/spawn.test.ts. The lead may replace it.
-import { fetchHealth, type Health } from '../../src/supervisor/health.js';
+import { fetchHealth, type Health } from '../../src/start/health.js';
 import { pm2GodPids } from './platform.js';
 
 /** The daemon's GET /health on 127.0.0.1:port; rejects when nothing (healthy) answers. */

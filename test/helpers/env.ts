@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { isAlive } from './daemon.js';
 import { excludedPortRanges, WINDOWS } from './platform.js';
-import type { SpawnResult } from '../../src/supervisor/spawn.js';
+import type { SpawnResult } from '../../src/start/spawn.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');

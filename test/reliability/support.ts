@@ -12,10 +12,10 @@ import { countPm2Daemons, getHealth } from '../helpers/daemon.js';
 import { pm2Apps, runCli, type CliResult, type TestEnv } from '../helpers/env.js';
 import { pm2GodPids, WINDOWS, windowsWorkingSetKb } from '../helpers/platform.js';
 import { RawSession } from '../helpers/mcp-client.js';
-import { probeDaemon } from '../../src/supervisor/health.js';
+import { probeDaemon } from '../../src/start/health.js';
 import { Registry } from '../../src/supervisor/registry.js';
 import type { ListRow } from '../../src/supervisor/fleet.js';
-import type { SpawnResult as SpawnJson } from '../../src/supervisor/spawn.js';
+import type { SpawnResult as SpawnJson } from '../../src/start/spawn.js';
 
 declare module 'vitest' {
   interface TaskMeta {

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { ListRow } from '../../src/supervisor/fleet.js';
-import type { UpstreamSummary } from '../../src/supervisor/health.js';
+import type { UpstreamSummary } from '../../src/start/health.js';
 import { upstreamTrouble } from '../../src/supervisor/upstream-report.js';
 import { fetchHealth, type Health } from '../../src/transport/health.js';
 import type { ExaiCli } from './cli.js';

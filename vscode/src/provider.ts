@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as vscode from 'vscode';
-import type { SpawnResult } from '../../src/supervisor/start.js';
+import type { SpawnResult } from '../../src/start/start.js';
 import { homeLayout } from '../../src/workspace/layout.js';
 import { fetchHealth } from '../../src/transport/health.js';
 import type { ExaiCli } from './cli.js';

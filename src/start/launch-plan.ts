@@ -3,10 +3,10 @@
  * launch spec's fields (passed-variable names, idle timeout), the launch environment to record,
  * and the client configs to write. One plan for every start path (DESIGN.md "Lifecycle").
  */
-import type { FleetEvent } from './resurrect.js';
+import type { FleetEvent } from './ensure.js';
 import { captureLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
 import type { ClientKind, RegistryEntry } from '../workspace/registry-file.js';
-import type { SpawnStep } from './configs.js';
+import type { SpawnStep } from '../supervisor/configs.js';
 
 export interface SpawnOptions {
   /** The workspace directory as the user gave it. */
@@ -41,7 +41,7 @@ export interface SpawnOptions {
   interrupted?: () => boolean;
   /** Awaited at each step of a start (the CLI's test pause, EXAI_TEST_PAUSE_AT). */
   onStep?: (step: SpawnStep) => Promise<void>;
-  /** Told when this command found pm2 dead and brought the fleet back (resurrect.ts). */
+  /** Told when this command found pm2 dead and brought the fleet back (ensure.ts). */
   onFleet?: (event: FleetEvent) => void;
 }
 

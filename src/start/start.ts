@@ -1,7 +1,6 @@
 /**
- * Starting (or reusing) one workspace's daemon on a connected pm2: the core that every start
- * path runs — `exai spawn`, `exai restart`, the shim's start, the fleet brought back, `doctor
- * --fix` — under a per-workspace lock, from the launch spec in the registry (DESIGN.md
+ * Starting (or reusing) one workspace's daemon on a connected pm2, with its lock held: the
+ * steps ensure.ts runs for every start path, from the launch spec in the registry (DESIGN.md
  * "Lifecycle"). A start that fails leaves what ran before it as it was (issue 15 item 1).
  */
 import { readFileSync } from 'node:fs';
@@ -10,29 +9,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessDescription } from 'pm2';
 import { ExaiError, errorMessage } from '../common/errors.js';
 import { EXIT_ADDR_IN_USE } from '../common/exit-codes.js';
-import { EXAI_VERSION } from '../common/version.js';
-import { appName, type Workspace } from '../workspace/identity.js';
 import { clearIdle } from '../workspace/idle-marker.js';
-import { deleteLaunchEnv, launchDigest, readLaunchEnv, writeLaunchEnv, type LaunchEnv } from '../workspace/launch-env.js';
+import { deleteLaunchEnv, launchDigest, writeLaunchEnv } from '../workspace/launch-env.js';
 import { homeLayout } from '../workspace/layout.js';
 import type { RegistryData, RegistryEntry } from '../workspace/registry-file.js';
-import { deleteToken, ensureToken, readToken } from '../workspace/token.js';
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
-import { configSettings, kindsHoldingExai } from './client-config.js';
-import { movedFromEntry, usableConfigs, warnSkipped, writeRecordedConfigs } from './configs.js';
+import { configSettings } from '../supervisor/client-config.js';
+import { movedFromEntry, writeRecordedConfigs } from '../supervisor/configs.js';
 import { probeDaemon, type DaemonStatus, type Health, type Probe } from './health.js';
-import { planLaunch, type LaunchPlan, type SpawnOptions } from './launch-plan.js';
-import { withLock } from './lock.js';
 import { evictOrphan } from './orphan.js';
-import type { Pm2 } from './pm2.js';
-import { describePortHolder } from './port-owner.js';
-import { choosePort, forbiddenPortMessage, portSettings, probePort } from './ports.js';
-import { Registry } from './registry.js';
-import { upstreamProblems } from './upstream-report.js';
-import { loadDaemonFile, daemonEnvNames, type DaemonFile } from '../workspace/daemon-file.js';
+import type { Pm2 } from '../supervisor/pm2.js';
+import { describePortHolder } from '../supervisor/port-owner.js';
+import { choosePort, forbiddenPortMessage, portSettings, probePort } from '../supervisor/ports.js';
+import { upstreamProblems } from '../supervisor/upstream-report.js';
 import { startOwn, tryReuseOwn, type SharedSteps } from './own-start.js';
 import { monotonicNow } from '../common/clock.js';
 import { shellArg } from '../common/shell.js';
+import type { StartContext } from './context.js';
+import { isCurrent, probeUntilSettled } from './probe.js';
+
+export type { StartContext } from './context.js';
 
 export interface SpawnResult {
   workspace: string;
@@ -59,85 +55,28 @@ const HEALTH_GRACE_MS = 5_000;
 /** How long a fresh start waits for the workspace's own servers to come up or fail once. */
 const UPSTREAM_SETTLE_MS = 3_000;
 
-/** What a start knows before it talks to pm2. */
-export interface StartContext {
-  opts: SpawnOptions;
-  env: NodeJS.ProcessEnv;
-  workspace: Workspace;
-  home: string;
-  /** The pm2 app name (the registry's, else `appName`). */
-  name: string;
-  registry: Registry;
-  token: string;
-  entry: RegistryEntry | undefined;
-  plan: LaunchPlan;
-  /** The launch environment recorded before this start (restored if it fails). */
-  recorded: LaunchEnv | undefined;
-  /** The workspace's own daemon (.exai/daemon.json), when it has one. */
-  own?: DaemonFile;
-  /** Client configs left unwritten because they cannot be parsed, one line each. */
-  skippedConfigs?: string[];
-}
-
 /**
- * Starts or reuses the workspace's daemon with pm2 connected. One starter per workspace at a
- * time (a lock re-entrant within one async context), so concurrent starts agree. Whatever
- * fails, the registry entry, launch environment and token are as they were before.
+ * With the lock held and the launch environment written: the workspace's own daemon or exai's,
+ * reused when current (`--restart` never reuses), else started.
  */
-export function startWith(pm2: Pm2, workspace: Workspace, opts: SpawnOptions): Promise<SpawnResult> {
-  const { home } = opts;
-  return withLock(home, `spawn-${workspace.id}`, async () => {
-    const registry = new Registry(home);
-    const entry = registry.get(workspace.id);
-    const recorded = readLaunchEnv(home, workspace.id);
-    const own = loadDaemonFile(workspace.path);
-    const planned = planLaunch(opts, entry, recorded, kindsHoldingExai(workspace.path), own ? daemonEnvNames(own) : []);
-    const { writeKinds, skippedConfigs } = usableConfigs(opts, entry, workspace, planned, own);
-    warnSkipped(opts, skippedConfigs);
-    const plan: LaunchPlan = { ...planned, writeKinds };
-    if (opts.interrupted?.()) throw interruptedError(workspace.path);
-    const hadToken = readToken(home, workspace.id) !== undefined;
-    const token = ensureToken(home, workspace.id);
-    const ctx: StartContext = {
-      opts,
-      env: opts.env ?? process.env,
-      workspace,
-      home,
-      name: entry?.name ?? appName(workspace, home),
-      registry,
-      token,
-      entry,
-      plan,
-      recorded,
-      own,
-      skippedConfigs,
-    };
-    try {
-      // The daemon reads it at start; written before, restored if the start fails.
-      writeLaunchEnv(home, workspace.id, plan.env);
-      if (own) {
-        const reused = opts.restart ? undefined : await tryReuseOwn(ctx, pm2, own, SHARED_STEPS, ownDigest(ctx, entry?.port ?? 0));
-        return reused ?? (await startOwn(ctx, pm2, own, SHARED_STEPS));
-      }
-      if (!opts.restart) {
-        const reused = await tryReuse(ctx, pm2);
-        if (reused) return reused;
-      }
-      return await start(ctx, pm2);
-    } catch (err) {
-      restoreLaunchEnv(ctx);
-      if (!hadToken && !registry.get(workspace.id)) deleteToken(home, workspace.id);
-      throw err;
-    }
-  });
+export async function reuseOrStart(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
+  if (ctx.own) {
+    const reused = ctx.opts.restart ? undefined : await tryReuseOwn(ctx, pm2, ctx.own, SHARED_STEPS, ownDigest(ctx, ctx.entry?.port ?? 0));
+    return reused ?? (await startOwn(ctx, pm2, ctx.own, SHARED_STEPS));
+  }
+  if (!ctx.opts.restart) {
+    const reused = await tryReuse(ctx, pm2);
+    if (reused) return reused;
+  }
+  return start(ctx, pm2);
 }
 
 /** The start was interrupted (SIGINT/SIGTERM) before its daemon started, and was undone. */
-function interruptedError(workspace: string): ExaiError {
+export function interruptedError(workspace: string): ExaiError {
   return new ExaiError('INTERRUPTED', `interrupted before the daemon started; rolled back: ${workspace} is as it was before this spawn`);
 }
 
-function restoreLaunchEnv(ctx: StartContext): void {
+export function restoreLaunchEnv(ctx: StartContext): void {
   try {
     if (ctx.recorded) writeLaunchEnv(ctx.home, ctx.workspace.id, ctx.recorded);
     else deleteLaunchEnv(ctx.home, ctx.workspace.id);
@@ -160,30 +99,17 @@ export async function tryReuse(ctx: StartContext, pm2?: Pm2): Promise<SpawnResul
   const probe = () => probeDaemon({ port: entry.port, id: workspace.id, token: ctx.token, withStatus: true });
   const outcome = pm2 ? await probeUntilSettled(probe) : await probe();
   if (!reusable(ctx, outcome)) return undefined;
-  const configFiles = await writeConfigs(ctx, entry.port);
+  const configFiles = await writeConfigs(ctx, entry.port, entry);
   const res = result(ctx, outcome.health, 'online', true, configFiles, outcome.status);
   await reportUpstreams(ctx, res, entry.port, outcome.status, 0);
   return res;
 }
 
-/** A daemon is reused only if healthy, of this version, and started with this launch spec. */
+/** A daemon is reused only if healthy, ours, of this version, and started with this launch spec. */
 function reusable(ctx: StartContext, probe: Probe): probe is Extract<Probe, { state: 'healthy' }> {
-  if (probe.state !== 'healthy' || probe.health.version !== EXAI_VERSION) return false;
-  const spec = { port: ctx.entry!.port, idleTimeoutMs: ctx.plan.idleTimeoutMs };
-  return probe.health.spec === launchDigest(spec, ctx.plan.env, ctx.token);
-}
-
-/**
- * Probes until the answer is not "down", at most `attempts` times `delayMs` apart: the caller
- * knows the daemon should be up (pm2 says online), so one refused connect proves nothing.
- */
-export async function probeUntilSettled(probe: () => Promise<Probe>, { attempts = 4, delayMs = 150 } = {}): Promise<Probe> {
-  let last = await probe();
-  for (let i = 1; i < attempts && last.state === 'down'; i++) {
-    await sleep(delayMs);
-    last = await probe();
-  }
-  return last;
+  if (probe.state !== 'healthy') return false;
+  const spec = launchDigest({ port: ctx.entry!.port, idleTimeoutMs: ctx.plan.idleTimeoutMs }, ctx.plan.env, ctx.token);
+  return isCurrent(probe.health, { id: ctx.workspace.id, home: ctx.home, spec });
 }
 
 async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
@@ -219,7 +145,7 @@ async function start(ctx: StartContext, pm2: Pm2): Promise<SpawnResult> {
     if (outcome.kind === 'healthy') {
       let configFiles: string[];
       try {
-        configFiles = await writeConfigs(ctx, spec.port);
+        configFiles = await writeConfigs(ctx, spec.port, spec);
       } catch (err) {
         // Checked before the start, but a file can change meanwhile: a start that cannot wire
         // its configs is undone, not left running unreachable.
@@ -326,8 +252,10 @@ function reserve(ctx: StartContext, tried: ReadonlySet<number>): Promise<Registr
       idleTimeoutMs: plan.idleTimeoutMs,
       ownDaemon: ctx.own ? { spec: ownDigest(ctx, port) } : undefined,
       createdAt: current?.createdAt ?? now,
-      updatedAt: now,
+      updatedAt: current?.updatedAt ?? now,
     };
+    // A wake leaves its entry as it was: no write, and `updatedAt` says when the entry last changed.
+    if (JSON.stringify(next) !== JSON.stringify(current)) next.updatedAt = now;
     data.workspaces[workspace.id] = next;
     return next;
   });
@@ -389,10 +317,11 @@ async function restorePrevious(ctx: StartContext, pm2: Pm2 | undefined, wasRunni
   }
 }
 
-function writeConfigs(ctx: StartContext, port: number): Promise<string[]> {
+/** `entry`: the registry entry as this start read or reserved it (spares the registry a read when nothing new is recorded). */
+function writeConfigs(ctx: StartContext, port: number, entry?: RegistryEntry): Promise<string[]> {
   const { workspace, plan } = ctx;
   const dirs = { ...configSettings(ctx.home, ctx.env, workspace.id, ctx.own), claudeTransport: ctx.opts.transport };
-  return writeRecordedConfigs({ registry: ctx.registry, workspace: workspace.path, id: workspace.id, kinds: plan.writeKinds, port, dirs, onStep: ctx.opts.onStep });
+  return writeRecordedConfigs({ registry: ctx.registry, workspace: workspace.path, id: workspace.id, kinds: plan.writeKinds, port, dirs, onStep: ctx.opts.onStep, entry });
 }
 
 /** A workspace new to exai that holds another's configs (moved or renamed): recorded for doctor, and said once. */

@@ -20,9 +20,9 @@ import { homeLayout } from '../workspace/layout.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, type RegistryEntry } from '../workspace/registry-file.js';
 import { ensurePrivateDir } from '../workspace/token.js';
 import { appOptions } from './app.js';
-import type { Pm2 } from './pm2.js';
-import { describePortHolder } from './port-owner.js';
-import { probePort } from './ports.js';
+import type { Pm2 } from '../supervisor/pm2.js';
+import { describePortHolder } from '../supervisor/port-owner.js';
+import { probePort } from '../supervisor/ports.js';
 import type { SpawnResult, StartContext } from './start.js';
 
 /** The steps of start.ts an own daemon's start shares (passed in: no import circle). */

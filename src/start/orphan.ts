@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fetchHealth } from '../transport/health.js';
 import { monotonicNow } from '../common/clock.js';
+import { ownerOf } from './probe.js';
 
 /**
  * A daemon of this workspace that pm2 no longer manages (its pm2 daemon died a moment ago and
@@ -10,9 +11,8 @@ import { monotonicNow } from '../common/clock.js';
  */
 export async function evictOrphan(opts: { port: number; id: string; home: string; graceMs?: number }): Promise<void> {
   const health = await fetchHealth(opts.port, 1_000).catch(() => undefined);
-  if (!health || health.id !== opts.id || health.pid === process.pid) return;
   // Another EXAI_HOME's daemon of the same folder is not ours to stop (WINDOWS.md #2).
-  if (health.home !== undefined && health.home !== opts.home) return;
+  if (!health || ownerOf(health, opts.id, opts.home) !== 'ours' || health.pid === process.pid) return;
   const alive = () => {
     try {
       process.kill(health.pid, 0);
