@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolveExaiHome } from '../workspace/layout.js';
-import { listRows, type ListRow } from '../supervisor/fleet.js';
-import { unsetVariablesWarning, upstreamTrouble } from '../supervisor/upstream-report.js';
+import { listRows, type ListRow } from '../fleet/list.js';
+import { unsetVariablesWarning, upstreamTrouble } from '../fleet/upstream-report.js';
 import { withFleet } from '../supervisor/spawn.js';
 import { Registry } from '../supervisor/registry.js';
 import { bytes, duration, homePath, outputWidth, shellArg, table, type Column } from './format.js';

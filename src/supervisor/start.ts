@@ -28,7 +28,7 @@ import type { Pm2 } from './pm2.js';
 import { describePortHolder } from './port-owner.js';
 import { choosePort, forbiddenPortMessage, portSettings, probePort } from './ports.js';
 import { Registry } from './registry.js';
-import { upstreamProblems } from './upstream-report.js';
+import { upstreamProblems } from '../fleet/upstream-report.js';
 import { loadDaemonFile, daemonEnvNames, type DaemonFile } from '../workspace/daemon-file.js';
 import { startOwn, tryReuseOwn, type SharedSteps } from './own-start.js';
 import { monotonicNow } from '../common/clock.js';

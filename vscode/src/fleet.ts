@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import type { ListRow } from '../../src/supervisor/fleet.js';
+import type { ListRow } from '../../src/fleet/list.js';
 import type { UpstreamSummary } from '../../src/supervisor/health.js';
-import { upstreamTrouble } from '../../src/supervisor/upstream-report.js';
+import { upstreamTrouble } from '../../src/fleet/upstream-report.js';
 import { fetchHealth, type Health } from '../../src/transport/health.js';
 import type { ExaiCli } from './cli.js';
 

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { variablesRead } from '../daemon/upstreams/placeholders.js';
 import { launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
-import { daemonStatus, type DaemonStatus, type UpstreamSummary } from './health.js';
+import { daemonStatus, type DaemonStatus, type UpstreamSummary } from '../supervisor/health.js';
 import { monotonicNow } from '../common/clock.js';
 
 /**

@@ -8,13 +8,13 @@ import { errorMessage } from '../common/errors.js';
 import { launchDigest, readLaunchEnv } from '../workspace/launch-env.js';
 import type { RegistryEntry } from '../workspace/registry-file.js';
 import { readToken } from '../workspace/token.js';
-import { clientConfigPath, configCurrent, configSettings } from './client-config.js';
-import { writeRecordedConfigs } from './configs.js';
+import { clientConfigPath, configCurrent, configSettings } from '../supervisor/client-config.js';
+import { writeRecordedConfigs } from '../supervisor/configs.js';
 import type { Finding } from './finding.js';
-import { currentDaemonFile, listeningSockets, ownHealthy, sideListeners } from './own-health.js';
-import type { Pm2 } from './pm2.js';
-import type { Registry } from './registry.js';
-import { spawnWorkspace } from './spawn.js';
+import { currentDaemonFile, listeningSockets, ownHealthy, sideListeners } from '../supervisor/own-health.js';
+import type { Pm2 } from '../supervisor/pm2.js';
+import type { Registry } from '../supervisor/registry.js';
+import { spawnWorkspace } from '../supervisor/spawn.js';
 
 /** What doctor.ts hands a workspace's check (its WorkspaceCheck, structurally). */
 export interface OwnCheck {
