@@ -15,12 +15,12 @@ import { stuckLogFiles } from './log-check.js';
 import { isPortFree, portSettings } from '../supervisor/ports.js';
 import type { Pm2 } from '../supervisor/pm2.js';
 import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from '../supervisor/registry.js';
-import { spawnWorkspace } from '../supervisor/spawn.js';
+import { startWith } from '../supervisor/start.js';
 import type { Finding } from './finding.js';
 import { trackedConfigFindings } from './tracked-configs.js';
 import { checkOwnConfigs, checkOwnDaemon } from './own-doctor.js';
 import { readToken } from '../workspace/token.js';
-import { workspaceFromCanonical } from '../workspace/identity.js';
+import { resolveWorkspace, workspaceFromCanonical } from '../workspace/identity.js';
 import { shellArg } from '../common/shell.js';
 
 export type { Finding };
@@ -178,7 +178,10 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
     await checkLogs(entry, c);
   } else if (c.fix) {
     try {
-      const res = await spawnWorkspace({ workspace: entry.workspace, home: c.home, restart: stale });
+      // On the command's own pm2 connection: a second connect inside it would replace pm2's one
+      // client, and its disconnect would leave this command's calls to reconnect through pm2's
+      // own path, past exai's locked, detached start of the pm2 daemon (issue 22).
+      const res = await startWith(c.pm2, resolveWorkspace(entry.workspace), { workspace: entry.workspace, home: c.home, restart: stale });
       c.add({ scope, check: 'daemon', status: 'fixed', message: `${daemonProblem}; now healthy on port ${res.port}${res.movedFrom ? ` (moved from ${res.movedFrom})` : ''}` });
       entry = { ...entry, port: res.port };
     } catch (err) {

@@ -14,7 +14,8 @@ import type { Finding } from './finding.js';
 import { currentDaemonFile, listeningSockets, ownHealthy, sideListeners } from '../supervisor/own-health.js';
 import type { Pm2 } from '../supervisor/pm2.js';
 import type { Registry } from '../supervisor/registry.js';
-import { spawnWorkspace } from '../supervisor/spawn.js';
+import { startWith } from '../supervisor/start.js';
+import { resolveWorkspace } from '../workspace/identity.js';
 
 /** What doctor.ts hands a workspace's check (its WorkspaceCheck, structurally). */
 export interface OwnCheck {
@@ -52,7 +53,10 @@ export async function checkOwnDaemon(entry: RegistryEntry, c: OwnCheck): Promise
     if (line) c.add({ scope, check: 'listeners', status: 'warning', message: line });
   } else if (c.fix && own) {
     try {
-      const res = await spawnWorkspace({ workspace: entry.workspace, home: c.home, restart: stale });
+      // On the command's own pm2 connection: a second connect inside it would replace pm2's one
+      // client, and its disconnect would leave this command's calls to reconnect through pm2's
+      // own path, past exai's locked, detached start of the pm2 daemon (issue 22).
+      const res = await startWith(c.pm2, resolveWorkspace(entry.workspace), { workspace: entry.workspace, home: c.home, restart: stale });
       c.add({ scope, check: 'daemon', status: 'fixed', message: `${problem}; now ready on port ${res.port}` });
       entry = { ...entry, port: res.port };
     } catch (err) {
