@@ -9,7 +9,8 @@ import { launchDigest, readLaunchEnv } from '../workspace/launch-env.js';
 import { exaiProcesses, workspaceStatus } from './processes.js';
 import { removeEntry } from './remove.js';
 import { serverVariables, serversFile, upstreamTrouble } from './upstream-report.js';
-import { probeDaemon, type DaemonStatus } from '../supervisor/health.js';
+import { probeDaemon } from '../supervisor/health.js';
+import type { ExaiStatus } from '../workspace/status.js';
 import { homeLayout, pm2Home } from '../workspace/layout.js';
 import { stuckLogFiles } from './log-check.js';
 import { isPortFree, portSettings } from '../supervisor/ports.js';
@@ -281,7 +282,7 @@ function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
  * The workspace's own MCP servers: a broken servers.json and upstreams that kept crashing.
  * Neither is for doctor to repair: the daemon retries as soon as the file is saved again.
  */
-function checkUpstreams(scope: string, status: DaemonStatus, c: WorkspaceCheck): void {
+function checkUpstreams(scope: string, status: ExaiStatus, c: WorkspaceCheck): void {
   const file = serversFile(scope);
   if (status.upstreamsConfigError) {
     // The daemon's line ends with its own advice for its log; doctor gives the fix once, its way.

@@ -1,7 +1,8 @@
 import { currentDaemonFile, ownHealthy } from '../supervisor/own-health.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
 import { readToken } from '../workspace/token.js';
-import { probeDaemon, type DaemonStatus, type UpstreamSummary } from '../supervisor/health.js';
+import { probeDaemon } from '../supervisor/health.js';
+import type { ExaiStatus } from '../workspace/status.js';
 import type { Pm2 } from '../supervisor/pm2.js';
 import { describePortHolder } from '../supervisor/port-owner.js';
 import { probePort } from '../supervisor/ports.js';
@@ -22,11 +23,11 @@ export interface ListRow {
   cpu: number;
   uptimeMs: number;
   healthy: boolean;
-  version?: string;
+  version?: ExaiStatus['version'];
   /** Open client sessions by transport (only when healthy; `exai list`'s own probe not counted). */
-  sessions?: { ws: number; http: number };
+  sessions?: ExaiStatus['sessionsByTransport'];
   /** The workspace's own MCP servers, as its daemon reports them (only when healthy). */
-  upstreams?: UpstreamSummary[];
+  upstreams?: ExaiStatus['upstreams'];
   /** Why `.exai/servers.json` is unusable, when it is. */
   upstreamsConfigError?: string;
   /** Variables servers.json reads that the daemon's recorded environment lacks (`--pass-env` them). */
@@ -47,8 +48,8 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
       const portHolder = status !== 'online' && (await probePort(entry.port).catch(() => 'free')) !== 'free' ? await describePortHolder(entry.port) : undefined;
       let healthy = false;
       let version: string | undefined;
-      let sessions: { ws: number; http: number } | undefined;
-      let daemon: DaemonStatus | undefined;
+      let sessions: ListRow['sessions'];
+      let daemon: ExaiStatus | undefined;
       const token = readToken(home, entry.id);
       const unset = serverVariables(home, entry.id, entry.workspace).unset;
       if (status === 'online' && entry.ownDaemon) {

@@ -1,11 +1,12 @@
 import { errnoCode, errorMessage } from '../common/errors.js';
 import { dialDaemon } from '../transport/dial.js';
 import { fetchHealth, type Health } from '../transport/health.js';
+import { readExaiStatus, type ExaiStatus } from '../workspace/status.js';
 
 export { fetchHealth, type Health };
 
 export type Probe =
-  | { state: 'healthy'; health: Health; status?: DaemonStatus }
+  | { state: 'healthy'; health: Health; status?: ExaiStatus }
   /** Nothing listens on the port. */
   | { state: 'down'; reason: string }
   /** Something listens, but it is not this workspace's daemon (or not a daemon at all). */
@@ -52,30 +53,12 @@ export async function pingDaemon(port: number, token: string, timeoutMs: number)
   await requestDaemon(port, token, 'ping', undefined, timeoutMs);
 }
 
-/** What the daemon's `exai_status` tool reports of its upstream servers. */
-export interface UpstreamSummary {
-  name: string;
-  state: string;
-  pid: number | null;
-  restarts: number;
-  lastError: string | null;
-  stderrTail: string[];
-}
-
-export interface DaemonStatus {
-  version: string;
-  upstreams: UpstreamSummary[];
-  upstreamsConfigError: string | null;
-}
-
 /** The daemon's own `exai_status`, authenticated: also proves the token works. */
-export async function daemonStatus(port: number, token: string, timeoutMs: number): Promise<DaemonStatus> {
-  const result = (await requestDaemon(port, token, 'tools/call', { name: 'exai_status', arguments: {} }, timeoutMs)) as {
-    structuredContent?: Partial<DaemonStatus>;
-  };
-  const status = result?.structuredContent;
-  if (!status || typeof status.version !== 'string') throw new Error('exai_status returned no status');
-  return { version: status.version, upstreams: status.upstreams ?? [], upstreamsConfigError: status.upstreamsConfigError ?? null };
+export async function daemonStatus(port: number, token: string, timeoutMs: number): Promise<ExaiStatus> {
+  const result = (await requestDaemon(port, token, 'tools/call', { name: 'exai_status', arguments: {} }, timeoutMs)) as { structuredContent?: unknown } | undefined;
+  const status = readExaiStatus(result?.structuredContent);
+  if (!status) throw new Error('exai_status returned no status');
+  return status;
 }
 
 /**

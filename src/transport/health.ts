@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { ExaiError } from '../common/errors.js';
 
 /**
  * What `GET /health` answers (DESIGN.md "Daemon wire contract"), plus `home` (the state dir
@@ -50,7 +51,7 @@ export function fetchHealth(port: number, timeoutMs: number): Promise<Health> {
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`GET /health timed out after ${timeoutMs} ms`), { code: 'TIMEOUT' })));
+    req.on('timeout', () => req.destroy(new ExaiError('TIMEOUT', `GET /health timed out after ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
   });

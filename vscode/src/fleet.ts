@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import type { ListRow } from '../../src/fleet/list.js';
-import type { UpstreamSummary } from '../../src/supervisor/health.js';
+import type { UpstreamStatus } from '../../src/workspace/status.js';
 import { upstreamTrouble } from '../../src/fleet/upstream-report.js';
 import { fetchHealth, type Health } from '../../src/transport/health.js';
 import type { ExaiCli } from './cli.js';
 
-export type { ListRow, UpstreamSummary, Health };
+export type { ListRow, UpstreamStatus, Health };
 export { upstreamTrouble };
 
 /**
