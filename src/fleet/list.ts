@@ -1,7 +1,7 @@
 import { currentDaemonFile, ownHealthy } from '../supervisor/own-health.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
 import { readToken } from '../workspace/token.js';
-import { probeDaemon } from '../supervisor/health.js';
+import { probeDaemon, type Probe } from '../supervisor/health.js';
 import type { ExaiStatus } from '../workspace/status.js';
 import type { Pm2 } from '../supervisor/pm2.js';
 import { describePortHolder } from '../supervisor/port-owner.js';
@@ -36,8 +36,34 @@ export interface ListRow {
   portHolder?: string;
 }
 
-/** Registry entries joined with pm2's view and a real authenticated ping, all in parallel. */
-export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[], timeoutMs = 1_500): Promise<ListRow[]> {
+/** How long one daemon may take to answer `exai list`'s probe. */
+const PROBE_TIMEOUT_MS = 1_500;
+
+/** Probes started before pm2 answers, by workspace id, with the port each one asked. */
+export type ProbesAhead = Map<string, { port: number; probe: Promise<Probe> }>;
+
+/**
+ * Starts the probe of every registered daemon that may be running, before pm2 is connected:
+ * the daemons answer while pm2 loads and connects (on 50 workspaces that wait was a third of
+ * `exai list`). A probe sends the token only to the daemon whose /health names the workspace.
+ */
+export function probeAhead(home: string, entries: RegistryEntry[]): ProbesAhead {
+  const ahead: ProbesAhead = new Map();
+  for (const entry of entries) {
+    if (entry.ownDaemon || entry.stopped || isIdleMarked(home, entry.id)) continue;
+    const token = readToken(home, entry.id);
+    if (token) ahead.set(entry.id, { port: entry.port, probe: probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs: PROBE_TIMEOUT_MS, withStatus: true }) });
+  }
+  return ahead;
+}
+
+/**
+ * Registry entries joined with pm2's view and a real authenticated ping, all in parallel. A
+ * probe from `ahead` is used when it asked the port the entry has now and pm2 was running
+ * already (a pm2 this connect started has just brought the fleet back: probe again).
+ */
+export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[], ahead?: ProbesAhead): Promise<ListRow[]> {
+  const timeoutMs = PROBE_TIMEOUT_MS;
   const procs = await exaiProcesses(pm2, home);
   return Promise.all(
     entries.map(async (entry): Promise<ListRow> => {
@@ -56,7 +82,8 @@ export async function listRows(home: string, pm2: Pm2, entries: RegistryEntry[],
         // A workspace's own daemon: its declared readiness check is its health.
         healthy = await ownHealthy(entry, currentDaemonFile(entry).own, timeoutMs);
       } else if (status === 'online' && token) {
-        const probe = await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs, withStatus: true });
+        const early = pm2.startedDaemon ? undefined : ahead?.get(entry.id);
+        const probe = early?.port === entry.port ? await early.probe : await probeDaemon({ port: entry.port, id: entry.id, token, timeoutMs, withStatus: true });
         healthy = probe.state === 'healthy';
         if (probe.state === 'healthy') {
           version = probe.health.version;
