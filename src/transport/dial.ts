@@ -1,4 +1,4 @@
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { errnoCode, ExaiError, type ErrorCode } from '../common/errors.js';
 import { MAX_PAYLOAD, MCP_SUBPROTOCOL } from './constants.js';
@@ -9,6 +9,8 @@ export interface DialOptions {
   host?: string;
   /** Bound on the whole dial: TCP connect plus the WebSocket handshake. Default 5 s. */
   timeoutMs?: number;
+  /** A keep-alive agent whose connection (from a GET /health just before) the handshake reuses. */
+  agent?: Agent;
 }
 
 /**
@@ -41,7 +43,7 @@ export class DialError extends ExaiError {
  * Opens an authenticated MCP WebSocket to a workspace daemon. Resolves with the open socket;
  * from then on the caller owns it and must attach its own `error` listener.
  */
-export function dialDaemon({ port, token, host = '127.0.0.1', timeoutMs = 5_000 }: DialOptions): Promise<WebSocket> {
+export function dialDaemon({ port, token, host = '127.0.0.1', timeoutMs = 5_000, agent }: DialOptions): Promise<WebSocket> {
   const hostPart = host.includes(':') ? `[${host}]` : host;
   const where = `${hostPart}:${port}`;
   return new Promise((resolve, reject) => {
@@ -50,6 +52,7 @@ export function dialDaemon({ port, token, host = '127.0.0.1', timeoutMs = 5_000 
       maxPayload: MAX_PAYLOAD,
       perMessageDeflate: false,
       followRedirects: false,
+      ...(agent ? { agent } : {}),
     });
     let settled = false;
     const fail = (err: DialError) => {
