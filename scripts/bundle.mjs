@@ -29,6 +29,9 @@ const all = {
   spawn: 'dist/start/spawn.js',
   // `exai spawn` (required by dist/cli/main.js): its ~60 modules as one file.
   'spawn-command': 'dist/cli/spawn.js',
+  // `exai list` (required by dist/cli/main.js): run often (editors, scripts, the bench's 50
+  // workspaces), its ~60 modules as one file.
+  'list-command': 'dist/cli/list.js',
 };
 
 /**

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ListRow as Row } from '../src/supervisor/fleet.js';
-import type { Finding } from '../src/supervisor/doctor.js';
+import type { ListRow as Row } from '../src/fleet/list.js';
+import type { Finding } from '../src/fleet/doctor.js';
 import { makeTestEnv, PM2_BIN, pm2Apps, pm2Kill, ROOT, runCli, runPm2, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;

@@ -10,7 +10,7 @@ import * as logsCmd from '../src/cli/logs.js';
 import * as spawnCmd from '../src/cli/spawn.js';
 import * as targetsCmd from '../src/cli/targets.js';
 import * as tokenCmd from '../src/cli/token.js';
-import type { ListRow as Row } from '../src/supervisor/fleet.js';
+import type { ListRow as Row } from '../src/fleet/list.js';
 import { makeTestEnv, pm2Apps, runCli, waitFor, type TestEnv } from './helpers/env.js';
 import { squat } from './helpers/squatter.js';
 

@@ -5,7 +5,7 @@ import { parse as parseToml } from '@decimalturn/toml-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeClientConfig } from '../src/supervisor/client-config.js';
 import type { RegistryEntry } from '../src/supervisor/registry.js';
-import { trackedConfigFindings } from '../src/supervisor/tracked-configs.js';
+import { trackedConfigFindings } from '../src/fleet/tracked-configs.js';
 import { makeTestEnv, runCli, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, pm2Kill, ROOT, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';
-import type { ListRow as Row } from '../src/supervisor/fleet.js';
+import type { ListRow as Row } from '../src/fleet/list.js';
 
 let t: TestEnv;
 beforeAll(() => {

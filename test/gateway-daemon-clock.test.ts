@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { ExaiStatus } from '../src/daemon/builtins.js';
 import type { UpstreamStatus } from '../src/daemon/upstreams/upstream.js';
 import { Bridge } from '../src/shim/bridge.js';
-import type { ListRow } from '../src/supervisor/fleet.js';
+import type { ListRow } from '../src/fleet/list.js';
 import { EXIT_IDLE } from '../src/common/exit-codes.js';
 import { appName, resolveWorkspace } from '../src/workspace/identity.js';
 import { homeLayout } from '../src/workspace/layout.js';

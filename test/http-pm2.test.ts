@@ -8,7 +8,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_IDLE } from '../src/common/exit-codes.js';
 import type { ExaiStatus as Status } from '../src/daemon/builtins.js';
-import type { ListRow } from '../src/supervisor/fleet.js';
+import type { ListRow } from '../src/fleet/list.js';
 import type { SpawnResult } from '../src/start/spawn.js';
 import { readToken } from '../src/workspace/token.js';
 import { getHealth } from './helpers/daemon.js';

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_IDLE } from '../src/common/exit-codes.js';
 import { isIdleMarked } from '../src/workspace/idle-marker.js';
-import type { ListRow } from '../src/supervisor/fleet.js';
+import type { ListRow } from '../src/fleet/list.js';
 import type { SpawnResult } from '../src/start/spawn.js';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, pm2Kill, runCli, runPm2, waitFor, type TestEnv } from './helpers/env.js';

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ListRow } from '../src/supervisor/fleet.js';
+import type { ListRow } from '../src/fleet/list.js';
 import type { SpawnResult } from '../src/start/spawn.js';
 import { countPm2Daemons, getHealth } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, pm2Kill, ROOT, runCli, spawnJson, runPm2, waitFor, type TestEnv } from './helpers/env.js';

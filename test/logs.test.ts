@@ -3,9 +3,9 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { followFile, tailLines, TAIL_BLOCK } from '../src/supervisor/logs.js';
+import { followFile, tailLines, TAIL_BLOCK } from '../src/fleet/logs.js';
 import { homeLayout } from '../src/workspace/layout.js';
-import type { Finding } from '../src/supervisor/doctor.js';
+import type { Finding } from '../src/fleet/doctor.js';
 import { CLI, makeTestEnv, runCli, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
 import { writeFixtureServer, writeServers } from './upstreams-helpers.js';
 

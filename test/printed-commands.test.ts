@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shellArg } from '../src/common/shell.js';
-import type { Finding } from '../src/supervisor/doctor.js';
+import type { Finding } from '../src/fleet/doctor.js';
 import { CLI, makeTestEnv, runCli, runProcess, spawnJson, type TestEnv } from './helpers/env.js';
 
 let t: TestEnv;

@@ -8,7 +8,7 @@
 import { readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ListRow } from '../src/supervisor/fleet.js';
+import type { ListRow } from '../src/fleet/list.js';
 import type { SpawnResult } from '../src/start/spawn.js';
 import { getHealth } from './helpers/daemon.js';
 import { makeTestEnv, pm2Apps, pm2Kill, runCli, waitFor, type TestEnv } from './helpers/env.js';

@@ -1,7 +1,8 @@
 /**
  * One table per kind of code (issue 22), checked against the sources the way the MCP SDK's
  * brand-conformance test checks its classes: read every file under src/ and fail on a code
- * the table does not name. Three tables: ExaiError's string codes (src/common/errors.ts), the
+ * the table does not name. Three tables: every local string code (ExaiError's, DialError's and
+ * none hung on a plain Error: src/common/errors.ts), the
  * JSON-RPC error numbers exai puts on the wire (src/transport/jsonrpc.ts), and process exit
  * codes (src/common/exit-codes.ts).
  */
@@ -34,9 +35,18 @@ function errorCodeTable(): Set<string> {
   return new Set([...union.matchAll(/'([A-Z0-9_]+)'/g)].map((m) => m[1]!));
 }
 
-/** String codes an ExaiError is made with or tested for, per file. */
+/**
+ * String codes an ExaiError (or its DialError) is made with or tested for, per file, and any
+ * code hung on a plain Error (`{ code: 'X' }`): one table for every local code, so such a code
+ * must be in it too (better: be an ExaiError).
+ */
 export function errorCodesUsed(text: string): string[] {
-  const patterns = [/ExaiError\(\s*'([A-Z0-9_]+)'/g, /isExaiError\([^,()]+,\s*'([A-Z0-9_]+)'/g, /^\s*([A-Z][A-Z0-9_]+): \{ code: EXIT_/gm];
+  const patterns = [
+    /(?:Exai|Dial)Error\(\s*'([A-Z0-9_]+)'/g,
+    /isExaiError\([^,()]+,\s*'([A-Z0-9_]+)'/g,
+    /^\s*([A-Z][A-Z0-9_]+): \{ code: EXIT_/gm,
+    /\bcode:\s*'([A-Z][A-Z0-9_]+)'/g,
+  ];
   return patterns.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]!));
 }
 
@@ -84,6 +94,7 @@ describe('one table per kind of code', () => {
 
   it('the scanners see what they look for (a planted new code fails each check)', () => {
     expect(errorCodesUsed(`throw new ExaiError('BRAND_NEW', 'x'); if (isExaiError(err, 'OTHER_NEW')) {}`)).toEqual(['BRAND_NEW', 'OTHER_NEW']);
+    expect(errorCodesUsed(`fail(new DialError('DIAL_NEW', 'x')); throw Object.assign(new Error('x'), { code: 'ADHOC_NEW' });`)).toEqual(['DIAL_NEW', 'ADHOC_NEW']);
     expect(wireCodesUsed('errorResponse(id, -32099, "x")')).toEqual([-32099]);
     expect(exitLiterals('process.exit(7); return 2;', true)).toEqual([7, 2]);
     expect(exitLiterals('return usageError ? 2 : 0;', true)).toEqual([2, 0]);

@@ -50,11 +50,11 @@ describe('dialDaemon', () => {
     ws.close();
   });
 
-  it('says ECONNREFUSED when nothing listens', async () => {
+  it('says DAEMON_DOWN when nothing listens', async () => {
     const port = await listening(createNetServer());
     await new Promise((resolve) => stubs.pop()?.close(resolve));
     const err = await dialError(dialDaemon({ port, token: daemon.token }));
-    expect(err.code).toBe('ECONNREFUSED');
+    expect(err.code).toBe('DAEMON_DOWN');
   });
 
   it('says UNAUTHORIZED for a wrong token', async () => {

@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ListRow } from '../src/supervisor/fleet.js';
+import type { ListRow } from '../src/fleet/list.js';
 import { connectClient } from './helpers/mcp-client.js';
 import { makeTestEnv, runCli, spawnJson, waitFor, type TestEnv } from './helpers/env.js';
 import { upstreamEnv } from './helpers/strict-client.js';

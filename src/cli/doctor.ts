@@ -1,5 +1,5 @@
 import { resolveExaiHome } from '../workspace/layout.js';
-import { runDoctor } from '../supervisor/doctor.js';
+import { runDoctor } from '../fleet/doctor.js';
 import { withFleet } from '../start/ensure.js';
 import { failure, oneLine, parseCommand, writeFleetEvent, writeJson, writeOut, writeWarning } from './output.js';
 

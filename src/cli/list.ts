@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolveExaiHome } from '../workspace/layout.js';
-import { listRows, type ListRow } from '../supervisor/fleet.js';
-import { unsetVariablesWarning, upstreamTrouble } from '../supervisor/upstream-report.js';
+import { listRows, probeAhead, type ListRow } from '../fleet/list.js';
+import { unsetVariablesWarning, upstreamTrouble } from '../fleet/upstream-report.js';
 import { withFleet } from '../start/spawn.js';
 import { Registry } from '../supervisor/registry.js';
 import { bytes, duration, homePath, outputWidth, shellArg, table, type Column } from './format.js';
@@ -90,8 +90,10 @@ export async function run(argv: string[]): Promise<number> {
     const home = resolveExaiHome();
     const registry = new Registry(home);
     const entries = () => Object.values(registry.read().workspaces).sort((a, b) => a.port - b.port);
-    // Read again once pm2 is connected: bringing the fleet back may have moved a workspace.
-    const rows = entries().length ? await withFleet(home, (pm2) => listRows(home, pm2, entries()), writeWarning, process.env, new Set(), writeFleetEvent) : [];
+    const known = entries();
+    // The daemons answer while pm2 connects; read again once it is: bringing the fleet back may have moved a workspace.
+    const ahead = probeAhead(home, known);
+    const rows = known.length ? await withFleet(home, (pm2) => listRows(home, pm2, entries(), ahead), writeWarning, process.env, new Set(), writeFleetEvent) : [];
     if (json) {
       writeJson(rows);
       return 0;

@@ -1,7 +1,7 @@
 import { ExaiError } from '../common/errors.js';
 import { homeLayout, resolveExaiHome } from '../workspace/layout.js';
-import { selectEntries } from '../supervisor/fleet.js';
-import { followFile, lineStamp, mergeByTime, tailLines, type LogLine } from '../supervisor/logs.js';
+import { selectEntries } from '../fleet/select.js';
+import { followFile, lineStamp, mergeByTime, tailLines, type LogLine } from '../fleet/logs.js';
 import { Registry } from '../supervisor/registry.js';
 import { failure, parseCommand, writeOut } from './output.js';
 import { checkWorkspaceArg } from './workspace-arg.js';

@@ -11,8 +11,8 @@ type Command = { run(argv: string[]): Promise<number> };
 
 const commands: Record<string, () => Promise<Command>> = {
   spawn: () => bundled('spawn-command.cjs', () => import('./spawn.js')),
-  list: () => import('./list.js'),
-  ls: () => import('./list.js'),
+  list: () => bundled('list-command.cjs', () => import('./list.js')),
+  ls: () => bundled('list-command.cjs', () => import('./list.js')),
   stop: () => import('./stop.js'),
   restart: () => import('./restart.js'),
   remove: () => import('./remove.js'),
@@ -29,8 +29,8 @@ const require = createRequire(import.meta.url);
 /**
  * A command from its CommonJS bundle (dist/bundle/, scripts/bundle.mjs) when the build made
  * one, else from its modules. The shim runs once per editor session: its bundle costs ~5 MB less
- * memory per shim than its modules loaded as ES modules (bench "sharing"); `spawn`'s loads its
- * ~60 modules as one file (bench "spawn"). The other commands load their modules as they are.
+ * memory per shim than its modules loaded as ES modules (bench "sharing"); `spawn`'s and `list`'s load
+ * their ~60 modules as one file (bench "spawn", "fleet"). The other commands load their modules as they are.
  */
 async function bundled(file: string, modules: () => Promise<Command>): Promise<Command> {
   try {

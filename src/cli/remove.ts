@@ -1,6 +1,7 @@
 import { EXIT_SIGINT, EXIT_SIGTERM } from '../common/exit-codes.js';
 import { resolveExaiHome } from '../workspace/layout.js';
-import { removeEntry, selectEntries } from '../supervisor/fleet.js';
+import { removeEntry } from '../fleet/remove.js';
+import { selectEntries } from '../fleet/select.js';
 import { withFleet } from '../start/ensure.js';
 import { Registry } from '../supervisor/registry.js';
 import { testPause, watchInterrupts } from './interrupts.js';

@@ -1,6 +1,6 @@
 import { isIdleMarked } from '../workspace/idle-marker.js';
 import { resolveExaiHome } from '../workspace/layout.js';
-import { selectEntries } from '../supervisor/fleet.js';
+import { selectEntries } from '../fleet/select.js';
 import { Registry } from '../supervisor/registry.js';
 import { spawnWorkspace, type SpawnResult } from '../start/spawn.js';
 import { failure, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';

@@ -10,7 +10,7 @@ import { spawnWorkspace } from '../start/spawn.js';
 import type { SpawnStep } from '../supervisor/configs.js';
 import { failure, parseCommand, parsePortOption, writeErr, writeFleetEvent, writeJson, writeOut } from './output.js';
 import { testPause, watchInterrupts } from './interrupts.js';
-import { serverVariables, unsetVariablesWarning } from '../supervisor/upstream-report.js';
+import { serverVariables, unsetVariablesWarning } from '../fleet/upstream-report.js';
 import { shellArg } from './format.js';
 import { checkWorkspaceArg } from './workspace-arg.js';
 

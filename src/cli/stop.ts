@@ -1,5 +1,6 @@
 import { resolveExaiHome } from '../workspace/layout.js';
-import { selectEntries, stopEntry } from '../supervisor/fleet.js';
+import { selectEntries } from '../fleet/select.js';
+import { stopEntry } from '../fleet/stop.js';
 import { withFleet } from '../start/spawn.js';
 import { Registry } from '../supervisor/registry.js';
 import { failure, writeFleetEvent, writeJson, writeOut, writeWarning } from './output.js';

@@ -1,6 +1,9 @@
 /**
  * Local errors carry a stable string code (for `--json` output and tests) and a message that
  * says what to do next. The CLI layer maps them to exit codes; library code only throws them.
+ * One table for every local code, whoever throws it (the dial's, the shim's own reasons too);
+ * test/tables.test.ts fails on a code used in src/ but missing here. Node's own system errors
+ * keep their errno codes (`ENOENT`, …: errnoCode below).
  */
 export type ErrorCode =
   | 'USAGE'
@@ -28,7 +31,17 @@ export type ErrorCode =
   | 'WORKSPACE_IDLE'
   | 'STATE_DIR_MISMATCH'
   | 'PORT_FORBIDDEN'
-  | 'APP_NOT_OWNED';
+  | 'APP_NOT_OWNED'
+  // Dialing a daemon's MCP WebSocket (transport/dial.ts DialError) and GET /health.
+  | 'DAEMON_DOWN'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'TIMEOUT'
+  | 'HANDSHAKE_FAILED'
+  // Why the shim cannot reach its daemon yet (shim/run.ts): it starts it, or says why not.
+  | 'NO_TOKEN'
+  | 'FOREIGN_DAEMON'
+  | 'WORKSPACE_REMOVED';
 
 /**
  * Marks every ExaiError, from whichever copy of this module made it: the shim's bundle and the

@@ -1,4 +1,5 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
+import type { ExaiStatus } from '../workspace/status.js';
 import { sessionCounts, uptimeMs, type DaemonState } from './state.js';
 
 /** A tool the daemon itself serves (as opposed to one from an upstream server). */
@@ -7,22 +8,8 @@ export interface BuiltinTool {
   call(args: Record<string, unknown> | undefined): Promise<CallToolResult> | CallToolResult;
 }
 
-/** What `exai_status` returns as structured content. */
-export interface ExaiStatus {
-  workspace: string;
-  id: string;
-  name: string;
-  port: number;
-  pid: number;
-  version: string;
-  uptimeMs: number;
-  sessions: number;
-  /** `sessions` by transport: WebSocket (shims, the extension) and Streamable HTTP. */
-  sessionsByTransport: { ws: number; http: number };
-  upstreams: readonly object[];
-  /** Why `.exai/servers.json` is unusable; null when it is fine or absent. */
-  upstreamsConfigError: string | null;
-}
+/** What `exai_status` returns as structured content (one shape with its readers: workspace/status.ts). */
+export type { ExaiStatus };
 
 export function statusSnapshot(state: DaemonState): ExaiStatus {
   return {

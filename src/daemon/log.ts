@@ -25,7 +25,7 @@ export const silentLogger: Logger = { info: () => undefined, warn: () => undefin
 /**
  * The message (pm2 `sendDataToProcessId`, topic) that makes a daemon under pm2 write one line to
  * each of its log streams: `exai doctor` then sees whether pm2 still writes the files
- * (src/supervisor/log-check.ts). Not a pm2 action: `pm2 trigger` can miss a quick reply and hang.
+ * (src/fleet/log-check.ts). Not a pm2 action: `pm2 trigger` can miss a quick reply and hang.
  */
 export const LOG_CHECK_TOPIC = 'exai:log-check';
 

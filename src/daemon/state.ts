@@ -2,6 +2,7 @@ import type { Health } from '../transport/health.js';
 import { appName, type Workspace } from '../workspace/identity.js';
 import { EXAI_VERSION } from '../common/version.js';
 import { monotonicNow } from '../common/clock.js';
+import type { UpstreamStatus } from '../workspace/status.js';
 
 /** One open MCP connection, as the status tool and metrics see it. */
 export interface SessionInfo {
@@ -62,7 +63,7 @@ export interface DaemonState {
    * The upstream MCP servers' status, for `exai_status`. The upstream gateway replaces this
    * function when it starts; until then there are none.
    */
-  upstreams: () => readonly object[];
+  upstreams: () => UpstreamStatus[];
   /** Why `.exai/servers.json` is unusable, one line; null when it is fine or absent (gateway). */
   upstreamsConfigError: () => string | null;
 }

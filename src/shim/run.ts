@@ -6,7 +6,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { statSync } from 'node:fs';
 import type WebSocket from 'ws';
-import { ExaiError, errnoCode, errorMessage, isExaiError } from '../common/errors.js';
+import { ExaiError, errnoCode, errorMessage, isExaiError, type ErrorCode } from '../common/errors.js';
 import { resolveExaiHome } from '../workspace/layout.js';
 import { readRegistry, type RegistryEntry } from '../workspace/registry-file.js';
 import { stateStamp } from '../workspace/state-stamp.js';
@@ -20,6 +20,12 @@ import { Bridge, type BridgeOptions, type BridgeResult, type ConnectContext } fr
 import { ShimLog } from './log.js';
 import { claimStdout } from './stdout.js';
 import { shellArg } from '../common/shell.js';
+
+/**
+ * Codes `connect` throws that a later attempt may not meet (the daemon starting, moving,
+ * coming back): the bridge retries them. Every other ExaiError is fatal (no retry fixes it).
+ */
+const RETRIED: ReadonlySet<ErrorCode> = new Set(['DAEMON_DOWN', 'UNAUTHORIZED', 'FORBIDDEN', 'TIMEOUT', 'HANDSHAKE_FAILED', 'NO_TOKEN', 'FOREIGN_DAEMON', 'WORKSPACE_REMOVED']);
 
 export interface ShimRunOptions {
   env?: NodeJS.ProcessEnv;
@@ -261,7 +267,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     if (token === undefined) {
       const health = await healthOf(port);
       if (health && ownerOf(health, workspace.id, home) !== 'foreign') throw stateDirMismatch(port, health);
-      throw Object.assign(new Error('no token yet'), { code: 'NO_TOKEN' });
+      throw new ExaiError('NO_TOKEN', 'no token yet');
     }
     try {
       return await dialDaemon({ port, token, timeoutMs: options.dialTimeoutMs ?? 5_000 });
@@ -271,7 +277,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
         const health = await healthOf(port);
         // Another workspace's daemon took the port while ours was down: start ours (it moves).
         const owner = health && ownerOf(health, workspace.id, home);
-        if (owner === 'foreign') throw Object.assign(new Error(`port ${port} is served by workspace ${health!.id}`), { code: 'FOREIGN' });
+        if (owner === 'foreign') throw new ExaiError('FOREIGN_DAEMON', `port ${port} is served by workspace ${health!.id}`);
         if (owner === 'other-home') throw stateDirMismatch(port, health!);
         throw new ExaiError(
           'CONNECT_FAILED',
@@ -298,7 +304,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     const message = `exai shim: workspace ${workspace.path} was removed from exai (exai remove); run \`exai spawn --workspace ${shellArg(workspace.path)}\` to bring it back`;
     if (!removalNoticed) log.write('warn', `${message.replace(/^exai shim: /, '')}; answering requests with that meanwhile`);
     removalNoticed = true;
-    return Object.assign(new Error(message), { code: 'WORKSPACE_REMOVED' });
+    return new ExaiError('WORKSPACE_REMOVED', message);
   };
 
   const connect = async (ctx: ConnectContext): Promise<WebSocket> => {
@@ -312,7 +318,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
       // A listener that never answers the handshake, or answers it as something else, may be
       // our own busy daemon or another program that took the port while ours was down.
       const unclear = code === 'TIMEOUT' || code === 'HANDSHAKE_FAILED';
-      if (code !== 'ECONNREFUSED' && code !== 'NO_TOKEN' && code !== 'FOREIGN' && !unclear) throw err;
+      if (code !== 'DAEMON_DOWN' && code !== 'NO_TOKEN' && code !== 'FOREIGN_DAEMON' && !unclear) throw err;
       if (mayStart(ctx, snap)) {
         const { port } = snap;
         const health = await healthOf(port);
@@ -342,7 +348,7 @@ export async function runShim(options: ShimRunOptions = {}): Promise<BridgeResul
     output,
     connect,
     log: (level, message) => log.write(level, message),
-    isFatal: (err) => err instanceof ExaiError,
+    isFatal: (err) => err instanceof ExaiError && !RETRIED.has(err.code),
     refusal: (err) => (errnoCode(err) === 'WORKSPACE_REMOVED' ? errorMessage(err) : undefined),
   });
   const onAbort = () => void bridge.close('signal');

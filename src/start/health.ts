@@ -1,11 +1,13 @@
+import { Agent } from 'node:http';
 import { errnoCode, errorMessage } from '../common/errors.js';
 import { dialDaemon } from '../transport/dial.js';
 import { fetchHealth, type Health } from '../transport/health.js';
+import { readExaiStatus, type ExaiStatus } from '../workspace/status.js';
 
 export { fetchHealth, type Health };
 
 export type Probe =
-  | { state: 'healthy'; health: Health; status?: DaemonStatus }
+  | { state: 'healthy'; health: Health; status?: ExaiStatus }
   /** Nothing listens on the port. */
   | { state: 'down'; reason: string }
   /** Something listens, but it is not this workspace's daemon (or not a daemon at all). */
@@ -18,8 +20,8 @@ export type Probe =
  * `timeoutMs`. The daemon serves requests without an `initialize` first, which keeps probes
  * to one round trip.
  */
-async function requestDaemon(port: number, token: string, method: string, params: object | undefined, timeoutMs: number): Promise<unknown> {
-  const ws = await dialDaemon({ port, token, timeoutMs });
+async function requestDaemon(port: number, token: string, method: string, params: object | undefined, timeoutMs: number, agent?: Agent): Promise<unknown> {
+  const ws = await dialDaemon({ port, token, timeoutMs, agent });
   try {
     return await new Promise<unknown>((resolve, reject) => {
       const id = `exai-probe-${process.pid}`;
@@ -48,58 +50,47 @@ async function requestDaemon(port: number, token: string, method: string, params
 }
 
 /** An authenticated MCP `ping`: the real readiness test. */
-export async function pingDaemon(port: number, token: string, timeoutMs: number): Promise<void> {
-  await requestDaemon(port, token, 'ping', undefined, timeoutMs);
-}
-
-/** What the daemon's `exai_status` tool reports of its upstream servers. */
-export interface UpstreamSummary {
-  name: string;
-  state: string;
-  pid: number | null;
-  restarts: number;
-  lastError: string | null;
-  stderrTail: string[];
-}
-
-export interface DaemonStatus {
-  version: string;
-  upstreams: UpstreamSummary[];
-  upstreamsConfigError: string | null;
+export async function pingDaemon(port: number, token: string, timeoutMs: number, agent?: Agent): Promise<void> {
+  await requestDaemon(port, token, 'ping', undefined, timeoutMs, agent);
 }
 
 /** The daemon's own `exai_status`, authenticated: also proves the token works. */
-export async function daemonStatus(port: number, token: string, timeoutMs: number): Promise<DaemonStatus> {
-  const result = (await requestDaemon(port, token, 'tools/call', { name: 'exai_status', arguments: {} }, timeoutMs)) as {
-    structuredContent?: Partial<DaemonStatus>;
-  };
-  const status = result?.structuredContent;
-  if (!status || typeof status.version !== 'string') throw new Error('exai_status returned no status');
-  return { version: status.version, upstreams: status.upstreams ?? [], upstreamsConfigError: status.upstreamsConfigError ?? null };
+export async function daemonStatus(port: number, token: string, timeoutMs: number, agent?: Agent): Promise<ExaiStatus> {
+  const result = (await requestDaemon(port, token, 'tools/call', { name: 'exai_status', arguments: {} }, timeoutMs, agent)) as { structuredContent?: unknown } | undefined;
+  const status = readExaiStatus(result?.structuredContent);
+  if (!status) throw new Error('exai_status returned no status');
+  return status;
 }
 
 /**
  * Is the daemon on `port` this workspace's, and does it answer an authenticated ping?
- * Never throws: the answer is a state the caller can act on.
+ * Never throws: the answer is a state the caller can act on. /health and the authenticated
+ * request share one connection (a keep-alive agent of one socket): `exai list` probes every
+ * daemon at once, and half the connects was a sixth of its time on 50 workspaces.
  */
 export async function probeDaemon(opts: { port: number; id: string; token: string; timeoutMs?: number; withStatus?: boolean }): Promise<Probe> {
   const timeoutMs = opts.timeoutMs ?? 2_000;
-  let health: Health;
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
-    health = await fetchHealth(opts.port, timeoutMs);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ECONNREFUSED' || code === 'ECONNRESET') return { state: 'down', reason: code };
-    return { state: 'foreign', reason: errorMessage(err) };
-  }
-  if (health.id !== opts.id) {
-    return { state: 'foreign', reason: `port ${opts.port} is served by exai daemon ${health.id}, not ${opts.id}`, health };
-  }
-  try {
-    if (opts.withStatus) return { state: 'healthy', health, status: await daemonStatus(opts.port, opts.token, timeoutMs) };
-    await pingDaemon(opts.port, opts.token, timeoutMs);
-    return { state: 'healthy', health };
-  } catch (err) {
-    return { state: 'unresponsive', reason: errorMessage(err), health };
+    let health: Health;
+    try {
+      health = await fetchHealth(opts.port, timeoutMs, agent);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ECONNREFUSED' || code === 'ECONNRESET') return { state: 'down', reason: code };
+      return { state: 'foreign', reason: errorMessage(err) };
+    }
+    if (health.id !== opts.id) {
+      return { state: 'foreign', reason: `port ${opts.port} is served by exai daemon ${health.id}, not ${opts.id}`, health };
+    }
+    try {
+      if (opts.withStatus) return { state: 'healthy', health, status: await daemonStatus(opts.port, opts.token, timeoutMs, agent) };
+      await pingDaemon(opts.port, opts.token, timeoutMs, agent);
+      return { state: 'healthy', health };
+    } catch (err) {
+      return { state: 'unresponsive', reason: errorMessage(err), health };
+    }
+  } finally {
+    agent.destroy();
   }
 }

@@ -16,12 +16,13 @@ import type { RegistryData, RegistryEntry } from '../workspace/registry-file.js'
 import { appOptions, LISTEN_TIMEOUT_MS } from './app.js';
 import { configSettings } from '../supervisor/client-config.js';
 import { movedFromEntry, writeRecordedConfigs } from '../supervisor/configs.js';
-import { probeDaemon, type DaemonStatus, type Health, type Probe } from './health.js';
+import { probeDaemon, type Health, type Probe } from './health.js';
+import type { ExaiStatus } from '../workspace/status.js';
 import { evictOrphan } from './orphan.js';
 import type { Pm2 } from '../supervisor/pm2.js';
 import { describePortHolder } from '../supervisor/port-owner.js';
 import { choosePort, forbiddenPortMessage, portSettings, probePort } from '../supervisor/ports.js';
-import { upstreamProblems } from '../supervisor/upstream-report.js';
+import { upstreamProblems } from '../fleet/upstream-report.js';
 import { startOwn, tryReuseOwn, type SharedSteps } from './own-start.js';
 import { monotonicNow } from '../common/clock.js';
 import { shellArg } from '../common/shell.js';
@@ -262,7 +263,7 @@ function reserve(ctx: StartContext, tried: ReadonlySet<number>): Promise<Registr
 }
 
 type Outcome =
-  | { kind: 'healthy'; health: Health; status: string; daemon?: DaemonStatus }
+  | { kind: 'healthy'; health: Health; status: string; daemon?: ExaiStatus }
   | { kind: 'port-taken' }
   | { kind: 'failed'; reason: string };
 
@@ -337,14 +338,14 @@ function movedFrom(ctx: StartContext, data: RegistryData): RegistryEntry | undef
  * The workspace's own servers that did not come up go into the result and, unless the caller
  * is a bulk path that reports them elsewhere (`exai list` after the fleet came back), to stderr.
  */
-async function reportUpstreams(ctx: StartContext, res: SpawnResult, port: number, status: DaemonStatus | undefined, settleMs: number): Promise<void> {
+async function reportUpstreams(ctx: StartContext, res: SpawnResult, port: number, status: ExaiStatus | undefined, settleMs: number): Promise<void> {
   const problems = await upstreamProblems({ port, token: ctx.token, workspace: ctx.workspace.path, status, settleMs });
   if (!problems.length) return;
   res.upstreamProblems = problems;
   if (ctx.opts.reportUpstreams !== false) for (const problem of problems) ctx.opts.onWarning?.(problem);
 }
 
-function result(ctx: StartContext, health: Health, status: string, reused: boolean, configFiles: string[], daemon?: DaemonStatus): SpawnResult {
+function result(ctx: StartContext, health: Health, status: string, reused: boolean, configFiles: string[], daemon?: ExaiStatus): SpawnResult {
   const { workspace } = ctx;
   const res: SpawnResult = { workspace: workspace.path, id: workspace.id, name: ctx.name, port: health.port, pid: health.pid, status, reused, configFiles };
   if (ctx.skippedConfigs?.length) res.skippedConfigs = ctx.skippedConfigs;

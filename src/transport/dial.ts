@@ -1,6 +1,6 @@
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
-import { errnoCode } from '../common/errors.js';
+import { errnoCode, ExaiError, type ErrorCode } from '../common/errors.js';
 import { MAX_PAYLOAD, MCP_SUBPROTOCOL } from './constants.js';
 
 export interface DialOptions {
@@ -9,24 +9,33 @@ export interface DialOptions {
   host?: string;
   /** Bound on the whole dial: TCP connect plus the WebSocket handshake. Default 5 s. */
   timeoutMs?: number;
+  /** A keep-alive agent whose connection (from a GET /health just before) the handshake reuses. */
+  agent?: Agent;
 }
 
 /**
- * Why a dial failed. ECONNREFUSED: nothing listens; UNAUTHORIZED (401): wrong or missing
- * token; FORBIDDEN (403): Host/Origin refused; TIMEOUT: no answer in time; HANDSHAKE_FAILED:
- * anything else (another HTTP status, a listener that does not speak WebSocket/`mcp`).
+ * Why a dial failed (codes of the one table, common/errors.ts). DAEMON_DOWN: nothing listens;
+ * UNAUTHORIZED (401): wrong or missing token; FORBIDDEN (403): Host/Origin refused; TIMEOUT: no
+ * answer in time; HANDSHAKE_FAILED: anything else (another HTTP status, a listener that does
+ * not speak WebSocket/`mcp`).
  */
-export type DialErrorCode = 'ECONNREFUSED' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'TIMEOUT' | 'HANDSHAKE_FAILED';
+export type DialErrorCode = Extract<ErrorCode, 'DAEMON_DOWN' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'TIMEOUT' | 'HANDSHAKE_FAILED'>;
 
-export class DialError extends Error {
-  override readonly name = 'DialError';
+/** An ExaiError with the HTTP status the handshake was refused with, if any. */
+export class DialError extends ExaiError {
+  declare readonly code: DialErrorCode;
   constructor(
-    readonly code: DialErrorCode,
+    code: DialErrorCode,
     message: string,
     readonly status?: number,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, options);
+  }
+
+  /** By the prototype chain: ExaiError's own check (by its brand) would call every ExaiError a DialError. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value);
   }
 }
 
@@ -34,7 +43,7 @@ export class DialError extends Error {
  * Opens an authenticated MCP WebSocket to a workspace daemon. Resolves with the open socket;
  * from then on the caller owns it and must attach its own `error` listener.
  */
-export function dialDaemon({ port, token, host = '127.0.0.1', timeoutMs = 5_000 }: DialOptions): Promise<WebSocket> {
+export function dialDaemon({ port, token, host = '127.0.0.1', timeoutMs = 5_000, agent }: DialOptions): Promise<WebSocket> {
   const hostPart = host.includes(':') ? `[${host}]` : host;
   const where = `${hostPart}:${port}`;
   return new Promise((resolve, reject) => {
@@ -43,6 +52,7 @@ export function dialDaemon({ port, token, host = '127.0.0.1', timeoutMs = 5_000 
       maxPayload: MAX_PAYLOAD,
       perMessageDeflate: false,
       followRedirects: false,
+      ...(agent ? { agent } : {}),
     });
     let settled = false;
     const fail = (err: DialError) => {
@@ -67,7 +77,7 @@ export function dialDaemon({ port, token, host = '127.0.0.1', timeoutMs = 5_000 
     const onError = (err: Error) => {
       const code = errnoCode(err);
       if (code === 'ECONNREFUSED') {
-        fail(new DialError('ECONNREFUSED', `nothing listens on ${where}; start the daemon with \`exai spawn\``, undefined, { cause: err }));
+        fail(new DialError('DAEMON_DOWN', `nothing listens on ${where}; start the daemon with \`exai spawn\``, undefined, { cause: err }));
       } else {
         fail(new DialError('HANDSHAKE_FAILED', `cannot open the MCP WebSocket on ${where}: ${err.message}`, undefined, { cause: err }));
       }

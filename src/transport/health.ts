@@ -1,4 +1,5 @@
-import { request } from 'node:http';
+import { request, type Agent } from 'node:http';
+import { ExaiError } from '../common/errors.js';
 
 /**
  * What `GET /health` answers (DESIGN.md "Daemon wire contract"), plus `home` (the state dir
@@ -29,11 +30,12 @@ export interface Health {
 /**
  * `GET /health` on 127.0.0.1:port. Rejects with the socket error (`ECONNREFUSED`, …), a
  * `TIMEOUT` error after `timeoutMs`, or an Error when what answers is not an exai daemon.
+ * With `agent` (keep-alive, one socket), a dial after it reuses the connection (supervisor/health.ts).
  */
-export function fetchHealth(port: number, timeoutMs: number): Promise<Health> {
+export function fetchHealth(port: number, timeoutMs: number, agent?: Agent): Promise<Health> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path: '/health', method: 'GET', timeout: timeoutMs, headers: { host: `127.0.0.1:${port}` } },
+      { host: '127.0.0.1', port, path: '/health', method: 'GET', timeout: timeoutMs, headers: { host: `127.0.0.1:${port}` }, ...(agent ? { agent } : {}) },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -50,7 +52,7 @@ export function fetchHealth(port: number, timeoutMs: number): Promise<Health> {
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`GET /health timed out after ${timeoutMs} ms`), { code: 'TIMEOUT' })));
+    req.on('timeout', () => req.destroy(new ExaiError('TIMEOUT', `GET /health timed out after ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
   });

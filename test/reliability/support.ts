@@ -14,7 +14,7 @@ import { pm2GodPids, WINDOWS, windowsWorkingSetKb } from '../helpers/platform.js
 import { RawSession } from '../helpers/mcp-client.js';
 import { probeDaemon } from '../../src/start/health.js';
 import { Registry } from '../../src/supervisor/registry.js';
-import type { ListRow } from '../../src/supervisor/fleet.js';
+import type { ListRow } from '../../src/fleet/list.js';
 import type { SpawnResult as SpawnJson } from '../../src/start/spawn.js';
 
 declare module 'vitest' {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { homePath } from '../../src/cli/format.js';
 import { isExaiError } from '../../src/common/errors.js';
 import { nodeExecutable } from '../../src/common/install.js';
-import { selectEntries } from '../../src/supervisor/fleet.js';
+import { selectEntries } from '../../src/fleet/select.js';
 import { Registry } from '../../src/supervisor/registry.js';
 import { comparisonKey, resolveWorkspace, workspaceFromCanonical, workspaceId } from '../../src/workspace/identity.js';
 import { defaultExaiHome, resolveExaiHome, stateDirsEnv } from '../../src/workspace/layout.js';

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
-import type { ListRow } from '../../src/supervisor/fleet.js';
-import type { UpstreamSummary } from '../../src/start/health.js';
-import { upstreamTrouble } from '../../src/supervisor/upstream-report.js';
+import type { ListRow } from '../../src/fleet/list.js';
+import type { UpstreamStatus } from '../../src/workspace/status.js';
+import { upstreamTrouble } from '../../src/fleet/upstream-report.js';
 import { fetchHealth, type Health } from '../../src/transport/health.js';
 import type { ExaiCli } from './cli.js';
 
-export type { ListRow, UpstreamSummary, Health };
+export type { ListRow, UpstreamStatus, Health };
 export { upstreamTrouble };
 
 /**

@@ -1,9 +1,9 @@
 import { basename } from 'node:path';
 import type * as vscode from 'vscode';
-import { trouble, upstreamCount, upstreamTrouble, type FleetSnapshot, type ListRow, type UpstreamSummary } from './fleet.js';
+import { trouble, upstreamCount, upstreamTrouble, type FleetSnapshot, type ListRow, type UpstreamStatus } from './fleet.js';
 import type { Vscode } from './types.js';
 
-export type FleetNode = { kind: 'workspace'; row: ListRow } | { kind: 'upstream'; row: ListRow; upstream: UpstreamSummary } | { kind: 'message'; text: string };
+export type FleetNode = { kind: 'workspace'; row: ListRow } | { kind: 'upstream'; row: ListRow; upstream: UpstreamStatus } | { kind: 'message'; text: string };
 
 /** Every registered workspace with its upstreams (`exai list --json`). */
 export class FleetTree implements vscode.TreeDataProvider<FleetNode> {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../common/duration.js';
 import { errnoCode, errorMessage } from '../../common/errors.js';
 import { expandPlaceholders, placeholderFields, type SubstitutionContext } from './placeholders.js';
+import type { Lifecycle } from '../../workspace/status.js';
 
 /** Where a workspace declares its own MCP servers, relative to the workspace folder. */
 export const SERVERS_DIR = '.exai';
@@ -15,11 +16,8 @@ export function serversFile(workspace: string): string {
   return join(workspace, SERVERS_DIR, SERVERS_FILE_NAME);
 }
 
-/**
- * When an upstream runs (DESIGN.md "Upstreams"): `eager` starts with the daemon, `lazy` on the
- * first request routed to it.
- */
-export type Lifecycle = 'eager' | 'lazy';
+/** When an upstream runs (DESIGN.md "Upstreams"); shared with the CLI through exai_status. */
+export type { Lifecycle };
 
 /**
  * Which MCP era exai speaks to an upstream: `auto` (default) probes with `server/discover` and

@@ -1,37 +1,8 @@
 /** What an upstream is doing, as exai_status, `exai list` and `doctor` show it. */
-import type { Lifecycle } from './config.js';
+import type { UpstreamState } from '../../workspace/status.js';
 
-/**
- * A requested stop leads to `stopped` (servers.json edits, daemon shutdown) or `idle` (not
- * running, started by the next request routed to it: a lazy upstream before its first use, or
- * any upstream after its idleTimeout); a crash leads to `restarting`, or `failed` when crashes
- * repeat.
- */
-export type UpstreamState = 'starting' | 'up' | 'restarting' | 'failed' | 'stopped' | 'idle';
-
-/** What `exai_status` (and through it `exai list`/`doctor`) shows for one upstream. */
-export interface UpstreamStatus {
-  name: string;
-  state: UpstreamState;
-  lifecycle: Lifecycle;
-  /** Stops after this long unused (ms); 0 = never. */
-  idleTimeoutMs: number;
-  pid: number | null;
-  /** Restarts after crashes since this configuration was applied. */
-  restarts: number;
-  /** What it offers: while it is not running (idle), what it offered when it last ran (the catalog cache). */
-  tools: number;
-  prompts: number;
-  resources: number;
-  /** The MCP revision exai speaks to it (`2025-11-25` or `2026-07-28`); null while never connected. */
-  protocol: string | null;
-  /** Why it last stopped or failed to start, one line; null while it never did. */
-  lastError: string | null;
-  /** The last stderr lines of the process, oldest first. */
-  stderrTail: string[];
-  /** Lists cut short: the cursor where exai stopped following cursors that never end; null if none. */
-  catalogProblem: string | null;
-}
+// The shape is shared with the CLI, which reads it through exai_status (workspace/status.ts).
+export type { UpstreamState, UpstreamStatus } from '../../workspace/status.js';
 
 /** Why a request cannot go to an upstream in `state` now, and what to do (the end of one line). */
 export function unavailableWhy(state: UpstreamState, lastError: string | null): string {

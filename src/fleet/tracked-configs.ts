@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { relative } from 'node:path';
-import { clientConfigPath, readClientEntryPort, holdsOnlyExai } from './client-config.js';
+import { clientConfigPath, readClientEntryPort, holdsOnlyExai } from '../supervisor/client-config.js';
 import type { Finding } from './finding.js';
-import type { RegistryEntry } from './registry.js';
+import type { RegistryEntry } from '../supervisor/registry.js';
 import { shellArg } from '../common/shell.js';
 
 /**

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { monotonicNow } from '../common/clock.js';
 import { LOG_CHECK_TOPIC } from '../daemon/log.js';
-import type { Pm2 } from './pm2.js';
+import type { Pm2 } from '../supervisor/pm2.js';
 
 /** How long pm2 gets to append the daemon's check line (it relays the daemon's pipes as they come). */
 const LOG_CHECK_MS = 3_000;

@@ -8,12 +8,12 @@ import { errorMessage } from '../common/errors.js';
 import { launchDigest, readLaunchEnv } from '../workspace/launch-env.js';
 import type { RegistryEntry } from '../workspace/registry-file.js';
 import { readToken } from '../workspace/token.js';
-import { clientConfigPath, configCurrent, configSettings } from './client-config.js';
-import { writeRecordedConfigs } from './configs.js';
+import { clientConfigPath, configCurrent, configSettings } from '../supervisor/client-config.js';
+import { writeRecordedConfigs } from '../supervisor/configs.js';
 import type { Finding } from './finding.js';
 import { currentDaemonFile, listeningSockets, ownHealthy, sideListeners } from '../start/own-health.js';
-import type { Pm2 } from './pm2.js';
-import type { Registry } from './registry.js';
+import type { Pm2 } from '../supervisor/pm2.js';
+import type { Registry } from '../supervisor/registry.js';
 import { resolveContext } from '../start/context.js';
 import { ensureRunning } from '../start/ensure.js';
 
@@ -53,6 +53,7 @@ export async function checkOwnDaemon(entry: RegistryEntry, c: OwnCheck): Promise
     if (line) c.add({ scope, check: 'listeners', status: 'warning', message: line });
   } else if (c.fix && own) {
     try {
+      // On the command's own pm2 connection (see doctor.ts).
       const res = await ensureRunning(resolveContext({ workspace: entry.workspace, home: c.home, restart: stale }), c.pm2);
       c.add({ scope, check: 'daemon', status: 'fixed', message: `${problem}; now ready on port ${res.port}` });
       entry = { ...entry, port: res.port };

@@ -2,18 +2,20 @@ import { existsSync } from 'node:fs';
 import { errorMessage, isExaiError } from '../common/errors.js';
 import { installedPm2 } from '../common/install.js';
 import { EXAI_VERSION } from '../common/version.js';
-import { clientConfigPath, entrySettings, readClientEntryPort } from './client-config.js';
-import { writeRecordedConfigs } from './configs.js';
+import { clientConfigPath, entrySettings, readClientEntryPort } from '../supervisor/client-config.js';
+import { writeRecordedConfigs } from '../supervisor/configs.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
 import { launchDigest, readLaunchEnv } from '../workspace/launch-env.js';
-import { exaiProcesses, removeEntry, workspaceStatus } from './fleet.js';
+import { exaiProcesses, workspaceStatus } from './processes.js';
+import { removeEntry } from './remove.js';
 import { serverVariables, serversFile, upstreamTrouble } from './upstream-report.js';
-import { probeDaemon, type DaemonStatus } from '../start/health.js';
+import { probeDaemon } from '../start/health.js';
+import type { ExaiStatus } from '../workspace/status.js';
 import { homeLayout, pm2Home } from '../workspace/layout.js';
 import { stuckLogFiles } from './log-check.js';
-import { isPortFree, portSettings } from './ports.js';
-import type { Pm2 } from './pm2.js';
-import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from './registry.js';
+import { isPortFree, portSettings } from '../supervisor/ports.js';
+import type { Pm2 } from '../supervisor/pm2.js';
+import { CLIENT_KINDS, Registry, type RegistryData, type RegistryEntry } from '../supervisor/registry.js';
 import { resolveContext } from '../start/context.js';
 import { ensureRunning } from '../start/ensure.js';
 import { staleness } from '../start/probe.js';
@@ -178,7 +180,9 @@ async function checkWorkspace(entry: RegistryEntry, c: WorkspaceCheck): Promise<
     await checkLogs(entry, c);
   } else if (c.fix) {
     try {
-      // The one pm2 connection this command holds: a second, nested one would drop it when it ends.
+      // On the command's own pm2 connection: a second connect inside it would replace pm2's one
+      // client, and its disconnect would leave this command's calls to reconnect through pm2's
+      // own path, past exai's locked, detached start of the pm2 daemon (issue 22).
       const res = await ensureRunning(resolveContext({ workspace: entry.workspace, home: c.home, restart: stale }), c.pm2);
       c.add({ scope, check: 'daemon', status: 'fixed', message: `${daemonProblem}; now healthy on port ${res.port}${res.movedFrom ? ` (moved from ${res.movedFrom})` : ''}` });
       entry = { ...entry, port: res.port };
@@ -279,7 +283,7 @@ function checkPassedVariables(entry: RegistryEntry, c: WorkspaceCheck): void {
  * The workspace's own MCP servers: a broken servers.json and upstreams that kept crashing.
  * Neither is for doctor to repair: the daemon retries as soon as the file is saved again.
  */
-function checkUpstreams(scope: string, status: DaemonStatus, c: WorkspaceCheck): void {
+function checkUpstreams(scope: string, status: ExaiStatus, c: WorkspaceCheck): void {
   const file = serversFile(scope);
   if (status.upstreamsConfigError) {
     // The daemon's line ends with its own advice for its log; doctor gives the fix once, its way.

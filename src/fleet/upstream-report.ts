@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { variablesRead } from '../daemon/upstreams/placeholders.js';
 import { launchVariables, readLaunchEnv } from '../workspace/launch-env.js';
-import { daemonStatus, type DaemonStatus, type UpstreamSummary } from '../start/health.js';
+import { daemonStatus } from '../start/health.js';
+import type { ExaiStatus, UpstreamStatus } from '../workspace/status.js';
 import { monotonicNow } from '../common/clock.js';
 
 /**
@@ -12,7 +13,7 @@ import { monotonicNow } from '../common/clock.js';
  * item 5: a servers.json command that does not exist must not pass in silence). After a fresh
  * start it waits, up to `settleMs`, until every server has come up or failed at least once.
  */
-export async function upstreamProblems(opts: { port: number; token: string; workspace: string; status?: DaemonStatus; settleMs?: number }): Promise<string[]> {
+export async function upstreamProblems(opts: { port: number; token: string; workspace: string; status?: ExaiStatus; settleMs?: number }): Promise<string[]> {
   let status = opts.status;
   const deadline = monotonicNow() + (opts.settleMs ?? 0);
   while (status && status.upstreams.some(unsettled) && monotonicNow() < deadline) {
@@ -37,7 +38,7 @@ export function serversFile(workspace: string): string {
  * Down without an error — starting, or stopped on purpose (idle, lazy, config removed) — is fine.
  * Used alike by `spawn`, `exai list` and `exai doctor`.
  */
-export function upstreamTrouble(u: UpstreamSummary): string | undefined {
+export function upstreamTrouble(u: UpstreamStatus): string | undefined {
   // Idle is a stop exai asked for, whatever error an earlier run left behind.
   if (u.state === 'up' || u.state === 'idle' || (u.state !== 'failed' && !u.lastError)) return undefined;
   const why = firstLine(u.lastError ?? u.stderrTail.at(-1) ?? 'no error recorded');
@@ -45,7 +46,7 @@ export function upstreamTrouble(u: UpstreamSummary): string | undefined {
 }
 
 /** Still on its way: starting or restarting with no error to show yet. */
-function unsettled(u: UpstreamSummary): boolean {
+function unsettled(u: UpstreamStatus): boolean {
   return (u.state === 'starting' || u.state === 'restarting') && !u.lastError;
 }
 
