@@ -21,6 +21,9 @@ export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
 export type { UpstreamEvents, UpstreamState, UpstreamStatus } from './upstream-status.js';
 
 export type { Catalog, CatalogKind } from './catalog.js';
+
+/** A send that is done already (taken by the input rounds or the listens). */
+const SENT = Promise.resolve();
 export { UPSTREAM_CLIENT_CAPABILITIES } from './launch.js';
 
 /**
@@ -226,13 +229,17 @@ export class Upstream {
    * with ids of its own, answers to the server's requests, notifications). Rejects when the
    * process is not running.
    */
-  async send(message: WireMessage): Promise<void> {
+  send(message: WireMessage): Promise<void> {
     const transport = this.transport;
-    if (!transport || transport.exit) throw this.unavailable();
-    if (this.rounds?.sending(message) || this.listens?.sending(message)) return;
-    // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta; a 2025 one gets none.
-    const envelope = this.client?.envelope();
-    await transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : withoutEnvelope(message)));
+    if (!transport || transport.exit) return Promise.reject(this.unavailable());
+    try {
+      if (this.rounds?.sending(message) || this.listens?.sending(message)) return SENT;
+      // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta; a 2025 one gets none.
+      const envelope = this.client?.envelope();
+      return transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : withoutEnvelope(message)));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /** How the process ended last, for "exited during the call" errors; undefined while it runs. */
