@@ -12,8 +12,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import WebSocket from 'ws';
-import { LineSplitter, errorResponse, idKey, inspectMessage, sniffId } from './framing.js';
-import { InputThrottle, MessageWriter, closeSocket, describe, errorText } from './output.js';
+import { LineSplitter, errorResponse, idKey, inspectMessage, oneLine, sniffId } from './framing.js';
+import { InputThrottle, MessageWriter, closeSocket, describe, errorText, oversizeText, unavailableText } from './output.js';
 import { OutageQueue, type Outgoing } from './queue.js';
 import type { BridgeOptions, BridgeResult, ConnectContext } from './bridge-options.js';
 import { InflightLedger } from './inflight.js';
@@ -154,13 +154,7 @@ export class Bridge {
   private oversize(head: Buffer, tail: Buffer, total: number): void {
     const id = sniffId(head, tail);
     this.log('warn', `refused a ${total}-byte message from stdin (limit ${this.maxMessageBytes} bytes)`);
-    this.emit(
-      errorResponse(
-        id ?? null,
-        INVALID_REQUEST,
-        `exai shim: the message is ${total} bytes, more than the ${this.maxMessageBytes}-byte limit of the daemon connection; send a smaller request`,
-      ),
-    );
+    this.emit(errorResponse(id ?? null, INVALID_REQUEST, oversizeText(total, this.maxMessageBytes)));
   }
 
   private send(message: Outgoing): void {
@@ -206,14 +200,9 @@ export class Bridge {
 
   /** Gives up the messages that waited longer than `outageMs`; the reconnect loop goes on. */
   private expired(expired: Outgoing[]): void {
-    for (const message of expired) this.refuse(message, this.unavailableMessage(), 'the daemon stayed away');
+    for (const message of expired) this.refuse(message, unavailableText(this.outageMs, this.lastConnectError), 'the daemon stayed away');
     this.log('warn', `the daemon has been unreachable for ${Math.round((monotonicNow() - this.downSince) / 1000)} s; answered ${expired.length} waiting message(s) with an error, still retrying${this.lastConnectError ? ` (last error: ${errorText(this.lastConnectError)})` : ''}`);
     if (this.draining) this.drainedYet();
-  }
-
-  private unavailableMessage(): string {
-    const seconds = this.outageMs < 10_000 ? (this.outageMs / 1000).toFixed(1) : String(Math.round(this.outageMs / 1000));
-    return `exai shim: the workspace daemon did not answer within ${seconds} s${this.lastConnectError ? ` (${errorText(this.lastConnectError)})` : ''}; the shim keeps retrying — check \`exai list\` and \`exai logs --workspace <dir>\`, then retry the request`;
   }
 
   // --- daemon -> stdout --------------------------------------------------------------------
@@ -235,14 +224,10 @@ export class Bridge {
     } else if (info.kind === 'request') {
       this.inflight.serverAsked(info.id!);
     }
-    let bytes = data;
-    if (bytes.includes(0x0a)) {
-      // A raw newline would split the message on stdout; JSON never needs one between tokens.
-      if (info.value) bytes = Buffer.from(JSON.stringify(info.value));
-      else {
-        this.log('warn', 'ignored a frame from the daemon that is not JSON and contains a newline');
-        return;
-      }
+    const bytes = oneLine(data, info);
+    if (!bytes) {
+      this.log('warn', 'ignored a frame from the daemon that is not JSON and contains a newline');
+      return;
     }
     this.emit(bytes);
     if (this.draining) this.drainedYet();

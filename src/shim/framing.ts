@@ -38,6 +38,16 @@ export function inspectMessage(bytes: Buffer): MessageInfo {
   return { kind: 'invalid', id, value: record };
 }
 
+/**
+ * A daemon frame as one stdout line: a raw newline would split the message on stdout, and JSON
+ * never needs one between tokens, so such a frame is written again from its parsed copy.
+ * Undefined when it holds a newline and is not JSON.
+ */
+export function oneLine(frame: Buffer, info: MessageInfo): Buffer | undefined {
+  if (!frame.includes(0x0a)) return frame;
+  return info.value ? Buffer.from(JSON.stringify(info.value)) : undefined;
+}
+
 /** Map key for an id: 1 and "1" are different requests. */
 export function idKey(id: JsonRpcId): string {
   return typeof id === 'number' ? `n:${id}` : `s:${id}`;

@@ -117,3 +117,14 @@ export function errorText(err: unknown): string {
   }
   return String(err);
 }
+
+/** What a request that waited longer than `outageMs` for the daemon is answered with. */
+export function unavailableText(outageMs: number, lastConnectError: unknown): string {
+  const seconds = outageMs < 10_000 ? (outageMs / 1000).toFixed(1) : String(Math.round(outageMs / 1000));
+  return `exai shim: the workspace daemon did not answer within ${seconds} s${lastConnectError ? ` (${errorText(lastConnectError)})` : ''}; the shim keeps retrying — check \`exai list\` and \`exai logs --workspace <dir>\`, then retry the request`;
+}
+
+/** What a message from the client larger than the daemon connection takes is answered with. */
+export function oversizeText(total: number, limit: number): string {
+  return `exai shim: the message is ${total} bytes, more than the ${limit}-byte limit of the daemon connection; send a smaller request`;
+}

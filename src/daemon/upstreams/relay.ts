@@ -16,6 +16,7 @@ import {
 import { errorMessage } from '../../common/errors.js';
 import type { Upstream } from './upstream.js';
 import { monotonicNow } from '../../common/clock.js';
+import { Deadlines } from './deadlines.js';
 
 /** A session as the relay sees it: somewhere to send messages. */
 export interface RelaySession {
@@ -36,7 +37,6 @@ interface UpCall {
   readonly deliver: Deliver;
   /** Runs when the session cancels the request (after the cancellation went upstream). */
   readonly onCancel: (() => void) | undefined;
-  timer: NodeJS.Timeout | undefined;
 }
 
 /** An upstream's request on its way to a session, by the id exai gave it there. */
@@ -45,7 +45,6 @@ interface DownCall {
   readonly upstreamId: JsonRpcId;
   readonly session: RelaySession;
   readonly deliver: Deliver;
-  timer: NodeJS.Timeout | undefined;
 }
 
 /** Where a progress token exai put on a relayed request leads back to, and the token it had there. */
@@ -72,7 +71,14 @@ export class Relay {
   /** Requests whose progress was passed on during this turn of the event loop. */
   private readonly progressThisTurn = new Set<string>();
 
-  constructor(private readonly options: RelayOptions) {}
+  /** callTimeoutMs for each call in flight, either way (deadlines.ts). */
+  private readonly upDeadlines: Deadlines<string>;
+  private readonly downDeadlines: Deadlines<string>;
+
+  constructor(private readonly options: RelayOptions) {
+    this.upDeadlines = new Deadlines(options.callTimeoutMs, (id) => this.upTimedOut(id));
+    this.downDeadlines = new Deadlines(options.callTimeoutMs, (id) => this.downTimedOut(id));
+  }
 
   private nextId(): string {
     return `exai-${++this.seq}`;
@@ -102,7 +108,6 @@ export class Relay {
       method,
       deliver: from.deliver,
       onCancel: from.onCancel,
-      timer: undefined,
     };
     this.up.set(id, call);
     upstream.lastUsedAt = monotonicNow();
@@ -111,8 +116,7 @@ export class Relay {
       if (!mine) this.upBySession.set(from.session, (mine = new Map()));
       mine.set(key(from.clientId), id);
     }
-    call.timer = setTimeout(() => this.upTimedOut(id), this.options.callTimeoutMs);
-    call.timer.unref();
+    this.upDeadlines.add(id);
     upstream.send({ jsonrpc: '2.0', id, method, ...(outgoing ? { params: outgoing } : {}) }).catch((err: unknown) => {
       const failed = this.takeUp(id);
       if (failed) failed.deliver(errorResponse(id, INTERNAL_ERROR, errorMessage(err)));
@@ -175,14 +179,12 @@ export class Relay {
       upstreamId,
       session,
       deliver: deliver ?? ((response) => this.answerUpstream(upstream, { ...response, id: upstreamId })),
-      timer: undefined,
     };
     this.down.set(id, call);
     let mine = this.downByUpstream.get(upstream);
     if (!mine) this.downByUpstream.set(upstream, (mine = new Map()));
     mine.set(key(upstreamId), id);
-    call.timer = setTimeout(() => this.downTimedOut(id), this.options.callTimeoutMs);
-    call.timer.unref();
+    this.downDeadlines.add(id);
     const params = this.rewriteProgress(request.params, id, { upstream });
     session.send({ jsonrpc: '2.0', id, method: request.method, ...(params ? { params } : {}) });
     return id;
@@ -332,7 +334,7 @@ export class Relay {
     const call = this.up.get(id);
     if (!call) return undefined;
     this.up.delete(id);
-    clearTimeout(call.timer);
+    this.upDeadlines.delete(id);
     call.upstream.lastUsedAt = monotonicNow();
     if (call.session && call.clientId !== undefined) this.upBySession.get(call.session)?.delete(key(call.clientId));
     // A response that creates a task keeps its token: progress goes on until the task ends.
@@ -344,7 +346,7 @@ export class Relay {
     const call = this.down.get(id);
     if (!call) return undefined;
     this.down.delete(id);
-    clearTimeout(call.timer);
+    this.downDeadlines.delete(id);
     call.upstream.lastUsedAt = monotonicNow();
     this.downByUpstream.get(call.upstream)?.delete(key(call.upstreamId));
     this.progress.delete(id);

@@ -10,7 +10,7 @@ import { invalidParams } from '../params.js';
 import type { GatewaySession } from './clients.js';
 import type { Relay } from './relay.js';
 import { page } from './pages.js';
-import type { Directory } from './routing.js';
+import type { Directory, Routed } from './routing.js';
 import type { Subscriptions } from './subscriptions.js';
 import type { Tasks } from './tasks.js';
 import type { Upstream } from './upstream.js';
@@ -91,10 +91,22 @@ export class SessionRequests {
       return true;
     }
     switch (request.method) {
-      case 'tools/call':
+      case 'tools/call': {
         if (builtin) return false;
+        // The hot path: its upstream is up, nothing to wait for, so it goes out now, without
+        // the table of requests not sent yet (and the promises of the waiting path).
+        const routed = this.deps.directory.tool(request.params!.name as string);
+        if (routed?.upstream.state === 'up') {
+          try {
+            this.sendCall(entry, request, routed);
+          } catch (err) {
+            fail(entry, request, err);
+          }
+          return true;
+        }
         this.track(entry, request, (live) => this.callTool(entry, request, live));
         return true;
+      }
       case 'prompts/get':
       case 'resources/read':
       case 'completion/complete':
@@ -163,13 +175,17 @@ export class SessionRequests {
    * call of a tool that requires a task runs as a task upstream (tasks.ts).
    */
   private async callTool(entry: GatewaySession, request: WireRequest, live: () => boolean): Promise<void> {
-    const { relay, tasks, directory } = this.deps;
+    const routed = await this.deps.directory.route(request.params!.name as string, 'tool');
+    if (live()) this.sendCall(entry, request, routed);
+  }
+
+  /** A tools/call to the upstream `routed` names, which is up. */
+  private sendCall(entry: GatewaySession, request: WireRequest, { upstream, name, item: tool }: Routed<Tool>): void {
+    const { relay, tasks } = this.deps;
     const params = request.params!;
-    const { upstream, name, item: tool } = await directory.route(params.name as string, 'tool');
     // A 2026-07-28 session that declared the tasks extension takes a task handle (era-tasks.ts).
     const { [TASK_HANDLE_OK]: handleOk, ...meta } = (params._meta ?? {}) as Record<string, unknown>;
     const outgoing = { ...params, name, ...(handleOk === undefined ? {} : { _meta: meta }) };
-    if (!live()) return;
     const taskOnly = tool.execution?.taskSupport === 'required' && upstream.serverCapabilities?.tasks?.requests?.tools?.call;
     // A 2026-07-28 session and server that both have the tasks extension: the server decides (modern-tasks.ts).
     if (params.task !== undefined || (handleOk === true && (taskOnly || offersTaskExtension(upstream)))) {

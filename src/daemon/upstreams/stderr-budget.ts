@@ -65,8 +65,45 @@ export class StderrBudget {
   }
 }
 
+/**
+ * An upstream's stderr: its last lines (for exai_status and crash reports) and its budget, whose
+ * lines and left-out count go to the daemon log, named.
+ */
+export class UpstreamStderr {
+  private readonly lines: string[] = [];
+  private readonly budget: StderrBudget;
+
+  constructor(
+    name: string,
+    private readonly options: SupervisionOptions,
+    log: Logger,
+  ) {
+    this.budget = upstreamStderrBudget(name, options, log);
+  }
+
+  /** One line the server wrote (blank ones are skipped). */
+  offer(line: string): void {
+    if (line === '') return;
+    this.lines.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
+    if (this.lines.length > this.options.stderrLines) this.lines.shift();
+    this.budget.offer(line);
+  }
+
+  get tail(): string[] {
+    return [...this.lines];
+  }
+
+  get lastLine(): string | undefined {
+    return this.lines[this.lines.length - 1];
+  }
+
+  flush(): void {
+    this.budget.flush();
+  }
+}
+
 /** An upstream's budget: its lines and the left-out count go to the daemon log, named. */
-export function upstreamStderrBudget(name: string, options: SupervisionOptions, log: Logger): StderrBudget {
+function upstreamStderrBudget(name: string, options: SupervisionOptions, log: Logger): StderrBudget {
   return new StderrBudget(
     { bytes: options.stderrLogBytes, windowMs: options.stderrLogWindowMs },
     (line) => log.info(`upstream ${name} stderr: ${line}`),

@@ -1,5 +1,9 @@
 /** What an upstream is doing, as exai_status, `exai list` and `doctor` show it. */
+import type { ServerNotification } from '@modelcontextprotocol/client';
 import type { UpstreamState } from '../../workspace/status.js';
+import type { WireMessage } from '../../transport/jsonrpc.js';
+import type { CatalogKind } from './catalog.js';
+import type { Upstream } from './upstream.js';
 
 // The shape is shared with the CLI, which reads it through exai_status (workspace/status.ts).
 export type { UpstreamState, UpstreamStatus } from '../../workspace/status.js';
@@ -17,4 +21,20 @@ export function unavailableWhy(state: UpstreamState, lastError: string | null): 
     up: 'is up',
   };
   return why[state];
+}
+
+/** How the gateway hears from an upstream. */
+export interface UpstreamEvents {
+  /** The upstream came up or went away: its catalog joins or leaves the aggregate. */
+  onState(upstream: Upstream, previous: UpstreamState): void;
+  /** The upstream announced a list change and its catalog has been re-read. */
+  onListChanged(upstream: Upstream, kind: CatalogKind): void;
+  /** Log messages, resource updates and URL-elicitation completions, to pass on to sessions. */
+  onNotification(upstream: Upstream, notification: ServerNotification): void;
+  /**
+   * Every message from the server before exai's SDK client sees it. Returns true when the
+   * gateway relays it (answers to relayed requests, their progress, the server's own requests
+   * to clients, task notifications); the SDK client gets the rest.
+   */
+  onMessage(upstream: Upstream, message: WireMessage): boolean;
 }

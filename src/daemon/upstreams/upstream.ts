@@ -1,4 +1,4 @@
-import type { ServerCapabilities, ServerNotification } from '@modelcontextprotocol/client';
+import type { ServerCapabilities } from '@modelcontextprotocol/client';
 import { errorMessage } from '../../common/errors.js';
 import { SpawnError, type ChildProcessTransport } from '../../transport/child-process.js';
 import { INTERNAL_ERROR, WireRequestError, asSdkMessage, type WireMessage } from '../../transport/jsonrpc.js';
@@ -7,36 +7,24 @@ import { PagingProblems, emptyCatalog, rereadKind, type Catalog, type CatalogKin
 import type { KnownCatalog } from './catalog-cache.js';
 import type { UpstreamSpec } from './config.js';
 import { eraName, eraPlan, listenForListChanges, startInEra, withEnvelope, withoutEnvelope, type EraPlan, type StartFailure, type UpstreamClient } from './era.js';
+import { ListRefresh, wireClient } from './client-events.js';
 import { inputRoundsOf, type InputRounds } from './input-rounds.js';
 import { ResourceListens } from './listens.js';
 import { describeStartError, initialize, launch, probeKilledIt, terminate } from './launch.js';
 import { CrashHistory, DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
-import { unavailableWhy, type UpstreamState, type UpstreamStatus } from './upstream-status.js';
+import { unavailableWhy, type UpstreamEvents, type UpstreamState, type UpstreamStatus } from './upstream-status.js';
 import { StateWaiters } from './waiters.js';
 import { monotonicNow } from '../../common/clock.js';
-import { upstreamStderrBudget, type StderrBudget } from './stderr-budget.js';
+import { UpstreamStderr } from './stderr-budget.js';
 
 export { DEFAULT_SUPERVISION, type SupervisionOptions } from './supervision.js';
-export type { UpstreamState, UpstreamStatus } from './upstream-status.js';
+export type { UpstreamEvents, UpstreamState, UpstreamStatus } from './upstream-status.js';
 
 export type { Catalog, CatalogKind } from './catalog.js';
-export { UPSTREAM_CLIENT_CAPABILITIES } from './launch.js';
 
-/** How the gateway hears from an upstream. */
-export interface UpstreamEvents {
-  /** The upstream came up or went away: its catalog joins or leaves the aggregate. */
-  onState(upstream: Upstream, previous: UpstreamState): void;
-  /** The upstream announced a list change and its catalog has been re-read. */
-  onListChanged(upstream: Upstream, kind: CatalogKind): void;
-  /** Log messages, resource updates and URL-elicitation completions, to pass on to sessions. */
-  onNotification(upstream: Upstream, notification: ServerNotification): void;
-  /**
-   * Every message from the server before exai's SDK client sees it. Returns true when the
-   * gateway relays it (answers to relayed requests, their progress, the server's own requests
-   * to clients, task notifications); the SDK client gets the rest.
-   */
-  onMessage(upstream: Upstream, message: WireMessage): boolean;
-}
+/** A send that is done already (taken by the input rounds or the listens). */
+const SENT = Promise.resolve();
+export { UPSTREAM_CLIENT_CAPABILITIES } from './launch.js';
 
 /**
  * One upstream MCP server: one process tree, one SDK Client (for initialize, the catalog and
@@ -62,15 +50,25 @@ export class Upstream {
   private _lastError: string | null = null;
   /** Set while a start takes longer than lists wait for it (see slowStart); cleared by the next state. */
   private slowNote: string | null = null;
-  private readonly stderrTail: string[] = [];
-  private readonly stderrBudget: StderrBudget;
+  private readonly stderr: UpstreamStderr;
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly waiters = new StateWaiters<UpstreamState>();
-  private readonly refreshing = new Set<CatalogKind>();
   /** Lists whose last read stopped at a looping cursor (catalog.ts), said in the log once each. */
   private readonly paging = new PagingProblems((problem) => this.log.warn(`upstream ${this.name}: ${problem}`));
   private readonly reportPaging = this.paging.report;
-  private readonly refreshAgain = new Set<CatalogKind>();
+  /** Re-reads of its lists after list_changed (client-events.ts). */
+  private readonly lists = new ListRefresh(
+    (generation) => generation === this.generation && this._state === 'up',
+    (kind) => {
+      const client = this.client;
+      if (!client) return undefined;
+      const known = this._known!;
+      return rereadKind(client, known.capabilities, kind, known.catalog, this.reportPaging).catch((err) =>
+        this.log.warn(`upstream ${this.name}: re-reading its ${kind} after list_changed failed: ${errorMessage(err)}`),
+      );
+    },
+    (kind) => this.events.onListChanged(this, kind),
+  );
   private readonly options: SupervisionOptions;
   /**
    * What it offers: set when it comes up, re-read on list_changed; from the cache before it
@@ -89,7 +87,7 @@ export class Upstream {
   ) {
     this.options = { ...DEFAULT_SUPERVISION, ...options };
     this.crashes = new CrashHistory(this.options);
-    this.stderrBudget = upstreamStderrBudget(spec.name, this.options, log);
+    this.stderr = new UpstreamStderr(spec.name, this.options, log);
     this._known = known;
   }
 
@@ -144,7 +142,7 @@ export class Upstream {
       resources: catalog.resources.length,
       protocol: eraName(this._known?.era) ?? null,
       lastError: this.slowNote ?? this._lastError,
-      stderrTail: [...this.stderrTail],
+      stderrTail: this.stderr.tail,
       catalogProblem: this.paging.summary(),
     };
   }
@@ -223,7 +221,7 @@ export class Upstream {
     if (this._state !== next) this.log.info(`upstream ${this.name}: ${reason}`);
     this.setState(next);
     if (transport) await terminate(client, transport);
-    this.stderrBudget.flush();
+    this.stderr.flush();
   }
 
   /**
@@ -231,13 +229,17 @@ export class Upstream {
    * with ids of its own, answers to the server's requests, notifications). Rejects when the
    * process is not running.
    */
-  async send(message: WireMessage): Promise<void> {
+  send(message: WireMessage): Promise<void> {
     const transport = this.transport;
-    if (!transport || transport.exit) throw this.unavailable();
-    if (this.rounds?.sending(message) || this.listens?.sending(message)) return;
-    // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta; a 2025 one gets none.
-    const envelope = this.client?.envelope();
-    await transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : withoutEnvelope(message)));
+    if (!transport || transport.exit) return Promise.reject(this.unavailable());
+    try {
+      if (this.rounds?.sending(message) || this.listens?.sending(message)) return SENT;
+      // A 2026-07-28 server reads each request's era and exai's capabilities from its _meta; a 2025 one gets none.
+      const envelope = this.client?.envelope();
+      return transport.send(asSdkMessage(envelope ? withEnvelope(message, envelope) : withoutEnvelope(message)));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /** How the process ended last, for "exited during the call" errors; undefined while it runs. */
@@ -298,7 +300,7 @@ export class Upstream {
       this.options,
       {
         log: this.log,
-        onStderrLine: (line) => this.onStderr(line),
+        onStderrLine: (line) => this.stderr.offer(line),
         intercept: (message) => {
           heard = true;
           return current() && ((this.rounds === rounds && rounds.received(message)) || this.events.onMessage(this, message));
@@ -308,7 +310,12 @@ export class Upstream {
     );
     if ('error' in launched) return { detail: launched.error, probeKilledIt: false, unanswered: false };
     const { client, transport, closed } = launched;
-    this.wire(client, generation);
+    wireClient(client, {
+      current,
+      warn: (message) => this.log.warn(`upstream ${this.name}: ${message}`),
+      notify: (notification) => this.events.onNotification(this, notification),
+      listChanged: (kind) => this.lists.request(kind, generation),
+    });
     this.client = client;
     this.transport = transport;
     client.onclose = () => {
@@ -350,7 +357,7 @@ export class Upstream {
   }
 
   private onClosed(transport: ChildProcessTransport): void {
-    this.stderrBudget.flush();
+    this.stderr.flush();
     const wasUp = this._state === 'up';
     this.generation++;
     this.client = undefined;
@@ -368,7 +375,7 @@ export class Upstream {
   }
 
   private crashed(reason: string): void {
-    const lastLine = this.stderrTail[this.stderrTail.length - 1];
+    const lastLine = this.stderr.lastLine;
     this._lastError = lastLine ? `${reason}; last stderr: ${lastLine}` : reason;
     const delay = this.crashes.record();
     if (delay === undefined) {
@@ -384,50 +391,5 @@ export class Upstream {
       this.restartCount++;
       void this.attempt('restarting');
     }, delay);
-  }
-
-  private wire(client: UpstreamClient, generation: number): void {
-    const current = () => generation === this.generation;
-    client.onerror = (err) => {
-      if (current()) this.log.warn(`upstream ${this.name}: ${errorMessage(err)}`);
-    };
-    // The SDK v2 types of these notifications are the same JSON as v1's ServerNotification.
-    const notify = (n: unknown) => {
-      if (current()) this.events.onNotification(this, n as ServerNotification);
-    };
-    client.setNotificationHandler('notifications/message', notify);
-    client.setNotificationHandler('notifications/resources/updated', notify);
-    client.setNotificationHandler('notifications/elicitation/complete', notify);
-    client.setNotificationHandler('notifications/tools/list_changed', () => this.refresh('tools', generation));
-    client.setNotificationHandler('notifications/prompts/list_changed', () => this.refresh('prompts', generation));
-    client.setNotificationHandler('notifications/resources/list_changed', () => this.refresh('resources', generation));
-  }
-
-  /** Re-reads one part of the catalog after a list_changed; bursts collapse into one re-read. */
-  private refresh(kind: CatalogKind, generation: number): void {
-    if (generation !== this.generation || this._state !== 'up') return;
-    if (this.refreshing.has(kind)) {
-      this.refreshAgain.add(kind);
-      return;
-    }
-    const client = this.client;
-    if (!client) return;
-    this.refreshing.add(kind);
-    const known = this._known!;
-    void rereadKind(client, known.capabilities, kind, known.catalog, this.reportPaging)
-      .catch((err) => this.log.warn(`upstream ${this.name}: re-reading its ${kind} after list_changed failed: ${errorMessage(err)}`))
-      .then(() => {
-        this.refreshing.delete(kind);
-        if (generation !== this.generation) return;
-        this.events.onListChanged(this, kind);
-        if (this.refreshAgain.delete(kind)) this.refresh(kind, generation);
-      });
-  }
-
-  private onStderr(line: string): void {
-    if (line === '') return;
-    this.stderrTail.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
-    if (this.stderrTail.length > this.options.stderrLines) this.stderrTail.shift();
-    this.stderrBudget.offer(line);
   }
 }
