@@ -46,7 +46,7 @@ try {
   mkdirSync(exai);
   cpSync(join(root, 'package.json'), join(exai, 'package.json'));
   cpSync(join(root, 'ecosystem.config.js'), join(exai, 'ecosystem.config.js'));
-  cpSync(join(root, 'dist'), join(exai, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') && !src.endsWith('.vsix') });
+  cpSync(join(root, 'dist'), join(exai, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') && !src.endsWith('.vsix') && !src.endsWith('.tsbuildinfo') });
 
   // Every production package, each at its own path; a nested node_modules is listed (and
   // copied) on its own, and .bin links are not needed.

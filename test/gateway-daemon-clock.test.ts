@@ -44,9 +44,9 @@ afterAll(async () => {
 });
 
 /** `exai daemon` as a child process, the way pm2 runs it (ready over IPC). */
-function startDaemon(workspace: string, port: number, env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; stderr(): string }> {
+function startDaemon(workspace: string, port: number, env: Record<string, string> = {}, e: TestEnv = t): Promise<{ child: ChildProcess; port: number; stderr(): string }> {
   const child = spawn(process.execPath, [CLI, 'daemon'], {
-    env: { ...t.env, EXAI_WS_PORT: String(port), EXAI_WORKSPACE: workspace, ...env },
+    env: { ...e.env, EXAI_WS_PORT: String(port), EXAI_WORKSPACE: workspace, ...env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   daemons.push(child);
@@ -58,10 +58,10 @@ function startDaemon(workspace: string, port: number, env: Record<string, string
   });
 }
 
-async function window(port: number, workspace: string): Promise<Client> {
+async function window(port: number, workspace: string, e: TestEnv = t): Promise<Client> {
   const client = new Client({ name: 'issue21-window', version: '1.0.0' });
   clients.push(client);
-  await client.connect(shimTransport(t.env, port, workspace));
+  await client.connect(shimTransport(e.env, port, workspace));
   return client;
 }
 
@@ -81,8 +81,10 @@ async function openWindow(port: number, workspace: string): Promise<{ client: Cl
   return { client, tools, ms: performance.now() - started };
 }
 
+// The tests of a describe run concurrently (each waits on a deadline of exai's own: 10 s, 3 s),
+// each test in a home of its own.
 describe('issue 21 item 3: one stuck server', () => {
-  it('costs a new window at most the one 10 s start deadline, shared by all its requests; later windows wait for nothing', async () => {
+  it.concurrent('costs a new window at most the one 10 s start deadline, shared by all its requests; later windows wait for nothing', async () => {
     const workspace = resolveWorkspace(t.workspace('stuck')).path;
     writeServers(workspace, { stuck: STUCK(), good: GOOD() });
     const startedAt = performance.now();
@@ -101,23 +103,24 @@ describe('issue 21 item 3: one stuck server', () => {
     expect(stuck.lastError).toMatch(/^still starting after 10 s .*lists and new sessions go on without it/);
   }, 60_000);
 
-  it('is named by `exai list` (and spawn) after the deadline', async () => {
-    const workspace = t.workspace('stuck-list');
+  it.concurrent('is named by `exai list` (and spawn) after the deadline', async () => {
+    const e = t.isolated('stuck-list');
+    const workspace = e.workspace('stuck-list');
     writeServers(workspace, { stuck: STUCK(), good: GOOD() });
     const started = performance.now();
-    const spawned = await runCli(['spawn', '--workspace', workspace, '--json'], t.env);
+    const spawned = await runCli(['spawn', '--workspace', workspace, '--json'], e.env);
     expect(spawned.code, spawned.stderr).toBe(0);
     const stuckIn = async () => {
-      const rows = JSON.parse((await runCli(['list', '--json'], t.env)).stdout) as ListRow[];
+      const rows = JSON.parse((await runCli(['list', '--json'], e.env)).stdout) as ListRow[];
       return rows.find((r) => r.workspace === resolveWorkspace(workspace).path)?.upstreams?.find((u) => u.name === 'stuck');
     };
     // Before the deadline it is just starting; after it, named.
     await waitFor(async () => ((await stuckIn())?.lastError ? true : undefined), { what: 'stuck to be named', timeoutMs: 25_000, intervalMs: 500 });
     console.log(`issue 21 item 3: \`exai list\` names the stuck server ${Math.round(performance.now() - started)} ms after spawn began`);
-    const list = await runCli(['list'], t.env);
+    const list = await runCli(['list'], e.env);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stderr).toMatch(/upstream stuck did not start: still starting after 10 s/);
-    const rows = JSON.parse((await runCli(['list', '--json'], t.env)).stdout) as ListRow[];
+    const rows = JSON.parse((await runCli(['list', '--json'], e.env)).stdout) as ListRow[];
     const row = rows.find((r) => r.workspace === resolveWorkspace(workspace).path)!;
     expect(row.upstreams?.find((u) => u.name === 'stuck')?.lastError).toMatch(/still starting after 10 s/);
     expect(row.upstreams?.find((u) => u.name === 'good')?.state).toBe('up');
@@ -131,14 +134,15 @@ describe('issue 21 item 6: with the wall clock stepped an hour back', () => {
    * registers it, with its idle timeout.
    */
   function steppedDaemon(name: string, port: number, idleTimeoutMs: number, stepFile: string) {
-    const workspace = resolveWorkspace(t.workspace(name));
-    const registry = homeLayout(t.home).registry;
+    const e = t.isolated(name);
+    const workspace = resolveWorkspace(e.workspace(name));
+    const registry = homeLayout(e.home).registry;
     const data = existsSync(registry) ? (JSON.parse(readFileSync(registry, 'utf8')) as RegistryData) : emptyRegistry();
     const now = new Date().toISOString();
     data.workspaces[workspace.id] = {
       workspace: workspace.path,
       id: workspace.id,
-      name: appName(workspace, t.home),
+      name: appName(workspace, e.home),
       port,
       pinned: true,
       clients: [],
@@ -146,12 +150,12 @@ describe('issue 21 item 6: with the wall clock stepped an hour back', () => {
       createdAt: now,
       updatedAt: now,
     };
-    mkdirSync(t.home, { recursive: true });
+    mkdirSync(e.home, { recursive: true });
     writeFileSync(registry, JSON.stringify(data));
-    return { workspace: workspace.path, start: () => startDaemon(workspace.path, port, { NODE_OPTIONS: `--require ${CLOCK_STEP}`, CLOCK_STEP_FILE: stepFile }) };
+    return { workspace: workspace.path, env: e, start: () => startDaemon(workspace.path, port, { NODE_OPTIONS: `--require ${CLOCK_STEP}`, CLOCK_STEP_FILE: stepFile }, e) };
   }
 
-  it('an idle daemon still exits after its idle timeout', async () => {
+  it.concurrent('an idle daemon still exits after its idle timeout', async () => {
     const stepFile = join(t.dir, 'step-daemon');
     const daemon = await steppedDaemon('clock-idle', t.portBase + 3, 3_000, stepFile).start();
     const exited = childExit(daemon.child);
@@ -163,12 +167,12 @@ describe('issue 21 item 6: with the wall clock stepped an hour back', () => {
     expect(code).toBe(EXIT_IDLE);
   }, 60_000);
 
-  it('an unused server still stops after its idleTimeout', async () => {
+  it.concurrent('an unused server still stops after its idleTimeout', async () => {
     const stepFile = join(t.dir, 'step-upstream');
     const stepped = steppedDaemon('clock-upstream', t.portBase + 5, 0, stepFile);
     writeServers(stepped.workspace, { sleepy: scripted({ SCRIPTED_LABEL: 'sleepy', SCRIPTED_TOOL_NAMES: 'hello' }, { idleTimeout: '3s' }) });
     const daemon = await stepped.start();
-    const client = await window(daemon.port, stepped.workspace);
+    const client = await window(daemon.port, stepped.workspace, stepped.env);
     await client.callTool({ name: 'sleepy__hello', arguments: {} });
     writeFileSync(stepFile, '');
     const started = performance.now();

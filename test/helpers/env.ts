@@ -25,6 +25,19 @@ export interface TestEnv {
   workspace(name?: string): string;
   /** `pm2 kill` on this file's PM2_HOME (the CLI, never the API), then remove the temp dir. */
   cleanup(): Promise<void>;
+  /**
+   * A home of its own for one test (its own EXAI_HOME, registry, workspaces and a slice of this
+   * env's port block), on this file's pm2 daemon unless `ownPm2` (a test that kills or saves
+   * pm2). Lets the tests of a file run concurrently without sharing mutable state, for the
+   * price of one pm2 start per file. Its cleanup frees its pm2 (when its own) and its folder.
+   */
+  isolated(name: string, opts?: { ownPm2?: boolean }): TestEnv;
+  /**
+   * Starts this env's pm2 daemon (`pm2 ping`): call it once before tests that share it run
+   * concurrently in homes of their own, as each home's exai would otherwise start pm2 at once
+   * (exai's start lock is per home).
+   */
+  startPm2(): Promise<void>;
 }
 
 let workspaceCounter = 0;
@@ -70,12 +83,18 @@ function claimPortBlock(): { base: number; release(): void } {
  */
 export function makeTestEnv(): TestEnv {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'exai-test-')));
-  const home = join(dir, 'home');
-  const pm2Home = join(dir, 'pm2');
-  const portStride = 10;
   const block = claimPortBlock();
   // A random offset inside the block keeps the base random, as the stride leaves room for 90 workspaces.
-  const portBase = block.base + Math.floor(Math.random() * 10);
+  const offset = Math.floor(Math.random() * 10);
+  return envAt(dir, join(dir, 'pm2'), block.base + offset, true, block.base, offset, () => block.release());
+}
+
+/** Ports of one isolated env: a 100-port slice of the block (10 workspaces at stride 10). */
+const SLICE = 100;
+
+function envAt(dir: string, pm2Home: string, portBase: number, ownPm2: boolean, blockBase: number, offset: number, release: () => void): TestEnv {
+  const home = join(dir, 'home');
+  const portStride = 10;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     EXAI_HOME: home,
@@ -83,7 +102,9 @@ export function makeTestEnv(): TestEnv {
     EXAI_PORT_BASE: String(portBase),
     EXAI_PORT_STRIDE: String(portStride),
   };
-  return {
+  let slices = 0;
+  const owned: TestEnv[] = []; // isolated envs with a pm2 of their own, freed with this one
+  const self: TestEnv = {
     dir,
     home,
     pm2Home,
@@ -98,11 +119,28 @@ export function makeTestEnv(): TestEnv {
     async cleanup() {
       // On Windows every PM2_HOME shares one pm2 daemon (WINDOWS.md #2): `pm2 kill` would end
       // other files' daemons and a developer's own, so only this env's apps are deleted there.
-      if (existsSync(pm2Home)) await (WINDOWS ? pm2DeleteAppsOf(env, home) : pm2Kill(pm2Home));
+      // An isolated env on its file's pm2 leaves its apps to the file's own cleanup.
+      await Promise.all(owned.map((o) => o.cleanup()));
+      if (ownPm2 && existsSync(pm2Home)) await (WINDOWS ? pm2DeleteAppsOf(env, home) : pm2Kill(pm2Home));
       rmSync(dir, { recursive: true, force: true });
-      block.release();
+      release();
+    },
+    async startPm2() {
+      const res = await runPm2(['ping'], env);
+      if (res.code !== 0) throw new Error(`pm2 ping exited ${res.code}: ${res.stderr}`);
+    },
+    isolated(name, opts = {}) {
+      // Slices 1..9 of the block (slice 0 is the file's own base); wraps after nine, where ports
+      // may meet another isolated env's, which exai's own port check then steps over.
+      const slice = (slices++ % 9) + 1;
+      const sub = join(dir, 'isolated', name);
+      mkdirSync(sub, { recursive: true });
+      const isolated = envAt(sub, opts.ownPm2 ? join(sub, 'pm2') : pm2Home, blockBase + slice * SLICE + offset, opts.ownPm2 === true, blockBase, offset, () => undefined);
+      if (opts.ownPm2) owned.push(isolated);
+      return isolated;
     },
   };
+  return self;
 }
 
 /** Deletes (by pm_id) the pm2 apps whose EXAI_HOME is `home`, and nothing else. */
