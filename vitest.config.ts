@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Tests start real pm2 daemons, real child processes and real sockets, and spend about half
-// their time waiting on them (the whole suite: 421 s of CPU in 400 s on 2 cores, measured with a
-// cpuacct cgroup): WORKERS files at once. EXAI_TEST_WORKERS overrides it (measuring).
+// their time waiting on them (the whole suite: 321 s of CPU in 336 s of vitest on 2 cores with 2
+// workers), so 3 files at once keep both cores busy: 336 s -> 266 s calm, and still green beside
+// two CPU hogs (358 s). EXAI_TEST_WORKERS overrides it (measuring).
 // On Windows every PM2_HOME shares one pm2 daemon (WINDOWS.md #2, #31): test files must run
 // one at a time there, or one file's `pm2 kill` ends another's daemons.
 //
@@ -38,7 +39,7 @@ const UNIT = [
   'test/windows/test-helpers.test.ts',
 ];
 
-const WORKERS = Number(process.env.EXAI_TEST_WORKERS) || 2;
+const WORKERS = Number(process.env.EXAI_TEST_WORKERS) || 3;
 
 export default defineConfig(({ mode }) => {
   const stress = mode === 'stress' || process.env.EXAI_STRESS === '1';
