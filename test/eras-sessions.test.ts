@@ -77,6 +77,11 @@ describe('sessions of both eras', () => {
       ]);
       expect(textOf(a)).toBe('dual-fixture (modern) echo: new');
       expect(textOf(b)).toBe('dual-fixture (modern) echo: old');
+      // exai_status tells which revision each open session speaks (README's client table rests on it).
+      const status = await modern.client.callTool({ name: 'exai_status', arguments: {} });
+      const protocols = (status.structuredContent as { sessionsByProtocol: { protocolVersion: string; sessions: number }[] }).sessionsByProtocol;
+      // (A session of an earlier test may still be closing: count the revisions, not sessions.)
+      expect(protocols.map((p) => p.protocolVersion)).toEqual(['2026-07-28', '2025-11-25']);
     } finally {
       await Promise.all([modern.close(), legacy.close()]);
     }

@@ -282,6 +282,12 @@ describe('readiness failures and stop', () => {
     const answer = await new Promise<string>((resolve, reject) => {
       let text = '';
       connectTcp({ host: '127.0.0.1', port: target }).setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+    }).catch(async (err: unknown) => {
+      // Seen once beside two CPU hogs (ECONNREFUSED right after spawn said ready), not reproduced
+      // alone: fail with what pm2 and the daemon's log say, to find out who stopped it.
+      const logs = await runCli(['logs', '--workspace', ws, '--lines', '40'], t.env);
+      const apps = await runPm2(['jlist'], t.env);
+      throw new Error(`${String(err)} after spawn --port said ready; exai logs:\n${logs.stdout}${logs.stderr}\npm2 jlist: ${apps.stdout.slice(0, 4000)}`);
     });
     expect(answer).toBe(String(target));
     // doctor finds a config that lost the daemon's entry, and --fix writes it back.

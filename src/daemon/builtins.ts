@@ -1,6 +1,6 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
 import type { ExaiStatus } from '../workspace/status.js';
-import { sessionCounts, uptimeMs, type DaemonState } from './state.js';
+import { sessionCounts, sessionProtocols, uptimeMs, type DaemonState } from './state.js';
 
 /** A tool the daemon itself serves (as opposed to one from an upstream server). */
 export interface BuiltinTool {
@@ -22,6 +22,7 @@ export function statusSnapshot(state: DaemonState): ExaiStatus {
     uptimeMs: uptimeMs(state),
     sessions: state.sessions.size,
     sessionsByTransport: sessionCounts(state),
+    sessionsByProtocol: sessionProtocols(state),
     upstreams: state.upstreams(),
     upstreamsConfigError: state.upstreamsConfigError(),
   };
@@ -31,7 +32,7 @@ const statusTool: Tool = {
   name: 'exai_status',
   title: 'exai daemon status',
   description:
-    "Status of this workspace's exai daemon: workspace folder, id, port, pid, exai version, uptime, open sessions (by transport) and upstream MCP servers.",
+    "Status of this workspace's exai daemon: workspace folder, id, port, pid, exai version, uptime, open sessions (by transport and by protocol revision) and upstream MCP servers.",
   inputSchema: { type: 'object', properties: {} },
   outputSchema: {
     type: 'object',
@@ -49,6 +50,15 @@ const statusTool: Tool = {
         description: 'open MCP sessions by transport: ws (WebSocket: shims, the VS Code extension) and http (Streamable HTTP)',
         properties: { ws: { type: 'integer' }, http: { type: 'integer' } },
         required: ['ws', 'http'],
+      },
+      sessionsByProtocol: {
+        type: 'array',
+        description: 'opened sessions by the MCP revision their client asked for: 2026-07-28 (no initialize), 2025-11-25 or an older 2025-era revision; newest first',
+        items: {
+          type: 'object',
+          properties: { protocolVersion: { type: 'string' }, sessions: { type: 'integer' } },
+          required: ['protocolVersion', 'sessions'],
+        },
       },
       upstreams: {
         type: 'array',

@@ -71,6 +71,22 @@ export function eraOfOpening(message: WireMessage): 'legacy' | 'modern' {
   return typeof metaOf(message)?.[META.protocolVersion] === 'string' ? 'modern' : 'legacy';
 }
 
+/**
+ * The protocol revision a client's opening request asks for: `initialize`'s protocolVersion (a
+ * 2025-era client may ask for an older one, which the Server accepts), or the 2026-07-28
+ * envelope's. Undefined for a message that opens nothing (a notification, a probe's request).
+ */
+export function protocolOfOpening(message: WireMessage): string | undefined {
+  if (!isRequest(message)) return undefined;
+  if (message.method === 'initialize') {
+    const asked = message.params?.protocolVersion;
+    return typeof asked === 'string' ? asked : undefined;
+  }
+  if (eraOfOpening(message) !== 'modern') return undefined;
+  const asked = metaOf(message)?.[META.protocolVersion];
+  return typeof asked === 'string' ? asked : MODERN_VERSION;
+}
+
 /** Wraps a session's transport; the Server (and the gateway) connect to this instead. */
 export class EraTransport implements Transport {
   onclose?: () => void;

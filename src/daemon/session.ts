@@ -5,7 +5,7 @@ import { errorMessage } from '../common/errors.js';
 import { INVALID_PARAMS, WireRequestError, fromSdkMessage } from '../transport/jsonrpc.js';
 import { WebSocketServerTransport } from '../transport/ws-server.js';
 import { builtinTools } from './builtins.js';
-import { EraTransport, eraOfOpening } from './era-session.js';
+import { EraTransport, protocolOfOpening } from './era-session.js';
 import type { Logger } from './log.js';
 import type { DaemonState, SessionInfo } from './state.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from './upstreams/gateway.js';
@@ -62,7 +62,13 @@ export async function openSession(connection: WebSocket | SessionChannel, state:
   const onIncoming = (message: JSONRPCMessage) => {
     if ('method' in message && 'id' in message) {
       // A 2025 client opens with initialize, a 2026-07-28 one with its first request (era-session.ts).
-      if (!info.initialized && (message.method === 'initialize' || eraOfOpening(fromSdkMessage(message)) === 'modern')) info.initialized = true;
+      if (!info.initialized) {
+        const protocolVersion = protocolOfOpening(fromSdkMessage(message));
+        if (protocolVersion) {
+          info.initialized = true;
+          info.protocolVersion = protocolVersion;
+        }
+      }
       info.requests++;
       state.counters.requests++;
     }
@@ -85,7 +91,7 @@ export async function openSession(connection: WebSocket | SessionChannel, state:
     // those would bury the daemon's log under two lines per probe.
     const lifetimeMs = monotonicNow() - info.openedAt;
     if (info.requests > 1 || lifetimeMs > 1_000) {
-      log.info(`${info.transport === 'http' ? 'HTTP ' : ''}session ${id} closed after ${(lifetimeMs / 1000).toFixed(1)} s (${info.requests} requests; ${state.sessions.size} open)`);
+      log.info(`${info.transport === 'http' ? 'HTTP ' : ''}session ${id} (${info.protocolVersion ?? 'never opened'}) closed after ${(lifetimeMs / 1000).toFixed(1)} s (${info.requests} requests; ${state.sessions.size} open)`);
     }
     markClosed();
   };

@@ -15,11 +15,23 @@ export interface SessionInfo {
    * one-request probe (it keeps the daemon from idling).
    */
   initialized?: boolean;
+  /**
+   * The protocol revision its opening asked for: initialize's protocolVersion (2025-11-25 or an
+   * older one) or 2026-07-28. Shows which era each client speaks (`exai_status`, the log).
+   */
+  protocolVersion?: string;
   /** How the client reaches it: a WebSocket (the shim, the extension) or Streamable HTTP. */
   readonly transport: SessionTransportKind;
 }
 
 export type SessionTransportKind = 'ws' | 'http';
+
+/** Opened sessions by the protocol revision their client asked for, newest first (`exai_status`). */
+export function sessionProtocols(state: Pick<DaemonState, 'sessions'>): { protocolVersion: string; sessions: number }[] {
+  const counts = new Map<string, number>();
+  for (const s of state.sessions.values()) if (s.protocolVersion) counts.set(s.protocolVersion, (counts.get(s.protocolVersion) ?? 0) + 1);
+  return [...counts].sort(([a], [b]) => b.localeCompare(a)).map(([protocolVersion, sessions]) => ({ protocolVersion, sessions }));
+}
 
 /** Open sessions by transport, for /health, `exai_status`, `exai list` and the pm2 metrics. */
 export function sessionCounts(state: Pick<DaemonState, 'sessions'>): Record<SessionTransportKind, number> {

@@ -52,6 +52,11 @@ export interface ExaiStatus {
   sessions: number;
   /** `sessions` by transport: WebSocket (shims, the extension) and Streamable HTTP. */
   sessionsByTransport: { ws: number; http: number };
+  /**
+   * Opened sessions by the protocol revision their client asked for (2026-07-28, 2025-11-25 or
+   * an older 2025-era one), newest first; a daemon of an older exai leaves it out.
+   */
+  sessionsByProtocol?: { protocolVersion: string; sessions: number }[];
   upstreams: UpstreamStatus[];
   /** Why `.exai/servers.json` is unusable; null when it is fine or absent. */
   upstreamsConfigError: string | null;

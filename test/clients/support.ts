@@ -34,7 +34,7 @@ export function record(row: Row): void {
 }
 
 export function skippedRow(client: string, reason: string): Row {
-  return { client, version: '—', connected: `skipped: ${reason}`, tools: '—', call: '—', seconds: '—' };
+  return { client, version: '—', connected: `skipped: ${reason}`, protocol: '—', tools: '—', call: '—', seconds: '—' };
 }
 
 /**
@@ -96,4 +96,19 @@ export async function versionOf(bin: string, env: NodeJS.ProcessEnv, cwd: string
 
 export function seconds(started: number): string {
   return ((Date.now() - started) / 1000).toFixed(1);
+}
+
+/**
+ * The MCP revision(s) the client's sessions asked exai for (README's table): `exai stop` closes
+ * every open session, and the daemon logs each client session's revision as it closes
+ * (`session <id> (<revision>) closed …`; one-request probes are not logged).
+ */
+export async function revisionsSpoken(s: { env: NodeJS.ProcessEnv; workspace: string }): Promise<string> {
+  const stop = await runCli(['stop', '--workspace', s.workspace], s.env);
+  if (stop.code !== 0) throw new Error(`exai stop failed: ${stop.stderr}`);
+  const logs = await runCli(['logs', '--workspace', s.workspace, '--lines', '2000'], s.env);
+  const seen = new Set<string>();
+  for (const m of logs.stdout.matchAll(/session \S+ \(([^)]+)\) closed/g)) seen.add(m[1]!);
+  if (seen.size === 0) throw new Error(`no client session in the daemon's log:\n${logs.stdout.slice(-2000)}`);
+  return [...seen].sort().reverse().join(', ');
 }
