@@ -24,6 +24,7 @@ const UNIT = [
   'test/client-config-codex.test.ts',
   'test/daemon-file.test.ts',
   'test/era-session.test.ts',
+  'test/knock.test.ts',
   'test/launch-unit.test.ts',
   'test/ports.test.ts',
   'test/tables.test.ts',

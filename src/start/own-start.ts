@@ -7,9 +7,9 @@
 import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../common/atomic-write.js';
+import { knock } from '../transport/knock.js';
 import { ExaiError } from '../common/errors.js';
 import { shellArg } from '../common/shell.js';
 import { monotonicNow } from '../common/clock.js';
@@ -239,7 +239,7 @@ export function describeReady(ready: Readiness, port: number): string {
 /** One readiness check: a TCP connect, an HTTP answer below 500, or the text in the output so far. */
 export async function checkReady(ready: Readiness, port: number, output: (() => string) | undefined, timeoutMs = 1_000): Promise<boolean> {
   if (ready.kind === 'log') return output !== undefined && output().includes(ready.text);
-  if (ready.kind === 'tcp') return tcpConnects(port, timeoutMs);
+  if (ready.kind === 'tcp') return knock('127.0.0.1', port, timeoutMs);
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, path: ready.path, method: 'GET', timeout: timeoutMs }, (res) => {
       res.resume();
@@ -248,19 +248,6 @@ export async function checkReady(ready: Readiness, port: number, output: (() => 
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
     req.end();
-  });
-}
-
-function tcpConnects(port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
   });
 }
 

@@ -1,4 +1,5 @@
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
+import { knock } from '../transport/knock.js';
 import { ExaiError, errnoCode } from '../common/errors.js';
 import type { RegistryData } from './registry.js';
 
@@ -63,17 +64,7 @@ export const socketProbe: PortProbe = {
         server.close(() => resolve('free'));
       });
     }),
-  connect: (host, port) =>
-    new Promise((resolve) => {
-      const socket = connect({ host, port });
-      const done = (answered: boolean) => {
-        socket.destroy();
-        resolve(answered);
-      };
-      socket.setTimeout(1_000, () => done(false));
-      socket.once('connect', () => done(true));
-      socket.once('error', () => done(false));
-    }),
+  connect: (host, port) => knock(host, port, 1_000),
 };
 
 /**
