@@ -3,7 +3,7 @@
  * readiness check (exai's /health is not assumed), and on Linux the sockets its process tree
  * listens on — side ports, or a non-loopback address, are how EX-AI's daemons collided.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { processTree, socketInodes, tcpListeners } from '../common/proc-net.js';
 import { loadDaemonFile, type DaemonFile } from '../workspace/daemon-file.js';
 import { checkReady } from './own-start.js';
 import type { RegistryEntry } from '../workspace/registry-file.js';
@@ -39,89 +39,15 @@ export interface Listener {
 export function listeningSockets(pid: number): Listener[] | undefined {
   if (process.platform !== 'linux' || !pid) return undefined;
   try {
-    const pids = processTree(pid);
-    const inodes = new Map<string, number>();
-    for (const p of pids) {
-      let fds: string[];
-      try {
-        fds = readdirSync(`/proc/${p}/fd`);
-      } catch {
-        continue; // exited meanwhile
-      }
-      for (const fd of fds) {
-        try {
-          const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${p}/fd/${fd}`));
-          if (m) inodes.set(m[1]!, p);
-        } catch {
-          // closed meanwhile
-        }
-      }
-    }
-    const out: Listener[] = [];
-    for (const [file, v6] of [['/proc/net/tcp', false], ['/proc/net/tcp6', true]] as const) {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const line of text.split('\n').slice(1)) {
-        const f = line.trim().split(/\s+/);
-        if (f.length < 10 || f[3] !== '0A') continue; // 0A = LISTEN
-        const owner = inodes.get(f[9]!);
-        if (owner === undefined) continue;
-        const [hexAddr, hexPort] = f[1]!.split(':') as [string, string];
-        out.push({ address: v6 ? ipv6(hexAddr) : ipv4(hexAddr), port: parseInt(hexPort, 16), pid: owner });
-      }
-    }
-    return out;
+    const owners = new Map<string, number>();
+    for (const p of processTree(pid)) for (const inode of socketInodes(p)) owners.set(inode, p);
+    return tcpListeners().flatMap(({ inode, address, port }) => {
+      const owner = owners.get(inode);
+      return owner === undefined ? [] : [{ address, port, pid: owner }];
+    });
   } catch {
     return undefined;
   }
-}
-
-/** `pid` and every descendant (from each process's ppid in /proc/<pid>/stat). */
-function processTree(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // The command name may hold spaces and parentheses: fields start after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(name));
-      children.set(ppid, list);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const tree: number[] = [];
-  const queue = [root];
-  while (queue.length) {
-    const p = queue.shift()!;
-    tree.push(p);
-    queue.push(...(children.get(p) ?? []));
-  }
-  return tree;
-}
-
-function ipv4(hex: string): string {
-  // Little-endian on the machines Linux runs exai on (x86, arm64).
-  return [3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join('.');
-}
-
-function ipv6(hex: string): string {
-  if (/^0{32}$/.test(hex)) return '::';
-  if (hex === '00000000000000000000000001000000') return '::1';
-  if (hex.startsWith('0000000000000000FFFF0000')) return `::ffff:${ipv4(hex.slice(24))}`;
-  const words: string[] = [];
-  for (let i = 0; i < 4; i++) {
-    const w = hex.slice(i * 8, i * 8 + 8);
-    const le = w.slice(6, 8) + w.slice(4, 6) + w.slice(2, 4) + w.slice(0, 2);
-    words.push(le.slice(0, 4), le.slice(4, 8));
-  }
-  return words.map((w) => w.replace(/^0+(?=.)/, '').toLowerCase()).join(':');
 }
 
 export function isLoopback(address: string): boolean {
