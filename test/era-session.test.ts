@@ -9,7 +9,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Server } from '@modelcontextprotocol/server';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import { EraTransport } from '../src/daemon/era-session.js';
+import { EraTransport, protocolOfOpening } from '../src/daemon/era-session.js';
 import { GATEWAY_SERVER_CAPABILITIES, type Gateway } from '../src/daemon/upstreams/gateway.js';
 import { waitFor } from './helpers/env.js';
 import { echoBuiltin, gatewayTestFile } from './upstreams-helpers.js';
@@ -70,6 +70,20 @@ describe('the era of a session', () => {
     expect(refused.error).toMatchObject({ code: -32022, data: { supported: ['2026-07-28'], requested: '2099-01-01' } });
   });
 
+  it('an opening that names a revision exai does not speak gets -32022 and opens nothing: initialize after it gets a clean 2025 session', async () => {
+    const gateway = h.startGateway(env().workspace('era-raw-refused'));
+    const s = await rawSession(gateway);
+    const refused = await s.ask('server/discover', { _meta: envelope('2099-01-01') });
+    expect(refused.error).toMatchObject({ code: -32022, data: { supported: ['2026-07-28'], requested: '2099-01-01' } });
+    expect(s.era()).toBe('undecided');
+    const init = await s.ask('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } });
+    expect(s.era()).toBe('legacy');
+    expect(init.result).toMatchObject({ protocolVersion: '2025-11-25' });
+    expect(init.result).not.toHaveProperty('resultType');
+    const list = await s.ask('tools/list');
+    expect(list.result).not.toHaveProperty('ttlMs');
+  });
+
   it('initialize opens a 2025-11-25 session, answered as before even when later requests carry 2026 _meta', async () => {
     const gateway = h.startGateway(env().workspace('era-raw-legacy'));
     const s = await rawSession(gateway);
@@ -79,5 +93,15 @@ describe('the era of a session', () => {
     const list = await s.ask('tools/list', { _meta: envelope() });
     expect(list.result).not.toHaveProperty('resultType');
     expect(list.result).not.toHaveProperty('ttlMs');
+  });
+
+  it('the revision a session is counted under (exai_status sessionsByProtocol): what its opening asked for, never a refused one', () => {
+    const request = (method: string, params?: Record<string, unknown>) => ({ jsonrpc: '2.0' as const, id: 1, method, ...(params ? { params } : {}) });
+    expect(protocolOfOpening(request('initialize', { protocolVersion: '2025-06-18', capabilities: {} }))).toBe('2025-06-18');
+    expect(protocolOfOpening(request('server/discover'))).toBe('2026-07-28');
+    expect(protocolOfOpening(request('tools/list', { _meta: envelope() }))).toBe('2026-07-28');
+    expect(protocolOfOpening(request('server/discover', { _meta: envelope('2099-01-01') }))).toBeUndefined();
+    expect(protocolOfOpening(request('tools/list'))).toBeUndefined();
+    expect(protocolOfOpening({ jsonrpc: '2.0', method: 'notifications/initialized' })).toBeUndefined();
   });
 });

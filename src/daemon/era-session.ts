@@ -74,7 +74,8 @@ export function eraOfOpening(message: WireMessage): 'legacy' | 'modern' {
 /**
  * The protocol revision a client's opening request asks for: `initialize`'s protocolVersion (a
  * 2025-era client may ask for an older one, which the Server accepts), or the 2026-07-28
- * envelope's. Undefined for a message that opens nothing (a notification, a probe's request).
+ * envelope's. Undefined for a message that opens nothing (a notification, a request naming a
+ * revision exai refuses).
  */
 export function protocolOfOpening(message: WireMessage): string | undefined {
   if (!isRequest(message)) return undefined;
@@ -84,7 +85,8 @@ export function protocolOfOpening(message: WireMessage): string | undefined {
   }
   if (eraOfOpening(message) !== 'modern') return undefined;
   const asked = metaOf(message)?.[META.protocolVersion];
-  return typeof asked === 'string' ? asked : MODERN_VERSION;
+  // Another revision is refused (-32022) and opens nothing.
+  return asked === undefined || asked === MODERN_VERSION ? MODERN_VERSION : undefined;
 }
 
 /** Wraps a session's transport; the Server (and the gateway) connect to this instead. */
@@ -176,8 +178,12 @@ export class EraTransport implements Transport {
         this.deliver(message);
         return;
       }
-      this._era = eraOfOpening(message);
-      if (this._era === 'modern') this.open(message);
+      const era = eraOfOpening(message);
+      // A revision exai does not speak opens nothing: the client may open again, with
+      // initialize or another revision (the SDK v2 client's negotiation does), on this connection.
+      if (era === 'modern' && this.refusedVersion(message)) return;
+      this._era = era;
+      if (era === 'modern') this.open(message);
     }
     if (this._era === 'legacy') {
       this.deliver(message);
@@ -192,19 +198,7 @@ export class EraTransport implements Transport {
     const meta = metaOf(message);
     // (A listen stays open for good and names no level of its own.)
     if (message.method !== 'subscriptions/listen') this.logLevel = LOG_LEVELS.indexOf(String(meta?.[META.logLevel]));
-    const requested = meta?.[META.protocolVersion];
-    if (requested !== undefined && requested !== MODERN_VERSION) {
-      this.reply({
-        jsonrpc: '2.0',
-        id: message.id,
-        error: {
-          code: UNSUPPORTED_PROTOCOL_VERSION,
-          message: `Unsupported protocol version: ${String(requested)} (this session speaks ${MODERN_VERSION}; ${LEGACY_VERSION} opens with initialize)`,
-          data: { supported: [MODERN_VERSION], requested },
-        },
-      });
-      return;
-    }
+    if (this.refusedVersion(message)) return;
     if (this.tasks.fromClient(message) || this.input.fromClient(message)) return;
     if (this.opened && this.listens.fromClient(message)) return;
     // (Before the session is open, a listen waits in order with the rest: see drain.)
@@ -216,6 +210,22 @@ export class EraTransport implements Transport {
       return;
     }
     this.deliver(message);
+  }
+
+  /** A request naming a revision other than 2026-07-28 gets -32022 with the supported one (true). */
+  private refusedVersion(message: WireRequest): boolean {
+    const requested = metaOf(message)?.[META.protocolVersion];
+    if (requested === undefined || requested === MODERN_VERSION) return false;
+    this.reply({
+      jsonrpc: '2.0',
+      id: message.id,
+      error: {
+        code: UNSUPPORTED_PROTOCOL_VERSION,
+        message: `Unsupported protocol version: ${String(requested)} (this session speaks ${MODERN_VERSION}; ${LEGACY_VERSION} opens with initialize)`,
+        data: { supported: [MODERN_VERSION], requested },
+      },
+    });
+    return true;
   }
 
   private wantsLog(level: unknown): boolean {
