@@ -73,7 +73,8 @@ describe('a re-pin that fails', () => {
   it.runIf(CAN_DROP_TO_NOBODY)('to a privileged port as a normal user: EACCES named at once; nothing touched', async () => {
     const dir = join(t.dir, 'as-nobody');
     mkdirSync(join(dir, 'ws'), { recursive: true });
-    for (const p of [dir, join(dir, 'ws')]) {
+    mkdirSync(join(dir, 'fresh'), { recursive: true });
+    for (const p of [dir, join(dir, 'ws'), join(dir, 'fresh')]) {
       chownSync(p, NOBODY, NOBODY);
       chmodSync(p, 0o755);
     }
@@ -86,6 +87,12 @@ describe('a re-pin that fails', () => {
     };
     const cli = (...args: string[]) => run(join('dist', 'cli', 'main.js'), args);
     try {
+      // A first spawn that cannot have its port starts no pm2 for it.
+      const fresh = cli('spawn', '--workspace', join(dir, 'fresh'), '--port', '80');
+      expect(fresh.status).toBe(1);
+      expect(fresh.stderr).toMatch(/^exai: PORT_FORBIDDEN: port 80 needs privileges/);
+      expect(existsSync(join(env.PM2_HOME, 'pm2.pid')), 'a pm2 daemon was started').toBe(false);
+      expect(readdirSync(join(dir, 'fresh'))).toEqual([]);
       const first = cli('spawn', '--workspace', join(dir, 'ws'), '--json');
       expect(first.status, first.stderr).toBe(0);
       const before = JSON.parse(first.stdout) as SpawnResult;

@@ -7,7 +7,7 @@
  * time through the same function. Whatever fails, the registry entry, launch environment and token are as they were before.
  */
 import { existsSync } from 'node:fs';
-import { errorMessage } from '../common/errors.js';
+import { ExaiError, errorMessage } from '../common/errors.js';
 import { workspaceFromCanonical } from '../workspace/identity.js';
 import { isIdleMarked } from '../workspace/idle-marker.js';
 import { writeLaunchEnv } from '../workspace/launch-env.js';
@@ -16,6 +16,7 @@ import { deleteToken, ensureToken } from '../workspace/token.js';
 import { warnSkipped } from '../supervisor/configs.js';
 import { withLock } from '../supervisor/lock.js';
 import { withPm2, type Pm2 } from '../supervisor/pm2.js';
+import { forbiddenPortMessage, probePort } from '../supervisor/ports.js';
 import { refreshed, resolveContext, type ResolvedContext, type StartContext } from './context.js';
 import { interruptedError, restoreLaunchEnv, reuseOrStart, tryReuse, type SpawnResult } from './start.js';
 
@@ -37,6 +38,9 @@ export async function ensureRunning(resolved: ResolvedContext, pm2?: Pm2): Promi
       return reused;
     }
   }
+  // A --port this user may not bind is refused before pm2 is started for it (start.ts checks
+  // every asked-for port again with the lock held).
+  if (opts.port !== undefined && (await probePort(opts.port)) === 'forbidden') throw new ExaiError('PORT_FORBIDDEN', forbiddenPortMessage(opts.port));
   return withFleet(resolved.home, (connected) => startLocked(resolved, connected), opts.onWarning, resolved.env, new Set(), opts.onFleet);
 }
 
