@@ -230,4 +230,35 @@ describe('watching servers.json', () => {
       watcher.close();
     }
   });
+
+  it('flush() applies a change the debounce still holds back (exai_status right after a save reports the saved file)', async () => {
+    const ws = t.workspace('flushed');
+    mkdirSync(join(ws, '.exai'));
+    writeFileSync(serversFile(ws), '{"servers": {');
+    let reloads = 0;
+    // A debounce no test waits out: only flush() can apply the change in time.
+    const watcher = new ServersConfigWatcher({ workspace: ws, debounceMs: 600_000, onReload: () => void reloads++ });
+    watcher.start();
+    try {
+      expect(watcher.current.ok).toBe(false);
+      const { watch } = await import('node:fs');
+      // Our own watch on the same folder: once it has seen the write, so has the watcher's.
+      const seen = new Promise<void>((resolve) => {
+        const w = watch(join(ws, '.exai'), () => {
+          w.close();
+          setImmediate(resolve);
+        });
+      });
+      writeFileSync(serversFile(ws), '{"servers": {"one": {"command": "x"}}}');
+      await seen;
+      expect(watcher.current.ok).toBe(false);
+      watcher.flush();
+      expect(watcher.current.ok && watcher.current.specs.map((s) => s.name)).toEqual(['one']);
+      const after = reloads;
+      watcher.flush(); // nothing pending: no second reload
+      expect(reloads).toBe(after);
+    } finally {
+      watcher.close();
+    }
+  });
 });

@@ -59,6 +59,18 @@ export class ServersConfigWatcher {
     this.options.onReload(next, changed);
   }
 
+  /**
+   * Applies a change the watch saw but the debounce still holds back: what a reader that must
+   * be current calls (`exai_status`: a `spawn` right after saving the file reports this file,
+   * not the one before it).
+   */
+  flush(): void {
+    if (!this.timer) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.reload();
+  }
+
   private schedule(): void {
     if (this.closed) return;
     if (this.timer) clearTimeout(this.timer);

@@ -107,6 +107,7 @@ export class Gateway {
   }
 
   status(): GatewayStatus {
+    this.watcher.flush();
     return {
       file: this.config.file,
       configError: this.config.ok ? null : this.config.error,
