@@ -84,9 +84,14 @@ export function protocolOfOpening(message: WireMessage): string | undefined {
     return typeof asked === 'string' ? asked : undefined;
   }
   if (eraOfOpening(message) !== 'modern') return undefined;
-  const asked = metaOf(message)?.[META.protocolVersion];
   // Another revision is refused (-32022) and opens nothing.
-  return asked === undefined || asked === MODERN_VERSION ? MODERN_VERSION : undefined;
+  return unsupportedRevision(message) === undefined ? MODERN_VERSION : undefined;
+}
+
+/** The revision a request's 2026-07-28 envelope names when exai does not speak it; else undefined. */
+function unsupportedRevision(message: WireMessage): unknown {
+  const requested = metaOf(message)?.[META.protocolVersion];
+  return requested === MODERN_VERSION ? undefined : requested;
 }
 
 /** Wraps a session's transport; the Server (and the gateway) connect to this instead. */
@@ -214,8 +219,8 @@ export class EraTransport implements Transport {
 
   /** A request naming a revision other than 2026-07-28 gets -32022 with the supported one (true). */
   private refusedVersion(message: WireRequest): boolean {
-    const requested = metaOf(message)?.[META.protocolVersion];
-    if (requested === undefined || requested === MODERN_VERSION) return false;
+    const requested = unsupportedRevision(message);
+    if (requested === undefined) return false;
     this.reply({
       jsonrpc: '2.0',
       id: message.id,

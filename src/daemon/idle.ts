@@ -17,7 +17,7 @@ export function watchIdle(state: DaemonState, timeoutMs: number, onIdle: () => v
   const tick = idleTick(timeoutMs);
   const timer = setInterval(() => {
     const now = monotonicNow();
-    if ([...state.sessions.values()].some((s) => s.initialized)) lastActive = now;
+    if ([...state.sessions.values()].some((s) => s.protocolVersion !== undefined)) lastActive = now;
     else if (now - lastActive >= timeoutMs) {
       clearInterval(timer);
       onIdle();

@@ -62,13 +62,7 @@ export async function openSession(connection: WebSocket | SessionChannel, state:
   const onIncoming = (message: JSONRPCMessage) => {
     if ('method' in message && 'id' in message) {
       // A 2025 client opens with initialize, a 2026-07-28 one with its first request (era-session.ts).
-      if (!info.initialized) {
-        const protocolVersion = protocolOfOpening(fromSdkMessage(message));
-        if (protocolVersion) {
-          info.initialized = true;
-          info.protocolVersion = protocolVersion;
-        }
-      }
+      info.protocolVersion ??= protocolOfOpening(fromSdkMessage(message));
       info.requests++;
       state.counters.requests++;
     }

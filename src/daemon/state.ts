@@ -11,13 +11,10 @@ export interface SessionInfo {
   /** JSON-RPC requests this session sent. */
   requests: number;
   /**
-   * It sent `initialize`, or a 2026-07-28 request (which needs none): a client, not a
-   * one-request probe (it keeps the daemon from idling).
-   */
-  initialized?: boolean;
-  /**
    * The protocol revision its opening asked for: initialize's protocolVersion (2025-11-25 or an
-   * older one) or 2026-07-28. Shows which era each client speaks (`exai_status`, the log).
+   * older one) or 2026-07-28 (whose requests need no initialize). Set once it opened: a client,
+   * not a one-request probe, which keeps the daemon from idling; and which era each client
+   * speaks (`exai_status`, the log).
    */
   protocolVersion?: string;
   /** How the client reaches it: a WebSocket (the shim, the extension) or Streamable HTTP. */
