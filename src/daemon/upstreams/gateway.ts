@@ -106,6 +106,7 @@ export class Gateway {
     this.cache?.flush();
   }
 
+  /** The gateway now; a servers.json change the watch's debounce still holds back is applied first. */
   status(): GatewayStatus {
     this.watcher.flush();
     return {
