@@ -19,10 +19,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/stdio';
 import { CLI, ROOT } from './lib/env.js';
-import { EVERYTHING, freePort } from './lib/mcp.js';
+import { EVERYTHING, freePort, startBareRelay } from './lib/mcp.js';
 
 const ERA_SERVER = join(ROOT, 'test', 'fixtures', 'era-server.mjs');
-const BARE = join(ROOT, 'bench', 'fixtures', 'bare-relay.js');
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '3000' }, warmup: { type: 'string', default: '1000' }, prof: { type: 'string' }, 'only-2025': { type: 'boolean', default: false }, strace: { type: 'string' } } });
 const calls = Number(values.calls);
 const warmup = Number(values.warmup);
@@ -93,12 +92,10 @@ try {
   const old = (c, name) => c.callTool({ name, arguments: { message: 'hello from bench' } });
   const modern = (c, name) => c.callTool({ name, arguments: { text: 'hello from bench' } });
   // The floor of any relay: the same call through two bare byte relays (bench/fixtures/bare-relay.js).
-  const barePort = await freePort();
-  const bare = spawn(process.execPath, [BARE, 'daemon', String(barePort), process.execPath, EVERYTHING, 'stdio'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
-  await new Promise((resolve) => bare.once('message', resolve));
-  const b1 = await v1(process.execPath, [BARE, 'shim', String(barePort)], env, ROOT);
+  const bare = await startBareRelay();
+  bareDaemon = bare.child;
+  const b1 = await v1(process.execPath, bare.shimArgs, env, ROOT);
   open.push(b1);
-  bareDaemon = bare;
   const paths = {
     '2025→2025': [s1, (c) => old(c, 'everything__echo')],
     '2025→2026': [s2 && s1, (c) => modern(c, 'modern__echo')],

@@ -8,17 +8,15 @@
  * relays (bench/fixtures/bare-relay.js): what a shim and a daemon cost as two more Node processes
  * on the path, before they parse or route anything: the floor of any relay built like exai's.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/stdio';
 import { CLI, ROOT, exai, makeBenchEnv } from './lib/env.js';
-import { EVERYTHING, batch, closeAll, connectShim, connectStdio, freePort } from './lib/mcp.js';
+import { EVERYTHING, batch, closeAll, connectShim, connectStdio, startBareRelay } from './lib/mcp.js';
 import { fmtMs, fmtRatio, markdownTable, ratio, round, summarize } from './lib/stats.js';
 
 const ERA_SERVER = join(ROOT, 'test', 'fixtures', 'era-server.mjs');
-const BARE = join(ROOT, 'bench', 'fixtures', 'bare-relay.js');
 
 async function connectV2(command, args, env, cwd) {
   const client = new ClientV2({ name: 'bench-v2', version: '0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
@@ -47,10 +45,9 @@ export async function run({ quick = false, log = () => {} } = {}) {
     const v2 = await connectV2(process.execPath, [CLI, 'shim'], shimEnv, workspace);
     const v1Everything = await connectStdio(process.execPath, [EVERYTHING, 'stdio'], e.env);
     const v2Modern = await connectV2(process.execPath, [ERA_SERVER, '--modern-only'], e.env, ROOT);
-    const barePort = await freePort();
-    bareDaemon = spawn(process.execPath, [BARE, 'daemon', String(barePort), process.execPath, EVERYTHING, 'stdio'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
-    await new Promise((resolve) => bareDaemon.once('message', resolve));
-    const v1Bare = await connectStdio(process.execPath, [BARE, 'shim', String(barePort)], e.env);
+    const bare = await startBareRelay();
+    bareDaemon = bare.child;
+    const v1Bare = await connectStdio(process.execPath, bare.shimArgs, e.env);
     open.push(v1, v2, v1Everything, v2Modern, v1Bare);
     for (const c of [v1, v2]) await c.listTools();
     log('eras: connected');

@@ -193,3 +193,15 @@ export async function batch(clients, op, calls) {
 export async function closeAll(clients) {
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
 }
+
+/**
+ * Two bare byte relays in front of server-everything (bench/fixtures/bare-relay.js): starts the
+ * "daemon" one; a client runs `node ...shimArgs` as its server. The floor of any shim + daemon.
+ */
+export async function startBareRelay() {
+  const relay = join(ROOT, 'bench', 'fixtures', 'bare-relay.js');
+  const port = await freePort();
+  const child = spawn(process.execPath, [relay, 'daemon', String(port), process.execPath, EVERYTHING, 'stdio'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  await new Promise((resolve) => child.once('message', resolve));
+  return { child, shimArgs: [relay, 'shim', String(port)] };
+}
