@@ -4,9 +4,12 @@
  * and of the shim, for each client era × server era, next to direct stdio. CPU per call (from
  * /proc/<pid>/stat, so Linux only) is the number that holds on a busy machine; latency is not.
  *
- * `node bench/echo-cpu.js [--calls 3000] [--warmup 1000] [--prof DIR]`: with --prof the daemon
- * and the shims write V8 CPU profiles (--cpu-prof) into DIR. The daemon is a plain child process
- * (no pm2), in a temp EXAI_HOME that is removed afterwards.
+ * `node bench/echo-cpu.js [--calls 3000] [--warmup 1000] [--prof DIR] [--strace DIR]`: with
+ * --prof the daemon and the shims write V8 CPU profiles (--cpu-prof, 50 µs sampling) into DIR.
+ * The daemon is a plain child process
+ * (no pm2), in a temp EXAI_HOME that is removed afterwards. With --strace the daemon and the
+ * shim of each relayed path are traced during its calls (`strace -c -f` by default; another
+ * tracer with TRACER and its arguments in STRACE_ARGS, e.g. TRACER=perf STRACE_ARGS='stat').
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +28,7 @@ const ERA_SERVER = join(ROOT, 'test', 'fixtures', 'era-server.mjs');
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '3000' }, warmup: { type: 'string', default: '1000' }, prof: { type: 'string' }, 'only-2025': { type: 'boolean', default: false }, strace: { type: 'string' } } });
 const calls = Number(values.calls);
 const warmup = Number(values.warmup);
-const prof = values.prof ? [`--cpu-prof`, `--cpu-prof-dir=${values.prof}`] : [];
+const prof = values.prof ? [`--cpu-prof`, `--cpu-prof-interval=50`, `--cpu-prof-dir=${values.prof}`] : [];
 
 const TICK_MS = 10; // CLK_TCK 100 on Linux
 /** [user, system] CPU ms of a process so far. */
@@ -114,9 +117,9 @@ try {
     const d0 = cpuMs(daemonPid);
     const s0 = shimPid ? cpuMs(shimPid) : [0, 0];
     const own0 = process.cpuUsage();
-    // --strace DIR: syscall counts of the daemon and the shim during this path's calls.
+    // --strace DIR: syscall counts of the daemon (the bare one on the bare path) and the shim.
     const tracers = values.strace && shimPid
-      ? [['daemon', daemon.child.pid], ['shim', shimPid]].map(([who, pid]) => spawn('strace', [...(process.env.STRACE_ARGS ?? '-c').split(' '), '-f', '-o', join(values.strace, `${name}.${who}.txt`), '-p', String(pid)], { stdio: 'ignore' }))
+      ? [['daemon', daemonPid], ['shim', shimPid]].map(([who, pid]) => spawn(process.env.TRACER ?? 'strace', [...(process.env.STRACE_ARGS ?? '-c -f').split(' '), '-o', join(values.strace, `${name}.${who}.txt`), '-p', String(pid)], { stdio: 'ignore' }))
       : [];
     if (tracers.length) await new Promise((r) => setTimeout(r, 1000)); // strace attaching; counts only
     const lat = [];
