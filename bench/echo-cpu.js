@@ -6,10 +6,10 @@
  *
  * `node bench/echo-cpu.js [--calls 3000] [--warmup 1000] [--prof DIR] [--strace DIR]`: with
  * --prof the daemon and the shims write V8 CPU profiles (--cpu-prof, 50 µs sampling) into DIR.
- * The daemon is a plain child process
- * (no pm2), in a temp EXAI_HOME that is removed afterwards. With --strace the daemon and the
- * shim of each relayed path are traced during its calls (`strace -c -f` by default; another
- * tracer with TRACER and its arguments in STRACE_ARGS, e.g. TRACER=perf STRACE_ARGS='stat').
+ * The daemon is a plain child process (no pm2), in a temp EXAI_HOME that is removed afterwards.
+ * With --strace the daemon and the shim of each relayed path are traced during its calls
+ * (`strace -c -f` by default; another tracer with TRACER and its arguments in STRACE_ARGS, e.g.
+ * TRACER=perf STRACE_ARGS='stat -e task-clock,context-switches,page-faults').
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
