@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpawnResult } from '../src/start/spawn.js';
@@ -80,6 +81,34 @@ describe('exai spawn --client claude --transport http', () => {
     expect((await getHealth(spawned.port)).id).toBe(spawned.id);
     const { client } = await connectHttp(spawned.port, headers.Authorization!.slice('Bearer '.length));
     await client.close();
+  });
+
+  it('a helper whose port was taken meanwhile moves the workspace within its range and prints no token for the old URL', async () => {
+    const ws = t.workspace('claude-moved');
+    const spawned = JSON.parse((await runCli(['spawn', '--workspace', ws, '--client', 'claude', '--transport', 'http', '--json'], t.env)).stdout) as SpawnResult;
+    expect((await runCli(['stop', '--workspace', ws], t.env)).code).toBe(0);
+    const squatter = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => squatter.listen(spawned.port, '127.0.0.1', resolve));
+    try {
+      const env = { ...t.env, EXAI_HOME: undefined, PM2_HOME: undefined, EXAI_PORT_BASE: undefined, EXAI_PORT_STRIDE: undefined };
+      const res = await runProcess('/bin/sh', ['-c', entryOf(ws).headersHelper], { env, timeoutMs: 60_000 });
+      expect(res.code).toBe(1);
+      expect(res.stdout).toBe('');
+      expect(res.stderr.trim().split('\n')).toHaveLength(1);
+      expect(res.stderr).toMatch(new RegExp(`PORT_MOVED: port ${spawned.port} .* taken by another process.*reconnect the client`));
+      // Moved within the test's port range (the helper carries EXAI_PORT_BASE/STRIDE), configs rewritten.
+      const moved = Number(new URL(entryOf(ws).url).port);
+      const base = Number(t.env.EXAI_PORT_BASE);
+      const stride = Number(t.env.EXAI_PORT_STRIDE);
+      expect(moved).not.toBe(spawned.port);
+      expect((moved - base) % stride).toBe(0);
+      expect((await getHealth(moved)).id).toBe(spawned.id);
+      // The client, restarted, reads the new URL; the helper prints the header for it.
+      const headers = JSON.parse(await runHelper(entryOf(ws).headersHelper)) as Record<string, string>;
+      expect(headers.Authorization).toBe(`Bearer ${readToken(t.home, spawned.id)}`);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 
   it('--transport needs --client claude', async () => {

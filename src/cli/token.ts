@@ -21,7 +21,8 @@ export const options = {
  * (Claude Code's `headersHelper` runs it and reads `--json`'s object). Only to a pipe: on a
  * terminal it refuses unless `--show`, so the token does not end up in a scrollback by accident.
  * `--wake` first starts the daemon when it does not answer (idle, stopped, pm2 gone), as the
- * shim does for a client. Errors are one line on stderr, never on stdout (a helper's stdout is
+ * shim does for a client; when it had to move to another port, the client still holds the old
+ * URL, so nothing is printed (PORT_MOVED): the header would go to whoever took the port. Errors are one line on stderr, never on stdout (a helper's stdout is
  * taken as headers).
  */
 export async function run(argv: string[]): Promise<number> {
@@ -46,7 +47,11 @@ export async function run(argv: string[]): Promise<number> {
         // Loaded only when needed: the supervisor (pm2's client) is heavy.
         const { spawnWorkspace } = await import('../start/spawn.js');
         // Not an explicit spawn: the launch spec as recorded, and only the configs it recorded.
-        await spawnWorkspace({ workspace: workspace.path, home, keepRunning: true });
+        const started = await spawnWorkspace({ workspace: workspace.path, home, keepRunning: true });
+        // The client holds the old URL, where another process now listens: the token is for exai's daemon only.
+        if (started.port !== entry.port) {
+          throw new ExaiError('PORT_MOVED', `port ${entry.port} of ${workspace.path} is taken by another process, so its daemon came back on ${started.port}; the client configs now say ${started.port}: reconnect the client (Claude Code: restart it) so it reads the new URL`);
+        }
       }
     }
     const value = `Bearer ${token}`;

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'WORKSPACE_NOT_FOUND'
   | 'WORKSPACE_NOT_REGISTERED'
   | 'PORT_TAKEN'
+  | 'PORT_MOVED'
   | 'ADDR_IN_USE'
   | 'NO_FREE_PORT'
   | 'REGISTRY_CORRUPT'

@@ -104,9 +104,16 @@ export function clientEntry(kind: ClientKind, port: number, workspace: string, d
       EXAI_WS_PORT: String(port),
       EXAI_WORKSPACE: spec.expandsWorkspaceFolder ? '${workspaceFolder}' : workspace,
       ...stateDirsEnv(dirs),
-      EXAI_PORT_BASE: dirs.ports && dirs.ports.base !== DEFAULT_PORT_BASE ? String(dirs.ports.base) : undefined,
-      EXAI_PORT_STRIDE: dirs.ports && dirs.ports.stride !== DEFAULT_PORT_STRIDE ? String(dirs.ports.stride) : undefined,
+      ...portRangeEnv(dirs),
     },
+  };
+}
+
+/** EXAI_PORT_BASE/EXAI_PORT_STRIDE when not the defaults: a wake that must move picks from the range `spawn` did. */
+function portRangeEnv(dirs: EntrySettings): { EXAI_PORT_BASE: string | undefined; EXAI_PORT_STRIDE: string | undefined } {
+  return {
+    EXAI_PORT_BASE: dirs.ports && dirs.ports.base !== DEFAULT_PORT_BASE ? String(dirs.ports.base) : undefined,
+    EXAI_PORT_STRIDE: dirs.ports && dirs.ports.stride !== DEFAULT_PORT_STRIDE ? String(dirs.ports.stride) : undefined,
   };
 }
 
@@ -154,12 +161,12 @@ export async function writeClientConfig(kind: ClientKind, workspace: string, por
  * Claude Code's entry over Streamable HTTP. The helper runs through a shell (Claude Code runs
  * `headersHelper` as a command line), hence the quoted paths; `--wake` starts an idle or
  * stopped daemon first, as the shim would; `--json` prints `{"Authorization": "Bearer …"}`,
- * the object Claude Code reads. Non-default state dirs (EXAI_HOME, PM2_HOME) are set in front
- * of the command, as the stdio entry sets them in its `env`.
+ * the object Claude Code reads. Non-default state dirs (EXAI_HOME, PM2_HOME) and port range are
+ * set in front of the command, as the stdio entry sets them in its `env`.
  */
 export function httpClientEntry(port: number, workspace: string, dirs: EntrySettings): HttpClientEntry {
   const q = (s: string) => (/^[\w@%+=:,./\\-]+$/.test(s) ? s : process.platform === 'win32' ? `"${s}"` : `'${s.replace(/'/g, `'\\''`)}'`);
-  const env = Object.entries(stateDirsEnv(dirs)).filter((e): e is [string, string] => e[1] !== undefined);
+  const env = Object.entries({ ...stateDirsEnv(dirs), ...portRangeEnv(dirs) }).filter((e): e is [string, string] => e[1] !== undefined);
   // POSIX shells take `NAME=value cmd`; on Windows a non-default EXAI_HOME needs the stdio entry.
   const prefix = process.platform === 'win32' ? '' : env.map(([k, v]) => `${k}=${q(v)} `).join('');
   return {
