@@ -120,15 +120,33 @@ describe('upstreams of both eras', () => {
     expect(failed.lastError).not.toContain('\n');
   });
 
-  it('pinned to 2025-11-25, a 2026-07-28-only server fails naming its answer to initialize', async () => {
+  const failedOne = (gateway: Gateway, name: string) =>
+    waitFor(() => (upstream(gateway, name).state === 'failed' ? upstream(gateway, name) : undefined), { what: `${name} to fail`, timeoutMs: 20_000 });
+
+  it('pinned to 2025-11-25, a 2026-07-28-only server fails at once naming the pin and the fix; the era it spoke before is not shown', async () => {
     const ws = env().workspace('eras-pin-mismatch');
+    writeServers(ws, { modern: modernEntry() });
+    const gateway = h.startGateway(ws);
+    await settledUp(gateway, ['modern']);
+    expect(upstream(gateway, 'modern').protocol).toBe('2026-07-28');
+    // The user pins it to the revision it refuses (the gateway reloads servers.json on save).
     writeServers(ws, { modern: modernEntry({ protocol: '2025-11-25' }) });
-    const gateway = h.startGateway(ws, { supervision: { maxCrashes: 1 } });
-    const failed = await waitFor(() => (upstream(gateway, 'modern').state === 'failed' ? upstream(gateway, 'modern') : undefined), {
-      what: 'the mismatched upstream to fail',
-      timeoutMs: 20_000,
-    });
-    expect(failed.lastError).toMatch(/protocol version|2026-07-28/i);
+    const failed = await failedOne(gateway, 'modern');
+    expect(failed.lastError).toMatch(/^failed to start: it refuses MCP 2025-11-25, which its "protocol" pins \(it speaks 2026-07-28\) \(Unsupported protocol version: 2025-11-25\)/);
+    expect(failed).toMatchObject({ restarts: 0, protocol: null, fix: 'set its "protocol" to "auto" or "2026-07-28"' });
+    // A call to one of its tools says what to change, not "fix it".
+    const s = await h.session(gateway);
+    const answer = await s.client.callTool({ name: 'modern__echo', arguments: { text: 'x' } }).catch((err: Error) => err.message);
+    expect(String(answer)).toMatch(/set its "protocol" to "auto" or "2026-07-28" and save \.exai\/servers\.json to retry/);
+  });
+
+  it('pinned to 2026-07-28, a 2025-only server fails at once naming server/discover and the fix', async () => {
+    const ws = env().workspace('eras-pin-modern');
+    writeServers(ws, { everything: { ...everythingEntry(), protocol: '2026-07-28' } });
+    const gateway = h.startGateway(ws);
+    const failed = await failedOne(gateway, 'everything');
+    expect(failed.lastError).toMatch(/^failed to start: it did not offer MCP 2026-07-28, which its "protocol" pins, in answer to server\/discover/);
+    expect(failed).toMatchObject({ restarts: 0, protocol: null, fix: 'if it speaks 2025-11-25 only, set its "protocol" to "auto" or "2025-11-25"' });
   });
 
   it('a 2025 session gets progress from a 2026-07-28 server, cancels its call, and answers its input_required as an elicitation', async () => {

@@ -295,7 +295,7 @@ function checkUpstreams(scope: string, status: ExaiStatus, c: WorkspaceCheck): v
     return trouble ? [{ u, trouble }] : [];
   });
   for (const { u, trouble } of troubled) {
-    c.add({ scope, check: `upstream ${u.name}`, status: 'problem', message: trouble, fix: `fix its command in ${file} and save the file (that retries it)` });
+    c.add({ scope, check: `upstream ${u.name}`, status: 'problem', message: trouble, fix: `${u.fix ?? 'fix its command'} in ${file} and save the file (that retries it)` });
   }
   if (!status.upstreamsConfigError && !troubled.length && status.upstreams.length) {
     c.add({ scope, check: 'upstreams', status: 'ok', message: `${status.upstreams.length} upstream server(s): ${status.upstreams.map((u) => `${u.name} ${u.state}`).join(', ')}` });

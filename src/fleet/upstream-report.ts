@@ -42,6 +42,8 @@ export function upstreamTrouble(u: UpstreamStatus): string | undefined {
   // Idle is a stop exai asked for, whatever error an earlier run left behind.
   if (u.state === 'up' || u.state === 'idle' || (u.state !== 'failed' && !u.lastError)) return undefined;
   const why = firstLine(u.lastError ?? u.stderrTail.at(-1) ?? 'no error recorded');
+  // A failure exai knows the fix of (a revision the server refuses) is not retried.
+  if (u.state === 'failed' && u.fix) return `upstream ${u.name} cannot start: ${why.replace(/^failed to start: /, '')}`;
   return u.state === 'failed' ? `upstream ${u.name} failed after ${u.restarts} restart(s): ${why}` : `upstream ${u.name} did not start: ${why}`;
 }
 

@@ -30,10 +30,12 @@ export interface UpstreamStatus {
   tools: number;
   prompts: number;
   resources: number;
-  /** The MCP revision exai speaks to it (`2025-11-25` or `2026-07-28`); null while never connected. */
+  /** The MCP revision exai speaks to it (`2025-11-25` or `2026-07-28`); null while it is not up, idle or starting with a known catalog. */
   protocol: string | null;
   /** Why it last stopped or failed to start, one line; null while it never did. */
   lastError: string | null;
+  /** While failed: what to change in servers.json, when exai knows (a revision its `"protocol"` pins and the server refuses); else null. */
+  fix: string | null;
   /** The last stderr lines of the process, oldest first. */
   stderrTail: string[];
   /** Lists cut short: the cursor where exai stopped following cursors that never end; null if none. */

@@ -4,7 +4,7 @@
  * ask it for: `"protocol"` from servers.json, else the verdict remembered with the cached
  * catalog, else a probe (`auto`: `server/discover`, falling back to `initialize`).
  */
-import { Client, type PriorDiscovery } from '@modelcontextprotocol/client';
+import { Client, SdkError, SdkErrorCode, type PriorDiscovery } from '@modelcontextprotocol/client';
 import type { ConnectOptions, VersionNegotiationOptions } from '@modelcontextprotocol/client';
 import type { WireMessage } from '../../transport/jsonrpc.js';
 import { TASKS_EXTENSION } from '../era-tasks.js';
@@ -50,6 +50,35 @@ export interface StartFailure {
   detail: string;
   probeKilledIt: boolean;
   unanswered: boolean;
+  /** Set when the server does not speak the revision `"protocol"` pins: what to change; it is not retried. */
+  fix?: string;
+}
+
+/**
+ * A pinned start the server refused for its revision: the failure, with the fix (`"protocol"` in
+ * servers.json). Undefined for any other failure. Both cases are certain, so not retried: -32022
+ * to initialize (a 2026-07-28-only server), or `server/discover` not offering 2026-07-28: the
+ * SDK's verdict, or the process exiting before it answered (2025-era servers that end on an
+ * unknown method, as server-everything does).
+ */
+export function pinRefusal(plan: EraPlan, protocol: UpstreamProtocol, err: unknown, exitedUndiscovered: boolean, detail: string): StartFailure | undefined {
+  const failure = (why: string, fix: string) => ({ detail: `${why} (${detail})`, probeKilledIt: false, unanswered: false, fix });
+  if (plan.how !== 'pinned') return undefined;
+  if (protocol === LEGACY_PROTOCOL_VERSION && isRecord(err) && err.code === -32022) {
+    const supported = isRecord(err.data) && Array.isArray(err.data.supported) ? ` (it speaks ${err.data.supported.join(', ')})` : '';
+    return failure(`it refuses MCP ${LEGACY_PROTOCOL_VERSION}, which its "protocol" pins${supported}`, `set its "protocol" to "auto" or "${MODERN_PROTOCOL_VERSION}"`);
+  }
+  if (protocol === MODERN_PROTOCOL_VERSION && (exitedUndiscovered || (err instanceof SdkError && err.code === SdkErrorCode.EraNegotiationFailed))) {
+    return failure(
+      `it did not offer MCP ${MODERN_PROTOCOL_VERSION}, which its "protocol" pins, in answer to server/discover`,
+      `if it speaks ${LEGACY_PROTOCOL_VERSION} only, set its "protocol" to "auto" or "${LEGACY_PROTOCOL_VERSION}"`,
+    );
+  }
+  return undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { PagingProblems, emptyCatalog, rereadKind, type Catalog, type CatalogKind } from './catalog.js';
 import type { KnownCatalog } from './catalog-cache.js';
 import type { UpstreamSpec } from './config.js';
-import { eraName, eraPlan, listenForListChanges, startInEra, withEnvelope, withoutEnvelope, type EraPlan, type StartFailure, type UpstreamClient } from './era.js';
+import { eraName, eraPlan, listenForListChanges, pinRefusal, startInEra, withEnvelope, withoutEnvelope, type EraPlan, type StartFailure, type UpstreamClient } from './era.js';
 import { ListRefresh, wireClient } from './client-events.js';
 import { inputRoundsOf, type InputRounds } from './input-rounds.js';
 import { ResourceListens } from './listens.js';
@@ -48,6 +48,8 @@ export class Upstream {
   private readonly crashes: CrashHistory;
   private restartCount = 0;
   private _lastError: string | null = null;
+  /** What to change in servers.json for it to start, when exai knows (its last failure's StartFailure.fix). */
+  private _fix: string | null = null;
   /** Set while a start takes longer than lists wait for it (see slowStart); cleared by the next state. */
   private slowNote: string | null = null;
   private readonly stderr: UpstreamStderr;
@@ -140,8 +142,9 @@ export class Upstream {
       tools: catalog.tools.length,
       prompts: catalog.prompts.length,
       resources: catalog.resources.length,
-      protocol: eraName(this._known?.era) ?? null,
+      protocol: eraName(this.shown()?.era) ?? null,
       lastError: this.slowNote ?? this._lastError,
+      fix: this._state === 'failed' ? this._fix : null,
       stderrTail: this.stderr.tail,
       catalogProblem: this.paging.summary(),
     };
@@ -251,10 +254,8 @@ export class Upstream {
 
   /** The error a session gets for a call to an upstream that is not up. */
   unavailable(): WireRequestError {
-    return new WireRequestError(INTERNAL_ERROR, `upstream server "${this.name}" ${unavailableWhy(this._state, this._lastError)}`, {
-      upstream: this.name,
-      state: this._state,
-    });
+    const why = unavailableWhy(this._state, this._lastError, this._fix);
+    return new WireRequestError(INTERNAL_ERROR, `upstream server "${this.name}" ${why}`, { upstream: this.name, state: this._state });
   }
 
   private setState(next: UpstreamState): void {
@@ -280,7 +281,7 @@ export class Upstream {
     if (!failure || generation !== this.generation) return;
     this.forgetCachedEra();
     this.generation++;
-    this.crashed(`failed to start: ${failure.detail}`);
+    this.crashed(`failed to start: ${failure.detail}`, failure.fix);
   }
 
   /**
@@ -352,7 +353,8 @@ export class Upstream {
       // Still running, and no start error: it did not answer (in time, or usably).
       const unanswered = transport.exit === undefined && !(err instanceof SpawnError);
       const exitedOnProbe = probeKilledIt(err, transport) || (transport.exit !== undefined && !heard);
-      return { detail, probeKilledIt: plan.how === 'probe' && exitedOnProbe, unanswered };
+      const pinned = pinRefusal(plan, this.spec.protocol, err, transport.exit !== undefined && !client.getDiscoverResult(), detail);
+      return pinned ?? { detail, probeKilledIt: plan.how === 'probe' && exitedOnProbe, unanswered };
     }
   }
 
@@ -374,12 +376,15 @@ export class Upstream {
     if (this.startPlan?.how === 'cached' && this._known?.era) this._known = { ...this._known, era: undefined };
   }
 
-  private crashed(reason: string): void {
+  /** `fix`: the failure is certain (a revision the server refuses) and this is what to change; no restarts. */
+  private crashed(reason: string, fix?: string): void {
     const lastLine = this.stderr.lastLine;
     this._lastError = lastLine ? `${reason}; last stderr: ${lastLine}` : reason;
-    const delay = this.crashes.record();
+    this._fix = fix ?? null;
+    const delay = fix ? undefined : this.crashes.record();
     if (delay === undefined) {
-      this.log.error(`upstream ${this.name}: failed after ${this.crashes.describe()} (${this._lastError}); fix it and save .exai/servers.json to retry`);
+      const what = fix ? this._lastError : `failed after ${this.crashes.describe()} (${this._lastError})`;
+      this.log.error(`upstream ${this.name}: ${what}; ${fix ?? 'fix it'} and save .exai/servers.json to retry`);
       this.setState('failed');
       return;
     }
