@@ -12,6 +12,7 @@
 // - CommonJS output, loaded by src/daemon/launcher.cts through node:vm with a V8 code cache
 //   (which ES modules cannot have on Node 20); import.meta.url becomes the bundle's own URL.
 import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +53,34 @@ const spawnBeside = {
     b.onResolve({ filter: /\/start\/spawn\.js$/ }, (args) => (/[\\/]shim[\\/]run\.js$/.test(args.importer) ? { path: './spawn.cjs', external: true } : undefined));
   },
 };
+/**
+ * The daemon loads both SDK v2 packages (the client for its upstreams, the server for its
+ * sessions); each has its own copy of `@modelcontextprotocol/core` (nested, same version) and
+ * its own default JSON Schema validator. In the bundle: one core, whose schemas are built
+ * once (~1.4 MB of heap for the second copy), and shims without the validator exai never uses
+ * (scripts/sdk-shims.mjs). A core of another version in either package is left as it is.
+ */
+const sdkLean = {
+  name: 'sdk-lean',
+  setup(b) {
+    const sdk = `${root}node_modules/@modelcontextprotocol`;
+    const coreVersion = (pkg) => JSON.parse(readFileSync(`${sdk}/${pkg}/node_modules/@modelcontextprotocol/core/package.json`, 'utf8')).version;
+    let oneCore = false;
+    try {
+      oneCore = coreVersion('client') === coreVersion('server');
+    } catch {
+      // Not nested (npm deduped them): one core already.
+    }
+    if (oneCore) {
+      b.onResolve({ filter: /^@modelcontextprotocol\/core(\/|$)/ }, (args) =>
+        args.pluginData === 'sdk-lean' || !/[\\/]@modelcontextprotocol[\\/]client[\\/]/.test(args.importer)
+          ? undefined
+          : b.resolve(args.path, { kind: args.kind, resolveDir: `${sdk}/server`, pluginData: 'sdk-lean' }),
+      );
+    }
+    b.onResolve({ filter: /^@modelcontextprotocol\/(client|server)\/_shims$/ }, () => ({ path: `${root}scripts/sdk-shims.mjs` }));
+  },
+};
 const chosen = entries.length ? Object.fromEntries(entries.map((name) => [name, all[name]])) : all;
 
 await build({
@@ -65,7 +94,7 @@ await build({
   target: 'node20',
   mainFields: ['module', 'main'],
   external: ['pm2', 'tx2'],
-  plugins: [spawnBeside],
+  plugins: [spawnBeside, sdkLean],
   minify: true,
   legalComments: 'none',
   define: { 'import.meta.url': '__exaiModuleUrl' },

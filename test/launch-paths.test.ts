@@ -90,9 +90,9 @@ describe('every start path starts the same daemon', () => {
   it('exai spawn: the passed variable reaches the upstream, and pm2 holds none of it', async () => {
     expect(referenceUpstream.FROM_SPAWN).toBe(SECRET);
     expect(JSON.stringify(reference)).not.toContain(SECRET);
-    // The app's env names the state dirs and the port (beside pm2's own), nothing of the caller's shell.
+    // The app's env names the state dirs and the port (beside pm2's own and glibc's arena cap), nothing of the caller's shell.
     const pm2Own = ['PM2_HOME', 'unique_id', spawned.name];
-    expect((reference.envNames as string[]).filter((n) => !pm2Own.includes(n))).toEqual(['EXAI_HOME', 'EXAI_WORKSPACE', 'EXAI_WS_PORT']);
+    expect((reference.envNames as string[]).filter((n) => !pm2Own.includes(n))).toEqual(['EXAI_HOME', 'EXAI_WORKSPACE', 'EXAI_WS_PORT', 'MALLOC_ARENA_MAX']);
     for (const args of [['env', '0'], ['show', spawned.name], ['jlist']]) {
       const out = await runPm2(args, t.env);
       expect(out.stdout + out.stderr, `pm2 ${args.join(' ')}`).not.toContain(SECRET);

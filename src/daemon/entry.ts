@@ -6,10 +6,14 @@
 import { failureLines, isExaiError } from '../common/errors.js';
 import { DAEMON_EXITS, failureExitCode } from '../common/exit-codes.js';
 import { streamLogger, type Logger } from './log.js';
+import { config as zodConfig } from 'zod/v4/core';
 import { runDaemon } from './run.js';
 
 /** Runs the daemon until it exits; configured by the environment (EXAI_WS_PORT, EXAI_WORKSPACE, EXAI_HOME). */
 export async function runDaemonProcess(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // The SDK's zod schemas parse only the daemon's own exchanges (initialize, lists), never a
+  // relayed call: no generated parser functions (their code and source strings) kept for them.
+  zodConfig({ jitless: true });
   const log = streamLogger(process.stdout, process.stderr);
   try {
     return await runDaemon({ env, log });

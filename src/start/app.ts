@@ -18,7 +18,7 @@ export const LISTEN_TIMEOUT_MS = 10_000;
  * then carry) — so they all start the identical app (DESIGN.md "Lifecycle").
  *
  * Nothing here comes from the caller's environment: the env holds only the three paths the
- * daemon needs to find its launch spec; PATH, HOME and the user's passed variables are read by
+ * daemon needs to find its launch spec (and glibc's arena cap); PATH, HOME and the user's passed variables are read by
  * the daemon from `tokens/<id>.env.json` (src/workspace/launch-env.ts), so they never show in
  * `pm2 env`/`pm2 show`/`pm2 jlist` and no path starts the daemon with another shell's.
  */
@@ -31,11 +31,17 @@ export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'po
     // Memory (VmRSS under pm2, bench/fleet.js): V8 lets the young generation grow to 2 x 16 MB
     // semi-spaces although the daemon's live heap is ~12 MB; a 1 MB cap took a daemon that had
     // served 2.5k calls from ~88 to ~78 MB (idle: ~67 -> ~65 MB), round trips unchanged.
-    node_args: ['--max-semi-space-size=1'],
+    // --optimize-for-size: ~2-3 MB less PSS (bench sharing), no change in CPU per relayed call
+    // (bench/echo-cpu.js, 2026-12-06).
+    node_args: ['--max-semi-space-size=1', '--optimize-for-size'],
     env: {
       EXAI_HOME: home,
       EXAI_WORKSPACE: entry.workspace,
       EXAI_WS_PORT: String(entry.port),
+      // glibc gives each thread that allocates its own malloc arena (V8's workers, libuv's pool);
+      // two are plenty for a daemon whose JavaScript runs on one thread: ~1.4 MB less PSS. Read
+      // by glibc at start, so it can only come from here; upstreams do not inherit it (upstreams/env.ts).
+      MALLOC_ARENA_MAX: '2',
     },
     wait_ready: true,
     listen_timeout: LISTEN_TIMEOUT_MS,
