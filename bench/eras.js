@@ -6,7 +6,9 @@
  * client era's direct call to the same server (a 2026-07-28 client cannot call server-everything
  * directly: its floor is the v1 client's). Beside them, the v1 client's echo through two bare byte
  * relays (bench/fixtures/bare-relay.js): what a shim and a daemon cost as two more Node processes
- * on the path, before they parse or route anything: the floor of any relay built like exai's.
+ * on the path, before they parse or route anything: the floor of any relay built like exai's; and
+ * through two that parse each message and map request ids (`--parse`), the least a relay that
+ * routes and multiplexes does, with NDJSON instead of exai's WebSocket between them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +34,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
   const e = makeBenchEnv('eras');
   const open = [];
   let bareDaemon;
+  let parsingDaemon;
   try {
     const workspace = e.workspace('eras');
     mkdirSync(join(workspace, '.exai'), { recursive: true });
@@ -48,7 +51,10 @@ export async function run({ quick = false, log = () => {} } = {}) {
     const bare = await startBareRelay();
     bareDaemon = bare.child;
     const v1Bare = await connectStdio(process.execPath, bare.shimArgs, e.env);
-    open.push(v1, v2, v1Everything, v2Modern, v1Bare);
+    const parsing = await startBareRelay({ parse: true });
+    parsingDaemon = parsing.child;
+    const v1Parsing = await connectStdio(process.execPath, parsing.shimArgs, e.env);
+    open.push(v1, v2, v1Everything, v2Modern, v1Bare, v1Parsing);
     for (const c of [v1, v2]) await c.listTools();
     log('eras: connected');
     const echoEverything = (c, name) => c.callTool({ name, arguments: { message: 'hello from bench' } });
@@ -61,6 +67,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
       'v1 everything': { client: v1Everything, op: (c) => echoEverything(c, 'echo') },
       'v2 modern': { client: v2Modern, op: (c) => echoModern(c, 'echo') },
       'v1 everything, two bare relays': { client: v1Bare, op: (c) => echoEverything(c, 'echo') },
+      'v1 everything, two parsing relays': { client: v1Parsing, op: (c) => echoEverything(c, 'echo') },
     };
     const acc = Object.fromEntries(Object.keys(paths).map((p) => [p, { latencies: [], wallMs: 0, calls: 0 }]));
     for (const { client, op } of Object.values(paths)) await batch([client], op, warmup);
@@ -85,11 +92,14 @@ export async function run({ quick = false, log = () => {} } = {}) {
           const floor = results[paths[c].floor];
           return [`${c} through \`exai shim\``, fmtMs(s.p50), fmtMs(s.p99), s.callsPerSec, `${fmtMs(floor.p50)} (${paths[c].floor})`, fmtRatio(ratio(s.p50, floor.p50))];
         }),
-        (() => {
-          const s = results['v1 everything, two bare relays'];
+        ...[
+          ['v1 everything, two bare relays', '2025 → 2025 through two bare byte relays (the floor of any shim + daemon)'],
+          ['v1 everything, two parsing relays', '2025 → 2025 through two relays that parse each message and map ids (NDJSON over TCP, no WebSocket)'],
+        ].map(([path, label]) => {
+          const s = results[path];
           const floor = results['v1 everything'];
-          return ['2025 → 2025 through two bare byte relays (the floor of any shim + daemon)', fmtMs(s.p50), fmtMs(s.p99), s.callsPerSec, `${fmtMs(floor.p50)} (v1 everything)`, fmtRatio(ratio(s.p50, floor.p50))];
-        })(),
+          return [label, fmtMs(s.p50), fmtMs(s.p99), s.callsPerSec, `${fmtMs(floor.p50)} (v1 everything)`, fmtRatio(ratio(s.p50, floor.p50))];
+        }),
       ],
     );
     return {
@@ -107,11 +117,17 @@ export async function run({ quick = false, log = () => {} } = {}) {
           measured: fmtRatio(ratio(results['v1 everything, two bare relays'].p50, results['v1 everything'].p50)),
           met: null,
         },
+        {
+          target: 'echo 2025 → 2025 through two relays that parse each message vs direct stdio (report: the floor of a routing relay)',
+          measured: fmtRatio(ratio(results['v1 everything, two parsing relays'].p50, results['v1 everything'].p50)),
+          met: null,
+        },
       ],
     };
   } finally {
     await closeAll(open);
     bareDaemon?.kill();
+    parsingDaemon?.kill();
     await e.cleanup();
   }
 }

@@ -195,13 +195,15 @@ export async function closeAll(clients) {
 }
 
 /**
- * Two bare byte relays in front of server-everything (bench/fixtures/bare-relay.js): starts the
- * "daemon" one; a client runs `node ...shimArgs` as its server. The floor of any shim + daemon.
+ * Two bare relays in front of server-everything (bench/fixtures/bare-relay.js): starts the
+ * "daemon" one; a client runs `node ...shimArgs` as its server. The floor of any shim + daemon;
+ * with `parse`, of any that reads each message and gives requests ids of its own (NDJSON, no WebSocket).
  */
-export async function startBareRelay() {
+export async function startBareRelay({ parse = false } = {}) {
   const relay = join(ROOT, 'bench', 'fixtures', 'bare-relay.js');
+  const mode = parse ? ['--parse'] : [];
   const port = await freePort();
-  const child = spawn(process.execPath, [relay, 'daemon', String(port), process.execPath, EVERYTHING, 'stdio'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  const child = spawn(process.execPath, [relay, ...mode, 'daemon', String(port), process.execPath, EVERYTHING, 'stdio'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
   await new Promise((resolve) => child.once('message', resolve));
-  return { child, shimArgs: [relay, 'shim', String(port)] };
+  return { child, shimArgs: [relay, ...mode, 'shim', String(port)] };
 }
