@@ -10,13 +10,21 @@ import { join } from 'node:path';
 import { CLI, DIST, ROOT, makeBenchEnv, sleep } from './lib/env.js';
 import { freePort } from './lib/mcp.js';
 import { fmtMs, fmtRatio, markdownTable, ratio, summarize } from './lib/stats.js';
+import { appOptions } from '../dist/start/app.js';
+
+/** The node args and the glibc setting pm2 starts a daemon with (src/start/app.ts). */
+const APP = appOptions({ name: 'bench', workspace: ROOT, port: 1 }, ROOT);
 
 const LISTENER = join(ROOT, 'bench', 'fixtures', 'listener.js');
 
 async function startOnce(script, args, env, { linger = 0 } = {}) {
   const port = await freePort();
   const started = performance.now();
-  const child = fork(script, args, { env: { ...env, EXAI_WS_PORT: String(port), PORT: String(port) }, stdio: ['ignore', 'ignore', 'ignore', 'ipc'], execArgv: ['--max-semi-space-size=1'] });
+  const child = fork(script, args, {
+    env: { ...env, MALLOC_ARENA_MAX: APP.env.MALLOC_ARENA_MAX, EXAI_WS_PORT: String(port), PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    execArgv: APP.node_args,
+  });
   await new Promise((resolve, reject) => {
     child.on('message', (m) => m === 'ready' && resolve());
     child.on('exit', (code) => reject(new Error(`${script} exited ${code} before ready`)));
@@ -62,7 +70,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
   );
   return {
     title: 'Daemon start',
-    note: 'Forked with an IPC channel and --max-semi-space-size=1, as pm2 does; timed until the process sends \'ready\' (after listen). Interleaved.',
+    note: `Forked with an IPC channel and ${APP.node_args.join(' ')}, as pm2 does; timed until the process sends 'ready' (after listen). Interleaved.`,
     table,
     data: { ms: s, ratios: r },
     targets: [],
