@@ -22,8 +22,8 @@ export const options = {
  * terminal it refuses unless `--show`, so the token does not end up in a scrollback by accident.
  * `--wake` first starts the daemon when it does not answer (idle, stopped, pm2 gone), as the
  * shim does for a client; when it had to move to another port, the client still holds the old
- * URL, so nothing is printed (PORT_MOVED): the header would go to whoever took the port. Errors are one line on stderr, never on stdout (a helper's stdout is
- * taken as headers).
+ * URL, so nothing is printed (PORT_MOVED): the header would go to whoever took the port. Errors
+ * are one line on stderr, never on stdout (a helper's stdout is taken as headers).
  */
 export async function run(argv: string[]): Promise<number> {
   try {

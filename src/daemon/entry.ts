@@ -3,10 +3,10 @@
  * (cli/daemon.ts) and the bundled daemon pm2 runs (main.ts), which loads nothing of cli/. The
  * error that ends a start becomes its exit through the daemon's exit table (common/exit-codes.ts).
  */
+import { config as zodConfig } from 'zod/v4/core';
 import { failureLines, isExaiError } from '../common/errors.js';
 import { DAEMON_EXITS, failureExitCode } from '../common/exit-codes.js';
 import { streamLogger, type Logger } from './log.js';
-import { config as zodConfig } from 'zod/v4/core';
 import { runDaemon } from './run.js';
 
 /** Runs the daemon until it exits; configured by the environment (EXAI_WS_PORT, EXAI_WORKSPACE, EXAI_HOME). */

@@ -18,9 +18,10 @@ export const LISTEN_TIMEOUT_MS = 10_000;
  * then carry) — so they all start the identical app (DESIGN.md "Lifecycle").
  *
  * Nothing here comes from the caller's environment: the env holds only the three paths the
- * daemon needs to find its launch spec (and glibc's arena cap); PATH, HOME and the user's passed variables are read by
- * the daemon from `tokens/<id>.env.json` (src/workspace/launch-env.ts), so they never show in
- * `pm2 env`/`pm2 show`/`pm2 jlist` and no path starts the daemon with another shell's.
+ * daemon needs to find its launch spec (and glibc's arena cap); PATH, HOME and the user's passed
+ * variables are read by the daemon from `tokens/<id>.env.json` (src/workspace/launch-env.ts), so
+ * they never show in `pm2 env`/`pm2 show`/`pm2 jlist` and no path starts the daemon with another
+ * shell's.
  */
 export function appOptions(entry: Pick<RegistryEntry, 'name' | 'workspace' | 'port'> & Partial<Pick<RegistryEntry, 'id' | 'ownDaemon'>>, home: string): StartOptions {
   if (entry.ownDaemon && entry.id) return ownDaemonOptions({ ...entry, id: entry.id, ownDaemon: entry.ownDaemon }, home);
