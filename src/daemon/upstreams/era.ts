@@ -58,19 +58,28 @@ export interface StartFailure {
  * A pinned start the server refused for its revision: the failure, with the fix (`"protocol"` in
  * servers.json). Undefined for any other failure. Both cases are certain, so not retried: -32022
  * to initialize (a 2026-07-28-only server), or `server/discover` not offering 2026-07-28: the
- * SDK's verdict, or the process exiting before it answered (2025-era servers that end on an
- * unknown method, as server-everything does).
+ * SDK's verdict (the server's own answer named when it gave one, such as -32601), or the
+ * process exiting before it answered (2025-era servers that end on anything before initialize).
  */
-export function pinRefusal(plan: EraPlan, protocol: UpstreamProtocol, err: unknown, exitedUndiscovered: boolean, detail: string): StartFailure | undefined {
-  const failure = (why: string, fix: string) => ({ detail: `${why} (${detail})`, probeKilledIt: false, unanswered: false, fix });
+export function pinRefusal(
+  plan: EraPlan,
+  protocol: UpstreamProtocol,
+  err: unknown,
+  start: { exitedUndiscovered: boolean; heard: WireMessage | undefined; detail: string },
+): StartFailure | undefined {
+  const failure = (why: string, fix: string) => ({ detail: why, probeKilledIt: false, unanswered: false, fix });
   if (plan.how !== 'pinned') return undefined;
   if (protocol === LEGACY_PROTOCOL_VERSION && isRecord(err) && err.code === -32022) {
     const supported = isRecord(err.data) && Array.isArray(err.data.supported) ? ` (it speaks ${err.data.supported.join(', ')})` : '';
-    return failure(`it refuses MCP ${LEGACY_PROTOCOL_VERSION}, which its "protocol" pins${supported}`, `set its "protocol" to "auto" or "${MODERN_PROTOCOL_VERSION}"`);
+    return failure(`it refuses MCP ${LEGACY_PROTOCOL_VERSION}, which its "protocol" pins${supported} (${start.detail})`, `set its "protocol" to "auto" or "${MODERN_PROTOCOL_VERSION}"`);
   }
-  if (protocol === MODERN_PROTOCOL_VERSION && (exitedUndiscovered || (err instanceof SdkError && err.code === SdkErrorCode.EraNegotiationFailed))) {
+  const verdict = err instanceof SdkError && err.code === SdkErrorCode.EraNegotiationFailed;
+  if (protocol === MODERN_PROTOCOL_VERSION && (verdict || start.exitedUndiscovered)) {
+    const answered = start.heard && 'error' in start.heard && isRecord(start.heard.error) ? start.heard.error : undefined;
+    // The SDK closes the server after its verdict: an exit then is exai's doing, not the cause.
+    const how = answered ? ` (it answered ${String(answered.code)} ${String(answered.message)})` : verdict ? '' : ` (${start.detail})`;
     return failure(
-      `it did not offer MCP ${MODERN_PROTOCOL_VERSION}, which its "protocol" pins, in answer to server/discover`,
+      `it did not offer MCP ${MODERN_PROTOCOL_VERSION}, which its "protocol" pins, in answer to server/discover${how}`,
       `if it speaks ${LEGACY_PROTOCOL_VERSION} only, set its "protocol" to "auto" or "${LEGACY_PROTOCOL_VERSION}"`,
     );
   }

@@ -294,8 +294,8 @@ export class Upstream {
     this.rounds = undefined;
     this.listens = undefined;
     const rounds = inputRoundsOf(this, (message) => this.events.onMessage(this, message));
-    /** Whether the server said anything: one that exits on the probe says nothing. */
-    let heard = false;
+    /** The last message the server sent, if any: one that exits on the probe says nothing. */
+    let heard: WireMessage | undefined;
     const launched = launch(
       this.spec,
       this.options,
@@ -303,7 +303,7 @@ export class Upstream {
         log: this.log,
         onStderrLine: (line) => this.stderr.offer(line),
         intercept: (message) => {
-          heard = true;
+          heard = message;
           return current() && ((this.rounds === rounds && rounds.received(message)) || this.events.onMessage(this, message));
         },
       },
@@ -353,7 +353,7 @@ export class Upstream {
       // Still running, and no start error: it did not answer (in time, or usably).
       const unanswered = transport.exit === undefined && !(err instanceof SpawnError);
       const exitedOnProbe = probeKilledIt(err, transport) || (transport.exit !== undefined && !heard);
-      const pinned = pinRefusal(plan, this.spec.protocol, err, transport.exit !== undefined && !client.getDiscoverResult(), detail);
+      const pinned = pinRefusal(plan, this.spec.protocol, err, { exitedUndiscovered: transport.exit !== undefined && !client.getDiscoverResult(), heard, detail });
       return pinned ?? { detail, probeKilledIt: plan.how === 'probe' && exitedOnProbe, unanswered };
     }
   }
