@@ -70,7 +70,7 @@ describe('a re-pin that fails', () => {
 
   // Ports below 1024 need privileges: run the whole scenario as an unprivileged user, from a
   // checkout that user can read (the clone may sit under a 0700 directory: helpers/nobody.ts).
-  it.runIf(CAN_DROP_TO_NOBODY)('to a privileged port as a normal user: EACCES named at once; nothing touched', async () => {
+  it.runIf(CAN_DROP_TO_NOBODY)('as a normal user, to a privileged port or in a folder it cannot write: named at once; nothing touched', async () => {
     const dir = join(t.dir, 'as-nobody');
     mkdirSync(join(dir, 'ws'), { recursive: true });
     mkdirSync(join(dir, 'fresh'), { recursive: true });
@@ -87,6 +87,19 @@ describe('a re-pin that fails', () => {
     };
     const cli = (...args: string[]) => run(join('dist', 'cli', 'main.js'), args);
     try {
+      // A workspace whose folder this user cannot write: said before anything starts (no pm2,
+      // no registry entry, no log files), naming the folder.
+      const locked = join(dir, 'locked');
+      mkdirSync(locked);
+      chmodSync(locked, 0o755); // root's: not writable for nobody
+      const refused = cli('spawn', '--workspace', locked);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect(refused.stderr).toMatch(new RegExp(`^exai: CONFIG_WRITE_FAILED: cannot write ${locked}/\\.vscode/mcp\\.json: ${locked} is not writable \\(EACCES\\); make it writable, or run with --no-config`));
+      expect(existsSync(join(env.PM2_HOME, 'pm2.pid')), 'a pm2 daemon was started').toBe(false);
+      expect(existsSync(join(env.EXAI_HOME, 'logs')) ? readdirSync(join(env.EXAI_HOME, 'logs')) : []).toEqual([]);
+      expect(existsSync(join(env.EXAI_HOME, 'registry.json')) ? readFileSync(join(env.EXAI_HOME, 'registry.json'), 'utf8') : '').not.toContain(locked);
+      expect(readdirSync(locked)).toEqual([]);
       // A first spawn that cannot have its port starts no pm2 for it.
       const fresh = cli('spawn', '--workspace', join(dir, 'fresh'), '--port', '80');
       expect(fresh.status).toBe(1);

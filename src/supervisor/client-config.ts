@@ -3,7 +3,7 @@ import { CLI_ENTRY, nodeExecutable } from '../common/install.js';
 import { homeLayout, pm2Home, stateDirsEnv, type StateDirs } from '../workspace/layout.js';
 import { CLIENT_SPECS, ENTRY_NAME } from './clients/catalog.js';
 import { approveExai, checkClaudeApproval, claudeApprovalPath, revokeExai } from './clients/claude-approval.js';
-import { isPlainObject, isReadOnly, readConfigText, readOnlyError, writeConfigText, writeOrDeleteConfig, lookup, type ConfigText } from './clients/io.js';
+import { checkFolderWritable, isPlainObject, isReadOnly, readConfigText, readOnlyError, writeConfigText, writeOrDeleteConfig, lookup, type ConfigText } from './clients/io.js';
 import { checkJsonc, deleteJsonc, jsoncValue, setJsonc } from './clients/jsonc.js';
 import { checkToml, deleteToml, setTomlTable, tomlValue } from './clients/toml.js';
 import { DEFAULT_PORT_BASE, DEFAULT_PORT_STRIDE, portSettings, type PortSettings } from './ports.js';
@@ -223,9 +223,9 @@ export function configCurrent(kind: ClientKind, workspace: string, port: number,
 export function checkClientConfig(kind: ClientKind, workspace: string, wanted?: { port: number; dirs: EntrySettings }): void {
   const file = clientConfigPath(kind, workspace);
   const existing = parsedConfig(kind, workspace);
-  if (existing !== undefined) {
-    if (isReadOnly(existing) && (!wanted || wantedText(kind, workspace, existing, wanted.port, wanted.dirs) !== existing.body)) throw readOnlyError(file, existing);
-  }
+  const changes = existing === undefined || !wanted || wantedText(kind, workspace, existing, wanted.port, wanted.dirs) !== existing.body;
+  if (existing !== undefined && changes && isReadOnly(existing)) throw readOnlyError(file, existing);
+  if (changes) checkFolderWritable(file);
   if (kind === 'claude') checkClaudeApproval(workspace);
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { writeFileAtomic } from '../../common/atomic-write.js';
@@ -41,6 +41,22 @@ export function readOnlyError(file: string, existing: ConfigText): ExaiError {
     'CONFIG_READ_ONLY',
     `${file} is read-only (mode ${(existing.mode & 0o777).toString(8).padStart(4, '0')}); exai left it untouched — make it writable and run the command again, or spawn with --no-config`,
   );
+}
+
+/**
+ * Throws CONFIG_WRITE_FAILED when `file` could not be written: its folder (or the nearest
+ * existing one above it, where it would be created) is not writable for this user. The write is
+ * atomic (a temporary file beside it, then a rename), so the folder is what counts, also for a
+ * file that exists. Spawn asks before it starts anything.
+ */
+export function checkFolderWritable(file: string): void {
+  let folder = dirname(file);
+  while (!existsSync(folder) && dirname(folder) !== folder) folder = dirname(folder);
+  try {
+    accessSync(folder, constants.W_OK);
+  } catch (err) {
+    throw new ExaiError('CONFIG_WRITE_FAILED', `cannot write ${file}: ${folder} is not writable (${errnoCode(err) ?? errorMessage(err)}); make it writable, or run with --no-config`, { cause: err });
+  }
 }
 
 /**
