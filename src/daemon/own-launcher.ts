@@ -2,9 +2,10 @@
  * What pm2 runs for a workspace's own daemon (.exai/daemon.json): reads the expanded launch
  * (tokens/<id>.daemon.json, 0600) so the daemon's env — `${token}`, passed values — never sits
  * in pm2's app env (`pm2 env/show/jlist`) or on a command line; writes its `files` 0600 into the
- * private state dir; runs the daemon in a process group of its own with stdio passed through
- * (pm2's logs), and stops it with SIGTERM to that group, then SIGKILL after a grace, so a
- * daemon that ignores SIGTERM (or its children) does not survive (DESIGN.md).
+ * private state dir; runs the daemon in a process group of its own, its output lines passed to
+ * pm2's logs with the time each was written (stamp-lines.ts: `exai logs` orders by it), and
+ * stops it with SIGTERM to that group, then SIGKILL after a grace, so a daemon that ignores
+ * SIGTERM (or its children) does not survive (DESIGN.md).
  *
  * Exits with the daemon's exit code (1 when it could not be started or died of a signal).
  */
@@ -16,12 +17,18 @@ import { EXIT_IDLE } from '../common/exit-codes.js';
 import { markIdle } from '../workspace/idle-marker.js';
 import { homeLayout } from '../workspace/layout.js';
 import type { DaemonLaunch } from '../workspace/daemon-file.js';
+import { stamped, stampLines } from './stamp-lines.js';
 
 /** SIGTERM first, SIGKILL this much later; below the pm2 app's kill_timeout (src/start/app.ts). */
 export const STOP_GRACE_MS = 3_000;
 
+/** One line of the launcher's own on stderr, stamped like the daemon's. */
+function say(message: string): void {
+  process.stderr.write(stamped(`exai launcher: ${message}`));
+}
+
 function fail(message: string): never {
-  process.stderr.write(`exai launcher: ${message}\n`);
+  say(message);
   process.exit(1);
 }
 
@@ -66,7 +73,8 @@ function main(): void {
     chmodSync(path, 0o600); // a file that existed keeps its mode otherwise
   }
   const windows = process.platform === 'win32';
-  const child = spawn(launch.command, launch.args, { cwd: launch.cwd, env: launch.env, stdio: 'inherit', detached: !windows, windowsHide: true });
+  const child = spawn(launch.command, launch.args, { cwd: launch.cwd, env: launch.env, stdio: ['inherit', 'pipe', 'pipe'], detached: !windows, windowsHide: true });
+  const output = Promise.all([stampLines(child.stdout, process.stdout), stampLines(child.stderr, process.stderr)]);
   let stopping = false;
   const killGroup = (signal: NodeJS.Signals) => {
     if (child.pid === undefined) return;
@@ -98,7 +106,7 @@ function main(): void {
         idled = true;
         clearInterval(timer);
         markIdle(home!, id!);
-        process.stderr.write(`exai launcher: no client for ${launch.idleTimeoutMs} ms; stopping the daemon (idle)\n`);
+        say(`no client for ${launch.idleTimeoutMs} ms; stopping the daemon (idle)`);
         stop();
       }
     }, Math.min(5_000, Math.max(250, Math.floor(launch.idleTimeoutMs / 4))));
@@ -112,8 +120,12 @@ function main(): void {
   child.on('exit', (code, signal) => {
     // What the daemon left in its group (workers, a shell's children) goes with it.
     killGroup('SIGKILL');
-    if (!stopping) process.stderr.write(`exai launcher: ${launch.command} exited ${signal ? `on ${signal}` : `with code ${code}`}\n`);
-    process.exit(idled ? EXIT_IDLE : (code ?? 1));
+    // Its last lines are still in the pipes; a process outside the group (Windows: no group)
+    // may hold them open, so not for long.
+    void Promise.race([output, new Promise((resolve) => setTimeout(resolve, 1_000))]).then(() => {
+      if (!stopping) say(`${launch.command} exited ${signal ? `on ${signal}` : `with code ${code}`}`);
+      process.exit(idled ? EXIT_IDLE : (code ?? 1));
+    });
   });
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../common/atomic-write.js';
+import { unstamped } from '../daemon/stamp-lines.js';
 import { knock } from '../transport/knock.js';
 import { ExaiError } from '../common/errors.js';
 import { shellArg } from '../common/shell.js';
@@ -199,7 +200,8 @@ function outputSince(ctx: StartContext, logs: LogOffsets): string {
 
 /** The last lines of the daemon's output since this start, on one line. */
 function outputTail(ctx: StartContext, logs: LogOffsets): string {
-  const all = outputSince(ctx, logs).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  // Without the time the launcher puts in front of each line (stamp-lines.ts).
+  const all = outputSince(ctx, logs).split(/\r?\n/).map((l) => unstamped(l).trim()).filter(Boolean);
   // The launcher's own lines only when the daemon said nothing (a command that cannot run).
   const daemon = all.filter((l) => !l.startsWith('exai launcher:'));
   const lines = (daemon.length ? daemon : all).slice(-3);
