@@ -70,7 +70,7 @@ describe('a re-pin that fails', () => {
 
   // Ports below 1024 need privileges: run the whole scenario as an unprivileged user, from a
   // checkout that user can read (the clone may sit under a 0700 directory: helpers/nobody.ts).
-  it.runIf(CAN_DROP_TO_NOBODY)('as a normal user, to a privileged port or in a folder it cannot write: named at once; nothing touched', async () => {
+  it.runIf(CAN_DROP_TO_NOBODY)('as a normal user, to a privileged port or with a config folder it cannot write: named at once; nothing touched', async () => {
     const dir = join(t.dir, 'as-nobody');
     mkdirSync(join(dir, 'ws'), { recursive: true });
     mkdirSync(join(dir, 'fresh'), { recursive: true });
@@ -116,6 +116,18 @@ describe('a re-pin that fails', () => {
       expect(res.stderr).toMatch(/PORT_FORBIDDEN: port 80 needs privileges: ports below 1024 need root .*choose --port 1024 or above/);
       expect((await getHealth(before.port)).pid).toBe(before.pid);
       expect(entryOf(env.EXAI_HOME, before.id)).toBe(entry);
+      // Its config folder no longer writable for this user: remove refuses before it removes
+      // anything (the daemon runs on, its entry and config stay), naming the folder.
+      const vscode = join(dir, 'ws', '.vscode');
+      const config = readFileSync(join(vscode, 'mcp.json'), 'utf8');
+      chownSync(vscode, 0, 0);
+      const removal = cli('remove', '--workspace', join(dir, 'ws'));
+      expect(removal.status).toBe(1);
+      expect(removal.stderr.trim().split('\n')).toHaveLength(1);
+      expect(removal.stderr).toMatch(new RegExp(`CONFIG_WRITE_FAILED: cannot write ${vscode}/mcp\\.json: ${vscode} is not writable \\(EACCES\\); make it writable and run the command again`));
+      expect((await getHealth(before.port)).pid).toBe(before.pid);
+      expect(entryOf(env.EXAI_HOME, before.id)).toBe(entry);
+      expect(readFileSync(join(vscode, 'mcp.json'), 'utf8')).toBe(config);
     } finally {
       run(join('node_modules', 'pm2', 'bin', 'pm2'), ['kill']);
       checkout.release();

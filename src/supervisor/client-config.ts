@@ -225,7 +225,7 @@ export function checkClientConfig(kind: ClientKind, workspace: string, wanted?: 
   const existing = parsedConfig(kind, workspace);
   const changes = existing === undefined || !wanted || wantedText(kind, workspace, existing, wanted.port, wanted.dirs) !== existing.body;
   if (existing !== undefined && changes && isReadOnly(existing)) throw readOnlyError(file, existing);
-  if (changes) checkFolderWritable(file);
+  if (changes) checkFolderWritable(file, 'make it writable, or run with --no-config');
   if (kind === 'claude') checkClaudeApproval(workspace);
 }
 
@@ -240,12 +240,16 @@ function parsedConfig(kind: ClientKind, workspace: string): ConfigText | undefin
 }
 
 /**
- * Throws what removeClientEntry would (unparsable; read-only while it holds exai's entry),
- * without writing: remove checks every config before it deletes anything.
+ * Throws what removeClientEntry would (unparsable; read-only, or in a folder this user cannot
+ * write, while it holds exai's entry), without writing: remove checks every config before it
+ * deletes anything.
  */
 export function checkRemovable(kind: ClientKind, workspace: string): void {
+  const file = clientConfigPath(kind, workspace);
   const config = parsedConfig(kind, workspace);
-  if (config && isReadOnly(config) && readClientEntry(kind, workspace) !== undefined) throw readOnlyError(clientConfigPath(kind, workspace), config);
+  const holdsExai = config !== undefined && readClientEntry(kind, workspace) !== undefined;
+  if (holdsExai && isReadOnly(config)) throw readOnlyError(file, config);
+  if (holdsExai) checkFolderWritable(file, 'make it writable and run the command again');
   if (kind !== 'claude') return;
   const approval = readConfigText(claudeApprovalPath(workspace));
   if (approval) checkJsonc(approval.body, claudeApprovalPath(workspace));

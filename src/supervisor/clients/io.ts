@@ -47,15 +47,15 @@ export function readOnlyError(file: string, existing: ConfigText): ExaiError {
  * Throws CONFIG_WRITE_FAILED when `file` could not be written: its folder (or the nearest
  * existing one above it, where it would be created) is not writable for this user. The write is
  * atomic (a temporary file beside it, then a rename), so the folder is what counts, also for a
- * file that exists. Spawn asks before it starts anything.
+ * file that exists. Spawn and remove ask before they change anything; `next`: what to do.
  */
-export function checkFolderWritable(file: string): void {
+export function checkFolderWritable(file: string, next: string): void {
   let folder = dirname(file);
   while (!existsSync(folder) && dirname(folder) !== folder) folder = dirname(folder);
   try {
     accessSync(folder, constants.W_OK);
   } catch (err) {
-    throw new ExaiError('CONFIG_WRITE_FAILED', `cannot write ${file}: ${folder} is not writable (${errnoCode(err) ?? errorMessage(err)}); make it writable, or run with --no-config`, { cause: err });
+    throw new ExaiError('CONFIG_WRITE_FAILED', `cannot write ${file}: ${folder} is not writable (${errnoCode(err) ?? errorMessage(err)}); ${next}`, { cause: err });
   }
 }
 
