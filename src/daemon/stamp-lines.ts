@@ -8,11 +8,18 @@ import type { Readable } from 'node:stream';
 
 const LF = 0x0a;
 
-const STAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z /;
+/** The ISO time a daemon log line starts with (exai's daemon's and, stamped, an own daemon's). */
+const STAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)/;
+
+/** The ISO timestamp a daemon log line starts with, if it has one. */
+export function lineStamp(line: string): string | undefined {
+  return STAMP.exec(line)?.[1];
+}
 
 /** A logged line without the time in front of it. */
 export function unstamped(line: string): string {
-  return line.replace(STAMP, '');
+  const stamp = lineStamp(line);
+  return stamp === undefined ? line : line.slice(stamp.length).replace(/^ /, '');
 }
 
 /** The line as written to pm2's log: the time it was read, a space, the line, a newline. */

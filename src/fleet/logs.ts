@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { errnoCode } from '../common/errors.js';
+import { lineStamp } from '../daemon/stamp-lines.js';
 
 /**
  * The last `n` lines of a file (none for n <= 0), reading backwards in blocks (a log can be
@@ -41,12 +42,7 @@ export function tailLines(file: string, n: number): string[] {
 /** The block `tailLines` reads at a time. */
 export const TAIL_BLOCK = 64 * 1024;
 
-const STAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)/;
-
-/** The ISO timestamp a daemon log line starts with, if it has one. */
-export function lineStamp(line: string): string | undefined {
-  return STAMP.exec(line)?.[1];
-}
+export { lineStamp };
 
 export interface LogLine {
   /** ISO time of the line, or of the line it continues (a stack frame); null before any. */
