@@ -223,9 +223,14 @@ export function configCurrent(kind: ClientKind, workspace: string, port: number,
 export function checkClientConfig(kind: ClientKind, workspace: string, wanted?: { port: number; dirs: EntrySettings }): void {
   const file = clientConfigPath(kind, workspace);
   const existing = parsedConfig(kind, workspace);
-  const changes = existing === undefined || !wanted || wantedText(kind, workspace, existing, wanted.port, wanted.dirs) !== existing.body;
-  if (existing !== undefined && changes && isReadOnly(existing)) throw readOnlyError(file, existing);
-  if (changes) checkFolderWritable(file, 'make it writable, or run with --no-config');
+  // Whether the start would rewrite it: asked only when a write could not happen (the edit is not free).
+  const changes = () => existing === undefined || !wanted || wantedText(kind, workspace, existing, wanted.port, wanted.dirs) !== existing.body;
+  if (existing !== undefined && isReadOnly(existing) && changes()) throw readOnlyError(file, existing);
+  try {
+    checkFolderWritable(file, 'make it writable, or run with --no-config');
+  } catch (err) {
+    if (changes()) throw err;
+  }
   if (kind === 'claude') checkClaudeApproval(workspace);
 }
 
